@@ -1,0 +1,40 @@
+/** FusedScaledDotProductAttention for the `cpu` backend, on the portable TypeScript routine. */
+import type {KernelConfig, KernelFunc} from '@tensorflow/tfjs-core';
+import {FusedScaledDotProductAttention, SdpaAttrs} from '../../kernel_names';
+import {attentionForwardHead, ForwardScratch} from '../../portable/flash_attention_forward';
+import {headProblem, matrixAt, readAttentionLayout} from './attention_layout';
+import {asCpuBackend} from './cpu_backend';
+
+export const fusedSdpaCpu: KernelFunc = ({inputs, backend, attrs}) => {
+  const cpu = asCpuBackend(backend);
+  const a = attrs as SdpaAttrs;
+  const layout = readAttentionLayout(cpu, inputs, a);
+  const {batch, heads, kvHeads, querySeq, keySeq, depth, valueDepth} = layout;
+  const out = new Float32Array(batch * heads * querySeq * valueDepth);
+  const lse = new Float32Array(batch * heads * querySeq);
+  const group = heads / kvHeads;
+  const scratch = new ForwardScratch(valueDepth);
+  for (let b = 0; b < batch; b++) {
+    for (let h = 0; h < heads; h++) {
+      const head = b * heads + h;
+      const kvHead = b * kvHeads + Math.floor(h / group);
+      attentionForwardHead(
+          headProblem(layout, a, b, h),
+          matrixAt(layout.q, head, querySeq, depth),
+          matrixAt(layout.k, kvHead, keySeq, depth),
+          matrixAt(layout.v, kvHead, keySeq, valueDepth),
+          matrixAt(out, head, querySeq, valueDepth),
+          lse, head * querySeq, scratch);
+    }
+  }
+  return [
+    cpu.makeTensorInfo([batch, heads, querySeq, valueDepth], 'float32', out),
+    cpu.makeTensorInfo([batch, heads, querySeq], 'float32', lse),
+  ];
+};
+
+export const fusedSdpaCpuConfig: KernelConfig = {
+  kernelName: FusedScaledDotProductAttention,
+  backendName: 'cpu',
+  kernelFunc: fusedSdpaCpu,
+};

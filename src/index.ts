@@ -1,0 +1,21 @@
+/**
+ * tfjs-better-transformer: fused attention and transformer encoder kernels for
+ * TensorFlow.js. Importing this module registers the kernels and gradients.
+ */
+import {registerAll} from './register_all';
+
+registerAll();
+
+export {scaledDotProductAttention} from './ops/scaled_dot_product_attention';
+export type {ScaledDotProductAttentionOptions} from './ops/scaled_dot_product_attention';
+export {transformerEncoderLayer} from './ops/transformer_encoder_layer';
+export type {TransformerEncoderLayerOptions, TransformerEncoderLayerWeights} from './ops/transformer_encoder_layer';
+export {BetterTransformerArgumentError} from './errors';
+export {getKernelPreference, setKernelPreference, KERNEL_PREFERENCES} from './config';
+export type {KernelPreference} from './config';
+export {activeImplementations} from './implementation';
+export type {ActiveImplementations, Implementation} from './implementation';
+export {
+  FusedScaledDotProductAttention, FusedScaledDotProductAttentionGrad, FusedTransformerEncoderLayer,
+} from './kernel_names';
+export type {EncoderActivation} from './kernel_names';
