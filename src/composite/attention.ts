@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {AttnMaskKind} from '../kernel_names';
+import {detach} from './detach';
 
 export interface CompositeAttentionInputs {
   q: tf.Tensor; k: tf.Tensor; v: tf.Tensor;
@@ -59,7 +60,7 @@ export function compositeAttention(inputs: CompositeAttentionInputs): tf.Tensor4
     // A row with no visible key would be softmax(-inf...) = NaN; the
     // documented result is zeros, and its gradient must be zero too, so such
     // rows are neutralised before the softmax, not after.
-    const rowHasKey = tf.notEqual(tf.max(scores, -1, true), tf.scalar(-Infinity));
+    const rowHasKey = tf.notEqual(detach(tf.max(scores, -1, true)), tf.scalar(-Infinity));
     const probs = tf.softmax(tf.where(rowHasKey, scores, tf.zerosLike(scores)));
     const out = tf.matMul(probs, repeatKvHeads(v, group));
     return tf.where(rowHasKey, out, tf.zerosLike(out)) as tf.Tensor4D;

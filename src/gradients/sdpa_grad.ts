@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {compositeAttention} from '../composite/attention';
 import {fusedKernelAvailable} from '../dispatch';
 import {FusedScaledDotProductAttention, FusedScaledDotProductAttentionGrad, SdpaAttrs} from '../kernel_names';
+import {gradsInsideBackward} from './nested_grads';
 
 function compositeGradients(
     dy: tf.Tensor, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, attnMask: tf.Tensor, keyPaddingMask: tf.Tensor,
@@ -23,7 +24,7 @@ function compositeGradients(
     ...attrs,
   });
   const xs = additive ? [q, k, v, attnMask] : [q, k, v];
-  const grads = tf.grads(f)(xs, dy);
+  const grads = gradsInsideBackward(f, xs, dy);
   return additive ? grads : [...grads, tf.zeros(attnMask.shape)];
 }
 
