@@ -8,6 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {compositeEncoderLayer} from '../composite/encoder_layer';
 import {EncoderLayerAttrs, FusedTransformerEncoderLayer} from '../kernel_names';
 import {ENCODER_KERNEL_INPUTS} from '../ops/transformer_encoder_layer';
+import {ensureCoreGradients} from './core_gradients';
 import {gradsInsideBackward} from './nested_grads';
 
 export const encoderLayerGradConfig: tf.GradConfig = {
@@ -27,6 +28,7 @@ export const encoderLayerGradConfig: tf.GradConfig = {
       names.forEach((name, i) => weights[name] = xs[i]);
       return compositeEncoderLayer(weights.x, weights, keyPaddingMask, a);
     };
+    ensureCoreGradients();
     const grads = gradsInsideBackward(f, names.map(name => byName[name]), dy as tf.Tensor);
     const result: {[name: string]: () => tf.Tensor} = {};
     for (const name of ENCODER_KERNEL_INPUTS) {

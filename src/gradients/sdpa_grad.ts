@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {compositeAttention} from '../composite/attention';
 import {fusedKernelAvailable} from '../dispatch';
 import {FusedScaledDotProductAttention, FusedScaledDotProductAttentionGrad, SdpaAttrs} from '../kernel_names';
+import {ensureCoreGradients} from './core_gradients';
 import {gradsInsideBackward} from './nested_grads';
 
 function compositeGradients(
@@ -24,6 +25,7 @@ function compositeGradients(
     ...attrs,
   });
   const xs = additive ? [q, k, v, attnMask] : [q, k, v];
+  ensureCoreGradients();
   const grads = gradsInsideBackward(f, xs, dy);
   return additive ? grads : [...grads, tf.zeros(attnMask.shape)];
 }
