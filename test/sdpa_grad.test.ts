@@ -5,7 +5,7 @@
 import * as fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {FusedScaledDotProductAttentionGrad, scaledDotProductAttention} from '../src';
+import {FusedScaledDotProductAttentionGrad, scaledDotProductAttention, setKernelPreference} from '../src';
 import {fusedSdpaGradCpuConfig} from '../src/backends/cpu/fused_sdpa_grad';
 import {AttentionCase, attentionCaseArbitrary, describeCase, makeAttentionTensors} from './helpers/attention_cases';
 import {randn} from './helpers/random';
@@ -111,5 +111,14 @@ describe('scaledDotProductAttention gradients', () => {
     expect(after).toBeLessThan(before * 0.8);
     tf.dispose([x, y]);
     model.dispose();
+  });
+});
+
+describe('scaledDotProductAttention gradients on the composite path', () => {
+  beforeAll(() => setKernelPreference('composite'));
+  afterAll(() => setKernelPreference('auto'));
+  it('match the reference with GQA, causal masking, padding and an additive mask', () => {
+    checkGradients({...base, heads: 4, kvHeads: 2, isCausal: true, keyPadding: 'int32', emptyRows: true,
+                    mask: 'additive', maskShape: 'perHeadKeys', batch: 3});
   });
 });

@@ -21,7 +21,9 @@ export interface CompositeAttentionInputs {
 export function repeatKvHeads(x: tf.Tensor, group: number): tf.Tensor {
   if (group === 1) return x;
   const [b, hkv, s, d] = x.shape as number[];
-  return tf.reshape(tf.tile(tf.expandDims(x, 2), [1, 1, group, 1, 1]), [b, hkv * group, s, d]);
+  // Rank-4 tile: tfjs has no gradient for tiling rank-5 tensors.
+  const rows = tf.reshape(x, [b, hkv, 1, s * d]);
+  return tf.reshape(tf.tile(rows, [1, 1, group, 1]), [b, hkv * group, s, d]);
 }
 
 /** Bottom-right aligned causal band [Sq, Sk]: true where key j <= i + (Sk - Sq). */

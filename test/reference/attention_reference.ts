@@ -41,9 +41,9 @@ export function referenceAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, opt
     let scores = tf.mul(tf.matMul(q, kk, false, true), scale);
     if (opts.attnMask?.dtype === 'float32') scores = tf.add(scores, opts.attnMask);
     scores = tf.where(tf.tensor(visible, [B, H, Sq, Sk], 'bool'), scores, tf.fill([B, H, Sq, Sk], -Infinity));
-    // Detached (same data, no tape link): comparisons have no gradient in tfjs.
+    // Read back into a new tensor (no tape link): comparisons have no gradient in tfjs.
     const rowMax = tf.max(scores, -1, true);
-    const hasKey = tf.notEqual(tf.engine().makeTensorFromTensorInfo(rowMax), -Infinity);
+    const hasKey = tf.notEqual(tf.tensor(rowMax.dataSync(), rowMax.shape), -Infinity);
     const probs = tf.softmax(tf.where(hasKey, scores, tf.zerosLike(scores)));
     const out = tf.matMul(probs, vv);
     return tf.where(hasKey, out, tf.zerosLike(out));
