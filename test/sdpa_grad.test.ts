@@ -25,7 +25,7 @@ function gradients(c: AttentionCase, attention: typeof referenceAttention): Floa
   });
 }
 
-const fused = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, options: object) =>
+const fused = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, options: object = {}) =>
     scaledDotProductAttention(q as tf.Tensor4D, k as tf.Tensor4D, v as tf.Tensor4D, options);
 
 function checkGradients(c: AttentionCase): void {

@@ -1,0 +1,27 @@
+/**
+ * The built package from CommonJS and ES module consumers, with the backend
+ * imported before or after the plugin: same kernels, same results.
+ * (`npm test` builds dist/ first; see the pretest script.)
+ */
+import {execFileSync} from 'child_process';
+import * as path from 'path';
+
+function runConsumer(file: string): {implementation: string; kernelRegistered: boolean; values: number[]} {
+  const out = execFileSync(process.execPath, [path.join(__dirname, 'consumers', file)], {encoding: 'utf8'});
+  return JSON.parse(out);
+}
+
+describe('module formats and import order', () => {
+  const results = ['plugin_first.cjs', 'backend_first.cjs', 'esm_consumer.mjs', 'mixed_consumer.mjs'].map(
+      file => [file, runConsumer(file)] as const);
+
+  it.each(results)('%s registers the fused cpu kernel and uses it', (_, r) => {
+    expect(r.kernelRegistered).toBe(true);
+    expect(r.implementation).toBe('portable-typescript');
+    expect(r.values).toHaveLength(6);
+  });
+
+  it('gives identical results whatever the module system or import order', () => {
+    for (const [, r] of results) expect(r.values).toEqual(results[0][1].values);
+  });
+});
