@@ -15,7 +15,7 @@ function median(xs: number[]): number {
 
 function timeIt(fn: () => tf.Tensor, repeats: number): {ms: number; result: Float32Array} {
   const times: number[] = [];
-  let result = new Float32Array();
+  let result: Float32Array = new Float32Array(0);
   for (let i = 0; i < repeats; i++) {
     const start = performance.now();
     const out = fn();
