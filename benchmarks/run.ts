@@ -1,0 +1,86 @@
+/**
+ * `npm run bench [-- --quick] [-- --only sdpa|encoder] [-- --json FILE] [-- --no-write]`
+ * Runs the attention and encoder suites over every available engine in one
+ * process and writes benchmarks/RESULTS.md (machine, date, medians, ratios).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import {parseArgs} from 'util';
+import * as tf from '@tensorflow/tfjs-core';
+import {activeImplementations} from '../src';
+import {Engine} from './engines/engine';
+import {OrtEngine} from './engines/ort_engine';
+import {TfjsEngine} from './engines/tfjs_engine';
+import {describeMachine, repoRoot} from './machine';
+import {machineSection, markdownTable, ResultRow} from './results';
+import {runAttentionSuite, runEncoderSuite} from './suites';
+
+async function main(): Promise<void> {
+  const {values} = parseArgs({
+    options: {
+      quick: {type: 'boolean', default: false},
+      only: {type: 'string'},
+      json: {type: 'string'},
+      'no-write': {type: 'boolean', default: false},
+      'max-run-seconds': {type: 'string', default: '20'},
+    },
+  });
+  if (values.only && !['sdpa', 'encoder'].includes(values.only)) throw new Error(`--only must be sdpa or encoder`);
+  tf.env().set('IS_TEST', true);  // no "install tfjs-node" banner
+  const log = (line: string) => console.log(line);
+
+  log('measuring the machine (FMA probe)...');
+  const machine = describeMachine();
+  log(machineSection(machine));
+
+  require('@tensorflow/tfjs-backend-cpu');
+  await tf.setBackend('cpu');
+  const fusedName = `tfjs cpu fused (${activeImplementations('cpu').transformerEncoderLayer})`;
+  const candidates: Engine[] = [
+    new TfjsEngine(fusedName, 'cpu', true),
+    new OrtEngine(),
+    new TfjsEngine('tfjs wasm unfused', 'wasm', false),
+    new TfjsEngine('tfjs cpu unfused', 'cpu', false),
+  ];
+  const engines: Engine[] = [];
+  const missing: string[] = [];
+  for (const engine of candidates) {
+    const why = await engine.unavailable();
+    if (why) missing.push(`${engine.name}: ${why}`);
+    else engines.push(engine);
+  }
+  missing.forEach(m => log(`not benchmarked: ${m}`));
+
+  const options = {maxRunSeconds: Number(values['max-run-seconds']), budgetMs: values.quick ? 1000 : 3000,
+                   quick: values.quick, log};
+  const rows: ResultRow[] = [];
+  if (values.only !== 'encoder') rows.push(...await runAttentionSuite(engines, options));
+  if (values.only !== 'sdpa') rows.push(...await runEncoderSuite(engines, options));
+
+  const report = [
+    '# Benchmark results',
+    '',
+    'Written by `npm run bench` (benchmarks/run.ts). Times are medians of repeated runs after a warm-up;',
+    '"GFLOP/s (useful)" counts only real tokens and visible (query, key) pairs, the same numerator for every',
+    'engine; "fused speed-up" is the engine\'s time divided by the fused plugin\'s time in the same row group.',
+    '',
+    machineSection(machine),
+    ...(missing.length ? ['', ...missing.map(m => `- not benchmarked: ${m}`)] : []),
+    values.quick ? '\n(quick run: fewer sizes and shorter budgets)' : '',
+    '',
+    markdownTable(rows, machine, fusedName),
+  ].join('\n');
+  if (!values['no-write']) {
+    fs.writeFileSync(path.join(repoRoot(), 'benchmarks', 'RESULTS.md'), report);
+    log('wrote benchmarks/RESULTS.md');
+  }
+  if (values.json) {
+    fs.writeFileSync(values.json, JSON.stringify({machine, rows}, null, 2));
+    log(`wrote ${values.json}`);
+  }
+}
+
+main().catch(e => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
