@@ -1,11 +1,41 @@
-/** Jest: TypeScript through ts-jest in transpile-only mode (types are checked by `npm run lint:types`). */
-module.exports = {
+/**
+ * Jest runs the suite on tfjs-backend-cpu (`cpu`) and, where tfjs-node is
+ * installed (tools/setup-tfjs-node.sh; always in CI), the backend-agnostic
+ * suites again on tfjs-node's `tensorflow` backend. TypeScript goes through
+ * ts-jest in transpile-only mode; types are checked by `npm run lint:types`.
+ */
+const common = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
-  testMatch: ['**/*.test.ts'],
-  transform: {
-    '^.+\\.ts$': ['ts-jest', {diagnostics: false}],
-  },
-  setupFilesAfterEnv: ['<rootDir>/test/setup/cpu_backend.ts'],
+  transform: {'^.+\\.ts$': ['ts-jest', {diagnostics: false}]},
   testTimeout: 120000,
 };
+
+const BACKEND_AGNOSTIC_SUITES = [
+  'sdpa_parity', 'sdpa_semantics', 'sdpa_grad', 'encoder_parity', 'encoder_grad', 'leaks', 'validation',
+];
+
+function tfjsNodeInstalled() {
+  try {
+    require.resolve('@tensorflow/tfjs-node');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const projects = [
+  {...common, displayName: 'cpu', testMatch: ['**/*.test.ts'], setupFilesAfterEnv: ['<rootDir>/test/setup/cpu_backend.ts']},
+];
+if (tfjsNodeInstalled() || process.env.CI) {
+  projects.push({
+    ...common,
+    displayName: 'tensorflow',
+    testMatch: BACKEND_AGNOSTIC_SUITES.map(name => `**/test/${name}.test.ts`),
+    setupFilesAfterEnv: ['<rootDir>/test/setup/tensorflow_backend.ts'],
+  });
+} else {
+  console.warn('tfjs-node is not installed: skipping the `tensorflow` backend suites (run tools/setup-tfjs-node.sh)');
+}
+
+module.exports = {projects};

@@ -8,7 +8,8 @@ import {referenceEncoderLayer} from './reference/encoder_reference';
 
 describe('transformerEncoderLayer gradients', () => {
   it('register tfjs core op gradients on first use (tfjs-core alone has none)', () => {
-    expect(tf.getGradient('Sum')).toBeUndefined();
+    // tfjs-node (the `tensorflow` suites) imports the union package, which registers them up front.
+    if (tf.getBackend() === 'cpu') expect(tf.getGradient('Sum')).toBeUndefined();
     tf.tidy(() => {
       const w = randomEncoderWeights(4, 8, 1, true) as unknown as TransformerEncoderLayerWeights;
       // The layer is the whole function, so only our gradient needs core op gradients.

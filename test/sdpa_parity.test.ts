@@ -8,6 +8,7 @@ import {activeImplementations, scaledDotProductAttention} from '../src';
 import {
   AttentionCase, attentionCaseArbitrary, describeCase, DEPTHS, HEADS, makeAttentionTensors, SEQ_LENGTHS,
 } from './helpers/attention_cases';
+import {expectedFusedImplementation} from './helpers/backend';
 import {closeness} from './helpers/tolerance';
 import {referenceAttention} from './reference/attention_reference';
 
@@ -28,8 +29,8 @@ const base: AttentionCase = {
 };
 
 describe('scaledDotProductAttention parity (fused cpu kernel vs tfjs ops)', () => {
-  it('runs the fused portable kernel on cpu', () => {
-    expect(activeImplementations('cpu').scaledDotProductAttention).toBe('portable-typescript');
+  it('runs the implementation expected on this backend', () => {
+    expect(activeImplementations().scaledDotProductAttention).toBe(expectedFusedImplementation());
   });
 
   // Every listed size appears at least once, with small companions to stay fast.
