@@ -35,16 +35,16 @@ export interface EncoderLayerParams {
   ffnOutWeight: Float32Array; ffnOutBias: Float32Array;
 }
 
-function projectQkv(input: Float32Array, tokens: number, p: EncoderLayerParams, rowAcc: Float64Array): Float32Array {
+function projectQkv(input: Float32Array, tokens: number, p: EncoderLayerParams): Float32Array {
   const e = p.embed;
   const qkv = new Float32Array(tokens * 3 * e);
   if (p.qkv.packed) {
     gemm(input, tokens, e, p.qkv.weight, 3 * e, {values: qkv, offset: 0, rowStride: 3 * e},
-         {bias: p.qkv.bias}, rowAcc);
+         {bias: p.qkv.bias});
   } else {
     for (let part = 0; part < 3; part++) {
       gemm(input, tokens, e, p.qkv.weights[part], e, {values: qkv, offset: part * e, rowStride: 3 * e},
-           {bias: p.qkv.biases[part]}, rowAcc);
+           {bias: p.qkv.biases[part]});
     }
   }
   return qkv;
@@ -79,7 +79,6 @@ function attendPacked(qkv: Float32Array, plan: TokenPacking, p: EncoderLayerPara
 /** Runs the layer on packed rows [tokens, E] and returns new packed rows. */
 export function encoderLayerPacked(x: Float32Array, plan: TokenPacking, p: EncoderLayerParams): Float32Array {
   const n = plan.tokens, e = p.embed, f = p.ffn;
-  const rowAcc = new Float64Array(Math.max(3 * e, f));
   const act = activationFunction(p.activation);
 
   let attnInput = x;
@@ -87,11 +86,11 @@ export function encoderLayerPacked(x: Float32Array, plan: TokenPacking, p: Encod
     attnInput = new Float32Array(n * e);
     layerNormRows(x, n, e, p.ln1Gamma, p.ln1Beta, p.eps1, attnInput);
   }
-  const attn = attendPacked(projectQkv(attnInput, n, p, rowAcc), plan, p);
+  const attn = attendPacked(projectQkv(attnInput, n, p), plan, p);
   // h = x + attn·Wo + bo (residual fused into the projection's epilogue).
   const h = new Float32Array(n * e);
   gemm(attn, n, e, p.outWeight, e, {values: h, offset: 0, rowStride: e},
-       {bias: p.outBias, residual: x}, rowAcc);
+       {bias: p.outBias, residual: x});
   if (!p.normFirst) layerNormRows(h, n, e, p.ln1Gamma, p.ln1Beta, p.eps1, h);
 
   let ffnInput = h;
@@ -101,10 +100,10 @@ export function encoderLayerPacked(x: Float32Array, plan: TokenPacking, p: Encod
   }
   const hidden = new Float32Array(n * f);
   gemm(ffnInput, n, e, p.ffnInWeight, f, {values: hidden, offset: 0, rowStride: f},
-       {bias: p.ffnInBias, activation: act}, rowAcc);
+       {bias: p.ffnInBias, activation: act});
   const y = new Float32Array(n * e);
   gemm(hidden, n, f, p.ffnOutWeight, e, {values: y, offset: 0, rowStride: e},
-       {bias: p.ffnOutBias, residual: h}, rowAcc);
+       {bias: p.ffnOutBias, residual: h});
   if (!p.normFirst) layerNormRows(y, n, e, p.ln2Gamma, p.ln2Beta, p.eps2, y);
   return y;
 }
