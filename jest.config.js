@@ -25,13 +25,19 @@ function tfjsNodeInstalled() {
 }
 
 const projects = [
-  {...common, displayName: 'cpu', testMatch: ['**/*.test.ts'], setupFilesAfterEnv: ['<rootDir>/test/setup/cpu_backend.ts']},
+  {
+    ...common,
+    displayName: 'cpu',
+    testMatch: ['**/*.test.ts'],
+    testPathIgnorePatterns: ['/node_modules/', 'tensorflow_op_library'],
+    setupFilesAfterEnv: ['<rootDir>/test/setup/cpu_backend.ts'],
+  },
 ];
 if (tfjsNodeInstalled() || process.env.CI) {
   projects.push({
     ...common,
     displayName: 'tensorflow',
-    testMatch: BACKEND_AGNOSTIC_SUITES.map(name => `**/test/${name}.test.ts`),
+    testMatch: [...BACKEND_AGNOSTIC_SUITES, 'tensorflow_op_library'].map(name => `**/test/${name}.test.ts`),
     setupFilesAfterEnv: ['<rootDir>/test/setup/tensorflow_backend.ts'],
   });
 } else {

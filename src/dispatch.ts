@@ -4,11 +4,16 @@
  * makes the import order of backends and of this package irrelevant.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import {backendKernels} from './backends/registry';
 import {getKernelPreference} from './config';
 
 export function fusedKernelAvailable(kernelName: string, backendName = tf.getBackend()): boolean {
-  if (getKernelPreference() === 'composite') return false;
-  return tf.getKernel(kernelName, backendName) != null;
+  const preference = getKernelPreference();
+  if (preference === 'composite') return false;
+  const backend = backendKernels(backendName);
+  if (!backend || tf.getKernel(kernelName, backendName) == null) return false;
+  if (preference === 'portable' && backend.implementation !== 'portable-typescript') return false;
+  return backend.unavailableReason() === null;
 }
 
 /**

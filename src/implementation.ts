@@ -1,25 +1,29 @@
-/** Reports which implementation each op would use on a backend right now. */
+/** Reports which implementation each op would use on a backend right now, and why not a fused one. */
 import * as tf from '@tensorflow/tfjs-core';
+import {backendKernels, Implementation} from './backends/registry';
 import {fusedKernelAvailable} from './dispatch';
 import {FusedScaledDotProductAttention, FusedTransformerEncoderLayer} from './kernel_names';
 
-export type Implementation = 'portable-typescript' | 'composite-tfjs-ops';
+export type {Implementation} from './backends/registry';
 
 export interface ActiveImplementations {
   backend: string;
   scaledDotProductAttention: Implementation;
   transformerEncoderLayer: Implementation;
-}
-
-function describe(kernelName: string, backend: string): Implementation {
-  // Only the portable TypeScript kernels exist so far; native ones register under the same names.
-  return fusedKernelAvailable(kernelName, backend) ? 'portable-typescript' : 'composite-tfjs-ops';
+  /** Why the fused kernels are not used on this backend, when they are not. */
+  reason: string | null;
 }
 
 export function activeImplementations(backend: string = tf.getBackend()): ActiveImplementations {
+  const kernels = backendKernels(backend);
+  const describe = (kernelName: string): Implementation =>
+      fusedKernelAvailable(kernelName, backend) && kernels ? kernels.implementation : 'composite-tfjs-ops';
+  const sdpa = describe(FusedScaledDotProductAttention);
   return {
     backend,
-    scaledDotProductAttention: describe(FusedScaledDotProductAttention, backend),
-    transformerEncoderLayer: describe(FusedTransformerEncoderLayer, backend),
+    scaledDotProductAttention: sdpa,
+    transformerEncoderLayer: describe(FusedTransformerEncoderLayer),
+    reason: sdpa !== 'composite-tfjs-ops' ? null :
+        !kernels ? `no fused kernels for backend '${backend}'` : kernels.unavailableReason() ?? 'kernel preference',
   };
 }

@@ -15,6 +15,8 @@ export {getKernelPreference, setKernelPreference, KERNEL_PREFERENCES} from './co
 export type {KernelPreference} from './config';
 export {activeImplementations} from './implementation';
 export type {ActiveImplementations, Implementation} from './implementation';
+export {tensorflowOpLibraryStatus} from './backends/tensorflow/op_library';
+export type {OpLibraryStatus} from './backends/tensorflow/op_library';
 export {
   FusedScaledDotProductAttention, FusedScaledDotProductAttentionGrad, FusedTransformerEncoderLayer,
 } from './kernel_names';

@@ -57,3 +57,8 @@ export const ENCODER_COMMON_WEIGHT_INPUTS = [
 export const ENCODER_PACKED_QKV_INPUTS = ['qkvWeight', 'qkvBias'] as const;
 export const ENCODER_SEPARATE_QKV_INPUTS =
     ['qWeight', 'kWeight', 'vWeight', 'qBias', 'kBias', 'vBias'] as const;
+
+/** Every input of FusedTransformerEncoderLayer, in a fixed order; unused ones get placeholders. */
+export const ENCODER_KERNEL_INPUTS = [
+  'x', ...ENCODER_PACKED_QKV_INPUTS, ...ENCODER_SEPARATE_QKV_INPUTS, ...ENCODER_COMMON_WEIGHT_INPUTS, 'keyPaddingMask',
+] as const;

@@ -6,11 +6,11 @@
  * process) is harmless: an existing registration is left as it is.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {cpuKernelConfigs} from './backends/cpu/register';
+import {BACKEND_KERNELS} from './backends/registry';
 import {encoderLayerGradConfig} from './gradients/encoder_layer_grad';
 import {sdpaGradConfig} from './gradients/sdpa_grad';
 
-export const KERNEL_CONFIGS: tf.KernelConfig[] = [...cpuKernelConfigs];
+export const KERNEL_CONFIGS: tf.KernelConfig[] = BACKEND_KERNELS.flatMap(b => b.kernels);
 export const GRADIENT_CONFIGS: tf.GradConfig[] = [sdpaGradConfig, encoderLayerGradConfig];
 
 export function registerAll(): void {

@@ -36,6 +36,8 @@ for arg in "$@"; do
 done
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/node_gyp.sh
+. "$ROOT/tools/lib/node_gyp.sh"
 DEPS_DIR="${TFJS_NODE_DEPS_DIR:-$ROOT/.deps}"
 WHEEL_DIR="$DEPS_DIR/wheels"
 LIBTF_DIR="$DEPS_DIR/libtensorflow-cpu-$TF_VERSION"
@@ -258,30 +260,11 @@ elif [ "$FORCE" = 0 ] && [ -f "$CACHED" ]; then
   echo "$KEY" > "$STAMP"
   log "addon restored from cache $CACHED"
 else
-  NODE_GYP="${NODE_GYP:-}"
-  if [ -z "$NODE_GYP" ]; then
-    npm_dir="$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")"
-    NODE_GYP="$npm_dir/node_modules/node-gyp/bin/node-gyp.js"
-  fi
-  [ -f "$NODE_GYP" ] || die "node-gyp not found at $NODE_GYP (set NODE_GYP=/path/to/node-gyp.js)"
-  # Node headers: npm's nodedir setting if any, else the prefix of this node
-  # when it ships include/node/common.gypi (distro packages do); only as a last
-  # resort does node-gyp try to download them.
-  nodedir="${npm_config_nodedir:-}"
-  if [ -z "$nodedir" ]; then
-    nodedir="$(cd "$ROOT" && npm config get nodedir 2>/dev/null || true)"
-    case "$nodedir" in undefined|null) nodedir= ;; esac
-  fi
-  if [ -z "$nodedir" ]; then
-    prefix="$(node -p "require('path').resolve(process.execPath, '..', '..')")"
-    [ -f "$prefix/include/node/common.gypi" ] && nodedir="$prefix"
-  fi
   gyp_args=(rebuild "--module_name=tfjs_binding" "--module_path=$(dirname "$BINDING")"
             "--napi_build_version=$NAPI" "--jobs=$(nproc 2>/dev/null || echo 2)")
-  [ -n "$nodedir" ] && gyp_args+=("--nodedir=$nodedir")
-  log "building the addon with node-gyp (N-API $NAPI${nodedir:+, headers from $nodedir})"
+  log "building the addon with node-gyp (N-API $NAPI)"
   rm -f "$STAMP"
-  (cd "$TFJS_NODE_DIR" && node "$NODE_GYP" "${gyp_args[@]}" --loglevel=warn)
+  run_node_gyp "$TFJS_NODE_DIR" "${gyp_args[@]}"
   [ -f "$BINDING" ] || die "node-gyp finished but $BINDING does not exist"
   if command -v ldd >/dev/null && ldd "$BINDING" | grep -q 'not found'; then
     ldd "$BINDING" >&2

@@ -6,8 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {compositeEncoderLayer} from '../composite/encoder_layer';
-import {EncoderLayerAttrs, FusedTransformerEncoderLayer} from '../kernel_names';
-import {ENCODER_KERNEL_INPUTS} from '../ops/transformer_encoder_layer';
+import {ENCODER_KERNEL_INPUTS, EncoderLayerAttrs, FusedTransformerEncoderLayer} from '../kernel_names';
+
 import {ensureCoreGradients} from './core_gradients';
 import {gradsInsideBackward} from './nested_grads';
 

@@ -7,19 +7,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {compositeEncoderLayer} from '../composite/encoder_layer';
 import {fusedKernelAvailable, placeholder} from '../dispatch';
-import {
-  ENCODER_COMMON_WEIGHT_INPUTS, ENCODER_PACKED_QKV_INPUTS, ENCODER_SEPARATE_QKV_INPUTS, FusedTransformerEncoderLayer,
-} from '../kernel_names';
+import {ENCODER_KERNEL_INPUTS, FusedTransformerEncoderLayer} from '../kernel_names';
 import {EncoderArgs, TransformerEncoderLayerOptions, TransformerEncoderLayerWeights, validateEncoderArgs} from './encoder_args';
 
 export type {TransformerEncoderLayerOptions, TransformerEncoderLayerWeights} from './encoder_args';
 
 const OP = 'transformerEncoderLayer';
-
-/** Every input of the kernel, in a fixed order; unused ones get placeholders. */
-export const ENCODER_KERNEL_INPUTS = [
-  'x', ...ENCODER_PACKED_QKV_INPUTS, ...ENCODER_SEPARATE_QKV_INPUTS, ...ENCODER_COMMON_WEIGHT_INPUTS, 'keyPaddingMask',
-] as const;
 
 export function runFusedEncoderKernel(args: EncoderArgs): tf.Tensor3D {
   return tf.tidy(() => {

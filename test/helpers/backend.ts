@@ -4,5 +4,5 @@ import {Implementation} from '../../src';
 
 /** The implementation the ops should use on the active backend with the default preference. */
 export function expectedFusedImplementation(): Implementation {
-  return tf.getBackend() === 'cpu' ? 'portable-typescript' : 'composite-tfjs-ops';
+  return tf.getBackend() === 'cpu' ? 'portable-typescript' : 'tensorflow-op-library';
 }

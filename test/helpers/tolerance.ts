@@ -4,10 +4,22 @@
  * float32 parity: |actual - expected| <= RTOL·|expected| + ATOL·max(1, max|expected|)
  * with RTOL = ATOL = 1e-5, i.e. about 1e-5 relative to the tensor's scale.
  * NaN must match NaN and ±Infinity must match exactly.
+ *
+ * Gradients: gradTolerance(terms), with RTOL = 1e-5 and ATOL = 2e-5·sqrt(max(1, terms/64)),
+ * where `terms` is how many products are summed into one gradient entry (Sk for dq,
+ * Sq·H/Hkv for dk and dv, the broadcast factor for a mask). Such sums cancel
+ * (the softmax Jacobian subtracts rowsum(dO ∘ O)), so when the true value is
+ * near 0 the float32 oracle's own error grows like the square root of the
+ * number of terms, not with the result.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
 export const FP32 = {rtol: 1e-5, atol: 1e-5};
+
+/** Tolerance for a gradient entry that sums `terms` products (see above). */
+export function gradTolerance(terms: number): Tolerance {
+  return {rtol: 1e-5, atol: 2e-5 * Math.sqrt(Math.max(1, terms / 64))};
+}
 
 export interface Tolerance {
   rtol: number;

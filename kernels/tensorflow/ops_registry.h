@@ -1,0 +1,18 @@
+// Names of the TensorFlow ops this library registers, and their registration functions.
+#ifndef TFJS_BT_TENSORFLOW_OPS_REGISTRY_H_
+#define TFJS_BT_TENSORFLOW_OPS_REGISTRY_H_
+
+#include "tensorflow/c/tf_status.h"
+
+namespace bt_tf {
+
+constexpr const char* kAttentionOp = "BtFusedScaledDotProductAttention";
+constexpr const char* kAttentionGradOp = "BtFusedScaledDotProductAttentionGrad";
+constexpr const char* kEncoderLayerOp = "BtFusedTransformerEncoderLayer";
+
+void RegisterAttentionOps(TF_Status* status);
+void RegisterEncoderLayerOp(TF_Status* status);
+
+}  // namespace bt_tf
+
+#endif  // TFJS_BT_TENSORFLOW_OPS_REGISTRY_H_

@@ -1,0 +1,42 @@
+/**
+ * Loads the TensorFlow op library (kernels/tensorflow, built by
+ * tools/build-tensorflow-ops.sh against tfjs-node's libtensorflow) into the
+ * process, once. Its ops then run through tfjs-node like TensorFlow's own.
+ * Where it cannot load, the `tensorflow` backend falls back to composite ops
+ * and `tensorflowOpLibraryStatus()` says why.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+export interface OpLibraryStatus {
+  loaded: boolean;
+  path: string;
+  error: string | null;
+}
+
+let status: OpLibraryStatus | null = null;
+
+export function defaultOpLibraryPath(): string {
+  // src/backends/tensorflow (ts-jest) and dist/backends/tensorflow (build) are both three levels below the root.
+  return process.env.TFJS_BT_TENSORFLOW_OPS ??
+      path.join(__dirname, '..', '..', '..', 'kernels', 'tensorflow', 'build', 'Release', 'bt_tensorflow_ops.node');
+}
+
+/** Loads the library if it has not been tried yet; never throws. */
+export function tensorflowOpLibraryStatus(): OpLibraryStatus {
+  if (status) return status;
+  const file = defaultOpLibraryPath();
+  try {
+    if (!fs.existsSync(file)) {
+      status = {loaded: false, path: file, error: 'not built (run tools/build-tensorflow-ops.sh)'};
+    } else {
+      // tfjs-node must be in the process first: the library links the libtensorflow it loaded.
+      require('@tensorflow/tfjs-node');
+      const lib = require(file) as {ok: boolean; error: string};
+      status = {loaded: lib.ok, path: file, error: lib.ok ? null : `registration failed: ${lib.error}`};
+    }
+  } catch (e) {
+    status = {loaded: false, path: file, error: (e as Error).message.split('\n')[0]};
+  }
+  return status;
+}
