@@ -5,12 +5,14 @@
 #include <string>
 #include <vector>
 
-#include "compute.h"
+#include "attention.h"
+#include "encoder_layer.h"
 #include "ops_registry.h"
 #include "tensorflow/c/ops.h"
 #include "tf_helpers.h"
 
 namespace bt_tf {
+using namespace bt;  // NOLINT: the op layer is a thin shell over the core
 namespace {
 
 struct AttentionAttrs {
