@@ -39,6 +39,8 @@ async function main(): Promise<void> {
   const candidates: Engine[] = [
     new TfjsEngine(fusedName, 'cpu', true),
     new OrtEngine(),
+    new TfjsEngine('tfjs-node fused (tensorflow-op-library)', 'tensorflow', true),
+    new TfjsEngine('tfjs-node unfused', 'tensorflow', false),
     new TfjsEngine('tfjs wasm unfused', 'wasm', false),
     new TfjsEngine('tfjs cpu unfused', 'cpu', false),
   ];

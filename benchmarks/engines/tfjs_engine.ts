@@ -1,7 +1,8 @@
 /**
- * tfjs engines: the plugin's fused kernels on `cpu`, and plain (unfused)
- * tfjs ops on `cpu` and `wasm` — the same public functions with the kernel
- * preference set to 'composite', which is exactly tfjs without the plugin.
+ * tfjs engines: the plugin's fused kernels (on `cpu` and on tfjs-node's
+ * `tensorflow`), and plain (unfused) tfjs ops on `cpu`, `wasm` and
+ * `tensorflow` — the same public functions with the kernel preference set to
+ * 'composite', which is exactly tfjs without the plugin.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -30,17 +31,17 @@ function layerTensors(p: EncoderProblem, layer: number): TransformerEncoderLayer
 }
 
 export class TfjsEngine implements Engine {
-  constructor(readonly name: string, private readonly backend: 'cpu' | 'wasm',
+  constructor(readonly name: string, private readonly backend: 'cpu' | 'wasm' | 'tensorflow',
               private readonly fused: boolean) {}
 
   async unavailable(): Promise<string | null> {
     try {
       if (this.backend === 'wasm') require('@tensorflow/tfjs-backend-wasm');
+      else if (this.backend === 'tensorflow') require('@tensorflow/tfjs-node');
       else require('@tensorflow/tfjs-backend-cpu');
       if (!(await tf.setBackend(this.backend))) return `backend ${this.backend} failed to initialise`;
-      if (this.fused && activeImplementations(this.backend).scaledDotProductAttention === 'composite-tfjs-ops') {
-        return `no fused kernels on ${this.backend}`;
-      }
+      const impl = activeImplementations(this.backend);
+      if (this.fused && impl.scaledDotProductAttention === 'composite-tfjs-ops') return impl.reason;
       return null;
     } catch (e) {
       return (e as Error).message;

@@ -7,6 +7,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import {packageRoot} from '../../package_root';
 
 export interface OpLibraryStatus {
   loaded: boolean;
@@ -17,9 +18,8 @@ export interface OpLibraryStatus {
 let status: OpLibraryStatus | null = null;
 
 export function defaultOpLibraryPath(): string {
-  // src/backends/tensorflow (ts-jest) and dist/backends/tensorflow (build) are both three levels below the root.
   return process.env.TFJS_BT_TENSORFLOW_OPS ??
-      path.join(__dirname, '..', '..', '..', 'kernels', 'tensorflow', 'build', 'Release', 'bt_tensorflow_ops.node');
+      path.join(packageRoot(), 'kernels', 'tensorflow', 'build', 'Release', 'bt_tensorflow_ops.node');
 }
 
 /** Loads the library if it has not been tried yet; never throws. */
