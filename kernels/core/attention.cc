@@ -11,6 +11,7 @@
 #include <limits>
 #include <vector>
 
+#include "gemm.h"
 #include "parallel.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
@@ -121,38 +122,41 @@ void AttendRows(const HeadProblem& p, const View& q, const View& k, const View& 
         const float* krow = k.row(j0 + jj);
         for (int64_t d = 0; d < depth; ++d) kt[d * kKeyTile + jj] = krow[d];
       }
+      // Scores of the whole block against the tile: one small GEMM.
+      GemmSerial(rows, width, depth, q.row(r0), q.row_stride, kt.data(), kKeyTile, scores.data(), kKeyTile, false);
       for (int64_t r = 0; r < rows; ++r) {
         const int64_t i = r0 + r;
         float* s = scores.data() + r * kKeyTile;
-        std::fill(s, s + width, 0.f);
-        const float* qrow = q.row(i);
-        for (int64_t d = 0; d < depth; ++d) {
-          const float qd = qrow[d];
-          const float* ktd = kt.data() + d * kKeyTile;
-          for (int64_t jj = 0; jj < width; ++jj) s[jj] += qd * ktd[jj];
-        }
         const int64_t key_end = VisibleKeyEnd(p, i);
+        const bool plain = p.mask_kind == MaskKind::kNone && !p.key_valid && j0 + width <= key_end;
         float tile_max = kNegInf;
-        for (int64_t jj = 0; jj < width; ++jj) {
-          const int64_t j = j0 + jj;
-          float score = s[jj] * p.scale;
-          if (j >= key_end || (p.key_valid && !p.key_valid[j])) {
-            score = kNegInf;
-          } else if (p.mask_kind == MaskKind::kBool) {
-            if (!static_cast<const uint8_t*>(p.mask)[i * p.mask_row_stride + j * p.mask_col_stride]) score = kNegInf;
-          } else if (p.mask_kind == MaskKind::kAdditive) {
-            score += static_cast<const float*>(p.mask)[i * p.mask_row_stride + j * p.mask_col_stride];
+        if (plain) {
+          for (int64_t jj = 0; jj < width; ++jj) s[jj] *= p.scale;
+        } else {
+          for (int64_t jj = 0; jj < width; ++jj) {
+            const int64_t j = j0 + jj;
+            float score = s[jj] * p.scale;
+            if (j >= key_end || (p.key_valid && !p.key_valid[j])) {
+              score = kNegInf;
+            } else if (p.mask_kind == MaskKind::kBool) {
+              if (!static_cast<const uint8_t*>(p.mask)[i * p.mask_row_stride + j * p.mask_col_stride]) score = kNegInf;
+            } else if (p.mask_kind == MaskKind::kAdditive) {
+              score += static_cast<const float*>(p.mask)[i * p.mask_row_stride + j * p.mask_col_stride];
+            }
+            s[jj] = score;
           }
-          s[jj] = score;
-          // NaN-propagating max: once NaN, the row stays NaN.
-          tile_max = (score > tile_max || score != score) ? score : tile_max;
         }
+        // NaN-propagating max: once NaN, the row stays NaN.
+        for (int64_t jj = 0; jj < width; ++jj) tile_max = (s[jj] > tile_max || s[jj] != s[jj]) ? s[jj] : tile_max;
         const float old_max = row_max[r];
-        const float new_max = (tile_max > old_max || tile_max != tile_max || old_max != old_max) ?
-            (old_max != old_max ? old_max : tile_max) : old_max;
-        if (new_max == kNegInf) continue;  // every key so far hidden
-        float* arow = acc.data() + r * value_depth;
+        const float new_max = old_max != old_max ? old_max :
+            (tile_max > old_max || tile_max != tile_max) ? tile_max : old_max;
+        if (new_max == kNegInf) {  // every key so far hidden: this row adds nothing
+          std::fill(s, s + width, 0.f);
+          continue;
+        }
         if (!(new_max == old_max)) {
+          float* arow = acc.data() + r * value_depth;
           const float rescale = old_max == kNegInf ? 0.f : std::exp(old_max - new_max);
           denom[r] *= rescale;
           for (int64_t d = 0; d < value_depth; ++d) arow[d] *= rescale;
@@ -163,13 +167,10 @@ void AttendRows(const HeadProblem& p, const View& q, const View& k, const View& 
         float sum = 0.f;
         for (int64_t jj = 0; jj < width; ++jj) sum += s[jj];
         denom[r] += sum;
-        for (int64_t jj = 0; jj < width; ++jj) {
-          const float w = s[jj];
-          if (w == 0.f) continue;
-          const float* vrow = v.row(j0 + jj);
-          for (int64_t d = 0; d < value_depth; ++d) arow[d] += w * vrow[d];
-        }
       }
+      // acc += P · V_tile: the second small GEMM.
+      GemmSerial(rows, value_depth, width, scores.data(), kKeyTile, v.row(j0), v.row_stride, acc.data(), value_depth,
+                 true);
     }
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t i = r0 + r;

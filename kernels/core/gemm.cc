@@ -169,51 +169,84 @@ void ApplyEpilogue(float* c, int64_t ldc, int64_t m, int64_t j0, int64_t nr, con
 
 const char* GemmIsa() { return ActiveKernel().isa; }
 
+namespace {
+
+// A packed tile by tile, k-major: each k's MR row values are adjacent, so the
+// micro-kernel's broadcasts read one cache line instead of MR rows that may
+// alias in L1. Rows past M are zero and never stored. Tiles [begin, end).
+void PackA(const Kernel& kernel, int64_t m, int64_t k, const float* a, int64_t lda, float* packed, int64_t begin,
+           int64_t end) {
+  for (int64_t t = begin; t < end; ++t) {
+    float* dst = packed + t * kernel.mr * k;
+    const int64_t rows = std::min(kernel.mr, m - t * kernel.mr);
+    if (rows < kernel.mr) std::fill(dst, dst + kernel.mr * k, 0.f);
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* src = a + (t * kernel.mr + r) * lda;
+      for (int64_t kk = 0; kk < k; ++kk) dst[kk * kernel.mr + r] = src[kk];
+    }
+  }
+}
+
+// Column panels [begin, end) of C: each KC x NR block of B packed into
+// `packed_b` (columns past N zero), then every row tile of packed A over it.
+void RunPanels(const Kernel& kernel, int64_t m, int64_t n, int64_t k, const float* packed_a, const float* b,
+               int64_t ldb, float* c, int64_t ldc, bool accumulate, float* packed_b, int64_t begin, int64_t end) {
+  const int64_t row_tiles = (m + kernel.mr - 1) / kernel.mr;
+  for (int64_t p = begin; p < end; ++p) {
+    const int64_t j0 = p * kernel.nr, nr = std::min(kernel.nr, n - j0);
+    if (k == 0 && !accumulate) {
+      for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc + j0, c + i * ldc + j0 + nr, 0.f);
+    }
+    for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+      const int64_t kc = std::min(kKc, k - k0);
+      for (int64_t kk = 0; kk < kc; ++kk) {
+        float* dst = packed_b + kk * kernel.nr;
+        std::memcpy(dst, b + (k0 + kk) * ldb + j0, nr * sizeof(float));
+        std::fill(dst + nr, dst + kernel.nr, 0.f);
+      }
+      for (int64_t t = 0; t < row_tiles; ++t) {
+        const int64_t i0 = t * kernel.mr;
+        const Tile tile{packed_a + (t * k + k0) * kernel.mr, std::min(kernel.mr, m - i0), packed_b, kernel.nr,
+                        c + i0 * ldc + j0, ldc, kc, nr, accumulate || k0 > 0};
+        kernel.micro(tile);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
           int64_t ldc, const GemmEpilogue& epilogue) {
   if (m <= 0 || n <= 0) return;
   const Kernel& kernel = ActiveKernel();
   const int64_t panels = (n + kernel.nr - 1) / kernel.nr;
-  // A packed tile by tile, k-major: each k's MR row values are adjacent, so the
-  // micro-kernel's broadcasts read one cache line instead of MR rows that may
-  // alias in L1. Rows past M are zero and never stored.
   const int64_t row_tiles = (m + kernel.mr - 1) / kernel.mr;
-  std::vector<float> packed_a(row_tiles * kernel.mr * std::max<int64_t>(k, 1), 0.f);
+  std::vector<float> packed_a(row_tiles * kernel.mr * std::max<int64_t>(k, 1));
   ParallelFor(row_tiles, 2.0 * kernel.mr * k, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
-      float* dst = packed_a.data() + t * kernel.mr * k;
-      const int64_t rows = std::min(kernel.mr, m - t * kernel.mr);
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* src = a + (t * kernel.mr + r) * lda;
-        for (int64_t kk = 0; kk < k; ++kk) dst[kk * kernel.mr + r] = src[kk];
-      }
-    }
+    PackA(kernel, m, k, a, lda, packed_a.data(), begin, end);
   });
   ParallelFor(panels, 2.0 * m * std::max<int64_t>(k, 1) * kernel.nr, [&](int64_t begin, int64_t end) {
-    std::vector<float> packed(kKc * kernel.nr);
+    std::vector<float> packed_b(kKc * kernel.nr);
+    RunPanels(kernel, m, n, k, packed_a.data(), b, ldb, c, ldc, false, packed_b.data(), begin, end);
     for (int64_t p = begin; p < end; ++p) {
-      const int64_t j0 = p * kernel.nr, nr = std::min(kernel.nr, n - j0);
-      if (k == 0) {
-        for (int64_t i = 0; i < m; ++i) std::fill(c + i * ldc + j0, c + i * ldc + j0 + nr, 0.f);
-      }
-      for (int64_t k0 = 0; k0 < k; k0 += kKc) {
-        const int64_t kc = std::min(kKc, k - k0);
-        // Columns past N are zero so the micro-kernel can load whole vectors.
-        for (int64_t kk = 0; kk < kc; ++kk) {
-          float* dst = packed.data() + kk * kernel.nr;
-          std::memcpy(dst, b + (k0 + kk) * ldb + j0, nr * sizeof(float));
-          std::fill(dst + nr, dst + kernel.nr, 0.f);
-        }
-        for (int64_t t = 0; t < row_tiles; ++t) {
-          const int64_t i0 = t * kernel.mr;
-          const Tile tile{packed_a.data() + (t * k + k0) * kernel.mr, std::min(kernel.mr, m - i0), packed.data(),
-                          kernel.nr, c + i0 * ldc + j0, ldc, kc, nr, k0 > 0};
-          kernel.micro(tile);
-        }
-      }
-      ApplyEpilogue(c, ldc, m, j0, nr, epilogue);
+      const int64_t j0 = p * kernel.nr;
+      ApplyEpilogue(c, ldc, m, j0, std::min(kernel.nr, n - j0), epilogue);
     }
   });
+}
+
+void GemmSerial(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                int64_t ldc, bool accumulate) {
+  if (m <= 0 || n <= 0) return;
+  const Kernel& kernel = ActiveKernel();
+  const int64_t row_tiles = (m + kernel.mr - 1) / kernel.mr;
+  thread_local std::vector<float> packed_a, packed_b;
+  packed_a.resize(std::max<size_t>(packed_a.size(), row_tiles * kernel.mr * std::max<int64_t>(k, 1)));
+  packed_b.resize(std::max<size_t>(packed_b.size(), kKc * kernel.nr));
+  PackA(kernel, m, k, a, lda, packed_a.data(), 0, row_tiles);
+  RunPanels(kernel, m, n, k, packed_a.data(), b, ldb, c, ldc, accumulate, packed_b.data(), 0,
+            (n + kernel.nr - 1) / kernel.nr);
 }
 
 }  // namespace bt

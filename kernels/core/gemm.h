@@ -22,6 +22,11 @@ struct GemmEpilogue {
 void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
           int64_t ldc, const GemmEpilogue& epilogue);
 
+// The same product without threads or epilogue, for small blocks inside other
+// kernels (e.g. attention tiles): C = A·B, or C += A·B when `accumulate`.
+void GemmSerial(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+                int64_t ldc, bool accumulate);
+
 // The instruction set Gemm uses: "avx512", "avx2" or "generic".
 const char* GemmIsa();
 
