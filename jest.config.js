@@ -1,7 +1,8 @@
 /**
- * Jest runs the suite on tfjs-backend-cpu (`cpu`) and, where tfjs-node is
- * installed (tools/setup-tfjs-node.sh; always in CI), the backend-agnostic
- * suites again on tfjs-node's `tensorflow` backend. TypeScript goes through
+ * Jest runs the suite on tfjs-backend-cpu (`cpu`, native core when built),
+ * the backend-agnostic suites again on `cpu` with the portable TypeScript
+ * kernels (`cpu-portable`) and, where tfjs-node is installed
+ * (tools/setup-tfjs-node.sh; always in CI), on tfjs-node's `tensorflow` backend. TypeScript goes through
  * ts-jest in transpile-only mode; types are checked by `npm run lint:types`.
  */
 const common = {
@@ -25,6 +26,13 @@ function tfjsNodeInstalled() {
 }
 
 const projects = [
+  {
+    ...common,
+    displayName: 'cpu-portable',
+    testMatch: BACKEND_AGNOSTIC_SUITES.map(name => `**/test/${name}.test.ts`),
+    setupFiles: ['<rootDir>/test/setup/portable_env.ts'],
+    setupFilesAfterEnv: ['<rootDir>/test/setup/cpu_backend.ts'],
+  },
   {
     ...common,
     displayName: 'cpu',

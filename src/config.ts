@@ -1,8 +1,9 @@
 /**
  * Which implementation the ops prefer. `auto` uses the fastest fused kernel
- * registered for the active backend and falls back to a composite of plain
- * tfjs ops where none is; `portable` forces the TypeScript kernels on the `cpu`
- * backend; `composite` forces plain tfjs ops everywhere (useful for checking a
+ * registered for the active backend (on `cpu`: the native core when it loads)
+ * and falls back to a composite of plain tfjs ops where none is; `portable`
+ * forces the TypeScript kernels on the `cpu` backend (and composite ops
+ * elsewhere); `composite` forces plain tfjs ops everywhere (useful for checking a
  * result against tfjs itself). Set with `setKernelPreference` or the
  * TFJS_BT_KERNELS environment variable.
  */

@@ -12,7 +12,7 @@ export function fusedKernelAvailable(kernelName: string, backendName = tf.getBac
   if (preference === 'composite') return false;
   const backend = backendKernels(backendName);
   if (!backend || tf.getKernel(kernelName, backendName) == null) return false;
-  if (preference === 'portable' && backend.implementation !== 'portable-typescript') return false;
+  if (preference === 'portable' && !backend.portable) return false;
   return backend.unavailableReason() === null;
 }
 

@@ -17,7 +17,7 @@ export interface ActiveImplementations {
 export function activeImplementations(backend: string = tf.getBackend()): ActiveImplementations {
   const kernels = backendKernels(backend);
   const describe = (kernelName: string): Implementation =>
-      fusedKernelAvailable(kernelName, backend) && kernels ? kernels.implementation : 'composite-tfjs-ops';
+      fusedKernelAvailable(kernelName, backend) && kernels ? kernels.implementation() : 'composite-tfjs-ops';
   const sdpa = describe(FusedScaledDotProductAttention);
   return {
     backend,

@@ -16,6 +16,7 @@ export type {KernelPreference} from './config';
 export {activeImplementations} from './implementation';
 export type {ActiveImplementations, Implementation} from './implementation';
 export {tensorflowOpLibraryStatus} from './backends/tensorflow/op_library';
+export {nativeCoreFailure} from './backends/cpu/native_addon';
 export type {OpLibraryStatus} from './backends/tensorflow/op_library';
 export {
   FusedScaledDotProductAttention, FusedScaledDotProductAttentionGrad, FusedTransformerEncoderLayer,

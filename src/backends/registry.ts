@@ -5,25 +5,37 @@
  * tfjs-backend-cpu's kernel list, one table says everything.
  */
 import type {KernelConfig} from '@tensorflow/tfjs-core';
+import {getKernelPreference} from '../config';
+import {nativeCore} from './cpu/native_addon';
 import {cpuKernelConfigs} from './cpu/register';
 import {tensorflowOpLibraryStatus} from './tensorflow/op_library';
 import {tensorflowKernelConfigs} from './tensorflow/register';
 
-export type Implementation = 'portable-typescript' | 'tensorflow-op-library' | 'composite-tfjs-ops';
+export type Implementation = 'native-cpu' | 'portable-typescript' | 'tensorflow-op-library' | 'composite-tfjs-ops';
 
 export interface BackendKernels {
   backendName: string;
-  implementation: Implementation;
+  /** What the registered kernels run right now. */
+  implementation(): Implementation;
+  /** Whether the kernels can run under the 'portable' preference (TypeScript only). */
+  portable: boolean;
   kernels: KernelConfig[];
   /** Why the kernels cannot run now, or null when they can. */
   unavailableReason(): string | null;
 }
 
 export const BACKEND_KERNELS: BackendKernels[] = [
-  {backendName: 'cpu', implementation: 'portable-typescript', kernels: cpuKernelConfigs, unavailableReason: () => null},
+  {
+    backendName: 'cpu',
+    implementation: () => getKernelPreference() !== 'portable' && nativeCore() ? 'native-cpu' : 'portable-typescript',
+    portable: true,
+    kernels: cpuKernelConfigs,
+    unavailableReason: () => null,
+  },
   {
     backendName: 'tensorflow',
-    implementation: 'tensorflow-op-library',
+    implementation: () => 'tensorflow-op-library',
+    portable: false,
     kernels: tensorflowKernelConfigs,
     unavailableReason: () => {
       const status = tensorflowOpLibraryStatus();

@@ -1,8 +1,9 @@
-/** What the suites expect of the backend they run on (cpu or tensorflow; see jest.config.js). */
+/** What the suites expect of the backend they run on (see jest.config.js for the projects). */
 import * as tf from '@tensorflow/tfjs-core';
-import {Implementation} from '../../src';
+import {Implementation, nativeCoreFailure} from '../../src';
 
 /** The implementation the ops should use on the active backend with the default preference. */
 export function expectedFusedImplementation(): Implementation {
-  return tf.getBackend() === 'cpu' ? 'portable-typescript' : 'tensorflow-op-library';
+  if (tf.getBackend() === 'tensorflow') return 'tensorflow-op-library';
+  return nativeCoreFailure() === null ? 'native-cpu' : 'portable-typescript';
 }

@@ -1,9 +1,14 @@
-/** FusedTransformerEncoderLayer for the `cpu` backend, on the portable TypeScript layer with padding removal. */
+/**
+ * FusedTransformerEncoderLayer for the `cpu` backend, with padding removal:
+ * the native core when it is loaded, else the portable TypeScript layer.
+ */
 import type {KernelConfig, KernelFunc, NamedTensorInfoMap, TensorInfo} from '@tensorflow/tfjs-core';
 import {EncoderLayerAttrs, FusedTransformerEncoderLayer} from '../../kernel_names';
 import {EncoderLayerParams, encoderLayerPacked, QkvProjection} from '../../portable/encoder_layer';
 import {packRows, planPacking, unpackRows} from '../../portable/token_packing';
 import {asCpuBackend, CpuBackend, floatValues, typedValues} from './cpu_backend';
+import {validityBytes} from './native_addon';
+import {activeNativeCore} from './native_selection';
 
 export function encoderParams(
     backend: CpuBackend, inputs: NamedTensorInfoMap, attrs: EncoderLayerAttrs): EncoderLayerParams {
@@ -29,6 +34,26 @@ export const fusedEncoderLayerCpu: KernelFunc = ({inputs, backend, attrs}) => {
   const x = inputs.x as TensorInfo;
   const [batch, seq, embed] = x.shape;
   const keyPadding = a.hasKeyPaddingMask ? typedValues(cpu, inputs.keyPaddingMask as TensorInfo) : null;
+  const core = activeNativeCore();
+  if (core) {
+    const p = encoderParams(cpu, inputs, a);
+    const y = new Float32Array(batch * seq * embed);
+    core.encoderLayer({
+      batch, seq, embed, ffn: p.ffn, numHeads: p.numHeads, normFirst: p.normFirst, causal: p.isCausal,
+      activation: p.activation, eps1: p.eps1, eps2: p.eps2, scale: p.scale, packedQkv: p.qkv.packed,
+      x: floatValues(cpu, x),
+      ...(p.qkv.packed ? {qkvWeight: p.qkv.weight, qkvBias: p.qkv.bias} : {
+        qWeight: p.qkv.weights[0], kWeight: p.qkv.weights[1], vWeight: p.qkv.weights[2],
+        qBias: p.qkv.biases[0], kBias: p.qkv.biases[1], vBias: p.qkv.biases[2],
+      }),
+      outWeight: p.outWeight, outBias: p.outBias, ln1Gamma: p.ln1Gamma, ln1Beta: p.ln1Beta,
+      ln2Gamma: p.ln2Gamma, ln2Beta: p.ln2Beta, ffnInWeight: p.ffnInWeight, ffnInBias: p.ffnInBias,
+      ffnOutWeight: p.ffnOutWeight, ffnOutBias: p.ffnOutBias,
+      ...(keyPadding ? {keyValid: validityBytes(keyPadding)} : {}),
+      y,
+    });
+    return cpu.makeTensorInfo([batch, seq, embed], 'float32', y);
+  }
   const plan = planPacking(batch, seq, keyPadding);
   const packed = packRows(floatValues(cpu, x), embed, plan);
   const y = encoderLayerPacked(packed, plan, encoderParams(cpu, inputs, a));

@@ -1,17 +1,33 @@
-/** FusedScaledDotProductAttention for the `cpu` backend, on the portable TypeScript routine. */
+/** FusedScaledDotProductAttention for the `cpu` backend: the native core when it is loaded, else portable TypeScript. */
 import type {KernelConfig, KernelFunc} from '@tensorflow/tfjs-core';
 import {FusedScaledDotProductAttention, SdpaAttrs} from '../../kernel_names';
 import {attentionForwardHead, ForwardScratch} from '../../portable/flash_attention_forward';
-import {headProblem, matrixAt, readAttentionLayout} from './attention_layout';
+import {AttentionLayout, headProblem, matrixAt, readAttentionLayout} from './attention_layout';
 import {asCpuBackend} from './cpu_backend';
+import {nativeAttentionForward} from './native_attention';
+import {activeNativeCore} from './native_selection';
 
 export const fusedSdpaCpu: KernelFunc = ({inputs, backend, attrs}) => {
   const cpu = asCpuBackend(backend);
   const a = attrs as SdpaAttrs;
   const layout = readAttentionLayout(cpu, inputs, a);
-  const {batch, heads, kvHeads, querySeq, keySeq, depth, valueDepth} = layout;
+  const {batch, heads, querySeq, valueDepth} = layout;
   const out = new Float32Array(batch * heads * querySeq * valueDepth);
   const lse = new Float32Array(batch * heads * querySeq);
+  const core = activeNativeCore();
+  if (core) {
+    nativeAttentionForward(core, layout, a, out, lse);
+  } else {
+    portableForward(layout, a, out, lse);
+  }
+  return [
+    cpu.makeTensorInfo([batch, heads, querySeq, valueDepth], 'float32', out),
+    cpu.makeTensorInfo([batch, heads, querySeq], 'float32', lse),
+  ];
+};
+
+function portableForward(layout: AttentionLayout, a: SdpaAttrs, out: Float32Array, lse: Float32Array): void {
+  const {batch, heads, kvHeads, querySeq, keySeq, depth, valueDepth} = layout;
   const group = heads / kvHeads;
   const scratch = new ForwardScratch(valueDepth);
   for (let b = 0; b < batch; b++) {
@@ -27,11 +43,7 @@ export const fusedSdpaCpu: KernelFunc = ({inputs, backend, attrs}) => {
           lse, head * querySeq, scratch);
     }
   }
-  return [
-    cpu.makeTensorInfo([batch, heads, querySeq, valueDepth], 'float32', out),
-    cpu.makeTensorInfo([batch, heads, querySeq], 'float32', lse),
-  ];
-};
+}
 
 export const fusedSdpaCpuConfig: KernelConfig = {
   kernelName: FusedScaledDotProductAttention,

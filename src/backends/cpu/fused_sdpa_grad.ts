@@ -9,6 +9,8 @@ import {FusedScaledDotProductAttentionGrad, SdpaAttrs} from '../../kernel_names'
 import {attentionBackwardHead} from '../../portable/flash_attention_backward';
 import {headProblem, matrixAt, readAttentionLayout} from './attention_layout';
 import {asCpuBackend, floatValues} from './cpu_backend';
+import {nativeAttentionArgs} from './native_attention';
+import {activeNativeCore} from './native_selection';
 
 export const fusedSdpaGradCpu: KernelFunc = ({inputs, backend, attrs}) => {
   const cpu = asCpuBackend(backend);
@@ -19,13 +21,31 @@ export const fusedSdpaGradCpu: KernelFunc = ({inputs, backend, attrs}) => {
   const out = floatValues(cpu, inputs.out as TensorInfo);
   const lse = floatValues(cpu, inputs.lse as TensorInfo);
   const group = heads / kvHeads;
+  const additive = a.maskKind === 'additive' && maskShape !== null && maskStrides !== null;
+  const maskSize = maskShape === null ? 0 : maskShape.reduce((x, y) => x * y, 1);
+
+  const core = activeNativeCore();
+  if (core) {
+    const dq = new Float32Array(batch * heads * querySeq * depth);
+    const dk = new Float32Array(batch * kvHeads * keySeq * depth);
+    const dv = new Float32Array(batch * kvHeads * keySeq * valueDepth);
+    const dMask = new Float32Array(additive ? maskSize : 0);
+    core.attentionBackward({
+      ...nativeAttentionArgs(layout, a), dOut: dy, outputs: out, lse, dq, dk, dv, ...(additive ? {dMask} : {}),
+    });
+    return [
+      cpu.makeTensorInfo([batch, heads, querySeq, depth], 'float32', dq),
+      cpu.makeTensorInfo([batch, kvHeads, keySeq, depth], 'float32', dk),
+      cpu.makeTensorInfo([batch, kvHeads, keySeq, valueDepth], 'float32', dv),
+      cpu.makeTensorInfo(additive && maskShape ? maskShape : [0], 'float32', dMask),
+    ];
+  }
 
   const dq = new Float32Array(batch * heads * querySeq * depth);
   // float64 accumulators: several query heads (GQA) and many rows add into each.
   const dkAcc = new Float64Array(batch * kvHeads * keySeq * depth);
   const dvAcc = new Float64Array(batch * kvHeads * keySeq * valueDepth);
-  const additive = a.maskKind === 'additive' && maskShape !== null && maskStrides !== null;
-  const dMaskAcc = additive ? new Float64Array(maskShape.reduce((x, y) => x * y, 1)) : null;
+  const dMaskAcc = additive ? new Float64Array(maskSize) : null;
   const dqRow = new Float64Array(Math.max(depth, 1));
 
   for (let b = 0; b < batch; b++) {
