@@ -37,13 +37,14 @@ async function main(): Promise<void> {
   await tf.setBackend('cpu');
   const fusedName = `tfjs cpu fused (${activeImplementations('cpu').transformerEncoderLayer})`;
   const candidates: Engine[] = [
-    new TfjsEngine(fusedName, 'cpu', true),
+    new TfjsEngine(fusedName, 'cpu', 'auto'),
     new OrtEngine(),
-    new TfjsEngine('tfjs-node fused (tensorflow-op-library)', 'tensorflow', true),
-    new TfjsEngine('tfjs-node unfused', 'tensorflow', false),
-    new TfjsEngine('tfjs wasm unfused', 'wasm', false),
-    new TfjsEngine('tfjs cpu unfused', 'cpu', false),
-  ];
+    new TfjsEngine('tfjs-node fused (tensorflow-op-library)', 'tensorflow', 'auto'),
+    new TfjsEngine('tfjs-node unfused', 'tensorflow', 'composite'),
+    new TfjsEngine('tfjs wasm unfused', 'wasm', 'composite'),
+    new TfjsEngine('tfjs cpu fused (portable-typescript)', 'cpu', 'portable'),
+    new TfjsEngine('tfjs cpu unfused', 'cpu', 'composite'),
+  ].filter((e, i, all) => all.findIndex(o => o.name === e.name) === i);
   const engines: Engine[] = [];
   const missing: string[] = [];
   for (const engine of candidates) {

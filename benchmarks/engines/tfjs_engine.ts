@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  activeImplementations, scaledDotProductAttention, setKernelPreference, transformerEncoderLayer,
+  activeImplementations, KernelPreference, scaledDotProductAttention, setKernelPreference, transformerEncoderLayer,
   TransformerEncoderLayerWeights,
 } from '../../src';
 import {AttentionProblem, EncoderProblem, Engine, PreparedRun} from './engine';
@@ -31,8 +31,9 @@ function layerTensors(p: EncoderProblem, layer: number): TransformerEncoderLayer
 }
 
 export class TfjsEngine implements Engine {
+  /** preference 'composite' is tfjs without the plugin; 'auto' and 'portable' select fused kernels. */
   constructor(readonly name: string, private readonly backend: 'cpu' | 'wasm' | 'tensorflow',
-              private readonly fused: boolean) {}
+              private readonly preference: KernelPreference) {}
 
   async unavailable(): Promise<string | null> {
     try {
@@ -40,8 +41,10 @@ export class TfjsEngine implements Engine {
       else if (this.backend === 'tensorflow') require('@tensorflow/tfjs-node');
       else require('@tensorflow/tfjs-backend-cpu');
       if (!(await tf.setBackend(this.backend))) return `backend ${this.backend} failed to initialise`;
+      setKernelPreference(this.preference);
       const impl = activeImplementations(this.backend);
-      if (this.fused && impl.scaledDotProductAttention === 'composite-tfjs-ops') return impl.reason;
+      setKernelPreference('auto');
+      if (this.preference !== 'composite' && impl.scaledDotProductAttention === 'composite-tfjs-ops') return impl.reason;
       return null;
     } catch (e) {
       return (e as Error).message;
@@ -51,7 +54,7 @@ export class TfjsEngine implements Engine {
   /** Selects this engine's backend and kernel preference; every run calls it, since engines share tfjs. */
   private async activate(): Promise<void> {
     if (tf.getBackend() !== this.backend) await tf.setBackend(this.backend);
-    setKernelPreference(this.fused ? 'auto' : 'composite');
+    setKernelPreference(this.preference);
   }
 
   async prepareAttention(p: AttentionProblem): Promise<PreparedRun> {
