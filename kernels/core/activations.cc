@@ -3,13 +3,9 @@
 // that the compiler vectorises, instead of a scalar libm call per element.
 #include "activations.h"
 
-#include <cmath>
+#include "isa_clones.h"
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define BT_ISA_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
-#else
-#define BT_ISA_CLONES
-#endif
+#include <cmath>
 
 namespace bt {
 namespace {

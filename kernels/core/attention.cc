@@ -12,13 +12,8 @@
 #include <vector>
 
 #include "gemm.h"
+#include "isa_clones.h"
 #include "parallel.h"
-
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define BT_ISA_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
-#else
-#define BT_ISA_CLONES
-#endif
 
 namespace bt {
 namespace {

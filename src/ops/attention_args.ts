@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {AttnMaskKind, SdpaAttrs} from '../kernel_names';
 import {
   describeShape, describeValue, fail, requireBoolean, requireBroadcastable, requireFiniteNumber,
-  requireFloat32, requireKnownKeys, requireRank, requireTensor,
+  requireFloat32, requireKnownKeys, requirePaddingMask, requireRank, requireTensor,
 } from './validate';
 
 export interface ScaledDotProductAttentionOptions {
@@ -91,17 +91,8 @@ export function validateAttentionArgs(
     requireBroadcastable(op, 'options.attnMask', attnMask.shape, [batch, heads, querySeq, keySeq], '[B, H, Sq, Sk]');
   }
 
-  let keyPaddingMask: tf.Tensor | null = null;
-  if (opts.keyPaddingMask != null) {
-    keyPaddingMask = requireTensor(op, 'options.keyPaddingMask', opts.keyPaddingMask);
-    if (!['int32', 'bool', 'float32'].includes(keyPaddingMask.dtype)) {
-      fail(op, `options.keyPaddingMask must have dtype int32, bool or float32, got ${keyPaddingMask.dtype}`);
-    }
-    if (!tf.util.arraysEqual(keyPaddingMask.shape, [batch, keySeq])) {
-      fail(op, `options.keyPaddingMask must have shape [B, Sk] = ${describeShape([batch, keySeq])}, got ${
-          describeShape(keyPaddingMask.shape)}`);
-    }
-  }
+  const keyPaddingMask = opts.keyPaddingMask == null ? null :
+      requirePaddingMask(op, 'options.keyPaddingMask', opts.keyPaddingMask, [batch, keySeq], '[B, Sk]');
 
   return {
     q: qt as tf.Tensor4D, k: kt as tf.Tensor4D, v: vt as tf.Tensor4D, attnMask, keyPaddingMask,

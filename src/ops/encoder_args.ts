@@ -6,7 +6,7 @@ import {
 } from '../kernel_names';
 import {
   describeShape, describeValue, fail, requireBoolean, requireFiniteNumber, requireFloat32, requireFloatShape,
-  requireKnownKeys, requireOneOf, requireRank, requireTensor,
+  requireKnownKeys, requireOneOf, requirePaddingMask, requireRank, requireTensor,
 } from './validate';
 
 /**
@@ -129,17 +129,8 @@ export function validateEncoderArgs(op: string, x: unknown, weights: unknown, op
     checked[name] = requireFloatShape(op, `weights.${name}`, w[name], shape, layout);
   }
 
-  let keyPaddingMask: tf.Tensor | null = null;
-  if (opts.keyPaddingMask != null) {
-    keyPaddingMask = requireTensor(op, 'options.keyPaddingMask', opts.keyPaddingMask);
-    if (!['int32', 'bool', 'float32'].includes(keyPaddingMask.dtype)) {
-      fail(op, `options.keyPaddingMask must have dtype int32, bool or float32, got ${keyPaddingMask.dtype}`);
-    }
-    if (!tf.util.arraysEqual(keyPaddingMask.shape, [batch, seq])) {
-      fail(op, `options.keyPaddingMask must have shape [B, S] = ${describeShape([batch, seq])}, got ${
-          describeShape(keyPaddingMask.shape)}`);
-    }
-  }
+  const keyPaddingMask = opts.keyPaddingMask == null ? null :
+      requirePaddingMask(op, 'options.keyPaddingMask', opts.keyPaddingMask, [batch, seq], '[B, S]');
 
   return {
     x: xt as tf.Tensor3D, weights: checked, keyPaddingMask,

@@ -94,3 +94,15 @@ export function requireBroadcastable(
     fail(op, `${name} of shape ${describeShape(shape)} does not broadcast to ${layout} = ${describeShape(target)}`);
   }
 }
+
+/** A Hugging Face style key padding mask: exactly `shape`, dtype int32, bool or float32 (nonzero = real). */
+export function requirePaddingMask(op: string, name: string, x: unknown, shape: number[], layout: string): tf.Tensor {
+  const mask = requireTensor(op, name, x);
+  if (!['int32', 'bool', 'float32'].includes(mask.dtype)) {
+    fail(op, `${name} must have dtype int32, bool or float32, got ${mask.dtype}`);
+  }
+  if (!tf.util.arraysEqual(mask.shape, shape)) {
+    fail(op, `${name} must have shape ${layout} = ${describeShape(shape)}, got ${describeShape(mask.shape)}`);
+  }
+  return mask;
+}
