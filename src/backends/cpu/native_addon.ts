@@ -2,7 +2,9 @@
  * The native core addon (binding.gyp at the package root, built at install by
  * tools/install-native.js), loaded once with node-gyp-build. Where it cannot
  * load, the `cpu` backend keeps the portable TypeScript kernels and this
- * module warns once, saying why. TFJS_BT_NATIVE=off skips it (no warning).
+ * module warns once, saying why. TFJS_BT_NATIVE=off skips it (no warning);
+ * TFJS_BT_NATIVE_PATH loads another build (e.g. the sanitizer build of
+ * tools/test-sanitizers.sh).
  */
 import {packageRoot} from '../../package_root';
 
@@ -25,8 +27,9 @@ export function nativeCore(): NativeCore | null {
   }
   try {
     // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const override = process.env.TFJS_BT_NATIVE_PATH;
     const load = require('node-gyp-build') as (dir: string) => NativeCore;
-    core = load(packageRoot());
+    core = override ? require(override) as NativeCore : load(packageRoot());
   } catch (e) {
     core = null;
     failure = (e as Error).message.split('\n')[0];

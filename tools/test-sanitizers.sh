@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds the native core addon with AddressSanitizer and UBSan into a scratch
+# folder and runs the native tests against it (`npm run test:sanitizers`).
+# Any sanitizer report fails the run.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/node_gyp.sh
+. "$ROOT/tools/lib/node_gyp.sh"
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+mkdir -p "$WORK/kernels"
+cp -r "$ROOT/kernels/core" "$ROOT/kernels/addon" "$WORK/kernels/"
+cp "$ROOT/binding.gyp" "$WORK/"
+ln -s "$ROOT/node_modules" "$WORK/node_modules"
+
+SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
+CXXFLAGS="$SAN" LDFLAGS="-fsanitize=address,undefined" run_node_gyp "$WORK" rebuild "--jobs=$(nproc 2>/dev/null || echo 2)"
+ADDON="$WORK/build/Release/tfjs_bt_core.node"
+[ -f "$ADDON" ] || { echo "test-sanitizers: the sanitizer build did not produce $ADDON" >&2; exit 1; }
+nm -D "$ADDON" | grep -q __asan_report || { echo "test-sanitizers: $ADDON is not instrumented" >&2; exit 1; }
+
+# Node is not built with the sanitizers: their runtimes are preloaded. Leak
+# checking is off because Node's own allocations at exit are not ours.
+export LD_PRELOAD="$(g++ -print-file-name=libasan.so):$(g++ -print-file-name=libubsan.so)"
+export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export TFJS_BT_NATIVE_PATH="$ADDON"
+cd "$ROOT"
+npx jest --selectProjects cpu --runInBand \
+  --testPathPattern 'test/(native_addon|sdpa_parity|sdpa_semantics|sdpa_grad|encoder_parity|encoder_grad|leaks)\.test\.ts$'
+echo "test-sanitizers: no AddressSanitizer or UBSan report"
