@@ -61,6 +61,23 @@ describeNative('native core binding', () => {
                                       causal: false, activation: 'swish'})).toThrow(/activation must be/);
   });
 
+  it('accepts only its own packed-weight handles, of the right shape', () => {
+    const e = 4, f = 8, z = (n: number) => new Float32Array(n);
+    const layer = {
+      batch: 1, seq: 2, embed: e, ffn: f, numHeads: 2, normFirst: false, causal: false, activation: 'gelu',
+      eps1: 1e-5, eps2: 1e-5, scale: 0.5, packedQkv: true, x: z(2 * e), qkvWeight: z(e * 3 * e), qkvBias: z(3 * e),
+      outWeight: z(e * e), outBias: z(e), ln1Gamma: z(e), ln1Beta: z(e), ln2Gamma: z(e), ln2Beta: z(e),
+      ffnInWeight: z(e * f), ffnInBias: z(f), ffnOutWeight: z(f * e), ffnOutBias: z(e), y: z(2 * e),
+    };
+    const outPack = core().packWeight({weight: z(e * e), rows: e, cols: e});
+    expect(() => core().encoderLayer({...layer, packedOutWeight: outPack})).not.toThrow();
+    expect(() => core().encoderLayer({...layer, packedFfnInWeight: outPack}))
+        .toThrow(/packedFfnInWeight was packed from a \[4, 4\] weight, expected \[4, 8\]/);
+    expect(() => core().encoderLayer({...layer, packedOutWeight: {rows: 4}}))
+        .toThrow(/packedOutWeight must be a handle returned by packWeight\(\)/);
+    expect(() => core().packWeight({weight: z(3), rows: 2, cols: 2})).toThrow(/weight has 3 elements, expected 4/);
+  });
+
   it('gives the same results on the AVX-512, AVX2 and portable GEMM paths', () => {
     const script = `
       require('@tensorflow/tfjs-backend-cpu');

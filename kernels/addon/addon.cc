@@ -14,6 +14,9 @@
 namespace bt_addon {
 namespace {
 
+// Marks Externals made by packWeight(), so a foreign External is never read as one.
+constexpr napi_type_tag kPackedWeightTag = {0x74666a7362747077ULL, 0x7061636b65640001ULL};
+
 struct AttentionInputs {
   bt::AttentionArgs a{};
   int64_t mask_elements = 0;
@@ -126,8 +129,30 @@ void EncoderLayer(const Napi::CallbackInfo& info) {
   a.ffn_out_weight = args.Floats("ffnOutWeight", args.Product({f, e}));
   a.ffn_out_bias = args.Floats("ffnOutBias", e);
   a.key_valid = args.Has("keyValid") ? args.Bytes("keyValid", args.Product({a.batch, a.seq})) : nullptr;
+  const auto& tag = kPackedWeightTag;
+  a.packed_qkv = args.OptionalExternal<bt::PackedWeight>("packedQkvWeight", tag, e, 3 * e);
+  a.packed_q = args.OptionalExternal<bt::PackedWeight>("packedQWeight", tag, e, e);
+  a.packed_k = args.OptionalExternal<bt::PackedWeight>("packedKWeight", tag, e, e);
+  a.packed_v = args.OptionalExternal<bt::PackedWeight>("packedVWeight", tag, e, e);
+  a.packed_out = args.OptionalExternal<bt::PackedWeight>("packedOutWeight", tag, e, e);
+  a.packed_ffn_in = args.OptionalExternal<bt::PackedWeight>("packedFfnInWeight", tag, e, f);
+  a.packed_ffn_out = args.OptionalExternal<bt::PackedWeight>("packedFfnOutWeight", tag, f, e);
   float* y = args.Floats("y", args.Product({a.batch, a.seq, e}));
   bt::EncoderLayer(a, y);
+}
+
+// packWeight({weight: Float32Array, rows, cols}) -> handle. The packed copy is
+// freed when the handle is garbage-collected (the caller caches handles per
+// tensor, so a disposed tensor's pack goes with it).
+Napi::Value PackWeight(const Napi::CallbackInfo& info) {
+  const Args args(info, "packWeight");
+  const int64_t rows = args.Dim("rows", 1), cols = args.Dim("cols", 1);
+  const float* weight = args.Floats("weight", args.Product({rows, cols}));
+  auto* packed = new bt::PackedWeight(rows, cols, weight, cols);
+  auto handle = Napi::External<bt::PackedWeight>::New(info.Env(), packed,
+                                                      [](Napi::Env, bt::PackedWeight* p) { delete p; });
+  handle.TypeTag(&kPackedWeightTag);
+  return handle;
 }
 
 Napi::Value Info(const Napi::CallbackInfo& info) {
@@ -143,6 +168,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attentionForward", Napi::Function::New(env, AttentionForward));
   exports.Set("attentionBackward", Napi::Function::New(env, AttentionBackward));
   exports.Set("encoderLayer", Napi::Function::New(env, EncoderLayer));
+  exports.Set("packWeight", Napi::Function::New(env, PackWeight));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;
 }

@@ -65,6 +65,24 @@ class Args {
     return Typed<uint8_t>(name, napi_uint8_array, elements);
   }
 
+  // An optional prepacked weight made by packWeight(): an External carrying this
+  // addon's type tag (anything else is refused) whose shape must be rows x cols.
+  template <typename T>
+  const T* OptionalExternal(const char* name, const napi_type_tag& tag, int64_t rows, int64_t cols) const {
+    if (!Has(name)) return nullptr;
+    Napi::Value v = obj_.Get(name);
+    if (!v.IsExternal() || !v.As<Napi::Object>().CheckTypeTag(&tag)) {
+      Fail(std::string(name) + " must be a handle returned by packWeight()");
+    }
+    const T* packed = v.As<Napi::External<T>>().Data();
+    if (packed->rows() != rows || packed->cols() != cols) {
+      Fail(std::string(name) + " was packed from a [" + std::to_string(packed->rows()) + ", " +
+           std::to_string(packed->cols()) + "] weight, expected [" + std::to_string(rows) + ", " + std::to_string(cols) +
+           "]");
+    }
+    return packed;
+  }
+
   // Product of dimensions, refusing anything past 2^40 elements.
   int64_t Product(std::initializer_list<int64_t> dims) const {
     double p = 1;

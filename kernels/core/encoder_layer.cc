@@ -13,6 +13,19 @@
 #include "parallel.h"
 
 namespace bt {
+namespace {
+
+// C = epilogue(A · W), through W's prepacked copy when there is one.
+void Project(int64_t rows, const float* a, int64_t k, const float* weight, const PackedWeight* packed, int64_t n,
+             float* c, int64_t ldc, const GemmEpilogue& epilogue) {
+  if (packed) {
+    GemmPacked(rows, a, k, *packed, c, ldc, epilogue);
+  } else {
+    Gemm(rows, n, k, a, k, weight, n, c, ldc, epilogue);
+  }
+}
+
+}  // namespace
 
 void EncoderLayer(const EncoderLayerArgs& a, float* y) {
   const int64_t e = a.embed, f = a.ffn;
@@ -49,12 +62,13 @@ void EncoderLayer(const EncoderLayerArgs& a, float* y) {
     attn_in = normed;
   }
   if (a.qkv_weight) {
-    Gemm(n, 3 * e, e, attn_in, e, a.qkv_weight, 3 * e, qkv, 3 * e, {a.qkv_bias});
+    Project(n, attn_in, e, a.qkv_weight, a.packed_qkv, 3 * e, qkv, 3 * e, {a.qkv_bias});
   } else {
     // Separate projections write straight into their column third of the QKV rows.
     const float* weights[3] = {a.q_weight, a.k_weight, a.v_weight};
+    const PackedWeight* packed[3] = {a.packed_q, a.packed_k, a.packed_v};
     const float* biases[3] = {a.q_bias, a.k_bias, a.v_bias};
-    for (int p = 0; p < 3; ++p) Gemm(n, e, e, attn_in, e, weights[p], e, qkv + p * e, 3 * e, {biases[p]});
+    for (int p = 0; p < 3; ++p) Project(n, attn_in, e, weights[p], packed[p], e, qkv + p * e, 3 * e, {biases[p]});
   }
   // Attention: (sequence, head) pairs in parallel, each over its own real tokens.
   const int64_t heads = a.num_heads;
@@ -69,16 +83,16 @@ void EncoderLayer(const EncoderLayerArgs& a, float* y) {
     }
   });
   GemmEpilogue out_proj{a.out_bias, Activation::kNone, x, e};
-  Gemm(n, e, e, attn, e, a.out_weight, e, h, e, out_proj);
+  Project(n, attn, e, a.out_weight, a.packed_out, e, h, e, out_proj);
   if (!a.norm_first) LayerNormRows(h, n, e, a.ln1_gamma, a.ln1_beta, a.eps1, h);
   const float* ffn_in = h;
   if (a.norm_first) {
     LayerNormRows(h, n, e, a.ln2_gamma, a.ln2_beta, a.eps2, normed);
     ffn_in = normed;
   }
-  Gemm(n, f, e, ffn_in, e, a.ffn_in_weight, f, hidden, f, {a.ffn_in_bias, a.activation});
+  Project(n, ffn_in, e, a.ffn_in_weight, a.packed_ffn_in, f, hidden, f, {a.ffn_in_bias, a.activation});
   GemmEpilogue ffn_out{a.ffn_out_bias, Activation::kNone, h, e};
-  Gemm(n, e, f, hidden, f, a.ffn_out_weight, e, out, e, ffn_out);
+  Project(n, hidden, f, a.ffn_out_weight, a.packed_ffn_out, e, out, e, ffn_out);
   if (!a.norm_first) LayerNormRows(out, n, e, a.ln2_gamma, a.ln2_beta, a.eps2, out);
   for (int64_t r = 0; r < n; ++r) std::memcpy(y + source_rows[r] * e, out + r * e, e * sizeof(float));
 }

@@ -27,6 +27,11 @@ struct EncoderLayerArgs {
   const float* ffn_in_weight; const float* ffn_in_bias;
   const float* ffn_out_weight; const float* ffn_out_bias;
   const uint8_t* key_valid;  // [B, S] or null
+  // Optional prepacked copies of the weights above (same values), which skip
+  // the per-call packing copy; each may be null independently.
+  const PackedWeight* packed_qkv;
+  const PackedWeight* packed_q; const PackedWeight* packed_k; const PackedWeight* packed_v;
+  const PackedWeight* packed_out; const PackedWeight* packed_ffn_in; const PackedWeight* packed_ffn_out;
 };
 
 // y [B, S, E]; rows of padding tokens are 0.

@@ -189,8 +189,10 @@ void PackA(const Kernel& kernel, int64_t m, int64_t k, const float* a, int64_t l
 
 // Column panels [begin, end) of C: each KC x NR block of B packed into
 // `packed_b` (columns past N zero), then every row tile of packed A over it.
+// `prepacked`, when set, is B already in the PackedWeight layout: the copy below is skipped.
 void RunPanels(const Kernel& kernel, int64_t m, int64_t n, int64_t k, const float* packed_a, const float* b,
-               int64_t ldb, float* c, int64_t ldc, bool accumulate, float* packed_b, int64_t begin, int64_t end) {
+               int64_t ldb, float* c, int64_t ldc, bool accumulate, float* packed_b, int64_t begin, int64_t end,
+               const float* prepacked = nullptr) {
   const int64_t row_tiles = (m + kernel.mr - 1) / kernel.mr;
   for (int64_t p = begin; p < end; ++p) {
     const int64_t j0 = p * kernel.nr, nr = std::min(kernel.nr, n - j0);
@@ -199,14 +201,17 @@ void RunPanels(const Kernel& kernel, int64_t m, int64_t n, int64_t k, const floa
     }
     for (int64_t k0 = 0; k0 < k; k0 += kKc) {
       const int64_t kc = std::min(kKc, k - k0);
-      for (int64_t kk = 0; kk < kc; ++kk) {
-        float* dst = packed_b + kk * kernel.nr;
-        std::memcpy(dst, b + (k0 + kk) * ldb + j0, nr * sizeof(float));
-        std::fill(dst + nr, dst + kernel.nr, 0.f);
+      const float* block = prepacked ? prepacked + (p * k + k0) * kernel.nr : packed_b;
+      if (!prepacked) {
+        for (int64_t kk = 0; kk < kc; ++kk) {
+          float* dst = packed_b + kk * kernel.nr;
+          std::memcpy(dst, b + (k0 + kk) * ldb + j0, nr * sizeof(float));
+          std::fill(dst + nr, dst + kernel.nr, 0.f);
+        }
       }
       for (int64_t t = 0; t < row_tiles; ++t) {
         const int64_t i0 = t * kernel.mr;
-        const Tile tile{packed_a + (t * k + k0) * kernel.mr, std::min(kernel.mr, m - i0), packed_b, kernel.nr,
+        const Tile tile{packed_a + (t * k + k0) * kernel.mr, std::min(kernel.mr, m - i0), block, kernel.nr,
                         c + i0 * ldc + j0, ldc, kc, nr, accumulate || k0 > 0};
         kernel.micro(tile);
       }
@@ -216,8 +221,10 @@ void RunPanels(const Kernel& kernel, int64_t m, int64_t n, int64_t k, const floa
 
 }  // namespace
 
-void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
-          int64_t ldc, const GemmEpilogue& epilogue) {
+namespace {
+
+void GemmImpl(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb,
+              const float* prepacked, float* c, int64_t ldc, const GemmEpilogue& epilogue) {
   if (m <= 0 || n <= 0) return;
   const Kernel& kernel = ActiveKernel();
   const int64_t panels = (n + kernel.nr - 1) / kernel.nr;
@@ -227,13 +234,35 @@ void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const fl
     PackA(kernel, m, k, a, lda, packed_a.data(), begin, end);
   });
   ParallelFor(panels, 2.0 * m * std::max<int64_t>(k, 1) * kernel.nr, [&](int64_t begin, int64_t end) {
-    std::vector<float> packed_b(kKc * kernel.nr);
-    RunPanels(kernel, m, n, k, packed_a.data(), b, ldb, c, ldc, false, packed_b.data(), begin, end);
+    std::vector<float> packed_b(prepacked ? 0 : kKc * kernel.nr);
+    RunPanels(kernel, m, n, k, packed_a.data(), b, ldb, c, ldc, false, packed_b.data(), begin, end, prepacked);
     for (int64_t p = begin; p < end; ++p) {
       const int64_t j0 = p * kernel.nr;
       ApplyEpilogue(c, ldc, m, j0, std::min(kernel.nr, n - j0), epilogue);
     }
   });
+}
+
+}  // namespace
+
+void Gemm(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,
+          int64_t ldc, const GemmEpilogue& epilogue) {
+  GemmImpl(m, n, k, a, lda, b, ldb, nullptr, c, ldc, epilogue);
+}
+
+PackedWeight::PackedWeight(int64_t k, int64_t n, const float* b, int64_t ldb)
+    : k_(k), n_(n), nr_(ActiveKernel().nr) {
+  const int64_t panels = (n + nr_ - 1) / nr_;
+  data_.assign(static_cast<size_t>(panels * std::max<int64_t>(k, 1) * nr_), 0.f);
+  for (int64_t p = 0; p < panels; ++p) {
+    const int64_t j0 = p * nr_, width = std::min(nr_, n - j0);
+    for (int64_t kk = 0; kk < k; ++kk) std::memcpy(&data_[(p * k + kk) * nr_], b + kk * ldb + j0, width * sizeof(float));
+  }
+}
+
+void GemmPacked(int64_t m, const float* a, int64_t lda, const PackedWeight& b, float* c, int64_t ldc,
+                const GemmEpilogue& epilogue) {
+  GemmImpl(m, b.cols(), b.rows(), a, lda, nullptr, 0, b.data(), c, ldc, epilogue);
 }
 
 void GemmSerial(int64_t m, int64_t n, int64_t k, const float* a, int64_t lda, const float* b, int64_t ldb, float* c,

@@ -12,6 +12,8 @@ export interface NativeCore {
   attentionForward(args: Record<string, unknown>): void;
   attentionBackward(args: Record<string, unknown>): void;
   encoderLayer(args: Record<string, unknown>): void;
+  /** A prepacked copy of a [rows, cols] weight, freed when the handle is garbage-collected. */
+  packWeight(args: {weight: Float32Array; rows: number; cols: number}): object;
   info(): {isa: string; threads: number};
 }
 
