@@ -1,0 +1,170 @@
+// Cache-blocked GEMM on a pre-packed weight (templates instantiated per ISA):
+//
+//   c[M, N] = act(a[M, K] . w[K, N] + bias) + residual
+//
+// Work is split into (row block x column block) tasks run on the thread pool.
+// Within a task, for each K block of KC: the rows of `a` are packed into
+// k-major MR-row panels (reused across every column panel, kept in L2), then
+// each NR-wide weight panel slice (KC x NR, streamed from L2 into L1) meets
+// every row panel in the micro-kernel. The epilogue runs on each output tile
+// right after its last K block, while the tile is still in L1.
+#ifndef BTK_GEMM_GEMM_DRIVER_H_
+#define BTK_GEMM_GEMM_DRIVER_H_
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernel_table.h"
+#include "../scratch.h"
+#include "../simd/vector_math.h"
+#include "../thread_pool.h"
+#include "tile_kernel.h"
+
+namespace btk {
+namespace {  // internal linkage: each ISA translation unit keeps its own copy
+
+// bias, activation and residual over rows x cols of c (cols starting at col0).
+template <class V>
+static inline void apply_epilogue(float* c, int64_t ldc, int64_t rows, int64_t row0, int64_t col0, int64_t cols,
+                                  const GemmEpilogue& epilogue) {
+  using F = typename V::F;
+  constexpr int W = V::W;
+  if (!epilogue.bias && epilogue.activation == BTK_ACTIVATION_NONE && !epilogue.residual) return;
+  for (int64_t i = 0; i < rows; ++i) {
+    float* c_row = c + i * ldc;
+    const float* residual_row = epilogue.residual ? epilogue.residual + (row0 + i) * epilogue.residual_ld + col0 : nullptr;
+    for (int64_t j = 0; j < cols; j += W) {
+      const int n = static_cast<int>(min_i64(W, cols - j));
+      F x = n == W ? V::load(c_row + j) : V::load_partial(c_row + j, n);
+      if (epilogue.bias) x = V::add(x, n == W ? V::load(epilogue.bias + col0 + j) : V::load_partial(epilogue.bias + col0 + j, n));
+      x = vactivate<V>(x, epilogue.activation);
+      if (residual_row) x = V::add(x, n == W ? V::load(residual_row + j) : V::load_partial(residual_row + j, n));
+      if (n == W) V::store(c_row + j, x); else V::store_partial(c_row + j, x, n);
+    }
+  }
+}
+
+template <class V, int MR, int NV>
+struct Gemm {
+  static constexpr int NR = NV * V::W;
+  static constexpr int64_t KC = 256;              // K block: a KC x NR weight slice is 32-48 KiB
+  static constexpr int64_t MC_MAX = MR * (144 / MR);  // row block: MC x KC packed rows stay in L2
+  static constexpr int64_t MAX_PANELS_PER_TASK = 8;  // column block per task: up to 8 weight panels
+
+  static void pack_weight(const float* w, int64_t rows, int64_t cols, float* panels) {
+    const int64_t count = ceil_div(cols, NR);
+    for (int64_t p = 0; p < count; ++p) {
+      const int64_t col0 = p * NR, width = min_i64(NR, cols - col0);
+      float* panel = panels + p * rows * NR;
+      for (int64_t k = 0; k < rows; ++k) {
+        memcpy(panel + k * NR, w + k * cols + col0, static_cast<size_t>(width) * sizeof(float));
+        for (int64_t j = width; j < NR; ++j) panel[k * NR + j] = 0.0f;
+      }
+    }
+  }
+
+  // rows x kc of a (from row0, column k0) into k-major panels of MR rows, zero padded.
+  static void pack_rows(const float* a, int64_t lda, int64_t rows, int64_t k0, int64_t kc, float* packed) {
+    for (int64_t p = 0; p < ceil_div(rows, MR); ++p) {
+      float* panel = packed + p * kc * MR;
+      for (int64_t i = 0; i < MR; ++i) {
+        const int64_t row = p * MR + i;
+        if (row < rows) {
+          const float* src = a + row * lda + k0;
+          for (int64_t k = 0; k < kc; ++k) panel[k * MR + i] = src[k];
+        } else {
+          for (int64_t k = 0; k < kc; ++k) panel[k * MR + i] = 0.0f;
+        }
+      }
+    }
+  }
+
+  struct Task {
+    int64_t m, k, n, row_block, col_block, col_block_count;
+    const float* a;
+    int64_t lda;
+    const PackedWeight* w;
+    float* c;
+    int64_t ldc;
+    const GemmEpilogue* epilogue;
+    bool out_of_memory;
+  };
+
+  static void run_block(Task& t, int64_t task_index, float* packed_a) {
+    const int64_t m0 = (task_index / t.col_block_count) * t.row_block;
+    const int64_t n0 = (task_index % t.col_block_count) * t.col_block;
+    const int64_t rows = min_i64(t.row_block, t.m - m0), cols = min_i64(t.col_block, t.n - n0);
+    alignas(64) float edge_tile[MR * NR];
+    for (int64_t k0 = 0; k0 < t.k; k0 += KC) {
+      const int64_t kc = min_i64(KC, t.k - k0);
+      const bool first = k0 == 0, last = k0 + kc == t.k;
+      pack_rows(t.a + m0 * t.lda, t.lda, rows, k0, kc, packed_a);
+      for (int64_t j = 0; j < cols; j += NR) {
+        const int64_t col = n0 + j, width = min_i64(NR, cols - j);
+        const float* w_slice = t.w->panels + (col / NR) * t.k * NR + k0 * NR;
+        for (int64_t i = 0; i < rows; i += MR) {
+          const int64_t height = min_i64(MR, rows - i);
+          float* c_tile = t.c + (m0 + i) * t.ldc + col;
+          const float* a_panel = packed_a + (i / MR) * kc * MR;
+          if (height == MR && width == NR) {
+            tile_kernel<V, MR, NV>(kc, a_panel, MR, w_slice, NR, c_tile, t.ldc, !first);
+          } else {
+            tile_kernel<V, MR, NV>(kc, a_panel, MR, w_slice, NR, edge_tile, NR, false);
+            for (int64_t r = 0; r < height; ++r)
+              for (int64_t s = 0; s < width; ++s)
+                c_tile[r * t.ldc + s] = first ? edge_tile[r * NR + s] : c_tile[r * t.ldc + s] + edge_tile[r * NR + s];
+          }
+          if (last) apply_epilogue<V>(c_tile, t.ldc, height, m0 + i, col, width, *t.epilogue);
+        }
+      }
+    }
+  }
+
+  // Weight panels per task: the widest (fewest A repacks) whose task count
+  // splits most evenly over the threads; with few row blocks (small M, the
+  // encoder's case) narrower column blocks are what keeps every thread busy.
+  static int64_t panels_per_task_for_balance(int64_t row_blocks, int64_t panels, int threads) {
+    int64_t best = MAX_PANELS_PER_TASK;
+    double best_efficiency = -1.0;
+    for (int64_t candidate = MAX_PANELS_PER_TASK; candidate >= 2; --candidate) {
+      const int64_t tasks = row_blocks * ceil_div(panels, candidate);
+      const double efficiency = static_cast<double>(tasks) / (threads * ceil_div(tasks, threads));
+      if (efficiency > best_efficiency + 0.02) {
+        best = candidate;
+        best_efficiency = efficiency;
+      }
+    }
+    return best;
+  }
+
+  static bool gemm(int64_t m, const float* a, int64_t lda, const PackedWeight& w, float* c, int64_t ldc,
+                   const GemmEpilogue& epilogue) {
+    const int64_t n = w.cols, k = w.rows;
+    if (m <= 0 || n <= 0) return true;
+    if (k == 0) {
+      for (int64_t i = 0; i < m; ++i) memset(c + i * ldc, 0, static_cast<size_t>(n) * sizeof(float));
+      apply_epilogue<V>(c, ldc, m, 0, 0, n, epilogue);
+      return true;
+    }
+    // Even row blocks, as few as keep MC <= MC_MAX.
+    const int64_t row_block = round_up(ceil_div(m, ceil_div(m, MC_MAX)), MR);
+    const int64_t row_blocks = ceil_div(m, row_block);
+    const int64_t panels_per_task = panels_per_task_for_balance(row_blocks, ceil_div(n, NR), thread_count());
+    const int64_t col_block = panels_per_task * NR;
+    Task task{m, k, n, row_block, col_block, ceil_div(n, col_block), a, lda, &w, c, ldc, &epilogue, false};
+    const int64_t task_count = row_blocks * task.col_block_count;
+    auto body = [&task](int64_t begin, int64_t end) {
+      ScratchFloats packed_a(task.row_block * KC);
+      if (!packed_a.data) { task.out_of_memory = true; return; }
+      for (int64_t index = begin; index < end; ++index) run_block(task, index, packed_a.data);
+    };
+    parallel_for_each(task_count, 1, body);
+    return !task.out_of_memory;
+  }
+};
+
+}  // namespace
+}  // namespace btk
+
+#endif  // BTK_GEMM_GEMM_DRIVER_H_

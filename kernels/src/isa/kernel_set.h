@@ -1,0 +1,35 @@
+// Fills a KernelTable from the templates for one vector type and its tile
+// shapes. Included only by the isa/kernels_*.cc files, each compiled with its
+// own instruction-set flags.
+#ifndef BTK_ISA_KERNEL_SET_H_
+#define BTK_ISA_KERNEL_SET_H_
+
+#include "../attention/attention_backward.h"
+#include "../attention/attention_forward.h"
+#include "../encoder/layer_norm.h"
+#include "../gemm/gemm_driver.h"
+#include "../kernel_table.h"
+
+namespace btk {
+namespace {  // internal linkage: each ISA translation unit keeps its own copy
+
+// GEMM_MR x GEMM_NV vectors: the GEMM register tile; ATT_*: the attention tile
+// (attention tiles are 64 x 64, so its MR and NR must divide 64).
+template <class V, int GEMM_MR, int GEMM_NV, int ATT_MR, int ATT_NV>
+KernelTable make_kernel_table(Isa isa) {
+  using GemmKernel = Gemm<V, GEMM_MR, GEMM_NV>;
+  KernelTable table;
+  table.isa = isa;
+  table.gemm_panel_width = GemmKernel::NR;
+  table.pack_weight = &GemmKernel::pack_weight;
+  table.gemm = &GemmKernel::gemm;
+  table.attention_forward = &AttentionForward<V, ATT_MR, ATT_NV>::run;
+  table.attention_backward = &AttentionBackward<V, ATT_MR, ATT_NV>::run;
+  table.layer_norm = &LayerNorm<V>::run;
+  return table;
+}
+
+}  // namespace
+}  // namespace btk
+
+#endif  // BTK_ISA_KERNEL_SET_H_

@@ -1,0 +1,106 @@
+// The per-ISA kernel set. Each ISA translation unit (isa/kernels_*.cc)
+// instantiates the kernel templates with its vector type and fills one table;
+// generic code (the C API, the encoder) only ever calls through the table.
+#ifndef BTK_KERNEL_TABLE_H_
+#define BTK_KERNEL_TABLE_H_
+
+#include <stdint.h>
+
+#include "../include/btk.h"
+#include "cpu_features.h"
+
+namespace btk {
+
+// A [rows=K, cols=N] weight in column panels of `panel_width` (the micro-kernel's
+// NR): panel p holds rows 0..K-1 of columns p*NR..p*NR+NR-1, zero padded.
+struct PackedWeight {
+  int64_t rows, cols;
+  int panel_width;
+  Isa isa;
+  float* panels;  // 64-byte aligned, panel_count() * rows * panel_width floats
+};
+
+struct GemmEpilogue {
+  const float* bias;        // [N]
+  btk_activation activation;
+  const float* residual;    // [M, N] with row stride residual_ld, added after activation
+  int64_t residual_ld;
+};
+
+// Where element (batch b, head h, row i, column 0) of an attention operand
+// lives: offset(b) + h * head_stride + i * row_stride, columns contiguous.
+// offset(b) = batch_offsets[b] when given (packed variable-length sequences),
+// else b * batch_stride.
+struct AttentionOperand {
+  const float* data;
+  const int64_t* batch_offsets;
+  int64_t batch_stride, head_stride, row_stride;
+};
+
+struct AttentionProblem {
+  int64_t batch, heads, kv_heads, q_len, kv_len, head_dim, value_dim;
+  // Per-batch lengths (Sq = Sk = seq_lens[b]) for packed sequences; null = q_len / kv_len.
+  const int64_t* seq_lens;
+  float scale;
+  bool causal;
+  btk_mask_kind mask_kind;
+  const void* mask;
+  int64_t mask_strides[4];
+  const uint8_t* key_padding;  // [batch, kv_len]
+};
+
+struct AttentionGradients {
+  const float* out;  // forward output, same layout as d_out
+  const float* lse;  // [batch, heads, q_len]
+  AttentionOperand d_out;
+  float* d_q;        // layout of q (contiguous [B,H,Sq,D])
+  float* d_k;        // [B,Hkv,Sk,D]
+  float* d_v;        // [B,Hkv,Sk,Dv]
+  float* d_mask;     // mask storage, mask_extent elements
+  int64_t mask_extent;
+};
+
+// Helpers are static free functions, and the structs plain aggregates with no
+// member functions or default initialisers, so no inline code is ever shared
+// between translation units compiled for different ISAs (the linker could keep
+// an AVX-512 copy for everyone).
+static inline int64_t panel_count(const PackedWeight& w) { return (w.cols + w.panel_width - 1) / w.panel_width; }
+static inline int64_t operand_offset(const AttentionOperand& t, int64_t b, int64_t h, int64_t i) {
+  return (t.batch_offsets ? t.batch_offsets[b] : b * t.batch_stride) + h * t.head_stride + i * t.row_stride;
+}
+static inline int64_t q_len_of(const AttentionProblem& p, int64_t b) { return p.seq_lens ? p.seq_lens[b] : p.q_len; }
+static inline int64_t kv_len_of(const AttentionProblem& p, int64_t b) { return p.seq_lens ? p.seq_lens[b] : p.kv_len; }
+
+struct KernelTable {
+  Isa isa;
+  int gemm_panel_width;
+  void (*pack_weight)(const float* weight, int64_t rows, int64_t cols, float* panels);
+  // c = act(a . w + bias) + residual; m rows of a with stride lda.
+  bool (*gemm)(int64_t m, const float* a, int64_t lda, const PackedWeight& w, float* c, int64_t ldc,
+               const GemmEpilogue& epilogue);
+  // Writes out (an operand whose data is writable) and lse [B, H, Sq] (optional).
+  bool (*attention_forward)(const AttentionProblem& problem, const AttentionOperand& q,
+                            const AttentionOperand& k, const AttentionOperand& v,
+                            const AttentionOperand& out, float* lse);
+  // Contiguous [B,H,S,*] operands only (the public op's layout).
+  bool (*attention_backward)(const AttentionProblem& problem, const AttentionOperand& q,
+                             const AttentionOperand& k, const AttentionOperand& v,
+                             const AttentionOperand& out, const AttentionGradients& grads);
+  void (*layer_norm)(int64_t rows, int64_t cols, const float* x, int64_t ldx, const float* gamma,
+                     const float* beta, float eps, float* y, int64_t ldy);
+};
+// The bool results are false only when scratch memory could not be allocated.
+
+const KernelTable& scalar_kernels();
+#if defined(BTK_HAVE_X86_KERNELS)
+const KernelTable& avx2_kernels();
+const KernelTable& avx512_kernels();
+#endif
+
+// The table of selected_isa(); kernels_for(isa): that ISA's table, or the best supported lower one.
+const KernelTable& active_kernels();
+const KernelTable& kernels_for(Isa isa);
+
+}  // namespace btk
+
+#endif  // BTK_KERNEL_TABLE_H_
