@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {BACKEND_KERNELS} from './backends/registry';
 import {encoderLayerGradConfig} from './gradients/encoder_layer_grad';
 import {sdpaGradConfig} from './gradients/sdpa_grad';
+import {registerGraphOps} from './transform/graph_ops';
 
 export const KERNEL_CONFIGS: tf.KernelConfig[] = BACKEND_KERNELS.flatMap(b => b.kernels);
 export const GRADIENT_CONFIGS: tf.GradConfig[] = [sdpaGradConfig, encoderLayerGradConfig];
@@ -20,4 +21,6 @@ export function registerAll(): void {
   for (const config of GRADIENT_CONFIGS) {
     if (tf.getGradient(config.kernelName) == null) tf.registerGradient(config);
   }
+  // The ops a rewritten GraphModel calls (BetterTransformer.transform, `convert`).
+  registerGraphOps();
 }

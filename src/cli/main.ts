@@ -1,0 +1,49 @@
+#!/usr/bin/env node
+/**
+ * tfjs-better-transformer CLI: inspect, convert and bench converted models.
+ * Every failure is one line on stderr and a non-zero exit code.
+ */
+import {Command, CommanderError} from 'commander';
+import {benchCommand} from './bench_command';
+import {convertCommand} from './convert_command';
+import {inspectCommand} from './inspect_command';
+
+function fail(error: unknown): never {
+  const message = error instanceof Error ? error.message : String(error);
+  process.stderr.write(`tfjs-better-transformer: ${message.split('\n')[0]}\n`);
+  process.exit(1);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('tfjs-better-transformer')
+      .description('Fused attention and encoder kernels for TensorFlow.js models')
+      .exitOverride()
+      .configureOutput({writeErr: text => process.stderr.write(text.split('\n')[0] + '\n')});
+  program.command('inspect <model.json>')
+      .description('what transform would fuse in a model, and why anything is left alone (no weights needed)')
+      .option('--json', 'print the report as JSON')
+      .action((model: string, opts: {json?: boolean}) => inspectCommand(model, opts));
+  program.command('convert <model_dir> <out_dir>')
+      .description('write the transformed model (load it with the package imported)')
+      .option('--attention-only', 'fuse attention cores only, not whole encoder layers')
+      .action(async (model: string, out: string, opts: {attentionOnly?: boolean}) => convertCommand(model, out, opts));
+  program.command('bench <model_dir>')
+      .description('latency and parity of the original and the transformed model on random inputs')
+      .option('--batch <n>', 'batch size', '8')
+      .option('--seq <s>', 'sequence length (text models)', '128')
+      .option('--padding <p>', 'fraction of padded tokens, spread over the batch (0..0.9)', '0')
+      .option('--runs <n>', 'timed runs per model', '10')
+      .option('--backend <name>', "tfjs backend: 'cpu' or 'tensorflow' (tfjs-node)")
+      .option('--json <file>', 'write the results as JSON')
+      .action(async (model: string, opts: Record<string, string>) => benchCommand(model, opts));
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) process.exit(e.exitCode === 0 ? 0 : 2);
+    fail(e);
+  }
+}
+
+if (require.main === module) {
+  main(process.argv).catch(fail);
+}

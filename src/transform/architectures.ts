@@ -1,0 +1,46 @@
+/**
+ * The architecture table in models/ (one JSON file per family: how its blocks
+ * look and what the pass fuses), and naming the pattern a model's matched
+ * layers follow for the report. Blocks are matched by structure; the family
+ * names are only a description of which known models share that structure.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import {packageRoot} from '../package_root';
+import type {EncoderLayerMatch} from './match/encoder_layer';
+
+export interface ArchitectureEntry {
+  id: string;
+  name: string;
+  modelTypes: string[];
+  blocks: {norm: 'pre' | 'post' | null; activation: string | null; causal: boolean};
+  fusion: 'encoderLayer' | 'attention' | 'refused';
+  reason: string | null;
+  notes: string;
+}
+
+let cache: ArchitectureEntry[] | null = null;
+
+export function architectureTable(): ArchitectureEntry[] {
+  if (cache) return cache;
+  const dir = path.join(packageRoot(), 'models');
+  cache = fs.readdirSync(dir).filter(f => f.endsWith('.json')).sort()
+      .map(f => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as ArchitectureEntry);
+  return cache;
+}
+
+export function identifyArchitecture(layers: Array<EncoderLayerMatch | null>, attentionBlocks: number): string | null {
+  if (attentionBlocks === 0) return null;
+  const full = layers.filter((l): l is EncoderLayerMatch => l !== null);
+  if (full.length === layers.length && full.length > 0) {
+    const norm = full[0].normFirst ? 'pre' : 'post';
+    const activation = full[0].activation;
+    const uniform = full.every(l => l.normFirst === full[0].normFirst && l.activation === activation);
+    const families = architectureTable()
+        .filter(e => e.fusion === 'encoderLayer' && e.blocks.norm === norm && e.blocks.activation === activation)
+        .map(e => e.name);
+    const shape = `${norm}-norm encoder, ${activation}${uniform ? '' : ' (mixed layers)'}`;
+    return families.length > 0 ? `${shape} (${families.join(' / ')})` : shape;
+  }
+  return 'transformer attention blocks';
+}

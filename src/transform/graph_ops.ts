@@ -1,0 +1,84 @@
+/**
+ * The ops a rewritten GraphModel calls, registered with tfjs-converter's
+ * `registerOp` (so loading a converted-and-rewritten model needs this package
+ * imported). Their attributes are plain GraphDef attrs written by
+ * `rewrite/node_builders.ts`; string attrs arrive lower-cased from the converter.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {registerOp} from '@tensorflow/tfjs-converter';
+import {scaledDotProductAttention} from '../ops/scaled_dot_product_attention';
+import {transformerEncoderLayer, TransformerEncoderLayerWeights} from '../ops/transformer_encoder_layer';
+import type {EncoderActivation} from '../kernel_names';
+
+export const GRAPH_ATTENTION_OP = 'BetterTransformerAttention';
+export const GRAPH_ENCODER_LAYER_OP = 'BetterTransformerEncoderLayer';
+
+type AttrMap = Record<string, unknown>;
+interface ExecutorNode {
+  inputs: tf.Tensor[];
+  attrs: AttrMap;
+}
+
+/** Names of the encoder layer's weight inputs, as written in the node's `inputs` attr. */
+export const ENCODER_GRAPH_WEIGHTS = [
+  'qWeight', 'qBias', 'kWeight', 'kBias', 'vWeight', 'vBias', 'qkvWeight', 'qkvBias',
+  'outWeight', 'outBias', 'ln1Gamma', 'ln1Beta', 'ln2Gamma', 'ln2Beta',
+  'ffnInWeight', 'ffnInBias', 'ffnOutWeight', 'ffnOutBias',
+] as const;
+const CANONICAL_INPUT = new Map<string, string>(
+    ['x', 'q', 'k', 'v', 'keyPaddingMask', 'attnMask', ...ENCODER_GRAPH_WEIGHTS].map(name => [name.toLowerCase(), name]));
+
+/** Maps the node's inputs to their names, from the comma-separated `inputs` attr. */
+function namedInputs(node: ExecutorNode, op: string): Record<string, tf.Tensor> {
+  const names = String(node.attrs['inputs'] ?? '').split(',').filter(s => s.length > 0);
+  if (names.length !== node.inputs.length) {
+    throw new Error(`${op}: the node lists ${names.length} input names but has ${node.inputs.length} inputs`);
+  }
+  const out: Record<string, tf.Tensor> = {};
+  names.forEach((raw, i) => {
+    const name = CANONICAL_INPUT.get(raw.toLowerCase());
+    if (!name) throw new Error(`${op}: unknown input name '${raw}'`);
+    out[name] = node.inputs[i];
+  });
+  return out;
+}
+
+function attentionExecutor(node: ExecutorNode): tf.Tensor {
+  const inputs = namedInputs(node, GRAPH_ATTENTION_OP);
+  const maskKind = String(node.attrs['mask_kind'] ?? 'none').toLowerCase();
+  let attnMask: tf.Tensor | undefined;
+  if (maskKind !== 'none') {
+    const mask = inputs['attnMask'];
+    if (!mask) throw new Error(`${GRAPH_ATTENTION_OP}: mask_kind is '${maskKind}' but there is no attnMask input`);
+    attnMask = maskKind === 'bool' && mask.dtype !== 'bool' ? tf.cast(mask, 'bool') : mask;
+  }
+  const out = scaledDotProductAttention(
+      inputs['q'] as tf.Tensor4D, inputs['k'] as tf.Tensor4D, inputs['v'] as tf.Tensor4D,
+      {attnMask, isCausal: node.attrs['is_causal'] === true, scale: Number(node.attrs['scale'])});
+  if (attnMask && attnMask !== inputs['attnMask']) attnMask.dispose();
+  return out;
+}
+
+function encoderLayerExecutor(node: ExecutorNode): tf.Tensor {
+  const inputs = namedInputs(node, GRAPH_ENCODER_LAYER_OP);
+  const weights: Record<string, tf.Tensor> = {};
+  for (const name of ENCODER_GRAPH_WEIGHTS) if (inputs[name]) weights[name] = inputs[name];
+  return transformerEncoderLayer(inputs['x'] as tf.Tensor3D, weights as unknown as TransformerEncoderLayerWeights, {
+    numHeads: Number(node.attrs['num_heads']),
+    normFirst: node.attrs['norm_first'] === true,
+    activation: String(node.attrs['activation']).toLowerCase() as EncoderActivation,
+    layerNormEps: [Number(node.attrs['eps1']), Number(node.attrs['eps2'])],
+    isCausal: node.attrs['is_causal'] === true,
+    scale: Number(node.attrs['scale']),
+    keyPaddingMask: inputs['keyPaddingMask'] as tf.Tensor2D | undefined,
+  });
+}
+
+let registered = false;
+
+export function registerGraphOps(): void {
+  if (registered) return;
+  registered = true;
+  registerOp(GRAPH_ATTENTION_OP, node => attentionExecutor(node as unknown as ExecutorNode));
+  registerOp(GRAPH_ENCODER_LAYER_OP, node => encoderLayerExecutor(node as unknown as ExecutorNode));
+}

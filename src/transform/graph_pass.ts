@@ -1,0 +1,106 @@
+/**
+ * The rewriting pass over a GraphDef: finds every attention core (by
+ * structure, around each Softmax), tries to grow it into a whole encoder
+ * layer, and rewrites what matched. Without weights (`inspect`) it only
+ * matches; with weights it also checks constant values and builds the graph.
+ */
+import {ConstantValues, WeightLookup} from './graph/constant_values';
+import {GraphDef, NodeDef} from './graph/graph_def';
+import {GraphRewrite} from './graph/graph_rewrite';
+import {GraphView} from './graph/graph_view';
+import {NewWeights} from './graph/new_weights';
+import {AttentionCore, matchAttentionCore} from './match/attention_core';
+import {matchEncoderLayer, EncoderLayerMatch} from './match/encoder_layer';
+import {rewriteAttentionCore} from './rewrite/attention_rewrite';
+import {rewriteEncoderLayer} from './rewrite/encoder_rewrite';
+import {NodeFactory} from './rewrite/node_builders';
+import {identifyArchitecture} from './architectures';
+import {emptyReport, TransformReport} from './report';
+
+export interface GraphPassOptions {
+  /** Fuse whole encoder layers where they match (default true); false keeps attention-level fusion only. */
+  fuseEncoderLayers?: boolean;
+}
+
+export interface GraphPassResult {
+  report: TransformReport;
+  /** Present when weights were given and something was fused. */
+  graph?: GraphDef;
+  newWeights?: NewWeights;
+}
+
+type Candidate = {core: AttentionCore; layer: EncoderLayerMatch | null; layerRefusal: string | null};
+
+function overlaps(a: Set<string>, nodes: NodeDef[]): boolean {
+  return nodes.some(n => a.has(n.name));
+}
+
+export function runGraphPass(graph: GraphDef, lookup: WeightLookup | undefined, options: GraphPassOptions = {}): GraphPassResult {
+  const view = new GraphView(graph);
+  const consts = new ConstantValues(view, lookup);
+  const report = emptyReport();
+  const candidates: Candidate[] = [];
+  for (const node of graph.node) {
+    if (node.op !== 'Softmax') continue;
+    const core = matchAttentionCore(view, consts, node);
+    if (!core.ok) {
+      report.skipped.push({nodes: [node.name], reason: core.reason});
+      continue;
+    }
+    let layer: EncoderLayerMatch | null = null;
+    let layerRefusal: string | null = null;
+    if (options.fuseEncoderLayers !== false) {
+      const m = matchEncoderLayer(view, consts, core.value);
+      if (m.ok) layer = m.value;
+      else layerRefusal = m.reason;
+    }
+    candidates.push({core: core.value, layer, layerRefusal});
+  }
+  report.architecture = identifyArchitecture(candidates.map(c => c.layer), candidates.length);
+  if (!lookup) {
+    for (const c of candidates) recordPlanned(report, c);
+    return {report};
+  }
+
+  const rewrite = new GraphRewrite(graph);
+  const newWeights = new NewWeights();
+  const claimed = new Set<string>();
+  candidates.forEach((c, i) => {
+    const nodes = new NodeFactory(rewrite, newWeights, `BetterTransformer/block${i}`);
+    if (c.layer && !overlaps(claimed, c.layer.interior)) {
+      const done = rewriteEncoderLayer(c.layer, consts, nodes);
+      if (done.ok) {
+        c.layer.interior.forEach(n => claimed.add(n.name));
+        report.fused.push({kind: 'encoderLayer', layers: 1, nodes: c.layer.interior.map(n => n.name)});
+        return;
+      }
+      c.layerRefusal = done.reason;
+    }
+    if (overlaps(claimed, c.core.interior)) {
+      report.skipped.push({nodes: [c.core.softmax.name], reason: 'overlaps a block fused already'});
+      return;
+    }
+    const done = rewriteAttentionCore(c.core, consts, nodes);
+    if (!done.ok) {
+      report.skipped.push({nodes: c.core.interior.map(n => n.name), reason: done.reason});
+      return;
+    }
+    c.core.interior.forEach(n => claimed.add(n.name));
+    report.fused.push({kind: 'attention', layers: 1, nodes: c.core.interior.map(n => n.name)});
+    if (c.layerRefusal) report.skipped.push({nodes: [c.core.softmax.name], reason: `encoder layer not fused: ${c.layerRefusal}`});
+  });
+  if (report.fused.length === 0) {
+    newWeights.dispose();
+    return {report};
+  }
+  return {report, graph: rewrite.apply(), newWeights};
+}
+
+function recordPlanned(report: TransformReport, c: Candidate): void {
+  if (c.layer) {
+    report.fused.push({kind: 'encoderLayer', layers: 1, nodes: c.layer.interior.map(n => n.name)});
+    return;
+  }
+  report.fused.push({kind: 'attention', layers: 1, nodes: c.core.interior.map(n => n.name)});
+  if (c.layerRefusal) report.skipped.push({nodes: [c.core.softmax.name], reason: `encoder layer not fused: ${c.layerRefusal}`});
+}

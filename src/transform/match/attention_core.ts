@@ -1,0 +1,249 @@
+/**
+ * Finds the attention core around a Softmax: scores = q·kᵀ (BatchMatMul with
+ * adj_y, with an explicit transpose of k, or an Einsum), scaled by constants,
+ * plus additive masks, softmax over keys, times v. Everything between the
+ * scores product and the output product becomes one fused attention op; q, k
+ * and v stay as they are in the graph ([B, H, S, D]).
+ */
+import {ConstantValues} from '../graph/constant_values';
+import {attrBool, attrString, InputRef, NodeDef} from '../graph/graph_def';
+import {GraphView} from '../graph/graph_view';
+import {matched, MatchResult, refused} from './match_result';
+import {ADD_OPS, DIV_OPS, isScalarConst, MATMUL_OPS, Operand, operand, operands} from './operands';
+
+/** A constant factor applied to the scores: multiply by `ref`, or divide by it. */
+export interface ScaleTerm {
+  node: NodeDef;
+  ref: InputRef;
+  divide: boolean;
+}
+
+/** An additive mask term, multiplied by the scale terms applied after it and by `sign`. */
+export interface MaskTerm {
+  node: NodeDef;
+  ref: InputRef;
+  sign: 1 | -1;
+  scaledBy: ScaleTerm[];
+}
+
+export interface AttentionCore {
+  softmax: NodeDef;
+  scoresProduct: NodeDef;
+  outputProduct: NodeDef;
+  q: InputRef;
+  /** k as [B, H, Sk, D]; `kNeedsTranspose` when only kᵀ exists in the graph. */
+  k: InputRef;
+  kNeedsTranspose: boolean;
+  /** v as [B, H, Sk, Dv]; `vNeedsTranspose` when the product reads vᵀ. */
+  v: InputRef;
+  vNeedsTranspose: boolean;
+  scales: ScaleTerm[];
+  masks: MaskTerm[];
+  /** Score-independent constants added to every score (softmax ignores them). */
+  uniformAdds: NodeDef[];
+  /** 0/1 masks multiplied into the scores and overridden by a large negative mask term. */
+  multiplicativeMasks: NodeDef[];
+  /** Every node the fused op replaces. */
+  interior: NodeDef[];
+}
+
+const EINSUM_SCORES = /^(\w)(\w)(\w)(\w),\1\2(\w)\4->\1\2\3\5$/;
+const EINSUM_OUTPUT = /^(\w)(\w)(\w)(\w),\1\2\4(\w)->\1\2\3\5$/;
+
+function isProduct(node: NodeDef | undefined): boolean {
+  return !!node && (MATMUL_OPS.has(node.op) || node.op === 'Einsum');
+}
+
+/** True when following `op` downwards (through scale/mask arithmetic) reaches the scores product. */
+function reachesScores(view: GraphView, consts: ConstantValues, o: Operand | undefined, depth = 0): boolean {
+  const node = o?.node;
+  if (!node || depth > 8) return false;
+  if (isProduct(node)) return true;
+  if (node.op === 'Mul' || ADD_OPS.has(node.op) || node.op === 'Sub' || DIV_OPS.has(node.op)) {
+    return operands(view, node).some(x => !consts.isConst(x.ref) && reachesScores(view, consts, x, depth + 1));
+  }
+  return false;
+}
+
+/** A 0/1 tensor made by a comparison (Cast of a bool), possibly reshaped or sliced. */
+function isZeroOneMask(view: GraphView, o: Operand | undefined): boolean {
+  let node = o?.node;
+  for (let guard = 0; node && guard < 8; guard++) {
+    if (node.op === 'Cast') {
+      const src = view.producer(node, 0);
+      return !!src && ['GreaterEqual', 'Greater', 'Less', 'LessEqual', 'Equal', 'NotEqual', 'LogicalAnd'].includes(src.op);
+    }
+    if (!['Reshape', 'ExpandDims', 'StridedSlice', 'Slice', 'Identity'].includes(node.op)) return false;
+    node = view.producer(node, 0);
+  }
+  return false;
+}
+
+/** `c * (1 - m)` or `(1 - m) * c` for a given 0/1 mask m. */
+function isFillOfMask(view: GraphView, consts: ConstantValues, o: Operand, mask: NodeDef): boolean {
+  if (o.node?.op !== 'Mul') return false;
+  return operands(view, o.node).some(x => {
+    if (x.node?.op !== 'Sub') return false;
+    const [one, m] = operands(view, x.node);
+    return !!one && !!m && isScalarConst(view, consts, one.ref) && m.node?.name === mask.name;
+  });
+}
+
+export function matchAttentionCore(view: GraphView, consts: ConstantValues, softmax: NodeDef): MatchResult<AttentionCore> {
+  const interior: NodeDef[] = [softmax];
+  const scales: ScaleTerm[] = [];
+  const masks: MaskTerm[] = [];
+  const uniformAdds: NodeDef[] = [];
+  const multiplicativeMasks: NodeDef[] = [];
+  let current = operand(view, softmax, 0);
+  let scoresProduct: NodeDef | undefined;
+  let pendingFillMasks: Array<{term: MaskTerm; operand: Operand}> = [];
+
+  for (let guard = 0; guard < 16 && current?.node; guard++) {
+    const node = current.node;
+    if (isProduct(node)) {
+      scoresProduct = node;
+      break;
+    }
+    interior.push(node);
+    const ops = operands(view, node);
+    if (node.op === 'Mul') {
+      const constant = ops.find(o => isScalarConst(view, consts, o.ref));
+      if (constant) {
+        scales.push({node, ref: constant.ref, divide: false});
+        current = ops.find(o => o !== constant);
+        continue;
+      }
+      const scoreSide = ops.find(o => reachesScores(view, consts, o));
+      const other = ops.find(o => o !== scoreSide);
+      if (!scoreSide || !other) return refused(`scores are multiplied by '${node.name}' (${node.op}), not a constant`);
+      const fill = pendingFillMasks.find(p => other.node && isFillOfMask(view, consts, p.operand, other.node));
+      if (!other.node || !isZeroOneMask(view, other) || !fill) {
+        return refused(`scores are multiplied by a tensor ('${other.ref.node}') that is not a 0/1 mask overridden by a large negative fill`);
+      }
+      multiplicativeMasks.push(node);
+      current = scoreSide;
+      continue;
+    }
+    if (DIV_OPS.has(node.op)) {
+      if (ops.length !== 2 || !isScalarConst(view, consts, ops[1].ref)) {
+        return refused(`scores are divided by '${ops[1]?.ref.node ?? '?'}', which is not a constant`);
+      }
+      scales.push({node, ref: ops[1].ref, divide: true});
+      current = ops[0];
+      continue;
+    }
+    if (ADD_OPS.has(node.op) || node.op === 'Sub') {
+      if (ops.length !== 2) return refused(`unexpected ${node.op} '${node.name}' with ${ops.length} inputs`);
+      const scoreIndex = ops.findIndex(o => reachesScores(view, consts, o));
+      if (scoreIndex < 0) return refused(`cannot tell the scores from the mask at '${node.name}'`);
+      const other = ops[1 - scoreIndex];
+      if (node.op === 'Sub' && scoreIndex === 1) return refused(`scores are subtracted from '${other.ref.node}'`);
+      if (isScalarConst(view, consts, other.ref)) {
+        uniformAdds.push(node);
+      } else {
+        if (other.node && isRelativePositionBias(view, other)) {
+          return refused('attention bias depends on learned position weights (relative attention bias), which the fused op does not compute');
+        }
+        const term: MaskTerm = {node, ref: other.ref, sign: node.op === 'Sub' ? -1 : 1, scaledBy: scales.slice()};
+        masks.push(term);
+        pendingFillMasks.push({term, operand: other});
+      }
+      current = ops[scoreIndex];
+      continue;
+    }
+    return refused(`unexpected ${node.op} '${node.name}' between the scores and the softmax`);
+  }
+  if (!scoresProduct) return refused('no q·kᵀ product below the softmax');
+  pendingFillMasks = [];
+  interior.push(scoresProduct);
+
+  const scoreOperands = describeScores(view, scoresProduct);
+  if (!scoreOperands.ok) return scoreOperands;
+  const output = findOutputProduct(view, softmax, interior);
+  if (!output.ok) return output;
+
+  const core: AttentionCore = {
+    softmax, scoresProduct, outputProduct: output.value.node,
+    q: scoreOperands.value.q, k: scoreOperands.value.k, kNeedsTranspose: scoreOperands.value.kNeedsTranspose,
+    v: output.value.v, vNeedsTranspose: output.value.vNeedsTranspose,
+    scales, masks, uniformAdds, multiplicativeMasks, interior,
+  };
+  const leak = escapingIntermediate(view, core);
+  if (leak) return refused(leak);
+  return matched(core);
+}
+
+/** T5-style bias: a Gather/embedding lookup of position buckets feeds the additive term. */
+function isRelativePositionBias(view: GraphView, o: Operand): boolean {
+  const seen = new Set<string>();
+  const stack: Array<NodeDef | undefined> = [o.node];
+  while (stack.length > 0 && seen.size < 200) {
+    const node = stack.pop();
+    if (!node || seen.has(node.name)) continue;
+    seen.add(node.name);
+    if (['GatherV2', 'Gather', 'ResourceGather'].includes(node.op)) {
+      const table = view.producer(node, 0);
+      if (table?.op === 'Const' || table?.op === 'VarHandleOp' || table?.op === 'ReadVariableOp') return true;
+    }
+    if (node.op === 'Placeholder') continue;
+    for (const ref of view.dataInputs(node)) stack.push(view.resolve(ref).node);
+  }
+  return false;
+}
+
+function describeScores(view: GraphView, product: NodeDef):
+    MatchResult<{q: InputRef; k: InputRef; kNeedsTranspose: boolean}> {
+  const q = view.resolvedInput(product, 0);
+  const second = view.resolvedInput(product, 1);
+  if (!q || !second) return refused(`scores product '${product.name}' lacks inputs`);
+  if (product.op === 'Einsum') {
+    const eq = attrString(product, 'equation')?.replace(/\s/g, '') ?? '';
+    if (!EINSUM_SCORES.test(eq)) return refused(`scores Einsum '${eq}' is not q·kᵀ over [B, H, S, D]`);
+    return matched({q, k: second, kNeedsTranspose: false});
+  }
+  if (attrBool(product, 'adj_x') || attrBool(product, 'transpose_a')) {
+    return refused(`scores product '${product.name}' transposes q`);
+  }
+  if (attrBool(product, 'adj_y') || attrBool(product, 'transpose_b')) return matched({q, k: second, kNeedsTranspose: false});
+  // The product reads kᵀ: the fused op gets it transposed back ([B, H, Sk, D]).
+  return matched({q, k: second, kNeedsTranspose: true});
+}
+
+function findOutputProduct(view: GraphView, softmax: NodeDef, interior: NodeDef[]):
+    MatchResult<{node: NodeDef; v: InputRef; vNeedsTranspose: boolean}> {
+  const consumers = view.realConsumers(softmax.name);
+  if (consumers.length !== 1) {
+    return refused(`the attention probabilities of '${softmax.name}' have ${consumers.length} consumers (output_attentions or a non-standard block)`);
+  }
+  const {node, inputIndex} = consumers[0];
+  if (!isProduct(node) || inputIndex !== 0) return refused(`the attention probabilities feed ${node.op} '${node.name}', not probs·v`);
+  // Identity nodes (inference-time dropout) between softmax and the product belong to the block.
+  for (const c of view.consumers(softmax.name)) if (c.node !== node) interior.push(c.node);
+  const v = view.resolvedInput(node, 1);
+  if (!v) return refused(`output product '${node.name}' lacks v`);
+  if (node.op === 'Einsum') {
+    const eq = attrString(node, 'equation')?.replace(/\s/g, '') ?? '';
+    if (!EINSUM_OUTPUT.test(eq)) return refused(`output Einsum '${eq}' is not probs·v over [B, H, S, D]`);
+    interior.push(node);
+    return matched({node, v, vNeedsTranspose: false});
+  }
+  if (attrBool(node, 'adj_x') || attrBool(node, 'transpose_a')) return refused(`output product '${node.name}' transposes the probabilities`);
+  interior.push(node);
+  return matched({node, v, vNeedsTranspose: attrBool(node, 'adj_y') || attrBool(node, 'transpose_b')});
+}
+
+/** A reason if a tensor inside the block is read outside it (the fused op does not produce it). */
+function escapingIntermediate(view: GraphView, core: AttentionCore): string | null {
+  const inside = new Set(core.interior.map(n => n.name));
+  for (const node of core.interior) {
+    if (node === core.outputProduct) continue;
+    for (const c of view.consumers(node.name)) {
+      if (!inside.has(c.node.name)) {
+        return `'${node.name}' (${node.op}) inside the attention block is also read by '${c.node.name}'`;
+      }
+    }
+  }
+  for (const mask of core.masks) if (inside.has(mask.ref.node)) return `mask '${mask.ref.node}' is computed inside the block`;
+  return null;
+}

@@ -1,0 +1,96 @@
+/**
+ * A dense projection y = x·W + b on the last axis, in the forms the converter
+ * emits: MatMul + BiasAdd (2-D), the Tensordot expansion (Reshape → MatMul →
+ * Reshape, with the shape computed by Shape/GatherV2/Prod/Pack), _FusedMatMul
+ * with a fused BiasAdd, Einsum 'abc,cd->abd', and a bias added by AddV2.
+ */
+import {ConstantValues} from '../graph/constant_values';
+import {attrBool, attrShape, attrString, InputRef, NodeDef} from '../graph/graph_def';
+import {GraphView} from '../graph/graph_view';
+import {matched, MatchResult, refused} from './match_result';
+import {ADD_OPS, operands} from './operands';
+
+export interface DenseMatch {
+  input: InputRef;
+  /** [in, out] unless `weightTransposed` ([out, in]). */
+  weight: InputRef;
+  weightTransposed: boolean;
+  bias: InputRef | null;
+  /** An activation fused into _FusedMatMul, if any. */
+  fusedActivation: string | null;
+  nodes: NodeDef[];
+  output: InputRef;
+}
+
+function fusedOps(node: NodeDef): string[] {
+  return (node.attr?.['fused_ops']?.list?.s ?? []).map(s => Buffer.from(s, 'base64').toString('utf8'));
+}
+
+function constShape(view: GraphView, consts: ConstantValues, ref: InputRef): number[] | undefined {
+  return attrShape(view.resolve(ref).node?.attr?.['value']) ?? consts.value(ref)?.shape;
+}
+
+function isVectorConst(view: GraphView, consts: ConstantValues, ref: InputRef | undefined): boolean {
+  return !!ref && consts.isConst(ref) && constShape(view, consts, ref)?.length === 1;
+}
+
+export function matchDense(view: GraphView, consts: ConstantValues, output: InputRef): MatchResult<DenseMatch> {
+  const nodes: NodeDef[] = [];
+  let node = view.resolve(output).node;
+  let bias: InputRef | null = null;
+  if (!node) return refused('missing producer');
+  if (node.op === 'BiasAdd' || (ADD_OPS.has(node.op) && operands(view, node).some(o => isVectorConst(view, consts, o.ref)))) {
+    const ops = operands(view, node);
+    const b = ops.find(o => isVectorConst(view, consts, o.ref));
+    const rest = ops.find(o => o !== b);
+    if (!b || !rest) return refused(`bias addition '${node.name}' has no constant bias`);
+    bias = b.ref;
+    nodes.push(node);
+    node = rest.node;
+  }
+  if (node?.op === 'Reshape') {
+    nodes.push(node);
+    node = view.producer(node, 0);
+  }
+  if (!node) return refused('missing projection');
+  if (node.op === '_FusedMatMul') {
+    const fused = fusedOps(node);
+    if (fused[0] !== 'BiasAdd' || fused.length > 2 || bias) return refused(`_FusedMatMul '${node.name}' fuses ${fused.join('+')}`);
+    if (attrBool(node, 'transpose_a')) return refused(`_FusedMatMul '${node.name}' transposes its input`);
+    const [x, w, b] = [0, 1, 2].map(i => view.resolvedInput(node as NodeDef, i));
+    if (!x || !w || !b || !consts.isConst(w) || !consts.isConst(b)) return refused(`_FusedMatMul '${node.name}' has non-constant weights`);
+    nodes.push(node);
+    return finish(view, x, w, attrBool(node, 'transpose_b'), b, fused[1] ?? null, nodes, output);
+  }
+  if (node.op === 'MatMul' || node.op === 'BatchMatMulV2' || node.op === 'BatchMatMul') {
+    if (attrBool(node, 'transpose_a') || attrBool(node, 'adj_x')) return refused(`projection '${node.name}' transposes its input`);
+    const x = view.resolvedInput(node, 0);
+    const w = view.resolvedInput(node, 1);
+    if (!x || !w || !consts.isConst(w)) return refused(`projection '${node.name}' has no constant weight`);
+    if (constShape(view, consts, w)?.length !== 2) return refused(`projection '${node.name}' weight is not 2-D`);
+    nodes.push(node);
+    return finish(view, x, w, attrBool(node, 'transpose_b') || attrBool(node, 'adj_y'), bias, null, nodes, output);
+  }
+  if (node.op === 'Einsum') {
+    const eq = attrString(node, 'equation')?.replace(/\s/g, '') ?? '';
+    const m = /^(\w+)(\w),\2(\w)->\1\3$/.exec(eq);
+    const w = view.resolvedInput(node, 1);
+    const x = view.resolvedInput(node, 0);
+    if (!m || !w || !x || !consts.isConst(w)) return refused(`Einsum '${eq}' is not a projection of the last axis`);
+    nodes.push(node);
+    return finish(view, x, w, false, bias, null, nodes, output);
+  }
+  return refused(`'${node.name}' (${node.op}) is not a dense projection`);
+}
+
+function finish(view: GraphView, x: InputRef, w: InputRef, transposed: boolean, bias: InputRef | null,
+    fusedActivation: string | null, nodes: NodeDef[], output: InputRef): MatchResult<DenseMatch> {
+  // Tensordot flattens the input to 2-D first: read through that Reshape.
+  let input = x;
+  const xNode = view.node(x.node);
+  if (xNode?.op === 'Reshape') {
+    nodes.push(xNode);
+    input = view.resolvedInput(xNode, 0) as InputRef;
+  }
+  return matched({input, weight: w, weightTransposed: transposed, bias, fusedActivation, nodes, output});
+}

@@ -1,0 +1,295 @@
+/**
+ * Grows a matched attention core into a whole transformer encoder layer:
+ * q/k/v projections of one input (separate, or one projection Split in
+ * three), head split/merge, output projection, residual, LayerNorm, the
+ * feed-forward pair with its activation, residual, LayerNorm — post-norm
+ * (BERT) or pre-norm (ViT, CLIP, Whisper). The attention mask must be a
+ * padding mask from a model input (or absent).
+ */
+import type {EncoderActivation} from '../../kernel_names';
+import {ConstantValues} from '../graph/constant_values';
+import {formatInputRef, InputRef, NodeDef} from '../graph/graph_def';
+import {GraphView} from '../graph/graph_view';
+import {matchActivation} from './activation';
+import {AttentionCore} from './attention_core';
+import {DenseMatch, matchDense} from './dense';
+import {collectTree, ELEMENTWISE_OPS} from './elementwise_tree';
+import {HeadSplit, matchHeadMerge, matchHeadSplit} from './head_split';
+import {LayerNormMatch, matchLayerNorm} from './layer_norm';
+import {matched, MatchResult, refused} from './match_result';
+import {ADD_OPS, operands} from './operands';
+import {matchPaddingMask, PaddingMaskMatch} from './padding_mask';
+
+export interface EncoderLayerMatch {
+  core: AttentionCore;
+  normFirst: boolean;
+  input: InputRef;
+  output: InputRef;
+  qkv: {q: DenseMatch; k: DenseMatch; v: DenseMatch} | {packed: DenseMatch};
+  qScale: {ref: InputRef; divide: boolean} | null;
+  heads?: number;
+  headDim?: number;
+  outProj: DenseMatch;
+  ffnIn: DenseMatch;
+  ffnOut: DenseMatch;
+  activation: EncoderActivation;
+  ln1: LayerNormMatch;
+  ln2: LayerNormMatch;
+  padding: PaddingMaskMatch | null;
+  interior: NodeDef[];
+}
+
+const key = (view: GraphView, ref: InputRef) => formatInputRef(view.resolve(ref).ref);
+const same = (view: GraphView, a: InputRef, b: InputRef) => key(view, a) === key(view, b);
+const refOf = (node: NodeDef): InputRef => ({node: node.name, output: 0, control: false});
+
+/** The residual addition reading `branch`; returns it and its other operand. */
+function residualAdd(view: GraphView, branch: InputRef): {add: NodeDef; other: InputRef} | null {
+  for (const c of view.realConsumers(view.resolve(branch).ref.node)) {
+    if (!ADD_OPS.has(c.node.op)) continue;
+    const ops = operands(view, c.node);
+    const other = ops.find(o => !same(view, o.ref, branch));
+    if (ops.length === 2 && other) return {add: c.node, other: other.ref};
+  }
+  return null;
+}
+
+/** The LayerNorm whose input is `input`, searched forward through elementwise consumers. */
+function layerNormAfter(view: GraphView, consts: ConstantValues, input: InputRef): LayerNormMatch | null {
+  const frontier = [view.resolve(input).ref.node];
+  const seen = new Set<string>();
+  let best: {ln: LayerNormMatch; root: InputRef} | null = null;
+  while (frontier.length > 0 && seen.size < 40) {
+    const name = frontier.shift() as string;
+    for (const c of view.realConsumers(name)) {
+      if (seen.has(c.node.name) || !ELEMENTWISE_OPS.has(c.node.op)) continue;
+      seen.add(c.node.name);
+      frontier.push(c.node.name);
+      const m = matchLayerNorm(view, consts, refOf(c.node));
+      if (m.ok && same(view, m.value.input, input) && (!best || m.value.nodes.length > best.ln.nodes.length)) {
+        best = {ln: m.value, root: refOf(c.node)};
+      }
+    }
+  }
+  if (!best) return null;
+  return {...best.ln, nodes: best.ln.nodes, output: best.root} as LayerNormMatch & {output: InputRef};
+}
+
+function lnOutput(ln: LayerNormMatch): InputRef {
+  return (ln as LayerNormMatch & {output?: InputRef}).output ?? refOf(ln.nodes[0]);
+}
+
+function matchProjections(view: GraphView, consts: ConstantValues, core: AttentionCore):
+    MatchResult<{qkv: EncoderLayerMatch['qkv']; source: InputRef; split: HeadSplit[]; qScale: HeadSplit['scale']; nodes: NodeDef[]}> {
+  if (core.kNeedsTranspose || core.vNeedsTranspose) return refused('k or v reach the attention in a transposed layout');
+  const splits: HeadSplit[] = [];
+  for (const ref of [core.q, core.k, core.v]) {
+    const s = matchHeadSplit(view, consts, ref);
+    if (!s.ok) return s;
+    splits.push(s.value);
+  }
+  const [sq, sk, sv] = splits;
+  if (sk.scale || sv.scale) return refused('k or v is scaled before the attention');
+  const nodes = splits.flatMap(s => s.nodes);
+  if (sq.split || sk.split || sv.split) {
+    if (!sq.split || !sk.split || !sv.split || sq.split.node !== sk.split.node || sk.split.node !== sv.split.node ||
+        sq.split.index !== 0 || sk.split.index !== 1 || sv.split.index !== 2) {
+      return refused('q, k and v are not the three parts of one Split');
+    }
+    const packed = matchDense(view, consts, sq.split.source);
+    if (!packed.ok) return refused(`fused QKV projection: ${packed.reason}`);
+    nodes.push(sq.split.node);
+    return matched({qkv: {packed: packed.value}, source: packed.value.input, split: splits, qScale: sq.scale, nodes});
+  }
+  const dense = [sq, sk, sv].map(s => matchDense(view, consts, s.projected));
+  for (const d of dense) if (!d.ok) return refused(`q/k/v projection: ${d.reason}`);
+  const [q, k, v] = dense.map(d => (d as {ok: true; value: DenseMatch}).value);
+  if (!same(view, q.input, k.input) || !same(view, k.input, v.input)) return refused('q, k and v are projections of different tensors (cross-attention)');
+  return matched({qkv: {q, k, v}, source: q.input, split: splits, qScale: sq.scale, nodes});
+}
+
+export function matchEncoderLayer(view: GraphView, consts: ConstantValues, core: AttentionCore): MatchResult<EncoderLayerMatch> {
+  if (core.multiplicativeMasks.length > 0) return refused('the attention mask is built in the graph (causal band), not from a padding mask input');
+  if (core.masks.length > 1) return refused('more than one mask is added to the scores');
+  let padding: PaddingMaskMatch | null = null;
+  if (core.masks.length === 1) {
+    const p = matchPaddingMask(view, consts, core.masks[0].ref, core.masks[0].sign);
+    if (!p.ok) return refused(`attention mask: ${p.reason}`);
+    if (core.masks[0].scaledBy.length > 0) return refused('the padding mask is scaled after it is added');
+    padding = p.value;
+  }
+  const proj = matchProjections(view, consts, core);
+  if (!proj.ok) return proj;
+  const merge = matchHeadMerge(view, consts, core.outputProduct);
+  if (!merge.ok) return merge;
+  const outProj = findDenseReading(view, consts, merge.value.merged);
+  if (!outProj) return refused('no output projection after the heads are merged');
+
+  // Post-norm when the residual adds the projections' input back; pre-norm
+  // when the projections read a LayerNorm and the residual adds that LayerNorm's input.
+  const res1 = residualAdd(view, outProj.output);
+  if (!res1) return refused('no residual connection around the attention');
+  let normFirst = false;
+  let layerInput = proj.value.source;
+  const preLn = same(view, res1.other, proj.value.source) ? null : matchLayerNorm(view, consts, proj.value.source);
+  if (preLn) {
+    if (!preLn.ok || !same(view, res1.other, preLn.value.input)) return refused('no residual connection around the attention');
+    normFirst = true;
+    layerInput = preLn.value.input;
+  }
+  const add1 = refOf(res1.add);
+
+  let ln1: LayerNormMatch;
+  let h: InputRef;
+  let ffnSource: InputRef;
+  if (normFirst && preLn && preLn.ok) {
+    ln1 = preLn.value;
+    h = add1;
+    const ln2 = layerNormAfter(view, consts, h);
+    if (!ln2) return refused('no LayerNorm before the feed-forward block');
+    ffnSource = lnOutput(ln2);
+    return finishLayer(view, consts, core, proj.value, merge.value.nodes, outProj, res1.add, ln1, ln2, h, ffnSource, true, layerInput, padding);
+  }
+  const ln = layerNormAfter(view, consts, add1);
+  if (!ln) return refused('no LayerNorm after the attention residual');
+  ln1 = ln;
+  h = lnOutput(ln1);
+  ffnSource = h;
+  return finishLayer(view, consts, core, proj.value, merge.value.nodes, outProj, res1.add, ln1, null, h, ffnSource, false, layerInput, padding);
+}
+
+const PROJECTION_OPS = new Set(['MatMul', 'BatchMatMulV2', 'BatchMatMul', '_FusedMatMul', 'Einsum']);
+
+/**
+ * The dense projection whose input is `input`: the product reading it
+ * (through Tensordot's flattening Reshape), extended forward over the output
+ * Reshape and the bias addition as far as the match still holds.
+ */
+function findDenseReading(view: GraphView, consts: ConstantValues, input: InputRef): DenseMatch | null {
+  const products: NodeDef[] = [];
+  const visit = (name: string, depth: number): void => {
+    for (const c of view.realConsumers(name)) {
+      if (PROJECTION_OPS.has(c.node.op) && c.inputIndex === 0) products.push(c.node);
+      else if (c.node.op === 'Reshape' && depth < 2) visit(c.node.name, depth + 1);
+    }
+  };
+  visit(view.resolve(input).ref.node, 0);
+  for (const product of products) {
+    let best: DenseMatch | null = null;
+    let frontier: NodeDef[] = [product];
+    for (let step = 0; step < 3 && frontier.length > 0; step++) {
+      const next: NodeDef[] = [];
+      for (const node of frontier) {
+        const d = matchDense(view, consts, refOf(node));
+        if (d.ok && same(view, d.value.input, input)) best = d.value;
+        for (const c of view.realConsumers(node.name)) if (['Reshape', 'BiasAdd', 'AddV2', 'Add'].includes(c.node.op)) next.push(c.node);
+      }
+      frontier = next;
+    }
+    if (best) return best;
+  }
+  return null;
+}
+
+function finishLayer(
+    view: GraphView, consts: ConstantValues, core: AttentionCore,
+    proj: {qkv: EncoderLayerMatch['qkv']; split: HeadSplit[]; qScale: HeadSplit['scale']; nodes: NodeDef[]},
+    mergeNodes: NodeDef[], outProj: DenseMatch, add1: NodeDef, ln1: LayerNormMatch, preLn2: LayerNormMatch | null,
+    h: InputRef, ffnSource: InputRef, normFirst: boolean, layerInput: InputRef, padding: PaddingMaskMatch | null,
+): MatchResult<EncoderLayerMatch> {
+  const ffnIn = findDenseReading(view, consts, ffnSource);
+  if (!ffnIn) return refused('no feed-forward projection');
+  let activation: EncoderActivation;
+  let actNodes: NodeDef[] = [];
+  let ffnOut: DenseMatch | null = null;
+  if (ffnIn.fusedActivation) {
+    if (ffnIn.fusedActivation !== 'Relu') return refused(`unsupported fused activation ${ffnIn.fusedActivation}`);
+    activation = 'relu';
+    ffnOut = findDenseReading(view, consts, ffnIn.output);
+  } else {
+    // The activation's output is the second projection's input: search forward
+    // from the first projection through elementwise nodes for a tensor a projection reads.
+    let found: {act: ReturnType<typeof matchActivation>; out: DenseMatch} | null = null;
+    const frontier = [view.resolve(ffnIn.output).ref.node];
+    const seen = new Set<string>();
+    let lastRefusal: string | null = null;
+    while (frontier.length > 0 && !found && seen.size < 40) {
+      const name = frontier.shift() as string;
+      for (const c of view.realConsumers(name)) {
+        if (seen.has(c.node.name) || !ELEMENTWISE_OPS.has(c.node.op)) continue;
+        seen.add(c.node.name);
+        frontier.push(c.node.name);
+        const dense = findDenseReading(view, consts, refOf(c.node));
+        if (!dense) continue;
+        const act = matchActivation(view, consts, refOf(c.node));
+        if (act.ok && same(view, act.value.input, ffnIn.output)) {
+          found = {act, out: dense};
+          break;
+        }
+        if (!act.ok) lastRefusal = act.reason;
+      }
+    }
+    if (!found && lastRefusal) return refused(lastRefusal);
+    if (!found || !found.act.ok) return refused('no activation between the feed-forward projections');
+    activation = found.act.value.kind;
+    actNodes = found.act.value.nodes;
+    ffnOut = found.out;
+  }
+  if (!ffnOut) return refused('no second feed-forward projection');
+  const res2 = residualAdd(view, ffnOut.output);
+  if (!res2 || !same(view, res2.other, h)) return refused('no residual connection around the feed-forward block');
+  let ln2: LayerNormMatch;
+  let output: InputRef;
+  if (normFirst) {
+    ln2 = preLn2 as LayerNormMatch;
+    output = refOf(res2.add);
+  } else {
+    const ln = layerNormAfter(view, consts, refOf(res2.add));
+    if (!ln) return refused('no LayerNorm after the feed-forward residual');
+    ln2 = ln;
+    output = lnOutput(ln);
+  }
+  const heads = proj.split[0].heads;
+  const headDim = proj.split[0].headDim;
+  const interior = dedupe([
+    ...core.interior, ...proj.nodes, ...denseNodes(proj.qkv), ...mergeNodes, ...outProj.nodes, add1,
+    ...ln1.nodes, ...ffnIn.nodes, ...actNodes, ...ffnOut.nodes, res2.add, ...ln2.nodes,
+  ]);
+  const match: EncoderLayerMatch = {
+    core, normFirst, input: layerInput, output, qkv: proj.qkv, qScale: proj.qScale, heads, headDim,
+    outProj, ffnIn, ffnOut, activation, ln1, ln2, padding, interior,
+  };
+  const leak = escaping(view, match);
+  if (leak) return refused(leak);
+  return matched(match);
+}
+
+function denseNodes(qkv: EncoderLayerMatch['qkv']): NodeDef[] {
+  return 'packed' in qkv ? qkv.packed.nodes : [...qkv.q.nodes, ...qkv.k.nodes, ...qkv.v.nodes];
+}
+
+function dedupe(nodes: NodeDef[]): NodeDef[] {
+  const seen = new Set<string>();
+  return nodes.filter(n => (seen.has(n.name) ? false : (seen.add(n.name), true)));
+}
+
+/** A reason when a tensor inside the layer is read outside it (other than the layer output). */
+function escaping(view: GraphView, m: EncoderLayerMatch): string | null {
+  const inside = new Set(m.interior.map(n => n.name));
+  const outputNode = view.resolve(m.output).ref.node;
+  for (const node of m.interior) {
+    if (node.name === outputNode) continue;
+    for (const c of view.consumers(node.name)) {
+      if (!inside.has(c.node.name) && !isShapeOnly(c.node)) {
+        return `'${node.name}' (${node.op}) inside the layer is also read by '${c.node.name}' (${c.node.op})`;
+      }
+    }
+  }
+  void collectTree;
+  return null;
+}
+
+/** Shape computations (Tensordot's reshape sizes) only read a tensor's shape, not its values. */
+function isShapeOnly(node: NodeDef): boolean {
+  return node.op === 'Shape';
+}

@@ -1,0 +1,54 @@
+/**
+ * Recognises an additive attention mask built from a [B, S] padding mask
+ * input (Hugging Face: reshape to [B, 1, 1, S], then (1 - m) · large_negative)
+ * so the fused encoder layer can take the original 0/1 mask as its key
+ * padding mask and skip padded tokens. With weights, the arithmetic is
+ * evaluated at m = 0 and m = 1: real keys must get (about) 0 and padded keys at least 1e4 less.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {ConstantValues} from '../graph/constant_values';
+import {attrInt, InputRef, NodeDef} from '../graph/graph_def';
+import {GraphView} from '../graph/graph_view';
+import {collectTree} from './elementwise_tree';
+import {evaluateTree} from './evaluate_tree';
+import {refKey} from './layer_norm';
+import {matched, MatchResult, refused} from './match_result';
+
+export interface PaddingMaskMatch {
+  /** The model input holding the [B, S] 0/1 mask. */
+  input: InputRef;
+  nodes: NodeDef[];
+}
+
+const LAYOUT_OPS = new Set(['Cast', 'Reshape', 'ExpandDims', 'StridedSlice', 'Identity']);
+
+/** `sign` is -1 when the term is subtracted from the scores. */
+export function matchPaddingMask(view: GraphView, consts: ConstantValues, maskRef: InputRef, sign: 1 | -1 = 1): MatchResult<PaddingMaskMatch> {
+  const tree = collectTree(view, consts, maskRef, null);
+  if (tree.leaves.length !== 1) return refused('the attention mask is computed from more than one tensor');
+  const nodes: NodeDef[] = [...tree.nodes];
+  let node = view.resolve(tree.leaves[0]).node;
+  for (let guard = 0; node && LAYOUT_OPS.has(node.op) && guard < 8; guard++) {
+    if (node.op === 'StridedSlice' && (attrInt(node, 'shrink_axis_mask') ?? 0) !== 0) {
+      return refused(`mask slice '${node.name}' drops axes`);
+    }
+    nodes.push(node);
+    node = view.producer(node, 0);
+  }
+  if (node?.op !== 'Placeholder') return refused('the attention mask does not come from a model input');
+  const input: InputRef = {node: node.name, output: 0, control: false};
+  if (!consts.haveValues) return matched({input, nodes});
+  const leaf = tree.leaves[0];
+  const probe = tf.tensor1d([0, 1]);
+  const got = evaluateTree(view, consts, tree, new Map([[refKey(view, leaf), probe]]));
+  const values = got ? Array.from(got.dataSync()) : null;
+  probe.dispose();
+  got?.dispose();
+  if (!values || values.length !== 2) return refused('cannot evaluate the attention mask arithmetic');
+  const [padded, real] = values.map(v => sign * v);
+  // Real keys may all get the same constant (softmax ignores it; HF folds a 1e-9 in here).
+  if (!Number.isFinite(real) || Math.abs(real) > 1e-3 || !(padded - real <= -1e4)) {
+    return refused(`the attention mask gives ${real} to real keys and ${padded} to padded keys (expected about 0 and at least 1e4 lower)`);
+  }
+  return matched({input, nodes});
+}

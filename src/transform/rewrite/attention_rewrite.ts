@@ -1,0 +1,69 @@
+/**
+ * Replaces a matched attention core with one BetterTransformerAttention node.
+ * Constant values (scales, uniform additions) are checked here, with weights:
+ * a block whose constants are not what the fused op computes is refused.
+ */
+import {ConstantValues} from '../graph/constant_values';
+import {InputRef} from '../graph/graph_def';
+import {GRAPH_ATTENTION_OP} from '../graph_ops';
+import {AttentionCore, ScaleTerm} from '../match/attention_core';
+import {matched, MatchResult, refused} from '../match/match_result';
+import {boolAttr, floatAttr, NodeFactory, stringAttr} from './node_builders';
+
+export function scaleProduct(consts: ConstantValues, terms: ScaleTerm[]): MatchResult<number> {
+  let scale = 1;
+  for (const term of terms) {
+    const c = consts.uniformScalar(term.ref);
+    if (c === undefined) return refused(`the value of scale '${term.ref.node}' is unknown`);
+    if (!Number.isFinite(c) || c === 0) return refused(`scale '${term.ref.node}' is ${c}, not a finite non-zero constant`);
+    scale = term.divide ? scale / c : scale * c;
+  }
+  return matched(scale);
+}
+
+/** The additive mask the fused op gets: the sum of the mask terms with their signs and later scales. */
+export function combinedMask(core: AttentionCore, consts: ConstantValues, nodes: NodeFactory): MatchResult<InputRef | null> {
+  let mask: InputRef | null = null;
+  core.masks.forEach((term, i) => {
+    const factor = scaleProduct(consts, term.scaledBy);
+    if (!factor.ok) throw new Error(factor.reason);
+    const scaled = nodes.mulScalar(`mask_term${i}`, term.ref, term.sign * factor.value);
+    mask = mask ? nodes.add(`mask_sum${i}`, mask, scaled) : scaled;
+  });
+  return matched(mask);
+}
+
+export function checkUniformAdds(core: AttentionCore, consts: ConstantValues): string | null {
+  for (const node of core.uniformAdds) {
+    const refs = (node.input ?? []).map(s => ({node: s.split(':')[0], output: 0, control: false}));
+    const values = refs.map(r => consts.uniformScalar(r)).filter(v => v !== undefined);
+    if (values.some(v => Number.isNaN(v))) return `'${node.name}' adds a constant that is not the same for every score`;
+  }
+  return null;
+}
+
+export function rewriteAttentionCore(core: AttentionCore, consts: ConstantValues, nodes: NodeFactory): MatchResult<InputRef> {
+  const scale = scaleProduct(consts, core.scales);
+  if (!scale.ok) return scale;
+  const uniform = checkUniformAdds(core, consts);
+  if (uniform) return refused(uniform);
+  let mask: MatchResult<InputRef | null>;
+  try {
+    mask = combinedMask(core, consts, nodes);
+  } catch (e) {
+    return refused((e as Error).message);
+  }
+  if (!mask.ok) return mask;
+  const k = core.kNeedsTranspose ? nodes.transposeLast2('k_transposed', core.k) : core.k;
+  const v = core.vNeedsTranspose ? nodes.transposeLast2('v_transposed', core.v) : core.v;
+  const inputs: Array<[string, InputRef]> = [['q', core.q], ['k', k], ['v', v]];
+  if (mask.value) inputs.push(['attnMask', mask.value]);
+  const fused = nodes.fused('attention', GRAPH_ATTENTION_OP, inputs, {
+    scale: floatAttr(scale.value),
+    is_causal: boolAttr(false),
+    mask_kind: stringAttr(mask.value ? 'additive' : 'none'),
+  });
+  nodes.rewrite.remove(core.interior, fused.node);
+  nodes.rewrite.redirect({node: core.outputProduct.name, output: 0, control: false}, fused);
+  return matched(fused);
+}

@@ -1,0 +1,103 @@
+/**
+ * Replaces a matched encoder layer with one BetterTransformerEncoderLayer
+ * node. Weights are read from the model: Dense kernels already in [in, out]
+ * layout are used in place (so the cpu kernels' packed-weight cache keys on
+ * the model's own tensors); transposed kernels and missing biases become new
+ * constants. Every shape is checked against the layer width before anything
+ * is rewritten.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {ConstantValues} from '../graph/constant_values';
+import {InputRef} from '../graph/graph_def';
+import {GRAPH_ENCODER_LAYER_OP} from '../graph_ops';
+import {DenseMatch} from '../match/dense';
+import {EncoderLayerMatch} from '../match/encoder_layer';
+import {matched, MatchResult, refused} from '../match/match_result';
+import {scaleProduct} from './attention_rewrite';
+import {boolAttr, floatAttr, intAttr, NodeFactory, stringAttr} from './node_builders';
+
+interface Prepared {
+  inputs: Array<[string, InputRef]>;
+  embed: number;
+}
+
+function shapeOf(consts: ConstantValues, ref: InputRef): number[] | undefined {
+  return consts.value(ref)?.shape;
+}
+
+/** Weight [in, out] and bias [out] of a projection, with their shapes checked. */
+function denseInputs(consts: ConstantValues, nodes: NodeFactory, name: string, d: DenseMatch, inDim: number, outDim: number,
+    pending: Array<() => void>, out: Array<[string, InputRef]>): string | null {
+  const w = consts.value(d.weight);
+  if (!w || w.dtype !== 'float32') return `${name}: weight values are unavailable`;
+  const expected = d.weightTransposed ? [outDim, inDim] : [inDim, outDim];
+  if (w.shape.join(',') !== expected.join(',')) return `${name}: weight has shape [${w.shape}], expected [${expected}]`;
+  if (d.bias) {
+    const b = shapeOf(consts, d.bias);
+    if (!b || b.join(',') !== String(outDim)) return `${name}: bias has shape [${b ?? '?'}], expected [${outDim}]`;
+  }
+  pending.push(() => {
+    const weight = d.weightTransposed ?
+        nodes.constant(`${name}Weight`, tf.tidy(() => tf.transpose(tf.tensor2d(w.data as Float32Array, w.shape as [number, number])))) :
+        d.weight;
+    const bias = d.bias ?? nodes.constant(`${name}Bias`, tf.zeros([outDim]));
+    out.push([`${name}Weight`, weight], [`${name}Bias`, bias]);
+  });
+  return null;
+}
+
+function prepare(m: EncoderLayerMatch, consts: ConstantValues, nodes: NodeFactory): MatchResult<Prepared> {
+  const g = consts.value(m.ln1.gamma);
+  if (!g) return refused('LayerNorm values are unavailable');
+  const embed = g.data.length;
+  const ffnW = consts.value(m.ffnIn.weight);
+  if (!ffnW) return refused('feed-forward weight values are unavailable');
+  const ffn = m.ffnIn.weightTransposed ? ffnW.shape[0] : ffnW.shape[1];
+  if (m.heads === undefined || m.headDim === undefined) return refused('the number of heads is unknown');
+  if (m.heads * m.headDim !== embed) return refused(`heads × head size (${m.heads} × ${m.headDim}) is not the layer width ${embed}`);
+  for (const ln of [m.ln1, m.ln2]) {
+    for (const ref of [ln.gamma, ln.beta]) {
+      if (shapeOf(consts, ref)?.join(',') !== String(embed)) return refused(`LayerNorm parameter '${ref.node}' is not [${embed}]`);
+    }
+  }
+  const pending: Array<() => void> = [];
+  const inputs: Array<[string, InputRef]> = [];
+  const checks: Array<string | null> = [];
+  if ('packed' in m.qkv) checks.push(denseInputs(consts, nodes, 'qkv', m.qkv.packed, embed, 3 * embed, pending, inputs));
+  else {
+    checks.push(denseInputs(consts, nodes, 'q', m.qkv.q, embed, embed, pending, inputs));
+    checks.push(denseInputs(consts, nodes, 'k', m.qkv.k, embed, embed, pending, inputs));
+    checks.push(denseInputs(consts, nodes, 'v', m.qkv.v, embed, embed, pending, inputs));
+  }
+  checks.push(denseInputs(consts, nodes, 'out', m.outProj, embed, embed, pending, inputs));
+  checks.push(denseInputs(consts, nodes, 'ffnIn', m.ffnIn, embed, ffn, pending, inputs));
+  checks.push(denseInputs(consts, nodes, 'ffnOut', m.ffnOut, ffn, embed, pending, inputs));
+  const problem = checks.find(c => c !== null);
+  if (problem) return refused(problem);
+  // Only now, with every check passed, add constants to the graph.
+  for (const add of pending) add();
+  inputs.push(['ln1Gamma', m.ln1.gamma], ['ln1Beta', m.ln1.beta], ['ln2Gamma', m.ln2.gamma], ['ln2Beta', m.ln2.beta]);
+  return matched({inputs, embed});
+}
+
+export function rewriteEncoderLayer(m: EncoderLayerMatch, consts: ConstantValues, nodes: NodeFactory): MatchResult<InputRef> {
+  const scale = scaleProduct(consts, m.qScale ? [...m.core.scales, {node: m.core.softmax, ...m.qScale}] : m.core.scales);
+  if (!scale.ok) return scale;
+  if (m.ln1.eps === undefined || m.ln2.eps === undefined) return refused('LayerNorm epsilon is unknown');
+  const prepared = prepare(m, consts, nodes);
+  if (!prepared.ok) return prepared;
+  const inputs: Array<[string, InputRef]> = [['x', m.input], ...prepared.value.inputs];
+  if (m.padding) inputs.push(['keyPaddingMask', m.padding.input]);
+  const fused = nodes.fused('encoder_layer', GRAPH_ENCODER_LAYER_OP, inputs, {
+    num_heads: intAttr(m.heads as number),
+    norm_first: boolAttr(m.normFirst),
+    activation: stringAttr(m.activation),
+    eps1: floatAttr(m.ln1.eps),
+    eps2: floatAttr(m.ln2.eps),
+    is_causal: boolAttr(false),
+    scale: floatAttr(scale.value),
+  });
+  nodes.rewrite.remove(m.interior, fused.node);
+  nodes.rewrite.redirect(m.output, fused);
+  return matched(fused);
+}
