@@ -12,6 +12,8 @@ import type {EncoderActivation} from '../kernel_names';
 
 export const GRAPH_ATTENTION_OP = 'BetterTransformerAttention';
 export const GRAPH_ENCODER_LAYER_OP = 'BetterTransformerEncoderLayer';
+/** The shape [B, H, Sq, Sk] of the attention scores a fused block no longer materialises. */
+export const GRAPH_SCORES_SHAPE_OP = 'BetterTransformerScoresShape';
 
 type AttrMap = Record<string, unknown>;
 interface ExecutorNode {
@@ -74,6 +76,12 @@ function encoderLayerExecutor(node: ExecutorNode): tf.Tensor {
   });
 }
 
+function scoresShapeExecutor(node: ExecutorNode): tf.Tensor {
+  const [q, k] = node.inputs;
+  const shape = [...q.shape.slice(0, -1), k.shape[k.rank - 2]];
+  return tf.tensor1d(shape, 'int32');
+}
+
 let registered = false;
 
 export function registerGraphOps(): void {
@@ -81,4 +89,5 @@ export function registerGraphOps(): void {
   registered = true;
   registerOp(GRAPH_ATTENTION_OP, node => attentionExecutor(node as unknown as ExecutorNode));
   registerOp(GRAPH_ENCODER_LAYER_OP, node => encoderLayerExecutor(node as unknown as ExecutorNode));
+  registerOp(GRAPH_SCORES_SHAPE_OP, node => scoresShapeExecutor(node as unknown as ExecutorNode));
 }

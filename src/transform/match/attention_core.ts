@@ -45,6 +45,11 @@ export interface AttentionCore {
   multiplicativeMasks: NodeDef[];
   /** Every node the fused op replaces. */
   interior: NodeDef[];
+  /**
+   * Shape nodes reading a score-shaped tensor inside the block (GPT-2 sizes
+   * its causal mask from the scores): they get the [B, H, Sq, Sk] shape from q and k instead.
+   */
+  scoreShapeReaders: NodeDef[];
 }
 
 const EINSUM_SCORES = /^(\w)(\w)(\w)(\w),\1\2(\w)\4->\1\2\3\5$/;
@@ -167,14 +172,18 @@ export function matchAttentionCore(view: GraphView, consts: ConstantValues, soft
     softmax, scoresProduct, outputProduct: output.value.node,
     q: scoreOperands.value.q, k: scoreOperands.value.k, kNeedsTranspose: scoreOperands.value.kNeedsTranspose,
     v: output.value.v, vNeedsTranspose: output.value.vNeedsTranspose,
-    scales, masks, uniformAdds, multiplicativeMasks, interior,
+    scales, masks, uniformAdds, multiplicativeMasks, interior, scoreShapeReaders: [],
   };
   const leak = escapingIntermediate(view, core);
   if (leak) return refused(leak);
   return matched(core);
 }
 
-/** T5-style bias: a Gather/embedding lookup of position buckets feeds the additive term. */
+/**
+ * T5-style bias: the additive term reads a learned float table through a
+ * Gather (an embedding of relative-position buckets). Shape-only inputs
+ * (Shape/Size/Rank) are not followed: they carry no values.
+ */
 function isRelativePositionBias(view: GraphView, o: Operand): boolean {
   const seen = new Set<string>();
   const stack: Array<NodeDef | undefined> = [o.node];
@@ -182,11 +191,13 @@ function isRelativePositionBias(view: GraphView, o: Operand): boolean {
     const node = stack.pop();
     if (!node || seen.has(node.name)) continue;
     seen.add(node.name);
+    if (['Shape', 'ShapeN', 'Size', 'Rank', 'Placeholder'].includes(node.op)) continue;
     if (['GatherV2', 'Gather', 'ResourceGather'].includes(node.op)) {
       const table = view.producer(node, 0);
-      if (table?.op === 'Const' || table?.op === 'VarHandleOp' || table?.op === 'ReadVariableOp') return true;
+      const dtype = table?.attr?.['dtype']?.type;
+      const rank = table?.attr?.['value']?.tensor?.tensorShape?.dim?.length;
+      if (table?.op === 'Const' && dtype === 'DT_FLOAT' && rank === 2) return true;
     }
-    if (node.op === 'Placeholder') continue;
     for (const ref of view.dataInputs(node)) stack.push(view.resolve(ref).node);
   }
   return false;
@@ -239,7 +250,13 @@ function escapingIntermediate(view: GraphView, core: AttentionCore): string | nu
   for (const node of core.interior) {
     if (node === core.outputProduct) continue;
     for (const c of view.consumers(node.name)) {
-      if (!inside.has(c.node.name)) {
+      if (inside.has(c.node.name)) continue;
+      // Everything from the scores product to the softmax has the scores' shape.
+      if (c.node.op === 'Shape' && node !== core.outputProduct) {
+        if (!core.scoreShapeReaders.includes(c.node)) core.scoreShapeReaders.push(c.node);
+        continue;
+      }
+      {
         return `'${node.name}' (${node.op}) inside the attention block is also read by '${c.node.name}'`;
       }
     }

@@ -104,7 +104,7 @@ function matchProjections(view: GraphView, consts: ConstantValues, core: Attenti
   const dense = [sq, sk, sv].map(s => matchDense(view, consts, s.projected));
   for (const d of dense) if (!d.ok) return refused(`q/k/v projection: ${d.reason}`);
   const [q, k, v] = dense.map(d => (d as {ok: true; value: DenseMatch}).value);
-  if (!same(view, q.input, k.input) || !same(view, k.input, v.input)) return refused('q, k and v are projections of different tensors (cross-attention)');
+  if (!same(view, q.input, k.input) || !same(view, k.input, v.input)) return refused('q, k and v are projections of different tensors (cross-attention, or bottleneck projections)');
   return matched({qkv: {q, k, v}, source: q.input, split: splits, qScale: sq.scale, nodes});
 }
 

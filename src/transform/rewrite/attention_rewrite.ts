@@ -5,7 +5,7 @@
  */
 import {ConstantValues} from '../graph/constant_values';
 import {InputRef} from '../graph/graph_def';
-import {GRAPH_ATTENTION_OP} from '../graph_ops';
+import {GRAPH_ATTENTION_OP, GRAPH_SCORES_SHAPE_OP} from '../graph_ops';
 import {AttentionCore, ScaleTerm} from '../match/attention_core';
 import {matched, MatchResult, refused} from '../match/match_result';
 import {boolAttr, floatAttr, NodeFactory, stringAttr} from './node_builders';
@@ -63,6 +63,14 @@ export function rewriteAttentionCore(core: AttentionCore, consts: ConstantValues
     is_causal: boolAttr(false),
     mask_kind: stringAttr(mask.value ? 'additive' : 'none'),
   });
+  for (const reader of core.scoreShapeReaders) {
+    const shape = nodes.op('scores_shape', GRAPH_SCORES_SHAPE_OP, [core.q, k], {
+      out_type: reader.attr?.['out_type'] ?? {type: 'DT_INT32'},
+      inputs: stringAttr('q,k'),
+    });
+    nodes.rewrite.remove([reader], shape.node);
+    nodes.rewrite.redirect({node: reader.name, output: 0, control: false}, shape);
+  }
   nodes.rewrite.remove(core.interior, fused.node);
   nodes.rewrite.redirect({node: core.outputProduct.name, output: 0, control: false}, fused);
   return matched(fused);
