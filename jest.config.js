@@ -16,6 +16,9 @@ const BACKEND_AGNOSTIC_SUITES = [
   'sdpa_parity', 'sdpa_semantics', 'sdpa_grad', 'encoder_parity', 'encoder_grad', 'leaks', 'validation',
 ];
 
+/** Rewriting-pass suites that also run on the `tensorflow` backend. */
+const TRANSFORM_SUITES = ['transform_fixtures'];
+
 function tfjsNodeInstalled() {
   try {
     require.resolve('@tensorflow/tfjs-node');
@@ -45,7 +48,7 @@ if (tfjsNodeInstalled() || process.env.CI) {
   projects.push({
     ...common,
     displayName: 'tensorflow',
-    testMatch: [...BACKEND_AGNOSTIC_SUITES, 'tensorflow_op_library'].map(name => `**/test/${name}.test.ts`),
+    testMatch: [...BACKEND_AGNOSTIC_SUITES, ...TRANSFORM_SUITES, 'tensorflow_op_library'].map(name => `**/test/${name}.test.ts`),
     setupFilesAfterEnv: ['<rootDir>/test/setup/tensorflow_backend.ts'],
   });
 } else {

@@ -21,8 +21,10 @@ describe.each(graphFixtures.map(f => [f.id, f] as const))('fixture %s', (id, met
   const fixture = loadFixture(id);
   const expectedFusion = meta.expected === 'refused' ? 'refused' : fusionOf(meta.architecture, id.replace(/_(static|fp16|uint8)$/, ''));
   const validTokens = validTokensOf(fixture.reference);
-  // Quantised weights differ from the float Python model by the quantisation error.
+  // Quantised weights differ from the float Python model by the quantisation error,
+  // and quantised formula constants (GELU's 1/√2 in float16) are computed exactly by the fused layer.
   const referenceTolerance = meta.quantization ? 5e-2 : 1e-4;
+  const originalTolerance = meta.quantization ? 1e-4 : 1e-5;
 
   test(`transform fuses ${expectedFusion === 'refused' ? 'nothing' : 'one block per layer'} and matches the original`, () => {
     const model = fixture.loadGraphModel();
@@ -45,7 +47,7 @@ describe.each(graphFixtures.map(f => [f.id, f] as const))('fixture %s', (id, met
     }
     const after = outputsOf(transformed, inputs, fixture.outputNames);
     for (const name of fixture.outputNames) {
-      expect(relativeErrorOnTokens(after[name], before[name], validTokens)).toBeLessThan(1e-5);
+      expect(relativeErrorOnTokens(after[name], before[name], validTokens)).toBeLessThan(originalTolerance);
       expect(relativeErrorOnTokens(after[name], fixture.referenceOutput(name), validTokens)).toBeLessThan(referenceTolerance);
     }
     tf.dispose([...Object.values(before), ...Object.values(after), ...Object.values(inputs)]);
@@ -87,7 +89,7 @@ describe.each(graphFixtures.map(f => [f.id, f] as const))('fixture %s', (id, met
     for (const name of fixture.outputNames) {
       expect(again[name].dataSync()).toEqual(before[name].dataSync());
       expect(stillThere[name].dataSync()).toEqual(before[name].dataSync());
-      expect(relativeErrorOnTokens(fused[name], before[name], validTokens)).toBeLessThan(1e-5);
+      expect(relativeErrorOnTokens(fused[name], before[name], validTokens)).toBeLessThan(originalTolerance);
     }
     tf.dispose([before, again, fused, stillThere, inputs].flatMap(m => Object.values(m)));
     model.dispose();

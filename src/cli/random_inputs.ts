@@ -49,7 +49,7 @@ export function randomInputs(specs: InputSpec[], batch: number, seq: number, pad
     } else if (/type/i.test(key)) {
       inputs[key] = tf.zeros(shape, isInt ? 'int32' : 'float32');
     } else if (isInt) {
-      inputs[key] = tf.randomUniformInt(shape, 1, 20, {seed});
+      inputs[key] = tf.randomUniformInt(shape, 1, 20, seed);
     } else {
       inputs[key] = tf.randomNormal(shape, 0, 1, 'float32', seed);
     }

@@ -32,10 +32,14 @@ function isLayersModel(model: unknown): model is LayersModel {
   return typeof model === 'object' && model !== null && 'layers' in model && 'getLayer' in model;
 }
 
+interface LayersSupport {
+  transformLayersModel(model: LayersModel, options: {keepOriginalModel: boolean}): {model: LayersModel; report: TransformReport};
+  reverseLayersModel(model: LayersModel): LayersModel;
+}
+
 /** Loaded on first use: layers-model support pulls in tfjs-layers. */
-function layersSupport(): typeof import('../layers/transform_layers_model') {
-  // eslint-disable-next-line @typescript-eslint/no-var-requires
-  return require('../layers/transform_layers_model');
+function layersSupport(): LayersSupport {
+  return require('../layers/transform_layers_model') as LayersSupport;
 }
 
 function transform<M extends AnyModel>(model: M, options: TransformOptions = {}): M {

@@ -68,7 +68,8 @@ export function transformGraphModel(model: GraphModel, options: GraphTransformOp
     return leftUnchanged(model, report);
   }
   const weightMap = model.weights;
-  const pass = runGraphPass(artifacts.modelTopology as GraphDef, name => weightMap[name]?.[0], options);
+  const quantizedWeights = artifacts.weightSpecs.some(spec => spec.quantization !== undefined);
+  const pass = runGraphPass(artifacts.modelTopology as GraphDef, name => weightMap[name]?.[0], {...options, quantizedWeights});
   if (!pass.graph || !pass.newWeights) return leftUnchanged(model, pass.report);
 
   const newArtifacts: tf.io.ModelArtifacts = {

@@ -20,6 +20,8 @@ import {emptyReport, TransformReport} from './report';
 export interface GraphPassOptions {
   /** Fuse whole encoder layers where they match (default true); false keeps attention-level fusion only. */
   fuseEncoderLayers?: boolean;
+  /** The weights were stored quantised: formula constants carry quantisation error. */
+  quantizedWeights?: boolean;
 }
 
 export interface GraphPassResult {
@@ -37,7 +39,7 @@ function overlaps(a: Set<string>, nodes: NodeDef[]): boolean {
 
 export function runGraphPass(graph: GraphDef, lookup: WeightLookup | undefined, options: GraphPassOptions = {}): GraphPassResult {
   const view = new GraphView(graph);
-  const consts = new ConstantValues(view, lookup);
+  const consts = new ConstantValues(view, lookup, options.quantizedWeights ?? false);
   const report = emptyReport();
   const candidates: Candidate[] = [];
   for (const node of graph.node) {

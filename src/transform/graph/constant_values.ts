@@ -20,8 +20,17 @@ export type WeightLookup = (name: string) => tf.Tensor | undefined;
 export class ConstantValues {
   private readonly cache = new Map<string, ConstantValue | null>();
 
-  /** `lookup` is absent when only the topology is known. */
-  constructor(private readonly view: GraphView, private readonly lookup?: WeightLookup) {}
+  /**
+   * `lookup` is absent when only the topology is known. `quantized`: the
+   * weights were stored quantised (float16/uint8), so formula constants may be
+   * off by the quantisation error and value checks allow for it.
+   */
+  constructor(private readonly view: GraphView, private readonly lookup?: WeightLookup, readonly quantized = false) {}
+
+  /** Relative tolerance for checking that a subgraph computes a known formula. */
+  get formulaTolerance(): number {
+    return this.quantized ? 1e-3 : 2e-6;
+  }
 
   get haveValues(): boolean {
     return this.lookup !== undefined;

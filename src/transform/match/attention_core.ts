@@ -50,6 +50,12 @@ export interface AttentionCore {
    * its causal mask from the scores): they get the [B, H, Sq, Sk] shape from q and k instead.
    */
   scoreShapeReaders: NodeDef[];
+  /**
+   * Where the [B, H, Sq, Dv] result leaves the block: the output product, or,
+   * when heads were flattened into the batch ([B·H, S, D] products, as in
+   * Whisper), the Reshape that restores [B, H, S, Dv].
+   */
+  outputNode: NodeDef;
 }
 
 const EINSUM_SCORES = /^(\w)(\w)(\w)(\w),\1\2(\w)\4->\1\2\3\5$/;
@@ -173,10 +179,46 @@ export function matchAttentionCore(view: GraphView, consts: ConstantValues, soft
     q: scoreOperands.value.q, k: scoreOperands.value.k, kNeedsTranspose: scoreOperands.value.kNeedsTranspose,
     v: output.value.v, vNeedsTranspose: output.value.vNeedsTranspose,
     scales, masks, uniformAdds, multiplicativeMasks, interior, scoreShapeReaders: [],
+    outputNode: output.value.node,
   };
+  const flattened = unflattenHeads(view, core);
+  if (flattened) return refused(flattened);
   const leak = escapingIntermediate(view, core);
   if (leak) return refused(leak);
   return matched(core);
+}
+
+/**
+ * Products over heads flattened into the batch ([B·H, S, D], from
+ * Reshape(Transpose([B, S, H, D] → [B, H, S, D]))): the fused op reads the
+ * 4-D tensors before the flattening and replaces the Reshape back to 4-D.
+ * Returns a reason to refuse, or null (also when heads are not flattened).
+ */
+function unflattenHeads(view: GraphView, core: AttentionCore): string | null {
+  const fourD = (ref: InputRef): InputRef | null => {
+    const reshape = view.resolve(ref).node;
+    if (reshape?.op !== 'Reshape') return null;
+    const inner = view.resolvedInput(reshape, 0);
+    return inner && view.node(inner.node)?.op === 'Transpose' ? inner : null;
+  };
+  const q4 = fourD(core.q);
+  const k4 = fourD(core.k);
+  const v4 = fourD(core.v);
+  if (!q4 && !k4 && !v4) return null;
+  if (!q4 || !k4 || !v4 || core.kNeedsTranspose || core.vNeedsTranspose) return 'heads are flattened into the batch in a layout the fused op does not read';
+  if (core.masks.length > 0 || core.multiplicativeMasks.length > 0) return 'a mask over heads flattened into the batch';
+  const out = view.realConsumers(core.outputProduct.name);
+  if (out.length !== 1 || out[0].node.op !== 'Reshape') return 'the flattened heads are not reshaped back to [B, H, S, D]';
+  for (const ref of [core.q, core.k, core.v]) {
+    const node = view.resolve(ref).node as NodeDef;
+    if (view.consumers(node.name).every(c => c.node === core.scoresProduct || c.node === core.outputProduct)) core.interior.push(node);
+  }
+  core.q = q4;
+  core.k = k4;
+  core.v = v4;
+  core.outputNode = out[0].node;
+  core.interior.push(out[0].node);
+  return null;
 }
 
 /**
@@ -248,7 +290,7 @@ function findOutputProduct(view: GraphView, softmax: NodeDef, interior: NodeDef[
 function escapingIntermediate(view: GraphView, core: AttentionCore): string | null {
   const inside = new Set(core.interior.map(n => n.name));
   for (const node of core.interior) {
-    if (node === core.outputProduct) continue;
+    if (node === core.outputNode) continue;
     for (const c of view.consumers(node.name)) {
       if (inside.has(c.node.name)) continue;
       // Everything from the scores product to the softmax has the scores' shape.

@@ -12,6 +12,8 @@ import {ADD_OPS, operands} from './operands';
 
 export interface DenseMatch {
   input: InputRef;
+  /** The product's own input (before looking through Tensordot's flattening Reshape). */
+  productInput: InputRef;
   /** [in, out] unless `weightTransposed` ([out, in]). */
   weight: InputRef;
   weightTransposed: boolean;
@@ -92,5 +94,5 @@ function finish(view: GraphView, x: InputRef, w: InputRef, transposed: boolean, 
     nodes.push(xNode);
     input = view.resolvedInput(xNode, 0) as InputRef;
   }
-  return matched({input, weight: w, weightTransposed: transposed, bias, fusedActivation, nodes, output});
+  return matched({input, productInput: x, weight: w, weightTransposed: transposed, bias, fusedActivation, nodes, output});
 }

@@ -120,7 +120,7 @@ export function matchEncoderLayer(view: GraphView, consts: ConstantValues, core:
   }
   const proj = matchProjections(view, consts, core);
   if (!proj.ok) return proj;
-  const merge = matchHeadMerge(view, consts, core.outputProduct);
+  const merge = matchHeadMerge(view, consts, core.outputNode);
   if (!merge.ok) return merge;
   const outProj = findDenseReading(view, consts, merge.value.merged);
   if (!outProj) return refused('no output projection after the heads are merged');
@@ -181,7 +181,7 @@ function findDenseReading(view: GraphView, consts: ConstantValues, input: InputR
       const next: NodeDef[] = [];
       for (const node of frontier) {
         const d = matchDense(view, consts, refOf(node));
-        if (d.ok && same(view, d.value.input, input)) best = d.value;
+        if (d.ok && (same(view, d.value.input, input) || same(view, d.value.productInput, input))) best = d.value;
         for (const c of view.realConsumers(node.name)) if (['Reshape', 'BiasAdd', 'AddV2', 'Add'].includes(c.node.op)) next.push(c.node);
       }
       frontier = next;

@@ -87,3 +87,8 @@ export function relativeError(a: tf.Tensor, b: tf.Tensor): number {
     return diff / (scale + 1e-6);
   });
 }
+
+/** max over elements of |a − b| / max(|b|, 1) */
+export function elementwiseError(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.div(tf.abs(tf.sub(a, b)), tf.maximum(tf.abs(b), 1))).dataSync()[0]);
+}

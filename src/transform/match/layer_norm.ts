@@ -74,7 +74,7 @@ export function matchLayerNorm(view: GraphView, consts: ConstantValues, output: 
         tf.tensor1d(g.data as Float32Array)), tf.tensor1d(b.data as Float32Array));
     return relativeError(got, want);
   });
-  if (!(error < 1e-4)) return refused(`the LayerNorm-like subgraph does not compute LayerNorm (relative error ${error.toExponential(2)})`);
+  if (!(error < Math.max(1e-5, consts.formulaTolerance))) return refused(`the LayerNorm-like subgraph does not compute LayerNorm (relative error ${error.toExponential(2)})`);
   return matched(result);
 }
 

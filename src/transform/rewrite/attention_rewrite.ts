@@ -72,6 +72,6 @@ export function rewriteAttentionCore(core: AttentionCore, consts: ConstantValues
     nodes.rewrite.redirect({node: reader.name, output: 0, control: false}, shape);
   }
   nodes.rewrite.remove(core.interior, fused.node);
-  nodes.rewrite.redirect({node: core.outputProduct.name, output: 0, control: false}, fused);
+  nodes.rewrite.redirect({node: core.outputNode.name, output: 0, control: false}, fused);
   return matched(fused);
 }
