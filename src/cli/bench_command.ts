@@ -25,8 +25,15 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+/** execute() where the graph allows it; executeAsync() for graphs with control flow or dynamic shapes. */
 async function run(model: GraphModel, inputs: tf.NamedTensorMap): Promise<tf.Tensor[]> {
-  const out = await model.executeAsync(inputs);
+  let out: tf.Tensor | tf.Tensor[];
+  try {
+    out = model.execute(inputs);
+  } catch (e) {
+    if (!/executeAsync/.test((e as Error).message)) throw e;
+    out = await model.executeAsync(inputs);
+  }
   return Array.isArray(out) ? out : [out];
 }
 

@@ -9,9 +9,11 @@ import {registerOp} from '@tensorflow/tfjs-converter';
 import {scaledDotProductAttention} from '../ops/scaled_dot_product_attention';
 import {transformerEncoderLayer, TransformerEncoderLayerWeights} from '../ops/transformer_encoder_layer';
 import type {EncoderActivation} from '../kernel_names';
+import {runEncoderStack} from './encoder_stack_runner';
 
 export const GRAPH_ATTENTION_OP = 'BetterTransformerAttention';
 export const GRAPH_ENCODER_LAYER_OP = 'BetterTransformerEncoderLayer';
+export const GRAPH_ENCODER_STACK_OP = 'BetterTransformerEncoderStack';
 /** The shape [B, H, Sq, Sk] of the attention scores a fused block no longer materialises. */
 export const GRAPH_SCORES_SHAPE_OP = 'BetterTransformerScoresShape';
 
@@ -76,6 +78,49 @@ function encoderLayerExecutor(node: ExecutorNode): tf.Tensor {
   });
 }
 
+function numberList(value: unknown, count: number, what: string): number[] {
+  const list = Array.isArray(value) ? value.map(Number) : [];
+  if (list.length !== count) throw new Error(`${GRAPH_ENCODER_STACK_OP}: ${what} lists ${list.length} values for ${count} layers`);
+  return list;
+}
+
+/**
+ * A chain of encoder layers. Inputs are x, keyPaddingMask and `l<i>.<weight>`
+ * for each layer; the layers run back to back on one set of options.
+ */
+function encoderStackExecutor(node: ExecutorNode): tf.Tensor {
+  const names = String(node.attrs['inputs'] ?? '').split(',');
+  if (names.length !== node.inputs.length) throw new Error(`${GRAPH_ENCODER_STACK_OP}: input names do not match the inputs`);
+  const count = Number(node.attrs['num_layers']);
+  const layers: Array<Record<string, tf.Tensor>> = Array.from({length: count}, () => ({}));
+  let x: tf.Tensor | undefined;
+  let keyPaddingMask: tf.Tensor | undefined;
+  names.forEach((raw, i) => {
+    const lower = raw.toLowerCase();
+    if (lower === 'x') x = node.inputs[i];
+    else if (lower === 'keypaddingmask') keyPaddingMask = node.inputs[i];
+    else {
+      const m = /^l(\d+)\.(.+)$/.exec(lower);
+      const name = m ? CANONICAL_INPUT.get(m[2]) : undefined;
+      if (!m || !name || Number(m[1]) >= count) throw new Error(`${GRAPH_ENCODER_STACK_OP}: unknown input '${raw}'`);
+      layers[Number(m[1])][name] = node.inputs[i];
+    }
+  });
+  if (!x) throw new Error(`${GRAPH_ENCODER_STACK_OP}: no x input`);
+  const eps1 = numberList(node.attrs['eps1'], count, 'eps1');
+  const eps2 = numberList(node.attrs['eps2'], count, 'eps2');
+  const scale = numberList(node.attrs['scale'], count, 'scale');
+  return runEncoderStack(x as tf.Tensor3D, layers as unknown as TransformerEncoderLayerWeights[], i => ({
+    numHeads: Number(node.attrs['num_heads']),
+    normFirst: node.attrs['norm_first'] === true,
+    activation: String(node.attrs['activation']).toLowerCase() as EncoderActivation,
+    layerNormEps: [eps1[i], eps2[i]],
+    isCausal: node.attrs['is_causal'] === true,
+    scale: scale[i],
+    keyPaddingMask: keyPaddingMask as tf.Tensor2D | undefined,
+  }));
+}
+
 function scoresShapeExecutor(node: ExecutorNode): tf.Tensor {
   const [q, k] = node.inputs;
   const shape = [...q.shape.slice(0, -1), k.shape[k.rank - 2]];
@@ -89,5 +134,6 @@ export function registerGraphOps(): void {
   registered = true;
   registerOp(GRAPH_ATTENTION_OP, node => attentionExecutor(node as unknown as ExecutorNode));
   registerOp(GRAPH_ENCODER_LAYER_OP, node => encoderLayerExecutor(node as unknown as ExecutorNode));
+  registerOp(GRAPH_ENCODER_STACK_OP, node => encoderStackExecutor(node as unknown as ExecutorNode));
   registerOp(GRAPH_SCORES_SHAPE_OP, node => scoresShapeExecutor(node as unknown as ExecutorNode));
 }

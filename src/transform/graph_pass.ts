@@ -15,13 +15,16 @@ import {rewriteAttentionCore} from './rewrite/attention_rewrite';
 import {rewriteEncoderLayer} from './rewrite/encoder_rewrite';
 import {NodeFactory} from './rewrite/node_builders';
 import {identifyArchitecture} from './architectures';
-import {emptyReport, TransformReport} from './report';
+import {emptyReport, FusedBlock, TransformReport} from './report';
+import {groupEncoderStacks} from './rewrite/stack_rewrite';
 
 export interface GraphPassOptions {
   /** Fuse whole encoder layers where they match (default true); false keeps attention-level fusion only. */
   fuseEncoderLayers?: boolean;
   /** The weights were stored quantised: formula constants carry quantisation error. */
   quantizedWeights?: boolean;
+  /** Run consecutive fused layers as one encoder stack (default true). */
+  fuseEncoderStacks?: boolean;
 }
 
 export interface GraphPassResult {
@@ -67,13 +70,16 @@ export function runGraphPass(graph: GraphDef, lookup: WeightLookup | undefined, 
   const rewrite = new GraphRewrite(graph);
   const newWeights = new NewWeights();
   const claimed = new Set<string>();
+  const fusedNodes = new Map<FusedBlock, string>();
   candidates.forEach((c, i) => {
     const nodes = new NodeFactory(rewrite, newWeights, `BetterTransformer/block${i}`);
     if (c.layer && !overlaps(claimed, c.layer.interior)) {
       const done = rewriteEncoderLayer(c.layer, consts, nodes);
       if (done.ok) {
         c.layer.interior.forEach(n => claimed.add(n.name));
-        report.fused.push({kind: 'encoderLayer', layers: 1, nodes: c.layer.interior.map(n => n.name)});
+        const block: FusedBlock = {kind: 'encoderLayer', layers: 1, nodes: c.layer.interior.map(n => n.name)};
+        report.fused.push(block);
+        fusedNodes.set(block, done.value.node);
         return;
       }
       c.layerRefusal = done.reason;
@@ -95,7 +101,13 @@ export function runGraphPass(graph: GraphDef, lookup: WeightLookup | undefined, 
     newWeights.dispose();
     return {report};
   }
-  return {report, graph: rewrite.apply(), newWeights};
+  let graphOut = rewrite.apply();
+  if (options.fuseEncoderStacks !== false) {
+    const grouped = groupEncoderStacks(graphOut, report.fused, fusedNodes);
+    graphOut = grouped.graph;
+    report.fused = grouped.fused;
+  }
+  return {report, graph: graphOut, newWeights};
 }
 
 function recordPlanned(report: TransformReport, c: Candidate): void {
