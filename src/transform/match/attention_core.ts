@@ -8,6 +8,7 @@
 import {ConstantValues} from '../graph/constant_values';
 import {attrBool, attrString, InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
+import {HeadLayout, outputEinsum, scoresEinsum} from './einsum_layout';
 import {matched, MatchResult, refused} from './match_result';
 import {ADD_OPS, DIV_OPS, isScalarConst, MATMUL_OPS, Operand, operand, operands} from './operands';
 
@@ -31,12 +32,14 @@ export interface AttentionCore {
   scoresProduct: NodeDef;
   outputProduct: NodeDef;
   q: InputRef;
-  /** k as [B, H, Sk, D]; `kNeedsTranspose` when only kᵀ exists in the graph. */
   k: InputRef;
-  kNeedsTranspose: boolean;
-  /** v as [B, H, Sk, Dv]; `vNeedsTranspose` when the product reads vᵀ. */
   v: InputRef;
-  vNeedsTranspose: boolean;
+  /** Layouts of q, k and v as the graph has them; the fused op reads [B, H, S, D]. */
+  qLayout: HeadLayout;
+  kLayout: HeadLayout;
+  vLayout: HeadLayout;
+  /** Layout the block's output must have ([B, H, S, Dv], or [B, S, H, Dv] for Keras). */
+  outLayout: HeadLayout;
   scales: ScaleTerm[];
   masks: MaskTerm[];
   /** Score-independent constants added to every score (softmax ignores them). */
@@ -58,8 +61,6 @@ export interface AttentionCore {
   outputNode: NodeDef;
 }
 
-const EINSUM_SCORES = /^(\w)(\w)(\w)(\w),\1\2(\w)\4->\1\2\3\5$/;
-const EINSUM_OUTPUT = /^(\w)(\w)(\w)(\w),\1\2\4(\w)->\1\2\3\5$/;
 
 function isProduct(node: NodeDef | undefined): boolean {
   return !!node && (MATMUL_OPS.has(node.op) || node.op === 'Einsum');
@@ -176,8 +177,9 @@ export function matchAttentionCore(view: GraphView, consts: ConstantValues, soft
 
   const core: AttentionCore = {
     softmax, scoresProduct, outputProduct: output.value.node,
-    q: scoreOperands.value.q, k: scoreOperands.value.k, kNeedsTranspose: scoreOperands.value.kNeedsTranspose,
-    v: output.value.v, vNeedsTranspose: output.value.vNeedsTranspose,
+    q: scoreOperands.value.q, k: scoreOperands.value.k, v: output.value.v,
+    qLayout: scoreOperands.value.qLayout, kLayout: scoreOperands.value.kLayout,
+    vLayout: output.value.vLayout, outLayout: output.value.outLayout,
     scales, masks, uniformAdds, multiplicativeMasks, interior, scoreShapeReaders: [],
     outputNode: output.value.node,
   };
@@ -205,7 +207,7 @@ function unflattenHeads(view: GraphView, core: AttentionCore): string | null {
   const k4 = fourD(core.k);
   const v4 = fourD(core.v);
   if (!q4 && !k4 && !v4) return null;
-  if (!q4 || !k4 || !v4 || core.kNeedsTranspose || core.vNeedsTranspose) return 'heads are flattened into the batch in a layout the fused op does not read';
+  if (!q4 || !k4 || !v4 || core.kLayout !== 'bhsd' || core.vLayout !== 'bhsd') return 'heads are flattened into the batch in a layout the fused op does not read';
   if (core.masks.length > 0 || core.multiplicativeMasks.length > 0) return 'a mask over heads flattened into the batch';
   const out = view.realConsumers(core.outputProduct.name);
   if (out.length !== 1 || out[0].node.op !== 'Reshape') return 'the flattened heads are not reshaped back to [B, H, S, D]';
@@ -246,25 +248,27 @@ function isRelativePositionBias(view: GraphView, o: Operand): boolean {
 }
 
 function describeScores(view: GraphView, product: NodeDef):
-    MatchResult<{q: InputRef; k: InputRef; kNeedsTranspose: boolean}> {
-  const q = view.resolvedInput(product, 0);
+    MatchResult<{q: InputRef; k: InputRef; qLayout: HeadLayout; kLayout: HeadLayout}> {
+  const first = view.resolvedInput(product, 0);
   const second = view.resolvedInput(product, 1);
-  if (!q || !second) return refused(`scores product '${product.name}' lacks inputs`);
+  if (!first || !second) return refused(`scores product '${product.name}' lacks inputs`);
   if (product.op === 'Einsum') {
-    const eq = attrString(product, 'equation')?.replace(/\s/g, '') ?? '';
-    if (!EINSUM_SCORES.test(eq)) return refused(`scores Einsum '${eq}' is not q·kᵀ over [B, H, S, D]`);
-    return matched({q, k: second, kNeedsTranspose: false});
+    const eq = attrString(product, 'equation') ?? '';
+    const terms = scoresEinsum(eq);
+    if (!terms) return refused(`scores Einsum '${eq}' is not q·kᵀ over heads`);
+    const [q, k] = terms.qIndex === 0 ? [first, second] : [second, first];
+    return matched({q, k, qLayout: terms.qLayout, kLayout: terms.kLayout});
   }
   if (attrBool(product, 'adj_x') || attrBool(product, 'transpose_a')) {
     return refused(`scores product '${product.name}' transposes q`);
   }
-  if (attrBool(product, 'adj_y') || attrBool(product, 'transpose_b')) return matched({q, k: second, kNeedsTranspose: false});
-  // The product reads kᵀ: the fused op gets it transposed back ([B, H, Sk, D]).
-  return matched({q, k: second, kNeedsTranspose: true});
+  // Without adj_y the product reads kᵀ: the fused op gets it transposed back.
+  const kLayout: HeadLayout = attrBool(product, 'adj_y') || attrBool(product, 'transpose_b') ? 'bhsd' : 'bhds';
+  return matched({q: first, k: second, qLayout: 'bhsd', kLayout});
 }
 
 function findOutputProduct(view: GraphView, softmax: NodeDef, interior: NodeDef[]):
-    MatchResult<{node: NodeDef; v: InputRef; vNeedsTranspose: boolean}> {
+    MatchResult<{node: NodeDef; v: InputRef; vLayout: HeadLayout; outLayout: HeadLayout}> {
   const consumers = view.realConsumers(softmax.name);
   if (consumers.length !== 1) {
     return refused(`the attention probabilities of '${softmax.name}' have ${consumers.length} consumers (output_attentions or a non-standard block)`);
@@ -276,14 +280,16 @@ function findOutputProduct(view: GraphView, softmax: NodeDef, interior: NodeDef[
   const v = view.resolvedInput(node, 1);
   if (!v) return refused(`output product '${node.name}' lacks v`);
   if (node.op === 'Einsum') {
-    const eq = attrString(node, 'equation')?.replace(/\s/g, '') ?? '';
-    if (!EINSUM_OUTPUT.test(eq)) return refused(`output Einsum '${eq}' is not probs·v over [B, H, S, D]`);
+    const eq = attrString(node, 'equation') ?? '';
+    const terms = outputEinsum(eq);
+    if (!terms) return refused(`output Einsum '${eq}' is not probs·v over heads`);
     interior.push(node);
-    return matched({node, v, vNeedsTranspose: false});
+    return matched({node, v, ...terms});
   }
   if (attrBool(node, 'adj_x') || attrBool(node, 'transpose_a')) return refused(`output product '${node.name}' transposes the probabilities`);
   interior.push(node);
-  return matched({node, v, vNeedsTranspose: attrBool(node, 'adj_y') || attrBool(node, 'transpose_b')});
+  const vLayout: HeadLayout = attrBool(node, 'adj_y') || attrBool(node, 'transpose_b') ? 'bhds' : 'bhsd';
+  return matched({node, v, vLayout, outLayout: 'bhsd'});
 }
 
 /** A reason if a tensor inside the block is read outside it (the fused op does not produce it). */

@@ -20,6 +20,12 @@ export interface DenseMatch {
   bias: InputRef | null;
   /** An activation fused into _FusedMatMul, if any. */
   fusedActivation: string | null;
+  /**
+   * Set for Einsum projections over head axes (Keras' EinsumDense: kernel
+   * [E, H, D] or [H, D, E]): the kernel is read as [in, out] after flattening
+   * the contracted and the produced axes, which row-major order makes exact.
+   */
+  flattenedKernel: {inAxes: number; outAxes: number} | null;
   nodes: NodeDef[];
   output: InputRef;
 }
@@ -32,8 +38,26 @@ function constShape(view: GraphView, consts: ConstantValues, ref: InputRef): num
   return attrShape(view.resolve(ref).node?.attr?.['value']) ?? consts.value(ref)?.shape;
 }
 
+/** A bias: a constant of rank 1, or rank 2 for per-head biases ([H, D]) of Einsum projections. */
 function isVectorConst(view: GraphView, consts: ConstantValues, ref: InputRef | undefined): boolean {
-  return !!ref && consts.isConst(ref) && constShape(view, consts, ref)?.length === 1;
+  const rank = ref && consts.isConst(ref) ? constShape(view, consts, ref)?.length : undefined;
+  return rank === 1 || rank === 2;
+}
+
+/**
+ * An Einsum that is a projection of trailing axes: x[..., c…] · w[c…, n…] →
+ * out[..., n…] with the contracted axes last in x and in the same order in w.
+ */
+function einsumProjection(equation: string): {inAxes: number; outAxes: number} | null {
+  const m = /^([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)$/.exec(equation.replace(/\s/g, ''));
+  if (!m) return null;
+  const [, x, w, out] = m;
+  const contracted = [...w].filter(c => x.includes(c) && !out.includes(c)).join('');
+  const produced = [...w].filter(c => out.includes(c) && !x.includes(c)).join('');
+  if (contracted.length + produced.length !== w.length || w !== contracted + produced) return null;
+  const lead = x.slice(0, x.length - contracted.length);
+  if (!x.endsWith(contracted) || out !== lead + produced || lead.length === 0) return null;
+  return {inAxes: contracted.length, outAxes: produced.length};
 }
 
 export function matchDense(view: GraphView, consts: ConstantValues, output: InputRef): MatchResult<DenseMatch> {
@@ -70,23 +94,26 @@ export function matchDense(view: GraphView, consts: ConstantValues, output: Inpu
     const w = view.resolvedInput(node, 1);
     if (!x || !w || !consts.isConst(w)) return refused(`projection '${node.name}' has no constant weight`);
     if (constShape(view, consts, w)?.length !== 2) return refused(`projection '${node.name}' weight is not 2-D`);
+    if (bias && constShape(view, consts, bias)?.length !== 1) return refused(`projection '${node.name}' bias is not 1-D`);
     nodes.push(node);
     return finish(view, x, w, attrBool(node, 'transpose_b') || attrBool(node, 'adj_y'), bias, null, nodes, output);
   }
   if (node.op === 'Einsum') {
-    const eq = attrString(node, 'equation')?.replace(/\s/g, '') ?? '';
-    const m = /^(\w+)(\w),\2(\w)->\1\3$/.exec(eq);
+    const eq = attrString(node, 'equation') ?? '';
+    const projection = einsumProjection(eq);
     const w = view.resolvedInput(node, 1);
     const x = view.resolvedInput(node, 0);
-    if (!m || !w || !x || !consts.isConst(w)) return refused(`Einsum '${eq}' is not a projection of the last axis`);
+    if (!projection || !w || !x || !consts.isConst(w)) return refused(`Einsum '${eq}' is not a projection of trailing axes`);
     nodes.push(node);
-    return finish(view, x, w, false, bias, null, nodes, output);
+    const flattened = projection.inAxes === 1 && projection.outAxes === 1 ? null : projection;
+    return finish(view, x, w, false, bias, null, nodes, output, flattened);
   }
   return refused(`'${node.name}' (${node.op}) is not a dense projection`);
 }
 
 function finish(view: GraphView, x: InputRef, w: InputRef, transposed: boolean, bias: InputRef | null,
-    fusedActivation: string | null, nodes: NodeDef[], output: InputRef): MatchResult<DenseMatch> {
+    fusedActivation: string | null, nodes: NodeDef[], output: InputRef,
+    flattenedKernel: DenseMatch['flattenedKernel'] = null): MatchResult<DenseMatch> {
   // Tensordot flattens the input to 2-D first: read through that Reshape.
   let input = x;
   const xNode = view.node(x.node);
@@ -94,5 +121,5 @@ function finish(view: GraphView, x: InputRef, w: InputRef, transposed: boolean, 
     nodes.push(xNode);
     input = view.resolvedInput(xNode, 0) as InputRef;
   }
-  return matched({input, productInput: x, weight: w, weightTransposed: transposed, bias, fusedActivation, nodes, output});
+  return matched({input, productInput: x, weight: w, weightTransposed: transposed, bias, fusedActivation, flattenedKernel, nodes, output});
 }

@@ -8,13 +8,13 @@
  */
 import type {EncoderActivation} from '../../kernel_names';
 import {ConstantValues} from '../graph/constant_values';
-import {formatInputRef, InputRef, NodeDef} from '../graph/graph_def';
+import {attrShape, formatInputRef, InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
 import {matchActivation} from './activation';
 import {AttentionCore} from './attention_core';
 import {DenseMatch, matchDense} from './dense';
 import {collectTree, ELEMENTWISE_OPS} from './elementwise_tree';
-import {HeadSplit, matchHeadMerge, matchHeadSplit} from './head_split';
+import {HeadSplit, matchHeadMerge, matchHeadSplit, scalarScaling} from './head_split';
 import {LayerNormMatch, matchLayerNorm} from './layer_norm';
 import {matched, MatchResult, refused} from './match_result';
 import {ADD_OPS, operands} from './operands';
@@ -79,9 +79,34 @@ function lnOutput(ln: LayerNormMatch): InputRef {
   return (ln as LayerNormMatch & {output?: InputRef}).output ?? refOf(ln.nodes[0]);
 }
 
+/** Keras' EinsumDense projections straight to [B, S, H, D] (kernel [E, H, D]); q may be scaled. */
+function matchEinsumProjections(view: GraphView, consts: ConstantValues, core: AttentionCore):
+    MatchResult<{qkv: EncoderLayerMatch['qkv']; source: InputRef; split: HeadSplit[]; qScale: HeadSplit['scale']; nodes: NodeDef[]}> {
+  const nodes: NodeDef[] = [];
+  let qScale: HeadSplit['scale'] = null;
+  let qRef = core.q;
+  const scaled = scalarScaling(view, consts, view.resolve(core.q).node);
+  if (scaled) {
+    nodes.push(view.resolve(core.q).node as NodeDef);
+    qScale = scaled.scale;
+    qRef = scaled.rest;
+  }
+  const dense: DenseMatch[] = [];
+  for (const ref of [qRef, core.k, core.v]) {
+    const d = matchDense(view, consts, ref);
+    if (!d.ok) return refused(`q/k/v projection: ${d.reason}`);
+    if (d.value.flattenedKernel?.inAxes !== 1 || d.value.flattenedKernel.outAxes !== 2) return refused('q/k/v projections do not produce [B, S, H, D]');
+    dense.push(d.value);
+  }
+  const [q, k, v] = dense;
+  if (!same(view, q.input, k.input) || !same(view, k.input, v.input)) return refused('q, k and v are projections of different tensors (cross-attention, or bottleneck projections)');
+  const kernel = attrShape(view.resolve(q.weight).node?.attr?.['value']) ?? consts.value(q.weight)?.shape;
+  const split: HeadSplit = {projected: q.output, split: null, scale: qScale, heads: kernel?.[1], headDim: kernel?.[2], nodes: []};
+  return matched({qkv: {q, k, v}, source: q.input, split: [split], qScale, nodes});
+}
+
 function matchProjections(view: GraphView, consts: ConstantValues, core: AttentionCore):
     MatchResult<{qkv: EncoderLayerMatch['qkv']; source: InputRef; split: HeadSplit[]; qScale: HeadSplit['scale']; nodes: NodeDef[]}> {
-  if (core.kNeedsTranspose || core.vNeedsTranspose) return refused('k or v reach the attention in a transposed layout');
   const splits: HeadSplit[] = [];
   for (const ref of [core.q, core.k, core.v]) {
     const s = matchHeadSplit(view, consts, ref);
@@ -90,6 +115,9 @@ function matchProjections(view: GraphView, consts: ConstantValues, core: Attenti
   }
   const [sq, sk, sv] = splits;
   if (sk.scale || sv.scale) return refused('k or v is scaled before the attention');
+  if ([core.qLayout, core.kLayout, core.vLayout, core.outLayout].some(l => l !== 'bhsd')) {
+    return refused('q, k or v reach the attention in a layout other than [B, H, S, D]');
+  }
   const nodes = splits.flatMap(s => s.nodes);
   if (sq.split || sk.split || sv.split) {
     if (!sq.split || !sk.split || !sv.split || sq.split.node !== sk.split.node || sk.split.node !== sv.split.node ||
@@ -118,9 +146,11 @@ export function matchEncoderLayer(view: GraphView, consts: ConstantValues, core:
     if (core.masks[0].scaledBy.length > 0) return refused('the padding mask is scaled after it is added');
     padding = p.value;
   }
-  const proj = matchProjections(view, consts, core);
+  const keras = [core.qLayout, core.kLayout, core.vLayout, core.outLayout].every(l => l === 'bshd');
+  const proj = keras ? matchEinsumProjections(view, consts, core) : matchProjections(view, consts, core);
   if (!proj.ok) return proj;
-  const merge = matchHeadMerge(view, consts, core.outputNode);
+  // Keras' output projection reads [B, S, H, D] directly; otherwise the heads are merged first.
+  const merge = keras ? matched({merged: refOf(core.outputNode), nodes: [] as NodeDef[]}) : matchHeadMerge(view, consts, core.outputNode);
   if (!merge.ok) return merge;
   const outProj = findDenseReading(view, consts, merge.value.merged);
   if (!outProj) return refused('no output projection after the heads are merged');

@@ -41,7 +41,7 @@ function headShape(view: GraphView, consts: ConstantValues, shapeRef: InputRef |
 }
 
 /** A Mul or RealDiv of `ref` by a scalar constant: the other operand and the constant. */
-function scalarScaling(view: GraphView, consts: ConstantValues, node: NodeDef | undefined):
+export function scalarScaling(view: GraphView, consts: ConstantValues, node: NodeDef | undefined):
     {rest: InputRef; scale: {ref: InputRef; divide: boolean}} | null {
   if (!node) return null;
   const ops = operands(view, node);

@@ -54,9 +54,10 @@ export function rewriteAttentionCore(core: AttentionCore, consts: ConstantValues
     return refused((e as Error).message);
   }
   if (!mask.ok) return mask;
-  const k = core.kNeedsTranspose ? nodes.transposeLast2('k_transposed', core.k) : core.k;
-  const v = core.vNeedsTranspose ? nodes.transposeLast2('v_transposed', core.v) : core.v;
-  const inputs: Array<[string, InputRef]> = [['q', core.q], ['k', k], ['v', v]];
+  const q = nodes.toHeadsFirst('q', core.q, core.qLayout);
+  const k = nodes.toHeadsFirst('k', core.k, core.kLayout);
+  const v = nodes.toHeadsFirst('v', core.v, core.vLayout);
+  const inputs: Array<[string, InputRef]> = [['q', q], ['k', k], ['v', v]];
   if (mask.value) inputs.push(['attnMask', mask.value]);
   const fused = nodes.fused('attention', GRAPH_ATTENTION_OP, inputs, {
     scale: floatAttr(scale.value),
@@ -64,14 +65,16 @@ export function rewriteAttentionCore(core: AttentionCore, consts: ConstantValues
     mask_kind: stringAttr(mask.value ? 'additive' : 'none'),
   });
   for (const reader of core.scoreShapeReaders) {
-    const shape = nodes.op('scores_shape', GRAPH_SCORES_SHAPE_OP, [core.q, k], {
+    const shape = nodes.op('scores_shape', GRAPH_SCORES_SHAPE_OP, [q, k], {
       out_type: reader.attr?.['out_type'] ?? {type: 'DT_INT32'},
       inputs: stringAttr('q,k'),
     });
     nodes.rewrite.remove([reader], shape.node);
     nodes.rewrite.redirect({node: reader.name, output: 0, control: false}, shape);
   }
+  // Keras keeps heads after the sequence axis: transpose the fused output back.
+  const result = core.outLayout === 'bshd' ? nodes.permute('output_bshd', fused, [0, 2, 1, 3]) : fused;
   nodes.rewrite.remove(core.interior, fused.node);
-  nodes.rewrite.redirect({node: core.outputNode.name, output: 0, control: false}, fused);
-  return matched(fused);
+  nodes.rewrite.redirect({node: core.outputNode.name, output: 0, control: false}, result);
+  return matched(result);
 }

@@ -30,17 +30,28 @@ function denseInputs(consts: ConstantValues, nodes: NodeFactory, name: string, d
     pending: Array<() => void>, out: Array<[string, InputRef]>): string | null {
   const w = consts.value(d.weight);
   if (!w || w.dtype !== 'float32') return `${name}: weight values are unavailable`;
-  const expected = d.weightTransposed ? [outDim, inDim] : [inDim, outDim];
-  if (w.shape.join(',') !== expected.join(',')) return `${name}: weight has shape [${w.shape}], expected [${expected}]`;
-  if (d.bias) {
-    const b = shapeOf(consts, d.bias);
-    if (!b || b.join(',') !== String(outDim)) return `${name}: bias has shape [${b ?? '?'}], expected [${outDim}]`;
+  const product = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
+  const flat = d.flattenedKernel;
+  if (flat) {
+    const dims = [product(w.shape.slice(0, flat.inAxes)), product(w.shape.slice(flat.inAxes))];
+    if (dims.join(',') !== [inDim, outDim].join(',')) return `${name}: kernel [${w.shape}] does not flatten to [${inDim}, ${outDim}]`;
+  } else {
+    const expected = d.weightTransposed ? [outDim, inDim] : [inDim, outDim];
+    if (w.shape.join(',') !== expected.join(',')) return `${name}: weight has shape [${w.shape}], expected [${expected}]`;
+  }
+  const biasValue = d.bias ? consts.value(d.bias) : undefined;
+  if (d.bias && (!biasValue || biasValue.data.length !== outDim)) {
+    return `${name}: bias has shape [${biasValue?.shape ?? '?'}], expected ${outDim} values`;
   }
   pending.push(() => {
     const weight = d.weightTransposed ?
         nodes.constant(`${name}Weight`, tf.tidy(() => tf.transpose(tf.tensor2d(w.data as Float32Array, w.shape as [number, number])))) :
+        flat ? nodes.constant(`${name}Weight`, tf.tensor2d(w.data as Float32Array, [inDim, outDim])) :
         d.weight;
-    const bias = d.bias ?? nodes.constant(`${name}Bias`, tf.zeros([outDim]));
+    // Per-head biases ([H, D]) are flattened to [H·D] like their kernels.
+    const bias = !d.bias ? nodes.constant(`${name}Bias`, tf.zeros([outDim])) :
+        biasValue && biasValue.shape.length > 1 ? nodes.constant(`${name}Bias`, tf.tensor1d(biasValue.data as Float32Array)) :
+        d.bias;
     out.push([`${name}Weight`, weight], [`${name}Bias`, bias]);
   });
   return null;

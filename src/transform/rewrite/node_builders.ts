@@ -23,9 +23,15 @@ export class NodeFactory {
     return {node: node.name, output: 0, control: false};
   }
 
-  transposeLast2(suffix: string, x: InputRef): InputRef {
-    const perm = this.constant(`${suffix}_perm`, tf.tensor1d([0, 1, 3, 2], 'int32'));
-    return this.op(suffix, 'Transpose', [x, perm], {T: {type: 'DT_FLOAT'}, Tperm: {type: 'DT_INT32'}});
+  permute(suffix: string, x: InputRef, perm: number[]): InputRef {
+    const p = this.constant(`${suffix}_perm`, tf.tensor1d(perm, 'int32'));
+    return this.op(suffix, 'Transpose', [x, p], {T: {type: 'DT_FLOAT'}, Tperm: {type: 'DT_INT32'}});
+  }
+
+  /** A head tensor in the fused op's [B, H, S, D] layout. */
+  toHeadsFirst(name: string, x: InputRef, layout: 'bhsd' | 'bshd' | 'bhds'): InputRef {
+    if (layout === 'bhsd') return x;
+    return this.permute(`${name}_${layout}_to_bhsd`, x, layout === 'bshd' ? [0, 2, 1, 3] : [0, 1, 3, 2]);
   }
 
   mulScalar(suffix: string, x: InputRef, factor: number): InputRef {
