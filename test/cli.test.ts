@@ -32,12 +32,12 @@ describe('tfjs-better-transformer CLI', () => {
     const report = JSON.parse(r.stdout);
     expect(Object.keys(report).sort()).toEqual(['architecture', 'fused', 'skipped']);
     expect(typeof report.architecture).toBe('string');
-    expect(report.fused).toHaveLength(2);
+    expect(report.fused).toHaveLength(1);
     for (const block of report.fused) {
       expect(Object.keys(block).sort()).toEqual(['kind', 'layers', 'nodes']);
-      // inspect plans layers; stacks are formed when the graph is rewritten.
-      expect(block.kind).toBe('encoderLayer');
-      expect(block.layers).toBe(1);
+      // Both layers run as one stack (padding removed once).
+      expect(block.kind).toBe('encoderStack');
+      expect(block.layers).toBe(2);
       expect(block.nodes.every((n: unknown) => typeof n === 'string')).toBe(true);
     }
     expect(Array.isArray(report.skipped)).toBe(true);

@@ -64,6 +64,7 @@ export function runGraphPass(graph: GraphDef, lookup: WeightLookup | undefined, 
   report.architecture = identifyArchitecture(candidates.map(c => c.layer), candidates.length);
   if (!lookup) {
     for (const c of candidates) recordPlanned(report, c);
+    if (options.fuseEncoderStacks !== false) report.fused = plannedStacks(view, candidates, report.fused);
     return {report};
   }
 
@@ -117,4 +118,33 @@ function recordPlanned(report: TransformReport, c: Candidate): void {
   }
   report.fused.push({kind: 'attention', layers: 1, nodes: c.core.interior.map(n => n.name)});
   if (c.layerRefusal) report.skipped.push({nodes: [c.core.softmax.name], reason: `encoder layer not fused: ${c.layerRefusal}`});
+}
+
+/**
+ * Without weights, the stacks `transform` would form: runs of matched layers
+ * where each layer reads the previous one's output and they share the
+ * padding mask input and structure.
+ */
+function plannedStacks(view: GraphView, candidates: Candidate[], fused: FusedBlock[]): FusedBlock[] {
+  const key = (ref: {node: string; output: number}) => { const r = view.resolve({...ref, control: false}).ref; return `${r.node}:${r.output}`; };
+  const out: FusedBlock[] = [];
+  let run: Candidate[] = [];
+  const flush = () => {
+    if (run.length >= 2) out.push({kind: 'encoderStack', layers: run.length, nodes: run.flatMap(c => c.layer?.interior.map(n => n.name) ?? [])});
+    else if (run.length === 1) out.push({kind: 'encoderLayer', layers: 1, nodes: run[0].layer?.interior.map(n => n.name) ?? []});
+    run = [];
+  };
+  for (const c of candidates) {
+    if (!c.layer) {
+      flush();
+      continue;
+    }
+    const prev = run[run.length - 1]?.layer;
+    const chained = prev && key(c.layer.input) === key(prev.output) && prev.normFirst === c.layer.normFirst &&
+        prev.activation === c.layer.activation && prev.padding?.input.node === c.layer.padding?.input.node;
+    if (!chained) flush();
+    run.push(c);
+  }
+  flush();
+  return [...fused.filter(b => b.kind === 'attention'), ...out];
 }
