@@ -6,12 +6,6 @@
  */
 import {formatInputRef, GraphDef, InputRef, NodeDef, parseInputRef} from './graph_def';
 
-/** Shape arithmetic that may die with the block it sized. */
-const ORPHAN_OPS = new Set([
-  'Shape', 'ShapeN', 'Size', 'Rank', 'StridedSlice', 'GatherV2', 'Gather', 'Prod', 'Pack', 'ConcatV2', 'Cast',
-  'Identity', 'Mul', 'Sub', 'AddV2', 'Add', 'FloorDiv', 'Fill', 'Reshape',
-]);
-
 export class GraphRewrite {
   private readonly removed = new Set<string>();
   private readonly added: NodeDef[] = [];
@@ -54,25 +48,47 @@ export class GraphRewrite {
 
   /**
    * Kept nodes that only served removed ones (the shape arithmetic of a
-   * Tensordot reshape, say) would read tensors that no longer exist: drop
-   * every kept node reading a removed node, transitively, as long as only
-   * shape computations die that way; anything else is an error.
+   * Tensordot reshape, a Shape read of a removed tensor) would read tensors
+   * that no longer exist. A node is dead when it has consumers and every one
+   * of them is removed or dead; dead nodes are dropped. A live node that
+   * still reads a removed one is an error (the match was wrong), never a
+   * silently broken graph.
    */
   private dropOrphans(): void {
+    const consumers = new Map<string, string[]>();
+    for (const node of this.graph.node) {
+      for (const raw of node.input ?? []) {
+        const ref = parseInputRef(raw);
+        if (ref.control) continue;
+        consumers.set(ref.node, [...(consumers.get(ref.node) ?? []), node.name]);
+      }
+    }
+    for (const node of this.added) {
+      for (const raw of node.input ?? []) {
+        const ref = parseInputRef(raw);
+        if (!ref.control) consumers.set(ref.node, [...(consumers.get(ref.node) ?? []), node.name]);
+      }
+    }
+    const dead = new Set<string>();
     for (let changed = true; changed;) {
       changed = false;
       for (const node of this.graph.node) {
-        if (this.removed.has(node.name)) continue;
-        const readsRemoved = (node.input ?? []).some(raw => {
-          const ref = parseInputRef(raw);
-          return !ref.control && this.removed.has(ref.node) && !this.redirects.has(formatInputRef(ref));
-        });
-        if (!readsRemoved) continue;
-        if (!ORPHAN_OPS.has(node.op)) {
-          throw new Error(`graph rewrite: '${node.name}' (${node.op}) reads a tensor the fused block no longer produces`);
+        if (this.removed.has(node.name) || dead.has(node.name)) continue;
+        const readers = consumers.get(node.name) ?? [];
+        if (readers.length > 0 && readers.every(r => this.removed.has(r) || dead.has(r))) {
+          dead.add(node.name);
+          changed = true;
         }
-        this.removed.add(node.name);
-        changed = true;
+      }
+    }
+    for (const name of dead) this.removed.add(name);
+    for (const node of this.graph.node) {
+      if (this.removed.has(node.name)) continue;
+      for (const raw of node.input ?? []) {
+        const ref = parseInputRef(raw);
+        if (!ref.control && this.removed.has(ref.node) && !this.redirects.has(formatInputRef(ref))) {
+          throw new Error(`graph rewrite: '${node.name}' (${node.op}) reads '${ref.node}', which the fused block no longer produces`);
+        }
       }
     }
   }

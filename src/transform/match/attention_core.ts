@@ -8,6 +8,7 @@
 import {ConstantValues} from '../graph/constant_values';
 import {attrBool, attrString, InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
+import {recogniseCausalBand} from './causal_band';
 import {HeadLayout, outputEinsum, scoresEinsum} from './einsum_layout';
 import {matched, MatchResult, refused} from './match_result';
 import {ADD_OPS, DIV_OPS, isScalarConst, MATMUL_OPS, Operand, operand, operands} from './operands';
@@ -44,8 +45,10 @@ export interface AttentionCore {
   masks: MaskTerm[];
   /** Score-independent constants added to every score (softmax ignores them). */
   uniformAdds: NodeDef[];
-  /** 0/1 masks multiplied into the scores and overridden by a large negative mask term. */
-  multiplicativeMasks: NodeDef[];
+  /** 0/1 masks multiplied into the scores, each with the large negative fill term that goes with it. */
+  multiplicativeMasks: Array<{node: NodeDef; band: InputRef; fill: MaskTerm}>;
+  /** Set when the multiplicative masks were proven to be the bottom-right causal band (see causal_band.ts). */
+  isCausal: boolean;
   /** Every node the fused op replaces. */
   interior: NodeDef[];
   /**
@@ -106,7 +109,7 @@ export function matchAttentionCore(view: GraphView, consts: ConstantValues, soft
   const scales: ScaleTerm[] = [];
   const masks: MaskTerm[] = [];
   const uniformAdds: NodeDef[] = [];
-  const multiplicativeMasks: NodeDef[] = [];
+  const multiplicativeMasks: AttentionCore['multiplicativeMasks'] = [];
   let current = operand(view, softmax, 0);
   let scoresProduct: NodeDef | undefined;
   let pendingFillMasks: Array<{term: MaskTerm; operand: Operand}> = [];
@@ -133,7 +136,7 @@ export function matchAttentionCore(view: GraphView, consts: ConstantValues, soft
       if (!other.node || !isZeroOneMask(view, other) || !fill) {
         return refused(`scores are multiplied by a tensor ('${other.ref.node}') that is not a 0/1 mask overridden by a large negative fill`);
       }
-      multiplicativeMasks.push(node);
+      multiplicativeMasks.push({node, band: other.ref, fill: fill.term});
       current = scoreSide;
       continue;
     }
@@ -180,13 +183,14 @@ export function matchAttentionCore(view: GraphView, consts: ConstantValues, soft
     q: scoreOperands.value.q, k: scoreOperands.value.k, v: output.value.v,
     qLayout: scoreOperands.value.qLayout, kLayout: scoreOperands.value.kLayout,
     vLayout: output.value.vLayout, outLayout: output.value.outLayout,
-    scales, masks, uniformAdds, multiplicativeMasks, interior, scoreShapeReaders: [],
+    scales, masks, uniformAdds, multiplicativeMasks, isCausal: false, interior, scoreShapeReaders: [],
     outputNode: output.value.node,
   };
   const flattened = unflattenHeads(view, core);
   if (flattened) return refused(flattened);
   const leak = escapingIntermediate(view, core);
   if (leak) return refused(leak);
+  if (core.multiplicativeMasks.length > 0) recogniseCausalBand(view, consts, core);
   return matched(core);
 }
 

@@ -137,7 +137,7 @@ function matchProjections(view: GraphView, consts: ConstantValues, core: Attenti
 }
 
 export function matchEncoderLayer(view: GraphView, consts: ConstantValues, core: AttentionCore): MatchResult<EncoderLayerMatch> {
-  if (core.multiplicativeMasks.length > 0) return refused('the attention mask is built in the graph (causal band), not from a padding mask input');
+  if (core.multiplicativeMasks.length > 0 && !core.isCausal) return refused('a mask multiplied into the scores that is not the causal band');
   if (core.masks.length > 1) return refused('more than one mask is added to the scores');
   let padding: PaddingMaskMatch | null = null;
   if (core.masks.length === 1) {

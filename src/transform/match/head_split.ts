@@ -93,11 +93,13 @@ export function matchHeadSplit(view: GraphView, consts: ConstantValues, ref: Inp
 
 /** Follows [B, H, S, Dv] → Transpose [0, 2, 1, 3] → Reshape [B, S, H·Dv] forward; returns the merged tensor. */
 export function matchHeadMerge(view: GraphView, consts: ConstantValues, product: NodeDef): MatchResult<{merged: InputRef; nodes: NodeDef[]}> {
-  const consumers = view.realConsumers(product.name);
+  // Shape reads (sizes for the reshapes) do not count as uses of the values.
+  const valueReaders = (name: string) => view.realConsumers(name).filter(c => c.node.op !== 'Shape');
+  const consumers = valueReaders(product.name);
   if (consumers.length !== 1 || consumers[0].node.op !== 'Transpose') return refused('the attention output is not transposed back to [B, S, H, D]');
   const transpose = consumers[0].node;
   if (!checkPerm(consts, view.resolvedInput(transpose, 1))) return refused(`'${transpose.name}' does not permute back to [B, S, H, D]`);
-  const next = view.realConsumers(transpose.name);
+  const next = valueReaders(transpose.name);
   if (next.length !== 1 || next[0].node.op !== 'Reshape') return refused('the heads are not merged by a Reshape');
   return matched({merged: {node: next[0].node.name, output: 0, control: false}, nodes: [transpose, next[0].node]});
 }

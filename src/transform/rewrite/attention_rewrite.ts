@@ -61,7 +61,7 @@ export function rewriteAttentionCore(core: AttentionCore, consts: ConstantValues
   if (mask.value) inputs.push(['attnMask', mask.value]);
   const fused = nodes.fused('attention', GRAPH_ATTENTION_OP, inputs, {
     scale: floatAttr(scale.value),
-    is_causal: boolAttr(false),
+    is_causal: boolAttr(core.isCausal),
     mask_kind: stringAttr(mask.value ? 'additive' : 'none'),
   });
   for (const reader of core.scoreShapeReaders) {

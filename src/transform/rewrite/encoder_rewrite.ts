@@ -105,7 +105,7 @@ export function rewriteEncoderLayer(m: EncoderLayerMatch, consts: ConstantValues
     activation: stringAttr(m.activation),
     eps1: floatAttr(m.ln1.eps),
     eps2: floatAttr(m.ln2.eps),
-    is_causal: boolAttr(false),
+    is_causal: boolAttr(m.core.isCausal),
     scale: floatAttr(scale.value),
   });
   nodes.rewrite.remove(m.interior, fused.node);
