@@ -13,7 +13,8 @@ const common = {
 };
 
 const BACKEND_AGNOSTIC_SUITES = [
-  'sdpa_parity', 'sdpa_semantics', 'sdpa_grad', 'encoder_parity', 'encoder_grad', 'leaks', 'validation',
+  'sdpa_parity', 'sdpa_semantics', 'sdpa_grad', 'encoder_parity', 'encoder_grad', 'encoder_stack', 'leaks', 'validation',
+  'layers_mha',
 ];
 
 /** Rewriting-pass suites that also run on the `tensorflow` backend. */

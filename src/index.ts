@@ -10,11 +10,14 @@ export {scaledDotProductAttention} from './ops/scaled_dot_product_attention';
 export type {ScaledDotProductAttentionOptions} from './ops/scaled_dot_product_attention';
 export {transformerEncoderLayer} from './ops/transformer_encoder_layer';
 export type {TransformerEncoderLayerOptions, TransformerEncoderLayerWeights} from './ops/transformer_encoder_layer';
+export {transformerEncoderStack} from './ops/transformer_encoder_stack';
+export type {TransformerEncoderStackOptions} from './ops/transformer_encoder_stack';
 export {BetterTransformer} from './transform/better_transformer';
 export type {TransformOptions} from './transform/better_transformer';
 export type {TransformReport, FusedBlock, FusedBlockKind, SkippedCandidate} from './transform/report';
 export {inspectModelJson} from './transform/inspect';
 export {BetterTransformerArgumentError} from './errors';
+export {MultiHeadAttention, withKerasCallArguments} from './layers';
 export {getKernelPreference, setKernelPreference, KERNEL_PREFERENCES} from './config';
 export type {KernelPreference} from './config';
 export {activeImplementations} from './implementation';
@@ -24,5 +27,6 @@ export {nativeCoreFailure} from './backends/cpu/native_addon';
 export type {OpLibraryStatus} from './backends/tensorflow/op_library';
 export {
   FusedScaledDotProductAttention, FusedScaledDotProductAttentionGrad, FusedTransformerEncoderLayer,
+  FusedTransformerEncoderStack,
 } from './kernel_names';
 export type {EncoderActivation} from './kernel_names';

@@ -8,11 +8,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {BACKEND_KERNELS} from './backends/registry';
 import {encoderLayerGradConfig} from './gradients/encoder_layer_grad';
+import {encoderStackGradConfig} from './gradients/encoder_stack_grad';
 import {sdpaGradConfig} from './gradients/sdpa_grad';
+import {registerLayers} from './layers/register_layers';
 import {registerGraphOps} from './transform/graph_ops';
 
 export const KERNEL_CONFIGS: tf.KernelConfig[] = BACKEND_KERNELS.flatMap(b => b.kernels);
-export const GRADIENT_CONFIGS: tf.GradConfig[] = [sdpaGradConfig, encoderLayerGradConfig];
+export const GRADIENT_CONFIGS: tf.GradConfig[] = [sdpaGradConfig, encoderLayerGradConfig, encoderStackGradConfig];
 
 export function registerAll(): void {
   for (const config of KERNEL_CONFIGS) {
@@ -23,4 +25,6 @@ export function registerAll(): void {
   }
   // The ops a rewritten GraphModel calls (BetterTransformer.transform, `convert`).
   registerGraphOps();
+  // Keras MultiHeadAttention for tf.loadLayersModel (tfjs-layers itself is loaded only on use).
+  registerLayers();
 }
