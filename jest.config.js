@@ -20,6 +20,9 @@ const BACKEND_AGNOSTIC_SUITES = [
 /** Rewriting-pass suites that also run on the `tensorflow` backend. */
 const TRANSFORM_SUITES = ['transform_fixtures'];
 
+/** Real-model suites that also run on the `tensorflow` backend. */
+const MODEL_SUITES = ['minilm'];
+
 function tfjsNodeInstalled() {
   try {
     require.resolve('@tensorflow/tfjs-node');
@@ -49,7 +52,7 @@ if (tfjsNodeInstalled() || process.env.CI) {
   projects.push({
     ...common,
     displayName: 'tensorflow',
-    testMatch: [...BACKEND_AGNOSTIC_SUITES, ...TRANSFORM_SUITES, 'tensorflow_op_library'].map(name => `**/test/${name}.test.ts`),
+    testMatch: [...BACKEND_AGNOSTIC_SUITES, ...TRANSFORM_SUITES, ...MODEL_SUITES, 'tensorflow_op_library'].map(name => `**/test/${name}.test.ts`),
     setupFilesAfterEnv: ['<rootDir>/test/setup/tensorflow_backend.ts'],
   });
 } else {
