@@ -15,6 +15,17 @@ import {describeMachine, repoRoot} from './machine';
 import {machineSection, markdownTable, ResultRow} from './results';
 import {runAttentionSuite, runEncoderSuite} from './suites';
 
+/**
+ * Sections of RESULTS.md that other tools write (the GPU check, the sentence
+ * embeddings race) are kept: everything from the first of them to the end.
+ */
+function keptSections(file: string): string {
+  if (!fs.existsSync(file)) return '';
+  const old = fs.readFileSync(file, 'utf8');
+  const starts = ['\n## GPU', '\n<!-- race:begin'].map(m => old.indexOf(m)).filter(i => i >= 0);
+  return starts.length ? old.slice(Math.min(...starts)) : '';
+}
+
 async function main(): Promise<void> {
   const {values} = parseArgs({
     options: {
@@ -74,7 +85,8 @@ async function main(): Promise<void> {
     markdownTable(rows, machine, fusedName),
   ].join('\n');
   if (!values['no-write']) {
-    fs.writeFileSync(path.join(repoRoot(), 'benchmarks', 'RESULTS.md'), report);
+    const file = path.join(repoRoot(), 'benchmarks', 'RESULTS.md');
+    fs.writeFileSync(file, `${report}\n${keptSections(file)}`);
     log('wrote benchmarks/RESULTS.md');
   }
   if (values.json) {
