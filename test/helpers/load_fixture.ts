@@ -1,12 +1,14 @@
 /**
  * Fixtures made by tools/fixtures (the real tensorflowjs_converter): listing,
  * and loading a model with its reference inputs/outputs from disk with fs
- * (no tfjs-node needed, so they run on every backend).
+ * (no tfjs-node needed, so they run on every backend). tools/fixtures/README.md
+ * describes the files.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import {GraphModel, loadGraphModelSync} from '@tensorflow/tfjs-converter';
+import type {LayersModel} from '@tensorflow/tfjs-layers';
 import {readModelArtifacts} from '../../src/cli/model_files';
 
 export const FIXTURES_DIR = path.join(__dirname, '..', 'fixtures');
@@ -24,6 +26,20 @@ export interface FixtureMeta {
   expected: 'supported' | 'refused';
   refusalHint: string | null;
   quantization: null | 'float16' | 'uint8';
+  intermediate: number;
+  notes: string | null;
+  /** Versions of the tools that made the fixture. */
+  converter: string;
+  tensorflow: string;
+  transformers: string;
+  /**
+   * Inputs by the names tfjs accepts in execute()/predict() (null = any size);
+   * `tensor` is the graph tensor the name resolves to.
+   */
+  signature: {
+    inputs: Record<string, {dtype: 'int32' | 'float32'; shape: Array<number | null>; tensor: string}>;
+    outputs: string[];
+  };
 }
 
 interface TensorJson {
@@ -59,6 +75,14 @@ export function loadFixture(id: string) {
     dir, meta, reference, artifacts, outputNames,
     /** A fresh model each call (artifacts are shared, weights decoded anew). */
     loadGraphModel: (): GraphModel => loadGraphModelSync(artifacts) as unknown as GraphModel,
+    /**
+     * For layers-model fixtures. Keras layers tfjs-layers lacks (MultiHeadAttention)
+     * must be registered first, e.g. by importing this package.
+     */
+    loadLayersModel: async (): Promise<LayersModel> => {
+      const layers = await import('@tensorflow/tfjs-layers');
+      return layers.loadLayersModel(tf.io.fromMemory(artifacts));
+    },
     inputs: (): tf.NamedTensorMap => {
       const out: tf.NamedTensorMap = {};
       for (const [name, t] of Object.entries(reference.inputs)) out[name] = toTensor(t);
