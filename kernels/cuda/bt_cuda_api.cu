@@ -1,0 +1,420 @@
+// The C ABI (bt_cuda.h): argument validation, device checks, then dispatch.
+// Validation needs no GPU; every failure returns a status with a message.
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include <cublasLt.h>
+#include <cuda_runtime.h>
+
+#include "attention_params.h"
+#include "bt_cuda.h"
+#include "encoder_layer.h"
+#include "gemm_lt.h"
+
+struct bt_cuda_context {
+  int device = 0;
+  cudaStream_t stream = nullptr;
+  btc::GemmLt lt;
+};
+
+namespace {
+
+constexpr size_t kLtWorkspaceBytes = 32u << 20;
+
+thread_local std::string g_last_error;
+
+int Fail(int status, const std::string& message) {
+  g_last_error = message;
+  return status;
+}
+
+int CudaFail(cudaError_t err, const char* what) {
+  (void)cudaGetLastError();  // clear a sticky launch error so the next call starts clean
+  if (err == cudaErrorNoDevice || err == cudaErrorInsufficientDriver) {
+    return Fail(BT_CUDA_NO_DEVICE, std::string("no CUDA device: ") + cudaGetErrorString(err));
+  }
+  return Fail(BT_CUDA_RUNTIME_ERROR, std::string(what) + ": " + cudaGetErrorString(err));
+}
+
+// A usable device exists (no driver or no GPU gives BT_CUDA_NO_DEVICE).
+int RequireDevice() {
+  int count = 0;
+  const cudaError_t err = cudaGetDeviceCount(&count);
+  if (err != cudaSuccess) return CudaFail(err, "cudaGetDeviceCount");
+  if (count == 0) return Fail(BT_CUDA_NO_DEVICE, "no CUDA device");
+  return BT_CUDA_OK;
+}
+
+// The pointer is device (or managed) memory: host pointers are refused, not dereferenced by a kernel.
+int RequireDevicePointer(const void* ptr, const char* name) {
+  if (!ptr) return BT_CUDA_OK;
+  cudaPointerAttributes attr{};
+  const cudaError_t err = cudaPointerGetAttributes(&attr, ptr);
+  if (err != cudaSuccess) {
+    (void)cudaGetLastError();
+    return Fail(BT_CUDA_INVALID_ARGUMENT, std::string(name) + " is not a CUDA pointer");
+  }
+  if (attr.type != cudaMemoryTypeDevice && attr.type != cudaMemoryTypeManaged) {
+    return Fail(BT_CUDA_INVALID_ARGUMENT, std::string(name) + " is not device memory");
+  }
+  return BT_CUDA_OK;
+}
+
+// The encoder's padding mask is read on the host: refuse device memory (reading it would crash).
+// Without a device no pointer can be device memory, so nothing is asked of the runtime then.
+int RequireHostPointer(const void* ptr, const char* name) {
+  int count = 0;
+  if (!ptr || cudaGetDeviceCount(&count) != cudaSuccess || count == 0) {
+    (void)cudaGetLastError();
+    return BT_CUDA_OK;
+  }
+  cudaPointerAttributes attr{};
+  if (cudaPointerGetAttributes(&attr, ptr) != cudaSuccess) {
+    (void)cudaGetLastError();
+    return BT_CUDA_OK;  // unknown to CUDA: ordinary host memory
+  }
+  if (attr.type == cudaMemoryTypeDevice) {
+    g_last_error = std::string(name) + " must be host memory";
+    return BT_CUDA_INVALID_ARGUMENT;
+  }
+  return BT_CUDA_OK;
+}
+
+#define BT_RETURN_IF(status_expr)          \
+  do {                                     \
+    const int bt_status_ = (status_expr);  \
+    if (bt_status_ != BT_CUDA_OK) return bt_status_; \
+  } while (0)
+
+int Invalid(const std::string& m) { return Fail(BT_CUDA_INVALID_ARGUMENT, m); }
+
+int64_t Product(std::initializer_list<int64_t> dims) {
+  int64_t n = 1;
+  for (int64_t d : dims) n *= d;
+  return n;
+}
+
+// Largest element offset the mask strides address, plus one.
+int64_t MaskExtent(const bt_cuda_attention& a) {
+  const int64_t dims[4] = {a.batch, a.heads, a.q_seq, a.k_seq};
+  int64_t extent = 1;
+  for (int i = 0; i < 4; ++i) {
+    if (dims[i] > 0) extent += (dims[i] - 1) * a.mask_strides[i];
+  }
+  return extent;
+}
+
+int ValidateAttention(const bt_cuda_attention* a) {
+  if (!a) return Invalid("attention arguments are null");
+  if (a->batch < 0 || a->q_seq < 0 || a->k_seq < 0 || a->value_depth < 0) {
+    return Invalid("batch, q_seq, k_seq and value_depth must be non-negative");
+  }
+  if (a->heads < 1 || a->kv_heads < 1 || a->depth < 1) return Invalid("heads, kv_heads and depth must be at least 1");
+  if (a->heads % a->kv_heads != 0) return Invalid("heads must be a multiple of kv_heads");
+  if (a->precision != BT_CUDA_PRECISION_HIGHEST && a->precision != BT_CUDA_PRECISION_HIGH) {
+    return Invalid("precision must be 0 (highest) or 1 (high)");
+  }
+  if (a->mask_kind < BT_CUDA_MASK_NONE || a->mask_kind > BT_CUDA_MASK_ADDITIVE) {
+    return Invalid("mask_kind must be 0 (none), 1 (bool) or 2 (additive)");
+  }
+  // Grid limits: B*H blocks in x (int), query (forward) or key (backward) blocks of 32 rows in y.
+  if (a->batch * a->heads > INT_MAX || a->q_seq > 65535LL * 32 || a->k_seq > 65535LL * 32) {
+    return Fail(BT_CUDA_UNSUPPORTED, "sizes exceed the GPU kernels' grid limits");
+  }
+  if (a->depth > BT_CUDA_MAX_HEAD_DEPTH || a->value_depth > BT_CUDA_MAX_HEAD_DEPTH) {
+    return Fail(BT_CUDA_UNSUPPORTED, "the GPU attention kernels take depth and value_depth up to 128");
+  }
+  const bool rows = Product({a->batch, a->heads, a->q_seq}) > 0;
+  if (rows && !a->q) return Invalid("q is null");
+  if (rows && a->k_seq > 0 && (!a->k || !a->v)) return Invalid("k or v is null");
+  if (rows && a->value_depth > 0 && !a->out) return Invalid("out is null");
+  if (a->mask_kind != BT_CUDA_MASK_NONE) {
+    if (!a->mask) return Invalid("mask is null but mask_kind is not none");
+    for (int i = 0; i < 4; ++i) {
+      if (a->mask_strides[i] < 0) return Invalid("mask_strides must be non-negative");
+    }
+  }
+  return BT_CUDA_OK;
+}
+
+int CheckAttentionPointers(const bt_cuda_attention& a) {
+  BT_RETURN_IF(RequireDevicePointer(a.q, "q"));
+  BT_RETURN_IF(RequireDevicePointer(a.k, "k"));
+  BT_RETURN_IF(RequireDevicePointer(a.v, "v"));
+  BT_RETURN_IF(RequireDevicePointer(a.out, "out"));
+  BT_RETURN_IF(RequireDevicePointer(a.lse, "lse"));
+  BT_RETURN_IF(RequireDevicePointer(a.mask_kind != BT_CUDA_MASK_NONE ? a.mask : nullptr, "mask"));
+  BT_RETURN_IF(RequireDevicePointer(a.key_valid, "key_valid"));
+  BT_RETURN_IF(RequireDevicePointer(a.key_limit, "key_limit"));
+  return BT_CUDA_OK;
+}
+
+btc::AttentionParams ToParams(const bt_cuda_attention& a) {
+  btc::AttentionParams p{};
+  p.batch = static_cast<int>(a.batch);
+  p.heads = static_cast<int>(a.heads);
+  p.kv_heads = static_cast<int>(a.kv_heads);
+  p.q_seq = static_cast<int>(a.q_seq);
+  p.k_seq = static_cast<int>(a.k_seq);
+  p.depth = static_cast<int>(a.depth);
+  p.value_depth = static_cast<int>(a.value_depth);
+  p.scale = a.scale;
+  p.causal = a.is_causal != 0;
+  p.q = a.q; p.k = a.k; p.v = a.v; p.out = a.out; p.lse = a.lse;
+  p.q_ss = a.depth; p.q_sh = a.q_seq * a.depth; p.q_sb = a.heads * p.q_sh;
+  p.k_ss = a.depth; p.k_sh = a.k_seq * a.depth; p.k_sb = a.kv_heads * p.k_sh;
+  p.v_ss = a.value_depth; p.v_sh = a.k_seq * a.value_depth; p.v_sb = a.kv_heads * p.v_sh;
+  p.o_ss = a.value_depth; p.o_sh = a.q_seq * a.value_depth; p.o_sb = a.heads * p.o_sh;
+  p.mask_kind = a.mask_kind;
+  p.mask = a.mask_kind != BT_CUDA_MASK_NONE ? a.mask : nullptr;
+  for (int i = 0; i < 4; ++i) p.mask_strides[i] = a.mask_strides[i];
+  p.key_valid = a.key_valid;
+  p.key_limit = a.key_limit;
+  return p;
+}
+
+// Makes ctx's device current on this thread and picks the stream.
+int Enter(bt_cuda_context* ctx, void* stream, cudaStream_t* out) {
+  if (!ctx) return Invalid("context is null");
+  const cudaError_t err = cudaSetDevice(ctx->device);
+  if (err != cudaSuccess) return CudaFail(err, "cudaSetDevice");
+  *out = stream ? static_cast<cudaStream_t>(stream) : ctx->stream;
+  return BT_CUDA_OK;
+}
+
+size_t DeltaBytes(const bt_cuda_attention& a) {
+  return static_cast<size_t>(Product({a.batch, a.heads, a.q_seq})) * sizeof(float);
+}
+
+int ValidateEncoder(const bt_cuda_encoder* e) {
+  if (!e) return Invalid("encoder arguments are null");
+  if (e->batch < 0 || e->seq < 0) return Invalid("batch and seq must be non-negative");
+  if (e->embed < 1 || e->num_heads < 1 || e->ffn < 1) return Invalid("embed, num_heads and ffn must be at least 1");
+  if (e->embed % e->num_heads != 0) return Invalid("embed must be a multiple of num_heads");
+  if (e->embed / e->num_heads > BT_CUDA_MAX_HEAD_DEPTH) {
+    return Fail(BT_CUDA_UNSUPPORTED, "the GPU encoder layer takes head depth (embed / num_heads) up to 128");
+  }
+  if (e->batch * e->seq > INT_MAX / 4 || e->seq > 65535LL * 32 || e->batch * e->num_heads > INT_MAX) {
+    return Fail(BT_CUDA_UNSUPPORTED, "sizes exceed the GPU kernels' limits");
+  }
+  if (e->precision != BT_CUDA_PRECISION_HIGHEST && e->precision != BT_CUDA_PRECISION_HIGH) {
+    return Invalid("precision must be 0 (highest) or 1 (high)");
+  }
+  if (e->activation < BT_CUDA_GELU || e->activation > BT_CUDA_RELU) {
+    return Invalid("activation must be 0 (gelu), 1 (gelu_tanh) or 2 (relu)");
+  }
+  if (!(e->eps1 >= 0.f) || !(e->eps2 >= 0.f)) return Invalid("eps1 and eps2 must be non-negative");
+  if (e->batch * e->seq == 0) return BT_CUDA_OK;
+  if (!e->x || !e->y) return Invalid("x or y is null");
+  if (!e->qkv_weight) {
+    if (!e->q_weight || !e->k_weight || !e->v_weight || !e->q_bias || !e->k_bias || !e->v_bias) {
+      return Invalid("either qkv_weight and qkv_bias or all of q/k/v weights and biases are required");
+    }
+  } else if (!e->qkv_bias) {
+    return Invalid("qkv_bias is null");
+  }
+  const float* required[] = {e->out_weight, e->out_bias, e->ln1_gamma, e->ln1_beta, e->ln2_gamma,
+                             e->ln2_beta, e->ffn_in_weight, e->ffn_in_bias, e->ffn_out_weight, e->ffn_out_bias};
+  for (const float* p : required) {
+    if (!p) return Invalid("a weight of the layer is null (out, ln1, ln2, ffn_in, ffn_out weights and biases)");
+  }
+  return BT_CUDA_OK;
+}
+
+int CheckEncoderPointers(const bt_cuda_encoder& e) {
+  const float* ptrs[] = {e.x, e.qkv_weight, e.qkv_bias, e.q_weight, e.k_weight, e.v_weight, e.q_bias, e.k_bias,
+                         e.v_bias, e.out_weight, e.out_bias, e.ln1_gamma, e.ln1_beta, e.ln2_gamma, e.ln2_beta,
+                         e.ffn_in_weight, e.ffn_in_bias, e.ffn_out_weight, e.ffn_out_bias, e.y};
+  for (const float* p : ptrs) BT_RETURN_IF(RequireDevicePointer(p, "an encoder tensor"));
+  return BT_CUDA_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+int bt_cuda_abi_version(void) { return BT_CUDA_ABI_VERSION; }
+
+void bt_cuda_struct_sizes(size_t* attention, size_t* attention_grad, size_t* encoder) {
+  if (attention) *attention = sizeof(bt_cuda_attention);
+  if (attention_grad) *attention_grad = sizeof(bt_cuda_attention_grad);
+  if (encoder) *encoder = sizeof(bt_cuda_encoder);
+}
+
+const char* bt_cuda_last_error(void) { return g_last_error.c_str(); }
+
+const char* bt_cuda_status_name(int status) {
+  switch (status) {
+    case BT_CUDA_OK: return "ok";
+    case BT_CUDA_INVALID_ARGUMENT: return "invalid argument";
+    case BT_CUDA_NO_DEVICE: return "no CUDA device";
+    case BT_CUDA_UNSUPPORTED: return "unsupported";
+    case BT_CUDA_RUNTIME_ERROR: return "CUDA runtime error";
+    case BT_CUDA_CUBLAS_ERROR: return "cuBLASLt error";
+    default: return "unknown status";
+  }
+}
+
+int bt_cuda_context_create(int device, bt_cuda_context** out) {
+  if (!out) return Invalid("out is null");
+  *out = nullptr;
+  BT_RETURN_IF(RequireDevice());
+  int count = 0;
+  cudaGetDeviceCount(&count);
+  if (device < 0 || device >= count) return Invalid("device index out of range");
+  cudaError_t err = cudaSetDevice(device);
+  if (err != cudaSuccess) return CudaFail(err, "cudaSetDevice");
+  auto* ctx = new (std::nothrow) bt_cuda_context;
+  if (!ctx) return Fail(BT_CUDA_RUNTIME_ERROR, "out of host memory");
+  ctx->device = device;
+  // Non-blocking: our stream never implicitly waits on (or blocks) the legacy default stream.
+  err = cudaStreamCreateWithFlags(&ctx->stream, cudaStreamNonBlocking);
+  if (err == cudaSuccess) err = cudaMalloc(&ctx->lt.workspace, kLtWorkspaceBytes);
+  if (err != cudaSuccess) {
+    bt_cuda_context_destroy(ctx);
+    return CudaFail(err, "creating the context");
+  }
+  ctx->lt.workspace_bytes = kLtWorkspaceBytes;
+  const cublasStatus_t st = cublasLtCreate(&ctx->lt.handle);
+  if (st != CUBLAS_STATUS_SUCCESS) {
+    bt_cuda_context_destroy(ctx);
+    return Fail(BT_CUDA_CUBLAS_ERROR, "cublasLtCreate failed with status " + std::to_string(static_cast<int>(st)));
+  }
+  *out = ctx;
+  return BT_CUDA_OK;
+}
+
+void bt_cuda_context_destroy(bt_cuda_context* ctx) {
+  if (!ctx) return;
+  cudaSetDevice(ctx->device);
+  if (ctx->stream) cudaStreamSynchronize(ctx->stream);
+  if (ctx->lt.handle) cublasLtDestroy(ctx->lt.handle);
+  if (ctx->lt.workspace) cudaFree(ctx->lt.workspace);
+  if (ctx->stream) cudaStreamDestroy(ctx->stream);
+  delete ctx;
+}
+
+void* bt_cuda_context_stream(bt_cuda_context* ctx) { return ctx ? ctx->stream : nullptr; }
+
+int bt_cuda_wait_device(bt_cuda_context* ctx) {
+  cudaStream_t s = nullptr;
+  BT_RETURN_IF(Enter(ctx, nullptr, &s));
+  const cudaError_t err = cudaDeviceSynchronize();
+  return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "cudaDeviceSynchronize");
+}
+
+int bt_cuda_synchronize(bt_cuda_context* ctx) {
+  cudaStream_t s = nullptr;
+  BT_RETURN_IF(Enter(ctx, nullptr, &s));
+  const cudaError_t err = cudaStreamSynchronize(s);
+  return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "cudaStreamSynchronize");
+}
+
+int bt_cuda_upload(bt_cuda_context* ctx, void* device_dst, const void* host_src, size_t bytes) {
+  if (bytes == 0) return BT_CUDA_OK;
+  if (!device_dst || !host_src) return Invalid("upload: null pointer");
+  cudaStream_t s = nullptr;
+  BT_RETURN_IF(Enter(ctx, nullptr, &s));
+  BT_RETURN_IF(RequireDevicePointer(device_dst, "upload destination"));
+  const cudaError_t err = cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice, s);
+  return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "cudaMemcpyAsync");
+}
+
+int bt_cuda_attention_forward(bt_cuda_context* ctx, const bt_cuda_attention* a, void* stream) {
+  BT_RETURN_IF(ValidateAttention(a));
+  BT_RETURN_IF(RequireDevice());
+  cudaStream_t s = nullptr;
+  BT_RETURN_IF(Enter(ctx, stream, &s));
+  BT_RETURN_IF(CheckAttentionPointers(*a));
+  if (Product({a->batch, a->heads, a->q_seq}) == 0) return BT_CUDA_OK;
+  const btc::AttentionParams p = ToParams(*a);
+  const cudaError_t err = a->precision == BT_CUDA_PRECISION_HIGH ? btc::LaunchAttentionForwardTf32(p, s)
+                                                                 : btc::LaunchAttentionForwardFp32(p, s);
+  return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "attention forward launch");
+}
+
+int bt_cuda_attention_backward_workspace_bytes(const bt_cuda_attention* a, size_t* bytes) {
+  BT_RETURN_IF(ValidateAttention(a));
+  if (!bytes) return Invalid("bytes is null");
+  *bytes = DeltaBytes(*a);
+  return BT_CUDA_OK;
+}
+
+int bt_cuda_attention_backward(bt_cuda_context* ctx, const bt_cuda_attention* a, const bt_cuda_attention_grad* g,
+                               void* workspace, size_t workspace_bytes, void* stream) {
+  BT_RETURN_IF(ValidateAttention(a));
+  if (!g) return Invalid("gradient arguments are null");
+  const int64_t rows = Product({a->batch, a->heads, a->q_seq});
+  const int64_t keys = Product({a->batch, a->kv_heads, a->k_seq});
+  if (rows > 0 && (!g->dout || !g->out || !g->lse || !g->dq)) return Invalid("dout, out, lse or dq is null");
+  if (keys > 0 && (!g->dk || (a->value_depth > 0 && !g->dv))) return Invalid("dk or dv is null");
+  if (g->dmask && a->mask_kind != BT_CUDA_MASK_ADDITIVE) return Invalid("dmask is only for an additive mask");
+  if (g->dmask && g->dmask_elements < MaskExtent(*a)) {
+    return Invalid("dmask_elements is smaller than the extent the mask strides address");
+  }
+  if (workspace_bytes < DeltaBytes(*a) || (DeltaBytes(*a) > 0 && !workspace)) {
+    return Invalid("workspace is smaller than bt_cuda_attention_backward_workspace_bytes");
+  }
+  BT_RETURN_IF(RequireDevice());
+  cudaStream_t s = nullptr;
+  BT_RETURN_IF(Enter(ctx, stream, &s));
+  BT_RETURN_IF(CheckAttentionPointers(*a));
+  const void* grads[] = {g->dout, g->out, g->lse, g->dq, g->dk, g->dv, g->dmask, workspace};
+  for (const void* ptr : grads) BT_RETURN_IF(RequireDevicePointer(ptr, "a gradient buffer or the workspace"));
+  cudaError_t err = cudaSuccess;
+  if (rows > 0) err = cudaMemsetAsync(g->dq, 0, static_cast<size_t>(rows * a->depth) * sizeof(float), s);
+  if (err == cudaSuccess && g->dmask) {
+    err = cudaMemsetAsync(g->dmask, 0, static_cast<size_t>(g->dmask_elements) * sizeof(float), s);
+  }
+  if (err != cudaSuccess) return CudaFail(err, "cudaMemsetAsync");
+  if (keys == 0) return BT_CUDA_OK;
+  btc::AttentionParams p = ToParams(*a);
+  p.out = const_cast<float*>(g->out);
+  p.lse = const_cast<float*>(g->lse);
+  if (rows == 0) {
+    // No query rows: the key gradients are zero.
+    err = cudaMemsetAsync(g->dk, 0, static_cast<size_t>(keys * a->depth) * sizeof(float), s);
+    if (err == cudaSuccess && g->dv) {
+      err = cudaMemsetAsync(g->dv, 0, static_cast<size_t>(keys * a->value_depth) * sizeof(float), s);
+    }
+    return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "cudaMemsetAsync");
+  }
+  err = btc::LaunchAttentionBackward(p, g->dout, static_cast<float*>(workspace), g->dq, g->dk, g->dv, g->dmask, s);
+  return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "attention backward launch");
+}
+
+int bt_cuda_encoder_workspace_bytes(const bt_cuda_encoder* e, size_t* bytes) {
+  BT_RETURN_IF(ValidateEncoder(e));
+  BT_RETURN_IF(RequireHostPointer(e->key_valid_host, "key_valid_host"));
+  if (!bytes) return Invalid("bytes is null");
+  *bytes = btc::EncoderWorkspaceBytes(*e, btc::PlanEncoder(*e));
+  return BT_CUDA_OK;
+}
+
+int bt_cuda_encoder_layer(bt_cuda_context* ctx, const bt_cuda_encoder* e, void* workspace, size_t workspace_bytes,
+                          void* stream) {
+  BT_RETURN_IF(ValidateEncoder(e));
+  BT_RETURN_IF(RequireHostPointer(e->key_valid_host, "key_valid_host"));
+  const btc::EncoderPlan plan = btc::PlanEncoder(*e);
+  if (workspace_bytes < btc::EncoderWorkspaceBytes(*e, plan) || !workspace) {
+    return Invalid("workspace is smaller than bt_cuda_encoder_workspace_bytes");
+  }
+  BT_RETURN_IF(RequireDevice());
+  cudaStream_t s = nullptr;
+  BT_RETURN_IF(Enter(ctx, stream, &s));
+  if (e->batch * e->seq == 0) return BT_CUDA_OK;
+  BT_RETURN_IF(CheckEncoderPointers(*e));
+  BT_RETURN_IF(RequireDevicePointer(workspace, "workspace"));
+  std::string error;
+  const int status = btc::RunEncoderLayer(ctx->lt, *e, plan, workspace, s, &error);
+  if (status != BT_CUDA_OK) {
+    (void)cudaGetLastError();
+    return Fail(status, "encoder layer: " + error);
+  }
+  return BT_CUDA_OK;
+}
+
+}  // extern "C"

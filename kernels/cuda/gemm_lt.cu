@@ -1,0 +1,87 @@
+// cuBLASLt is column-major: a row-major y[rows, n] = x[rows, k]·w[k, n] is the
+// column-major yᵀ (n × rows) = wᵀ (n × k) · xᵀ (k × rows), with each matrix's
+// row stride as its leading dimension and no transposes. The bias then runs
+// along yᵀ's rows, which is what cuBLASLt's bias epilogues expect.
+#include "gemm_lt.h"
+
+namespace btc {
+namespace {
+
+// Releases the descriptors of one call on every path.
+struct LtCall {
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+  cublasLtMatmulPreference_t pref = nullptr;
+  ~LtCall() {
+    if (pref) cublasLtMatmulPreferenceDestroy(pref);
+    if (c) cublasLtMatrixLayoutDestroy(c);
+    if (b) cublasLtMatrixLayoutDestroy(b);
+    if (a) cublasLtMatrixLayoutDestroy(a);
+    if (op) cublasLtMatmulDescDestroy(op);
+  }
+};
+
+// Largest power of two (up to 256) dividing the address.
+uint32_t Alignment(const void* p) {
+  const auto a = reinterpret_cast<uintptr_t>(p);
+  uint32_t align = 256;
+  while (align > 1 && a % align != 0) align /= 2;
+  return align;
+}
+
+}  // namespace
+
+cublasStatus_t GemmRowMajor(const GemmLt& lt, int64_t rows, int64_t n, int64_t k, const float* x, int64_t ldx,
+                            const float* w, const float* bias, const float* residual, float* y, int64_t ldy,
+                            GemmEpilogue epilogue, bool tf32, cudaStream_t stream, std::string* error) {
+  if (rows == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
+  LtCall call;
+  cublasStatus_t st;
+#define BT_LT(expr)                                   \
+  do {                                                \
+    st = (expr);                                      \
+    if (st != CUBLAS_STATUS_SUCCESS) {                \
+      *error = std::string(#expr).substr(0, 40);      \
+      return st;                                      \
+    }                                                 \
+  } while (0)
+  BT_LT(cublasLtMatmulDescCreate(&call.op, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasLtEpilogue_t ep = epilogue == GemmEpilogue::kBiasRelu       ? CUBLASLT_EPILOGUE_RELU_BIAS
+                                : epilogue == GemmEpilogue::kBiasGeluTanh ? CUBLASLT_EPILOGUE_GELU_BIAS
+                                                                          : CUBLASLT_EPILOGUE_BIAS;
+  BT_LT(cublasLtMatmulDescSetAttribute(call.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof(ep)));
+  BT_LT(cublasLtMatmulDescSetAttribute(call.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+  BT_LT(cublasLtMatrixLayoutCreate(&call.a, CUDA_R_32F, static_cast<uint64_t>(n), static_cast<uint64_t>(k), n));
+  BT_LT(cublasLtMatrixLayoutCreate(&call.b, CUDA_R_32F, static_cast<uint64_t>(k), static_cast<uint64_t>(rows), ldx));
+  BT_LT(cublasLtMatrixLayoutCreate(&call.c, CUDA_R_32F, static_cast<uint64_t>(n), static_cast<uint64_t>(rows), ldy));
+  BT_LT(cublasLtMatmulPreferenceCreate(&call.pref));
+  const uint64_t ws = lt.workspace_bytes;
+  BT_LT(cublasLtMatmulPreferenceSetAttribute(call.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
+  // The heuristic assumes 256-byte aligned matrices unless told otherwise; column blocks of a
+  // [T, 3E] buffer (separate Q/K/V weights) can be less aligned.
+  const uint32_t align_a = Alignment(w), align_b = Alignment(x), align_d = Alignment(y);
+  const uint32_t align_c = residual ? Alignment(residual) : align_d;
+  BT_LT(cublasLtMatmulPreferenceSetAttribute(call.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, &align_a,
+                                             sizeof(align_a)));
+  BT_LT(cublasLtMatmulPreferenceSetAttribute(call.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES, &align_b,
+                                             sizeof(align_b)));
+  BT_LT(cublasLtMatmulPreferenceSetAttribute(call.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, &align_c,
+                                             sizeof(align_c)));
+  BT_LT(cublasLtMatmulPreferenceSetAttribute(call.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d,
+                                             sizeof(align_d)));
+  cublasLtMatmulHeuristicResult_t heuristic{};
+  int found = 0;
+  BT_LT(cublasLtMatmulAlgoGetHeuristic(lt.handle, call.op, call.a, call.b, call.c, call.c, call.pref, 1, &heuristic,
+                                       &found));
+  if (found == 0) {
+    *error = "cublasLtMatmulAlgoGetHeuristic found no algorithm";
+    return CUBLAS_STATUS_NOT_SUPPORTED;
+  }
+  const float alpha = 1.f, beta = residual ? 1.f : 0.f;
+  BT_LT(cublasLtMatmul(lt.handle, call.op, &alpha, w, call.a, x, call.b, &beta, residual ? residual : y, call.c, y,
+                       call.c, &heuristic.algo, lt.workspace, lt.workspace_bytes, stream));
+#undef BT_LT
+  return CUBLAS_STATUS_SUCCESS;
+}
+
+}  // namespace btc
