@@ -15,7 +15,7 @@ import {outputsOf, relativeErrorOnTokens, validTokensOf} from './helpers/fixture
 
 const graphFixtures = listFixtures().filter(f => f.format === 'graph-model');
 const fusionOf = (architecture: string, id: string) =>
-  architectureTable().find(e => e.id === id || e.modelTypes.includes(architecture))?.fusion;
+  (architectureTable().find(e => e.id === id) ?? architectureTable().find(e => e.modelTypes.includes(architecture)))?.fusion;
 
 describe.each(graphFixtures.map(f => [f.id, f] as const))('fixture %s', (id, meta) => {
   const fixture = loadFixture(id);
