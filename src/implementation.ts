@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {backendKernels, Implementation} from './backends/registry';
 import {fusedKernelAvailable} from './dispatch';
-import {FusedScaledDotProductAttention, FusedTransformerEncoderLayer} from './kernel_names';
+import {FusedScaledDotProductAttention, FusedTransformerEncoderLayer, FusedTransformerEncoderStack} from './kernel_names';
 
 export type {Implementation} from './backends/registry';
 
@@ -10,6 +10,7 @@ export interface ActiveImplementations {
   backend: string;
   scaledDotProductAttention: Implementation;
   transformerEncoderLayer: Implementation;
+  transformerEncoderStack: Implementation;
   /** Why the fused kernels are not used on this backend, when they are not. */
   reason: string | null;
 }
@@ -23,6 +24,7 @@ export function activeImplementations(backend: string = tf.getBackend()): Active
     backend,
     scaledDotProductAttention: sdpa,
     transformerEncoderLayer: describe(FusedTransformerEncoderLayer),
+    transformerEncoderStack: describe(FusedTransformerEncoderStack),
     reason: sdpa !== 'composite-tfjs-ops' ? null :
         !kernels ? `no fused kernels for backend '${backend}'` : kernels.unavailableReason() ?? 'kernel preference',
   };

@@ -62,3 +62,51 @@ export const ENCODER_SEPARATE_QKV_INPUTS =
 export const ENCODER_KERNEL_INPUTS = [
   'x', ...ENCODER_PACKED_QKV_INPUTS, ...ENCODER_SEPARATE_QKV_INPUTS, ...ENCODER_COMMON_WEIGHT_INPUTS, 'keyPaddingMask',
 ] as const;
+
+export const FusedTransformerEncoderStack = 'FusedTransformerEncoderStack';
+
+/** One layer's weight inputs, in the order FusedTransformerEncoderLayer takes them after `x`. */
+export const ENCODER_WEIGHT_INPUTS = [
+  ...ENCODER_PACKED_QKV_INPUTS, ...ENCODER_SEPARATE_QKV_INPUTS, ...ENCODER_COMMON_WEIGHT_INPUTS,
+] as const;
+
+/**
+ * Attributes of FusedTransformerEncoderStack: numLayers encoder layers applied
+ * in order, sharing numHeads, normFirst, activation, isCausal and scale; the
+ * QKV form and the LayerNorm eps are per layer.
+ *
+ * Inputs are an array (so that the gradient can save all of them):
+ *   [x, keyPaddingMask, ...layer 0's ENCODER_WEIGHT_INPUTS, ...layer 1's, ...]
+ * with [0]-shaped placeholders for the QKV form a layer does not use and for
+ * an absent keyPaddingMask (hasKeyPaddingMask false). See encoderStackInputIndex.
+ */
+export interface EncoderStackAttrs extends NamedAttrMap {
+  numLayers: number;
+  numHeads: number;
+  normFirst: boolean;
+  activation: EncoderActivation;
+  isCausal: boolean;
+  scale: number;
+  packedQkv: boolean[];
+  layerNormEps1: number[];
+  layerNormEps2: number[];
+  hasKeyPaddingMask: boolean;
+}
+
+export const ENCODER_STACK_X_INPUT = 0;
+export const ENCODER_STACK_KEY_PADDING_INPUT = 1;
+
+/** Index in FusedTransformerEncoderStack's input array of `layer`'s weight `name`. */
+export function encoderStackInputIndex(layer: number, name: typeof ENCODER_WEIGHT_INPUTS[number]): number {
+  return 2 + layer * ENCODER_WEIGHT_INPUTS.length + ENCODER_WEIGHT_INPUTS.indexOf(name);
+}
+
+/** The FusedTransformerEncoderLayer attributes of layer `layer` of a stack. */
+export function encoderStackLayerAttrs(attrs: EncoderStackAttrs, layer: number): EncoderLayerAttrs {
+  return {
+    numHeads: attrs.numHeads, normFirst: attrs.normFirst, activation: attrs.activation,
+    layerNormEps1: attrs.layerNormEps1[layer], layerNormEps2: attrs.layerNormEps2[layer],
+    isCausal: attrs.isCausal, scale: attrs.scale, packedQkv: attrs.packedQkv[layer],
+    hasKeyPaddingMask: attrs.hasKeyPaddingMask,
+  };
+}

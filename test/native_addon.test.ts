@@ -21,61 +21,76 @@ describe('native core addon', () => {
 describeNative('native core binding', () => {
   const core = () => nativeCore()!;
   const valid = () => ({
-    batch: 1, heads: 2, kvHeads: 1, querySeq: 3, keySeq: 4, depth: 2, valueDepth: 2, scale: 1, causal: false,
-    maskKind: 'none', q: new Float32Array(12), k: new Float32Array(8), v: new Float32Array(8),
+    B: 1, H: 2, Hkv: 1, Sq: 3, Sk: 4, D: 2, Dv: 2, scale: 1, causal: false,
+    q: new Float32Array(12), k: new Float32Array(8), v: new Float32Array(8),
     out: new Float32Array(12), lse: new Float32Array(6),
   });
+  type Loose = (args: unknown) => void;
+  const sdpaForward = (args: unknown) => (core().sdpaForward as unknown as Loose)(args);
+  const encoderLayer = (args: unknown) => (core().encoderLayer as unknown as Loose)(args);
 
   it('runs a valid call', () => {
     const args = valid();
     args.v.fill(3);
-    core().attentionForward(args);
+    core().sdpaForward(args);
     expect(Array.from(args.out)).toEqual(new Array(12).fill(3));
   });
 
   it.each([
-    ['no options object', () => (core().attentionForward as unknown as () => void)(), /expects one options object/],
+    ['no options object', () => (core().sdpaForward as unknown as () => void)(), /expected one options object/],
     ['a plain array for q', {q: [0, 0]}, /q must be a Float32Array/],
-    ['q too short', {q: new Float32Array(11)}, /q has 11 elements, expected 12/],
-    ['out too long', {out: new Float32Array(13)}, /out has 13 elements, expected 12/],
-    ['negative dimension', {batch: -1}, /batch must be an integer >= 0/],
-    ['fractional dimension', {keySeq: 2.5}, /keySeq must be an integer/],
-    ['zero heads', {heads: 0}, /heads must be an integer >= 1/],
-    ['heads not a multiple', {heads: 3, kvHeads: 2}, /multiple of kvHeads/],
-    ['huge dimension', {querySeq: 1e15}, /querySeq must be an integer/],
-    ['overflowing sizes', {batch: 1 << 20, heads: 1 << 20, querySeq: 1 << 20}, /overflow/],
-    ['bad mask kind', {maskKind: 'sometimes'}, /maskKind must be none, bool or additive/],
-    ['mask of the wrong type', {maskKind: 'bool', mask: new Float32Array(24), maskElements: 24, maskStrideB: 0,
-                                maskStrideH: 12, maskStrideQ: 4, maskStrideK: 1}, /mask must be a Uint8Array/],
-    ['mask strides past its end', {maskKind: 'additive', mask: new Float32Array(4), maskElements: 4, maskStrideB: 0,
-                                   maskStrideH: 0, maskStrideQ: 4, maskStrideK: 1}, /reach past the end/],
-    ['key validity of the wrong length', {keyValid: new Uint8Array(3)}, /keyValid has 3 elements, expected 4/],
+    ['q too short', {q: new Float32Array(11)}, /q has 11 elements, expected B\*H\*Sq\*D = 12/],
+    ['out too long', {out: new Float32Array(13)}, /out has 13 elements, expected B\*H\*Sq\*Dv = 12/],
+    ['negative dimension', {B: -1}, /B must be an integer in \[0, /],
+    ['fractional dimension', {Sk: 2.5}, /Sk must be an integer/],
+    ['zero kv heads', {Hkv: 0}, /Hkv \(0\) must be a positive divisor of H/],
+    ['heads not a multiple', {H: 3, Hkv: 2}, /must be a positive divisor of H/],
+    ['huge dimension', {Sq: 1e15}, /Sq must be an integer/],
+    ['overflowing sizes', {B: 1 << 20, H: 1 << 20, Sq: 1 << 20}, /is too large/],
+    ['bad mask kind', {maskKind: 'sometimes', mask: new Uint8Array(24), maskStrides: [0, 12, 4, 1]},
+     /maskKind must be 'bool' or 'float'/],
+    ['mask of the wrong type', {maskKind: 'bool', mask: new Float32Array(24), maskStrides: [0, 12, 4, 1]},
+     /needs mask to be a Uint8Array/],
+    ['mask strides past its end', {maskKind: 'additive', mask: new Float32Array(4), maskStrides: [0, 0, 4, 1]},
+     /mask has 4 elements but maskStrides reach element 11/],
+    ['key padding of the wrong length', {keyPadding: new Uint8Array(3)}, /keyPadding has 3 elements, expected B\*Sk = 4/],
+    ['an output that is also an input', {} as Record<string, unknown>, /out shares memory with the input q/],
   ])('rejects %s', (_, change, message) => {
-    const call = typeof change === 'function' ? change : () => core().attentionForward({...valid(), ...change});
+    const call = typeof change === 'function' ? change : () => {
+      const args: Record<string, unknown> = {...valid(), ...change};
+      if (Object.keys(change).length === 0) args.out = args.q;
+      sdpaForward(args);
+    };
     expect(call).toThrow(message as RegExp);
   });
 
+  const z = (n: number) => new Float32Array(n);
+  const e = 4, f = 8;
+  const layer = () => ({
+    B: 1, S: 2, E: e, numHeads: 2, normFirst: false, isCausal: false, activation: 'gelu',
+    ln1Eps: 1e-5, ln2Eps: 1e-5, scale: 0.5, x: z(2 * e), wqkv: z(e * 3 * e), bqkv: z(3 * e),
+    wo: z(e * e), bo: z(e), ln1Gamma: z(e), ln1Beta: z(e), ln2Gamma: z(e), ln2Beta: z(e),
+    w1: z(e * f), b1: z(f), w2: z(f * e), b2: z(e), out: z(2 * e),
+  });
+
   it('rejects a malformed encoder layer call', () => {
-    expect(() => core().encoderLayer({batch: 1, seq: 2, embed: 4, ffn: 8, numHeads: 3})).toThrow(/multiple of numHeads/);
-    expect(() => core().encoderLayer({batch: 1, seq: 2, embed: 4, ffn: 8, numHeads: 2, normFirst: false,
-                                      causal: false, activation: 'swish'})).toThrow(/activation must be/);
+    expect(() => encoderLayer({...layer(), numHeads: 3})).toThrow(/numHeads \(3\) must divide E \(4\)/);
+    expect(() => encoderLayer({...layer(), activation: 'swish'})).toThrow(/activation must be/);
+    expect(() => encoderLayer({...layer(), scale: NaN})).toThrow(/scale must be a finite number/);
+    expect(() => encoderLayer({...layer(), b1: z(f + 1)})).toThrow(/b1 has 9 elements, expected F/);
   });
 
   it('accepts only its own packed-weight handles, of the right shape', () => {
-    const e = 4, f = 8, z = (n: number) => new Float32Array(n);
-    const layer = {
-      batch: 1, seq: 2, embed: e, ffn: f, numHeads: 2, normFirst: false, causal: false, activation: 'gelu',
-      eps1: 1e-5, eps2: 1e-5, scale: 0.5, packedQkv: true, x: z(2 * e), qkvWeight: z(e * 3 * e), qkvBias: z(3 * e),
-      outWeight: z(e * e), outBias: z(e), ln1Gamma: z(e), ln1Beta: z(e), ln2Gamma: z(e), ln2Beta: z(e),
-      ffnInWeight: z(e * f), ffnInBias: z(f), ffnOutWeight: z(f * e), ffnOutBias: z(e), y: z(2 * e),
-    };
-    const outPack = core().packWeight({weight: z(e * e), rows: e, cols: e});
-    expect(() => core().encoderLayer({...layer, packedOutWeight: outPack})).not.toThrow();
-    expect(() => core().encoderLayer({...layer, packedFfnInWeight: outPack}))
-        .toThrow(/packedFfnInWeight was packed from a \[4, 4\] weight, expected \[4, 8\]/);
-    expect(() => core().encoderLayer({...layer, packedOutWeight: {rows: 4}}))
-        .toThrow(/packedOutWeight must be a handle returned by packWeight\(\)/);
-    expect(() => core().packWeight({weight: z(3), rows: 2, cols: 2})).toThrow(/weight has 3 elements, expected 4/);
+    const outPack = core().packWeight(z(e * e), e, e);
+    expect(() => encoderLayer({...layer(), wo: outPack})).not.toThrow();
+    expect(() => encoderLayer({...layer(), w1: outPack, b1: z(e)}))
+        .toThrow(/w2 has 32 elements, expected 4\*4 = 16/);
+    expect(() => encoderLayer({...layer(), w2: outPack})).toThrow(/w2 is a packed \[4, 4\] weight, expected \[8, 4\]/);
+    expect(() => encoderLayer({...layer(), wo: {rows: 4}}))
+        .toThrow(/wo must be a weight handle from packWeight\(\) or a Float32Array/);
+    expect(() => core().packWeight(z(3), 2, 2)).toThrow(/weight has 3 elements, expected rows\*cols = 4/);
+    core().releaseWeight(outPack);
+    expect(() => encoderLayer({...layer(), wo: outPack})).toThrow(/wo was released with releaseWeight\(\)/);
   });
 
   it('gives the same results on the AVX-512, AVX2 and portable GEMM paths', () => {

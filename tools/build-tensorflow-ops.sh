@@ -2,8 +2,17 @@
 # Builds the TensorFlow op library (kernels/tensorflow) against the libtensorflow
 # that tfjs-node uses. Run after tools/setup-tfjs-node.sh (CI does both).
 # Produces kernels/tensorflow/build/Release/bt_tensorflow_ops.node.
+# --gpu (or BT_TENSORFLOW_OPS_GPU=1) adds the DEVICE_GPU kernels (kernels/tensorflow/gpu_kernels.cc)
+# over libbt_cuda, built first by tools/build-cuda.sh when missing; for tfjs-node-gpu.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+GPU="${BT_TENSORFLOW_OPS_GPU:-0}"
+for arg in "$@"; do
+  case "$arg" in
+    --gpu) GPU=1 ;;
+    *) echo "build-tensorflow-ops: unknown argument $arg" >&2; exit 2 ;;
+  esac
+done
 # shellcheck source=lib/node_gyp.sh
 . "$ROOT/tools/lib/node_gyp.sh"
 
@@ -13,7 +22,13 @@ TF_DIR="${TF_DIR:-$ROOT/node_modules/@tensorflow/tfjs-node/deps}"
   exit 1
 }
 TF_DIR="$(readlink -f "$TF_DIR")"
-run_node_gyp "$ROOT/kernels/tensorflow" rebuild "--jobs=$(nproc 2>/dev/null || echo 2)" -- "-Dtf_dir=$TF_DIR"
+GYP_DEFINES=("-Dtf_dir=$TF_DIR")
+if [ "$GPU" = 1 ]; then
+  CUDA_BUILD="${BT_CUDA_BUILD_DIR:-$ROOT/kernels/cuda/build}"
+  [ -f "$CUDA_BUILD/libbt_cuda.so" ] || BT_CUDA_BUILD_DIR="$CUDA_BUILD" bash "$ROOT/tools/build-cuda.sh"
+  GYP_DEFINES+=("-Dwith_cuda=1" "-Dcuda_build_dir=$CUDA_BUILD")
+fi
+run_node_gyp "$ROOT/kernels/tensorflow" rebuild "--jobs=$(nproc 2>/dev/null || echo 2)" -- "${GYP_DEFINES[@]}"
 OUT="$ROOT/kernels/tensorflow/build/Release/bt_tensorflow_ops.node"
 [ -f "$OUT" ] || { echo "build-tensorflow-ops: $OUT was not produced" >&2; exit 1; }
 echo "build-tensorflow-ops: built $OUT"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the native core addon with AddressSanitizer and UBSan into a scratch
-# folder and runs the native tests against it (`npm run test:sanitizers`).
-# Any sanitizer report fails the run.
+# Builds the native core addon (kernels/src) with AddressSanitizer and UBSan into
+# a scratch folder and runs the native tests against it (`npm run test:sanitizers`):
+# the package's jest suites on the `cpu` backend and the addon's own suite
+# (kernels/test/addon.test.js, every ISA). Any sanitizer report fails the run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=lib/node_gyp.sh
@@ -10,13 +11,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 mkdir -p "$WORK/kernels"
-cp -r "$ROOT/kernels/core" "$ROOT/kernels/addon" "$WORK/kernels/"
+cp -r "$ROOT/kernels/src" "$ROOT/kernels/include" "$WORK/kernels/"
 cp "$ROOT/binding.gyp" "$WORK/"
 ln -s "$ROOT/node_modules" "$WORK/node_modules"
 
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -g"
 CXXFLAGS="$SAN" LDFLAGS="-fsanitize=address,undefined" run_node_gyp "$WORK" rebuild "--jobs=$(nproc 2>/dev/null || echo 2)"
-ADDON="$WORK/build/Release/tfjs_bt_core.node"
+ADDON="$WORK/build/Release/tfjs_bt_kernels.node"
 [ -f "$ADDON" ] || { echo "test-sanitizers: the sanitizer build did not produce $ADDON" >&2; exit 1; }
 # (not `nm | grep -q`: grep stopping early would SIGPIPE nm, which pipefail reports as failure)
 case "$(nm -D "$ADDON")" in *__asan_report*) ;; *) echo "test-sanitizers: $ADDON is not instrumented" >&2; exit 1 ;; esac
@@ -29,5 +30,6 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export TFJS_BT_NATIVE_PATH="$ADDON"
 cd "$ROOT"
 npx jest --selectProjects cpu --runInBand \
-  --testPathPattern 'test/(native_addon|sdpa_parity|sdpa_semantics|sdpa_grad|encoder_parity|encoder_grad|leaks)\.test\.ts$'
+  --testPathPattern 'test/(native_addon|sdpa_parity|sdpa_semantics|sdpa_grad|encoder_parity|encoder_grad|encoder_stack|leaks)\.test\.ts$'
+node --test kernels/test/addon.test.js
 echo "test-sanitizers: no AddressSanitizer or UBSan report"

@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  activeImplementations, KernelPreference, scaledDotProductAttention, setKernelPreference, transformerEncoderLayer,
+  activeImplementations, KernelPreference, scaledDotProductAttention, setKernelPreference, transformerEncoderStack,
   TransformerEncoderLayerWeights,
 } from '../../src';
 import {AttentionProblem, EncoderProblem, Engine, PreparedRun} from './engine';
@@ -83,9 +83,9 @@ export class TfjsEngine implements Engine {
     return {
       run: async () => {
         await this.activate();
-        const y = tf.tidy(() => weights.reduce<tf.Tensor3D>(
-            (h, w) => transformerEncoderLayer(h, w, {numHeads: p.shape.heads, keyPaddingMask: mask,
-                                                     layerNormEps: p.shape.eps}), x));
+        // One stack call: the fused kernels remove padding once for all layers (composite: a loop of layers).
+        const y = transformerEncoderStack(x, weights, {numHeads: p.shape.heads, keyPaddingMask: mask,
+                                                       layerNormEps: p.shape.eps});
         await y.data();
         y.dispose();
       },

@@ -86,7 +86,7 @@ typedef struct btk_encoder_layer_params {
   btk_activation activation;
   int norm_first;        /* 0: post-norm (BERT), 1: pre-norm (GPT-2, ViT) */
   int causal;
-  float attention_scale; /* <= 0 or NaN: 1/sqrt(head_dim) */
+  float attention_scale; /* NaN: 1/sqrt(head_dim); otherwise used as is (0 too: set it explicitly) */
 } btk_encoder_layer_params;
 
 /* y[B,S,E] = layers applied in order to x[B,S,E]. Only real tokens (key_padding

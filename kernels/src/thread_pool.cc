@@ -1,5 +1,7 @@
 #include "thread_pool.h"
 
+#include "cpu_quota.h"
+
 #include <sched.h>
 
 #include <atomic>
@@ -23,16 +25,19 @@ int threads_from_environment_or_affinity() {
     const long requested = std::strtol(env, &end, 10);
     if (end != env && requested >= 1) return requested > 1024 ? 1024 : static_cast<int>(requested);
   }
+  int cpus = 0;
 #ifdef __linux__
   cpu_set_t allowed;
   CPU_ZERO(&allowed);
-  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
-    const int count = CPU_COUNT(&allowed);
-    if (count >= 1) return count;
-  }
+  if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) cpus = CPU_COUNT(&allowed);
 #endif
-  const unsigned hardware = std::thread::hardware_concurrency();
-  return hardware >= 1 ? static_cast<int>(hardware) : 1;
+  if (cpus < 1) {
+    const unsigned hardware = std::thread::hardware_concurrency();
+    cpus = hardware >= 1 ? static_cast<int>(hardware) : 1;
+  }
+  // A container's CPU quota caps the pool too: more busy threads than the quota only get throttled.
+  const int quota = cgroup_cpu_quota_threads();
+  return quota >= 1 && quota < cpus ? quota : cpus;
 }
 
 // Spin iterations before a thread blocks: the encoder runs ~10 short parallel

@@ -1,5 +1,5 @@
 // The core's own thread pool: persistent workers sized to the CPUs this process
-// may run on (sched_getaffinity), or TFJS_BT_NUM_THREADS. One parallel region
+// may run on (sched_getaffinity, capped by a cgroup CPU quota), or TFJS_BT_NUM_THREADS. One parallel region
 // runs at a time: callers on other threads (Node worker_threads) wait for it,
 // and a parallel_for called from inside a region runs inline, so nesting can
 // never deadlock.

@@ -5,15 +5,16 @@
 #include <string>
 #include <vector>
 
-#include "attention.h"
-#include "encoder_layer.h"
+#include "btk.h"
+#include "btk_support.h"
 #include "ops_registry.h"
 #include "tensorflow/c/ops.h"
 #include "tf_helpers.h"
 
 namespace bt_tf {
-using namespace bt;  // NOLINT: the op layer is a thin shell over the core
 namespace {
+
+enum class MaskKind { kNone, kBool, kAdditive };
 
 struct AttentionAttrs {
   float scale;
@@ -40,11 +41,12 @@ void* CreateAttention(TF_OpKernelConstruction* ctx) {
 
 void DeleteAttention(void* attrs) { delete static_cast<AttentionAttrs*>(attrs); }
 
-// Inputs q, k, v, attn_mask, key_padding_mask (at `first`), validated into AttentionArgs.
+// Inputs q, k, v, attn_mask, key_padding_mask (at `first`), validated into a btk problem.
 struct AttentionInputs {
   TensorPtr q, k, v, mask, padding;
   std::vector<uint8_t> key_valid;
-  AttentionArgs args{};
+  btk_sdpa_problem args{};
+  const float *q_data = nullptr, *k_data = nullptr, *v_data = nullptr;
   std::vector<int64_t> mask_shape;
 };
 
@@ -56,25 +58,26 @@ void ReadAttentionInputs(TF_OpKernelContext* ctx, int first, const AttentionAttr
   in->padding = Input(ctx, first + 4, "key_padding_mask", static_cast<TF_DataType>(-1));
   const auto qs = ShapeOf(in->q.get()), ks = ShapeOf(in->k.get()), vs = ShapeOf(in->v.get());
   if (qs.size() != 4 || ks.size() != 4 || vs.size() != 4) throw InvalidArgument{"q, k and v must have rank 4"};
-  AttentionArgs& a = in->args;
-  a.batch = qs[0]; a.heads = qs[1]; a.q_seq = qs[2]; a.depth = qs[3];
-  a.kv_heads = ks[1]; a.k_seq = ks[2]; a.value_depth = vs[3];
-  if (ks[0] != a.batch || vs[0] != a.batch || ks[3] != a.depth || vs[1] != a.kv_heads || vs[2] != a.k_seq) {
+  btk_sdpa_problem& a = in->args;
+  a.batch = qs[0]; a.heads = qs[1]; a.q_len = qs[2]; a.head_dim = qs[3];
+  a.kv_heads = ks[1]; a.kv_len = ks[2]; a.value_dim = vs[3];
+  if (ks[0] != a.batch || vs[0] != a.batch || ks[3] != a.head_dim || vs[1] != a.kv_heads || vs[2] != a.kv_len) {
     throw InvalidArgument{"q " + ShapeString(qs) + ", k " + ShapeString(ks) + " and v " + ShapeString(vs) +
                           " do not agree"};
   }
-  if (a.heads < 1 || a.kv_heads < 1 || a.heads % a.kv_heads != 0 || a.depth < 1) {
+  if (a.heads < 1 || a.kv_heads < 1 || a.heads % a.kv_heads != 0 || a.head_dim < 1) {
     throw InvalidArgument{"H must be a positive multiple of Hkv, and D at least 1"};
   }
   a.scale = at.scale;
   a.causal = at.causal;
-  a.q = FloatData(in->q.get()); a.k = FloatData(in->k.get()); a.v = FloatData(in->v.get());
-  a.mask_kind = at.mask_kind;
+  in->q_data = FloatData(in->q.get()); in->k_data = FloatData(in->k.get()); in->v_data = FloatData(in->v.get());
+  a.mask_kind = at.mask_kind == MaskKind::kBool ? BTK_MASK_BOOL :
+                at.mask_kind == MaskKind::kAdditive ? BTK_MASK_FLOAT : BTK_MASK_NONE;
   if (at.mask_kind != MaskKind::kNone) {
     const TF_DataType want = at.mask_kind == MaskKind::kBool ? TF_BOOL : TF_FLOAT;
     if (TF_TensorType(in->mask.get()) != want) throw InvalidArgument{"attn_mask dtype does not match mask_kind"};
     in->mask_shape = ShapeOf(in->mask.get());
-    const int64_t target[4] = {a.batch, a.heads, a.q_seq, a.k_seq};
+    const int64_t target[4] = {a.batch, a.heads, a.q_len, a.kv_len};
     const auto& ms = in->mask_shape;
     if (ms.size() > 4) throw InvalidArgument{"attn_mask has rank above 4"};
     int64_t stride = 1;
@@ -90,9 +93,9 @@ void ReadAttentionInputs(TF_OpKernelContext* ctx, int first, const AttentionAttr
     a.mask = TF_TensorData(in->mask.get());
   }
   if (at.has_key_padding_mask) {
-    RequireShape(in->padding.get(), {a.batch, a.k_seq}, "key_padding_mask");
+    RequireShape(in->padding.get(), {a.batch, a.kv_len}, "key_padding_mask");
     in->key_valid = KeyValidity(in->padding.get());
-    a.key_valid = in->key_valid.data();
+    a.key_padding = in->key_valid.data();
   }
 }
 
@@ -100,10 +103,11 @@ void ComputeAttention(void* attrs, TF_OpKernelContext* ctx) {
   GuardedCompute(ctx, [&] {
     AttentionInputs in;
     ReadAttentionInputs(ctx, 0, *static_cast<AttentionAttrs*>(attrs), &in);
-    const AttentionArgs& a = in.args;
-    TensorPtr out = Output(ctx, 0, {a.batch, a.heads, a.q_seq, a.value_depth});
-    TensorPtr lse = Output(ctx, 1, {a.batch, a.heads, a.q_seq});
-    AttentionForward(a, FloatData(out.get()), FloatData(lse.get()));
+    const btk_sdpa_problem& a = in.args;
+    TensorPtr out = Output(ctx, 0, {a.batch, a.heads, a.q_len, a.value_dim});
+    TensorPtr lse = Output(ctx, 1, {a.batch, a.heads, a.q_len});
+    CheckBtk(btk_sdpa_forward(&a, in.q_data, in.k_data, in.v_data, FloatData(out.get()), FloatData(lse.get())),
+             "attention");
   });
 }
 
@@ -115,19 +119,22 @@ void ComputeAttentionGrad(void* attrs, TF_OpKernelContext* ctx) {
     ReadAttentionInputs(ctx, 1, at, &in);
     TensorPtr out = Input(ctx, 6, "out", TF_FLOAT);
     TensorPtr lse = Input(ctx, 7, "lse", TF_FLOAT);
-    const AttentionArgs& a = in.args;
-    RequireShape(dy.get(), {a.batch, a.heads, a.q_seq, a.value_depth}, "dy");
-    RequireShape(out.get(), {a.batch, a.heads, a.q_seq, a.value_depth}, "out");
-    RequireShape(lse.get(), {a.batch, a.heads, a.q_seq}, "lse");
-    TensorPtr dq = Output(ctx, 0, {a.batch, a.heads, a.q_seq, a.depth});
-    TensorPtr dk = Output(ctx, 1, {a.batch, a.kv_heads, a.k_seq, a.depth});
-    TensorPtr dv = Output(ctx, 2, {a.batch, a.kv_heads, a.k_seq, a.value_depth});
+    const btk_sdpa_problem& a = in.args;
+    RequireShape(dy.get(), {a.batch, a.heads, a.q_len, a.value_dim}, "dy");
+    RequireShape(out.get(), {a.batch, a.heads, a.q_len, a.value_dim}, "out");
+    RequireShape(lse.get(), {a.batch, a.heads, a.q_len}, "lse");
+    TensorPtr dq = Output(ctx, 0, {a.batch, a.heads, a.q_len, a.head_dim});
+    TensorPtr dk = Output(ctx, 1, {a.batch, a.kv_heads, a.kv_len, a.head_dim});
+    TensorPtr dv = Output(ctx, 2, {a.batch, a.kv_heads, a.kv_len, a.value_dim});
     const bool additive = at.mask_kind == MaskKind::kAdditive;
     TensorPtr dmask = Output(ctx, 3, additive ? in.mask_shape : std::vector<int64_t>{0});
-    AttentionGradOutputs g{FloatData(dq.get()), FloatData(dk.get()), FloatData(dv.get()),
-                           additive ? FloatData(dmask.get()) : nullptr,
-                           additive ? NumElements(in.mask_shape) : 0};
-    AttentionBackward(a, FloatData(dy.get()), FloatData(out.get()), FloatData(lse.get()), g);
+    float* dmask_data = additive ? FloatData(dmask.get()) : nullptr;
+    // The core writes the elements the mask's strides reach; a broadcast mask has no others, but zero all first.
+    if (dmask_data) std::memset(dmask_data, 0, sizeof(float) * NumElements(in.mask_shape));
+    CheckBtk(btk_sdpa_backward(&a, in.q_data, in.k_data, in.v_data, FloatData(out.get()), FloatData(lse.get()),
+                               FloatData(dy.get()), FloatData(dq.get()), FloatData(dk.get()), FloatData(dv.get()),
+                               dmask_data),
+             "attention gradient");
   });
 }
 

@@ -15,14 +15,18 @@ napi_value Init(napi_env env, napi_value exports) {
   auto status = bt_tf::NewStatus();
   bt_tf::RegisterAttentionOps(status.get());
   if (TF_GetCode(status.get()) == TF_OK) bt_tf::RegisterEncoderLayerOp(status.get());
+  if (TF_GetCode(status.get()) == TF_OK) bt_tf::RegisterEncoderStackOp(status.get());
+#ifdef BT_WITH_CUDA
+  if (TF_GetCode(status.get()) == TF_OK) bt_tf::RegisterGpuKernels(status.get());
+#endif
   const bool ok = TF_GetCode(status.get()) == TF_OK;
   napi_value ok_value, error_value, ops;
   napi_get_boolean(env, ok, &ok_value);
   const std::string error = ok ? "" : TF_Message(status.get());
   napi_create_string_utf8(env, error.c_str(), error.size(), &error_value);
   napi_create_array(env, &ops);
-  const char* names[] = {bt_tf::kAttentionOp, bt_tf::kAttentionGradOp, bt_tf::kEncoderLayerOp};
-  for (uint32_t i = 0; i < 3; ++i) {
+  const char* names[] = {bt_tf::kAttentionOp, bt_tf::kAttentionGradOp, bt_tf::kEncoderLayerOp, bt_tf::kEncoderStackOp};
+  for (uint32_t i = 0; i < sizeof(names) / sizeof(names[0]); ++i) {
     napi_value name;
     napi_create_string_utf8(env, names[i], NAPI_AUTO_LENGTH, &name);
     napi_set_element(env, ops, i, name);

@@ -9,9 +9,13 @@ namespace bt_tf {
 constexpr const char* kAttentionOp = "BtFusedScaledDotProductAttention";
 constexpr const char* kAttentionGradOp = "BtFusedScaledDotProductAttentionGrad";
 constexpr const char* kEncoderLayerOp = "BtFusedTransformerEncoderLayer";
+constexpr const char* kEncoderStackOp = "BtFusedTransformerEncoderStack";
 
 void RegisterAttentionOps(TF_Status* status);
 void RegisterEncoderLayerOp(TF_Status* status);
+// DEVICE_GPU kernels for the ops above (gpu_kernels.cc; only in BT_WITH_CUDA builds).
+void RegisterGpuKernels(TF_Status* status);
+void RegisterEncoderStackOp(TF_Status* status);
 
 }  // namespace bt_tf
 

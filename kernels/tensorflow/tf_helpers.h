@@ -132,6 +132,38 @@ struct AttrReader {
     Check(s.get());
     return v;
   }
+  // A list attribute of `expected` entries (list(float) / list(bool)).
+  std::vector<float> FloatList(const char* name, int32_t expected) {
+    std::vector<float> v(static_cast<size_t>(expected > 0 ? expected : 0));
+    if (ListSize(name, expected)) {
+      auto s = NewStatus();
+      TF_OpKernelConstruction_GetAttrFloatList(ctx, name, v.data(), expected, s.get());
+      Check(s.get());
+    }
+    return v;
+  }
+  std::vector<bool> BoolList(const char* name, int32_t expected) {
+    std::vector<TF_Bool> raw(static_cast<size_t>(expected > 0 ? expected : 0));
+    if (ListSize(name, expected)) {
+      auto s = NewStatus();
+      TF_OpKernelConstruction_GetAttrBoolList(ctx, name, raw.data(), expected, s.get());
+      Check(s.get());
+    }
+    return std::vector<bool>(raw.begin(), raw.end());
+  }
+  bool ListSize(const char* name, int32_t expected) {
+    int32_t list_size = 0, total = 0;
+    auto s = NewStatus();
+    TF_OpKernelConstruction_GetAttrSize(ctx, name, &list_size, &total, s.get());
+    if (!Check(s.get())) return false;
+    if (list_size != expected) {
+      TF_SetStatus(s.get(), TF_INVALID_ARGUMENT,
+                   (std::string(name) + " must have " + std::to_string(expected) + " entries").c_str());
+      Check(s.get());
+      return false;
+    }
+    return expected > 0;
+  }
   std::string String(const char* name) {
     int32_t list_size = 0, total = 0;
     auto s = NewStatus();

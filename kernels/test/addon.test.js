@@ -1,6 +1,8 @@
 'use strict';
-// Tests of the Node-API addon (kernels/build/Release/tfjs_bt_kernels.node) against
-// naive JavaScript references, plus argument validation. Run:
+// Tests of the Node-API addon (build/Release/tfjs_bt_kernels.node, built from the
+// package root's binding.gyp; TFJS_BT_NATIVE_PATH selects another build, e.g. the
+// sanitizer build of tools/test-sanitizers.sh) against naive JavaScript
+// references, plus argument validation. Run:
 //   node --test kernels/test/addon.test.js
 // The file re-runs itself in child processes for every instruction-set path
 // (TFJS_BT_ISA=avx512|avx2|scalar) the machine supports.
@@ -10,7 +12,8 @@ const path = require('node:path');
 const {spawnSync} = require('node:child_process');
 const {Worker} = require('node:worker_threads');
 
-const ADDON_PATH = path.join(__dirname, '..', 'build', 'Release', 'tfjs_bt_kernels.node');
+const ADDON_PATH = process.env.TFJS_BT_NATIVE_PATH ||
+    path.join(__dirname, '..', '..', 'build', 'Release', 'tfjs_bt_kernels.node');
 const addon = require(ADDON_PATH);
 const ISAS = ['scalar', 'avx2', 'avx512'];
 

@@ -1,6 +1,7 @@
 // Rough GFLOP/s of the core on a few representative shapes (kept short: the
 // development machines are shared). Threads: TFJS_BT_NUM_THREADS; ISA: TFJS_BT_ISA.
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -94,6 +95,7 @@ void bench_encoder(int64_t batch, int64_t s, int64_t e, int64_t heads, int64_t f
   layer.ln1_gamma = ones.data(); layer.ln1_beta = zeros.data(); layer.ln2_gamma = ones.data(); layer.ln2_beta = zeros.data();
   layer.ln1_eps = layer.ln2_eps = 1e-12f;
   layer.activation = BTK_ACTIVATION_GELU_ERF;
+  layer.attention_scale = std::nanf("");  // 1/sqrt(head dim)
   const auto x = test::random_floats(batch * s * e);
   std::vector<uint8_t> padding(batch * s, 1);
   int64_t real = 0;

@@ -1,6 +1,7 @@
 // Encoder layers with padding removal against the per-sequence double reference:
 // post/pre-norm, packed and separate QKV, every activation, causal, left and
 // right padding, sequences of length 0 and 1, and a two-layer stack.
+#include <cmath>
 #include <memory>
 
 #include "reference.h"
@@ -75,7 +76,7 @@ struct NativeLayer {
     params.activation = w.activation;
     params.norm_first = w.norm_first;
     params.causal = w.causal;
-    params.attention_scale = 0.0f;  // default 1/sqrt(Dh)
+    params.attention_scale = std::nanf("");  // default 1/sqrt(Dh)
   }
 };
 

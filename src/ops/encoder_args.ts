@@ -55,7 +55,16 @@ export interface EncoderArgs {
   dims: {batch: number; seq: number; embed: number; ffn: number};
 }
 
-export function validateEncoderArgs(op: string, x: unknown, weights: unknown, options: unknown): EncoderArgs {
+/** x and the options, checked and normalised (shared by the layer and the stack op). */
+export interface EncoderOptionArgs {
+  x: tf.Tensor3D;
+  keyPaddingMask: tf.Tensor | null;
+  numHeads: number; normFirst: boolean; activation: EncoderActivation; isCausal: boolean; scale: number;
+  eps1: number; eps2: number;
+  dims: {batch: number; seq: number; embed: number};
+}
+
+export function validateEncoderOptions(op: string, x: unknown, options: unknown): EncoderOptionArgs {
   const xt = requireTensor(op, 'x', x);
   requireRank(op, 'x', xt, 3, '[B, S, E]');
   requireFloat32(op, 'x', xt);
@@ -90,25 +99,44 @@ export function validateEncoderArgs(op: string, x: unknown, weights: unknown, op
   }
   if (eps1 < 0 || eps2 < 0) fail(op, `options.layerNormEps must not be negative, got ${eps1}, ${eps2}`);
 
+  const keyPaddingMask = opts.keyPaddingMask == null ? null :
+      requirePaddingMask(op, 'options.keyPaddingMask', opts.keyPaddingMask, [batch, seq], '[B, S]');
+  return {
+    x: xt as tf.Tensor3D, keyPaddingMask, numHeads, normFirst, activation, isCausal, scale, eps1, eps2,
+    dims: {batch, seq, embed},
+  };
+}
+
+/** One layer's weights, checked against E; `label` names them in messages ('weights', 'layers[2]'). */
+export interface EncoderWeightArgs {
+  /** Only the weights of the QKV form in use, plus the common ones, by kernel input name. */
+  weights: Record<string, tf.Tensor>;
+  packedQkv: boolean;
+  ffn: number;
+}
+
+export function validateEncoderWeights(op: string, label: string, weights: unknown, embed: number): EncoderWeightArgs {
   if (weights == null || typeof weights !== 'object' || Array.isArray(weights)) {
-    fail(op, `weights must be an object of tensors, got ${describeValue(weights)}`);
+    fail(op, `${label} must be an object of tensors, got ${describeValue(weights)}`);
   }
   const w = weights as Record<string, unknown>;
-  requireKnownKeys(op, 'weight', w, WEIGHT_KEYS);
+  requireKnownKeys(op, label === 'weights' ? 'weight' : `${label} weight`, w, WEIGHT_KEYS);
   const hasPacked = w.qkvWeight != null || w.qkvBias != null;
   const hasSeparate = ENCODER_SEPARATE_QKV_INPUTS.some(name => w[name] != null);
   if (hasPacked && hasSeparate) {
-    fail(op, 'weights must give the QKV projection either packed (qkvWeight, qkvBias) or separate ' +
+    fail(op, `${label} must give the QKV projection either packed (qkvWeight, qkvBias) or separate ` +
              '(qWeight, kWeight, vWeight, qBias, kBias, vBias), not both');
   }
   if (!hasPacked && !hasSeparate) {
-    fail(op, 'weights must give the QKV projection, packed (qkvWeight, qkvBias) or separate ' +
+    fail(op, `${label} must give the QKV projection, packed (qkvWeight, qkvBias) or separate ` +
              '(qWeight, kWeight, vWeight, qBias, kBias, vBias)');
   }
-  const ffnWeight = requireTensor(op, 'weights.ffnInWeight', w.ffnInWeight);
-  requireRank(op, 'weights.ffnInWeight', ffnWeight, 2, '[E, F]');
+  const ffnWeight = requireTensor(op, `${label}.ffnInWeight`, w.ffnInWeight);
+  requireRank(op, `${label}.ffnInWeight`, ffnWeight, 2, '[E, F]');
   const ffn = (ffnWeight.shape as number[])[1];
-  if (ffn < 1) fail(op, `weights.ffnInWeight must have at least one output column, got ${describeShape(ffnWeight.shape)}`);
+  if (ffn < 1) {
+    fail(op, `${label}.ffnInWeight must have at least one output column, got ${describeShape(ffnWeight.shape)}`);
+  }
 
   const expected: Record<string, [number[], string]> = {
     outWeight: [[embed, embed], '[E, E]'], outBias: [[embed], '[E]'],
@@ -125,19 +153,22 @@ export function validateEncoderArgs(op: string, x: unknown, weights: unknown, op
   }
   const checked: Record<string, tf.Tensor> = {};
   for (const [name, [shape, layout]] of Object.entries(expected)) {
-    if (w[name] == null) fail(op, `weights.${name} is missing (expected a float32 tensor of shape ${layout})`);
-    checked[name] = requireFloatShape(op, `weights.${name}`, w[name], shape, layout);
+    if (w[name] == null) fail(op, `${label}.${name} is missing (expected a float32 tensor of shape ${layout})`);
+    checked[name] = requireFloatShape(op, `${label}.${name}`, w[name], shape, layout);
   }
+  return {weights: checked, packedQkv: hasPacked, ffn};
+}
 
-  const keyPaddingMask = opts.keyPaddingMask == null ? null :
-      requirePaddingMask(op, 'options.keyPaddingMask', opts.keyPaddingMask, [batch, seq], '[B, S]');
-
+export function validateEncoderArgs(op: string, x: unknown, weights: unknown, options: unknown): EncoderArgs {
+  const o = validateEncoderOptions(op, x, options);
+  const w = validateEncoderWeights(op, 'weights', weights, o.dims.embed);
   return {
-    x: xt as tf.Tensor3D, weights: checked, keyPaddingMask,
+    x: o.x, weights: w.weights, keyPaddingMask: o.keyPaddingMask,
     attrs: {
-      numHeads, normFirst, activation, layerNormEps1: eps1, layerNormEps2: eps2, isCausal, scale,
-      packedQkv: hasPacked, hasKeyPaddingMask: keyPaddingMask != null,
+      numHeads: o.numHeads, normFirst: o.normFirst, activation: o.activation, layerNormEps1: o.eps1,
+      layerNormEps2: o.eps2, isCausal: o.isCausal, scale: o.scale, packedQkv: w.packedQkv,
+      hasKeyPaddingMask: o.keyPaddingMask != null,
     },
-    dims: {batch, seq, embed, ffn},
+    dims: {...o.dims, ffn: w.ffn},
   };
 }

@@ -234,10 +234,10 @@ btk_encoder_layer_params read_layer(const ArgReader& layer, int64_t e, std::vect
   params.activation = read_activation(layer);
   params.norm_first = layer.boolean_or("normFirst", false);
   params.causal = layer.boolean_or("isCausal", false);
-  params.attention_scale = 0.0f;  // default 1/sqrt(head dim)
+  params.attention_scale = std::nanf("");  // default 1/sqrt(head dim)
   if (layer.has("scale")) {
     const double scale = layer.number_or("scale", 0);
-    if (!(scale > 0 && std::isfinite(scale))) layer.range_error(layer.qualified("scale") + " must be a finite number > 0");
+    if (!std::isfinite(scale)) layer.range_error(layer.qualified("scale") + " must be a finite number");
     params.attention_scale = static_cast<float>(scale);
   }
   return params;

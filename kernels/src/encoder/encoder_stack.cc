@@ -80,7 +80,7 @@ bool run_layer(const KernelTable& k, const btk_encoder_layer_params& layer, cons
   problem.head_dim = problem.value_dim = head_dim;
   problem.seq_lens = tokens.lengths.data();
   const float scale = layer.attention_scale;
-  problem.scale = (scale > 0.0f && std::isfinite(scale)) ? scale : 1.0f / std::sqrt(static_cast<float>(head_dim));
+  problem.scale = !std::isnan(scale) ? scale : 1.0f / std::sqrt(static_cast<float>(head_dim));
   problem.causal = layer.causal != 0;
   problem.mask_kind = BTK_MASK_NONE;
   // Q, K and V are column slices of the [N, 3E] projection; head h owns columns h*Dh.

@@ -8,7 +8,7 @@ import {EncoderLayerParams, encoderLayerPacked, QkvProjection} from '../../porta
 import {packRows, planPacking, unpackRows} from '../../portable/token_packing';
 import {asCpuBackend, CpuBackend, floatValues, typedValues} from './cpu_backend';
 import {validityBytes} from './native_addon';
-import {packedWeight} from './packed_weights';
+import {nativeLayerParams} from './native_encoder';
 import {activeNativeCore} from './native_selection';
 
 export function encoderParams(
@@ -37,27 +37,16 @@ export const fusedEncoderLayerCpu: KernelFunc = ({inputs, backend, attrs}) => {
   const keyPadding = a.hasKeyPaddingMask ? typedValues(cpu, inputs.keyPaddingMask as TensorInfo) : null;
   const core = activeNativeCore();
   if (core) {
-    const p = encoderParams(cpu, inputs, a);
-    const y = new Float32Array(batch * seq * embed);
-    const pack = (name: string) => packedWeight(core, cpu, inputs[name] as TensorInfo);
-    core.encoderLayer({
-      batch, seq, embed, ffn: p.ffn, numHeads: p.numHeads, normFirst: p.normFirst, causal: p.isCausal,
-      activation: p.activation, eps1: p.eps1, eps2: p.eps2, scale: p.scale, packedQkv: p.qkv.packed,
-      x: floatValues(cpu, x),
-      ...(p.qkv.packed ? {qkvWeight: p.qkv.weight, qkvBias: p.qkv.bias, packedQkvWeight: pack('qkvWeight')} : {
-        qWeight: p.qkv.weights[0], kWeight: p.qkv.weights[1], vWeight: p.qkv.weights[2],
-        qBias: p.qkv.biases[0], kBias: p.qkv.biases[1], vBias: p.qkv.biases[2],
-        packedQWeight: pack('qWeight'), packedKWeight: pack('kWeight'), packedVWeight: pack('vWeight'),
-      }),
-      packedOutWeight: pack('outWeight'), packedFfnInWeight: pack('ffnInWeight'),
-      packedFfnOutWeight: pack('ffnOutWeight'),
-      outWeight: p.outWeight, outBias: p.outBias, ln1Gamma: p.ln1Gamma, ln1Beta: p.ln1Beta,
-      ln2Gamma: p.ln2Gamma, ln2Beta: p.ln2Beta, ffnInWeight: p.ffnInWeight, ffnInBias: p.ffnInBias,
-      ffnOutWeight: p.ffnOutWeight, ffnOutBias: p.ffnOutBias,
-      ...(keyPadding ? {keyValid: validityBytes(keyPadding)} : {}),
-      y,
+    const out = new Float32Array(batch * seq * embed);
+    const layer = nativeLayerParams(core, cpu, name => inputs[name] as TensorInfo, {
+      numHeads: a.numHeads, packedQkv: a.packedQkv, activation: a.activation, normFirst: a.normFirst,
+      isCausal: a.isCausal, eps1: a.layerNormEps1, eps2: a.layerNormEps2, scale: a.scale,
     });
-    return cpu.makeTensorInfo([batch, seq, embed], 'float32', y);
+    core.encoderLayer({
+      ...layer, x: floatValues(cpu, x), out, B: batch, S: seq, E: embed,
+      ...(keyPadding ? {keyPadding: validityBytes(keyPadding)} : {}),
+    });
+    return cpu.makeTensorInfo([batch, seq, embed], 'float32', out);
   }
   const plan = planPacking(batch, seq, keyPadding);
   const packed = packRows(floatValues(cpu, x), embed, plan);

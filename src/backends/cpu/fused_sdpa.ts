@@ -4,7 +4,7 @@ import {FusedScaledDotProductAttention, SdpaAttrs} from '../../kernel_names';
 import {attentionForwardHead, ForwardScratch} from '../../portable/flash_attention_forward';
 import {AttentionLayout, headProblem, matrixAt, readAttentionLayout} from './attention_layout';
 import {asCpuBackend} from './cpu_backend';
-import {nativeAttentionForward} from './native_attention';
+import {nativeSdpaShape} from './native_attention';
 import {activeNativeCore} from './native_selection';
 
 export const fusedSdpaCpu: KernelFunc = ({inputs, backend, attrs}) => {
@@ -16,7 +16,7 @@ export const fusedSdpaCpu: KernelFunc = ({inputs, backend, attrs}) => {
   const lse = new Float32Array(batch * heads * querySeq);
   const core = activeNativeCore();
   if (core) {
-    nativeAttentionForward(core, layout, a, out, lse);
+    core.sdpaForward({...nativeSdpaShape(layout, a), q: layout.q, k: layout.k, v: layout.v, out, lse});
   } else {
     portableForward(layout, a, out, lse);
   }

@@ -9,7 +9,7 @@ import {FusedScaledDotProductAttentionGrad, SdpaAttrs} from '../../kernel_names'
 import {attentionBackwardHead} from '../../portable/flash_attention_backward';
 import {headProblem, matrixAt, readAttentionLayout} from './attention_layout';
 import {asCpuBackend, floatValues} from './cpu_backend';
-import {nativeAttentionArgs} from './native_attention';
+import {nativeSdpaShape} from './native_attention';
 import {activeNativeCore} from './native_selection';
 
 export const fusedSdpaGradCpu: KernelFunc = ({inputs, backend, attrs}) => {
@@ -30,8 +30,9 @@ export const fusedSdpaGradCpu: KernelFunc = ({inputs, backend, attrs}) => {
     const dk = new Float32Array(batch * kvHeads * keySeq * depth);
     const dv = new Float32Array(batch * kvHeads * keySeq * valueDepth);
     const dMask = new Float32Array(additive ? maskSize : 0);
-    core.attentionBackward({
-      ...nativeAttentionArgs(layout, a), dOut: dy, outputs: out, lse, dq, dk, dv, ...(additive ? {dMask} : {}),
+    core.sdpaBackward({
+      ...nativeSdpaShape(layout, a), q: layout.q, k: layout.k, v: layout.v, out, lse, dOut: dy,
+      dQ: dq, dK: dk, dV: dv, ...(additive ? {dMask} : {}),
     });
     return [
       cpu.makeTensorInfo([batch, heads, querySeq, depth], 'float32', dq),

@@ -1,6 +1,7 @@
 /**
- * The native core addon (binding.gyp at the package root, built at install by
- * tools/install-native.js), loaded once with node-gyp-build. Where it cannot
+ * The native core addon tfjs_bt_kernels.node (kernels/src, built from
+ * binding.gyp at the package root at install by tools/install-native.js, or a
+ * prebuild in prebuilds/), loaded once with node-gyp-build. Where it cannot
  * load, the `cpu` backend keeps the portable TypeScript kernels and this
  * module warns once, saying why. TFJS_BT_NATIVE=off skips it (no warning);
  * TFJS_BT_NATIVE_PATH loads another build (e.g. the sanitizer build of
@@ -8,14 +9,9 @@
  */
 import {packageRoot} from '../../package_root';
 
-export interface NativeCore {
-  attentionForward(args: Record<string, unknown>): void;
-  attentionBackward(args: Record<string, unknown>): void;
-  encoderLayer(args: Record<string, unknown>): void;
-  /** A prepacked copy of a [rows, cols] weight, freed when the handle is garbage-collected. */
-  packWeight(args: {weight: Float32Array; rows: number; cols: number}): object;
-  info(): {isa: string; threads: number};
-}
+import type {NativeKernels} from './native_api';
+
+export type NativeCore = NativeKernels;
 
 let core: NativeCore | null | undefined;
 let failure: string | null = null;

@@ -8,14 +8,15 @@
 import type {TensorInfo} from '@tensorflow/tfjs-core';
 import {CpuBackend, floatValues} from './cpu_backend';
 import {NativeCore} from './native_addon';
+import type {PackedWeight} from './native_api';
 
-const packs = new WeakMap<object, object>();
+const packs = new WeakMap<object, PackedWeight>();
 
-export function packedWeight(core: NativeCore, backend: CpuBackend, info: TensorInfo): object {
+export function packedWeight(core: NativeCore, backend: CpuBackend, info: TensorInfo): PackedWeight {
   const key = info.dataId as object;
   let handle = packs.get(key);
   if (handle === undefined) {
-    handle = core.packWeight({weight: floatValues(backend, info), rows: info.shape[0], cols: info.shape[1]});
+    handle = core.packWeight(floatValues(backend, info), info.shape[0], info.shape[1]);
     packs.set(key, handle);
   }
   return handle;

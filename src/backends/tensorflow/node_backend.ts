@@ -7,7 +7,7 @@ import type {DataType, Tensor, TensorInfo} from '@tensorflow/tfjs-core';
 export interface TfeOpAttr {
   name: string;
   type: number;
-  value: boolean | number | string | number[];
+  value: boolean | number | string | number[] | boolean[];
 }
 
 export interface NodeBackend {
@@ -38,6 +38,16 @@ export class OpAttrs {
   }
   bool(name: string, value: boolean): this {
     this.attrs.push({name, type: this.backend.binding.TF_ATTR_BOOL, value});
+    return this;
+  }
+  /** A list(float) attribute (tfjs-node's binding sets a list when the value is an array). */
+  floats(name: string, values: number[]): this {
+    this.attrs.push({name, type: this.backend.binding.TF_ATTR_FLOAT, value: values});
+    return this;
+  }
+  /** A list(bool) attribute. */
+  bools(name: string, values: boolean[]): this {
+    this.attrs.push({name, type: this.backend.binding.TF_ATTR_BOOL, value: values});
     return this;
   }
   string(name: string, value: string): this {

@@ -1,6 +1,6 @@
 /**
- * Types of the Node-API addon kernels/build/Release/tfjs_bt_kernels.node
- * (load it with `require('node-gyp-build')(pathToKernelsFolder)`).
+ * The JavaScript API of the native core addon, tfjs_bt_kernels.node (kernels/src/addon,
+ * built from the package root's binding.gyp; see kernels/src/README.md).
  * All functions are synchronous and write into the caller's typed arrays.
  * Invalid arguments throw TypeError/RangeError naming the argument.
  */

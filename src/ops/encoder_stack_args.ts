@@ -1,0 +1,37 @@
+/** Validation and normalisation of transformerEncoderStack's arguments. */
+import * as tf from '@tensorflow/tfjs-core';
+import {EncoderLayerAttrs, EncoderStackAttrs, encoderStackLayerAttrs} from '../kernel_names';
+import {TransformerEncoderLayerOptions, validateEncoderOptions, validateEncoderWeights} from './encoder_args';
+import {describeValue, fail} from './validate';
+
+/** The stack's options: those of transformerEncoderLayer, applied to every layer. */
+export type TransformerEncoderStackOptions = TransformerEncoderLayerOptions;
+
+export interface EncoderStackArgs {
+  x: tf.Tensor3D;
+  /** Per layer: the weights of its QKV form plus the common ones, by kernel input name. */
+  layers: Array<Record<string, tf.Tensor>>;
+  keyPaddingMask: tf.Tensor | null;
+  attrs: EncoderStackAttrs;
+  /** Per layer, the attributes FusedTransformerEncoderLayer would take. */
+  layerAttrs: EncoderLayerAttrs[];
+}
+
+export function validateEncoderStackArgs(op: string, x: unknown, layers: unknown, options: unknown): EncoderStackArgs {
+  const o = validateEncoderOptions(op, x, options);
+  if (!Array.isArray(layers) || layers.length === 0) {
+    fail(op, `layers must be a non-empty array of layer weights, got ${
+        Array.isArray(layers) ? 'an empty array' : describeValue(layers)}`);
+  }
+  const checked = layers.map((w, i) => validateEncoderWeights(op, `layers[${i}]`, w, o.dims.embed));
+  const attrs: EncoderStackAttrs = {
+    numLayers: checked.length, numHeads: o.numHeads, normFirst: o.normFirst, activation: o.activation,
+    isCausal: o.isCausal, scale: o.scale, packedQkv: checked.map(w => w.packedQkv),
+    layerNormEps1: checked.map(() => o.eps1), layerNormEps2: checked.map(() => o.eps2),
+    hasKeyPaddingMask: o.keyPaddingMask != null,
+  };
+  return {
+    x: o.x, layers: checked.map(w => w.weights), keyPaddingMask: o.keyPaddingMask, attrs,
+    layerAttrs: checked.map((_, i) => encoderStackLayerAttrs(attrs, i)),
+  };
+}
