@@ -10,10 +10,14 @@ import {scaledDotProductAttention} from '../ops/scaled_dot_product_attention';
 import {transformerEncoderLayer, TransformerEncoderLayerWeights} from '../ops/transformer_encoder_layer';
 import type {EncoderActivation} from '../kernel_names';
 import {runEncoderStack} from './encoder_stack_runner';
+import {layerNormRows} from '../portable/layer_norm';
+import {layerNorm} from '../composite/encoder_layer';
 
 export const GRAPH_ATTENTION_OP = 'BetterTransformerAttention';
 export const GRAPH_ENCODER_LAYER_OP = 'BetterTransformerEncoderLayer';
 export const GRAPH_ENCODER_STACK_OP = 'BetterTransformerEncoderStack';
+/** A LayerNorm over the last axis outside the fused layers (e.g. after the embeddings). */
+export const GRAPH_LAYER_NORM_OP = 'BetterTransformerLayerNorm';
 /** The shape [B, H, Sq, Sk] of the attention scores a fused block no longer materialises. */
 export const GRAPH_SCORES_SHAPE_OP = 'BetterTransformerScoresShape';
 
@@ -121,6 +125,26 @@ function encoderStackExecutor(node: ExecutorNode): tf.Tensor {
   }));
 }
 
+/**
+ * On `cpu` one pass over the rows (the converter's 10-op decomposition costs
+ * ten broadcasting tfjs-cpu ops); elsewhere the same formula in tfjs ops.
+ */
+function layerNormExecutor(node: ExecutorNode): tf.Tensor {
+  const [x, gamma, beta] = node.inputs;
+  const eps = Number(node.attrs['eps']);
+  const width = x.shape[x.rank - 1];
+  if (gamma.size !== width || beta.size !== width) {
+    throw new Error(`${GRAPH_LAYER_NORM_OP}: gamma and beta need ${width} values, got ${gamma.size} and ${beta.size}`);
+  }
+  if (tf.getBackend() === 'cpu' && x.dtype === 'float32') {
+    const out = new Float32Array(x.size);
+    layerNormRows(x.dataSync() as Float32Array, x.size / width, width, gamma.dataSync() as Float32Array,
+        beta.dataSync() as Float32Array, eps, out);
+    return tf.tensor(out, x.shape, 'float32');
+  }
+  return layerNorm(x, gamma, beta, eps);
+}
+
 function scoresShapeExecutor(node: ExecutorNode): tf.Tensor {
   const [q, k] = node.inputs;
   const shape = [...q.shape.slice(0, -1), k.shape[k.rank - 2]];
@@ -135,5 +159,6 @@ export function registerGraphOps(): void {
   registerOp(GRAPH_ATTENTION_OP, node => attentionExecutor(node as unknown as ExecutorNode));
   registerOp(GRAPH_ENCODER_LAYER_OP, node => encoderLayerExecutor(node as unknown as ExecutorNode));
   registerOp(GRAPH_ENCODER_STACK_OP, node => encoderStackExecutor(node as unknown as ExecutorNode));
+  registerOp(GRAPH_LAYER_NORM_OP, node => layerNormExecutor(node as unknown as ExecutorNode));
   registerOp(GRAPH_SCORES_SHAPE_OP, node => scoresShapeExecutor(node as unknown as ExecutorNode));
 }

@@ -16,6 +16,8 @@ import {rewriteEncoderLayer} from './rewrite/encoder_rewrite';
 import {NodeFactory} from './rewrite/node_builders';
 import {identifyArchitecture} from './architectures';
 import {emptyReport, FusedBlock, TransformReport} from './report';
+import {matchLayerNorm} from './match/layer_norm';
+import {GRAPH_LAYER_NORM_OP} from './graph_ops';
 import {groupEncoderStacks} from './rewrite/stack_rewrite';
 
 export interface GraphPassOptions {
@@ -25,6 +27,8 @@ export interface GraphPassOptions {
   quantizedWeights?: boolean;
   /** Run consecutive fused layers as one encoder stack (default true). */
   fuseEncoderStacks?: boolean;
+  /** Replace LayerNorms outside the fused layers (embeddings, final norms) by one op each (default true). */
+  fuseLayerNorms?: boolean;
 }
 
 export interface GraphPassResult {
@@ -102,6 +106,7 @@ export function runGraphPass(graph: GraphDef, lookup: WeightLookup | undefined, 
     newWeights.dispose();
     return {report};
   }
+  if (options.fuseLayerNorms !== false) fuseStandaloneLayerNorms(view, consts, rewrite, newWeights, claimed);
   let graphOut = rewrite.apply();
   if (options.fuseEncoderStacks !== false) {
     const grouped = groupEncoderStacks(graphOut, report.fused, fusedNodes);
@@ -147,4 +152,29 @@ function plannedStacks(view: GraphView, candidates: Candidate[], fused: FusedBlo
   }
   flush();
   return [...fused.filter(b => b.kind === 'attention'), ...out];
+}
+
+/**
+ * LayerNorms left outside the fused blocks (the embeddings' LayerNorm, a final
+ * norm) become one BetterTransformerLayerNorm each, when every node of the
+ * decomposition serves only that LayerNorm. Not listed in the report: it is
+ * the same LayerNorm, computed in one op.
+ */
+function fuseStandaloneLayerNorms(view: GraphView, consts: ConstantValues, rewrite: GraphRewrite, newWeights: NewWeights,
+    claimed: Set<string>): void {
+  let count = 0;
+  for (const node of view.graph.node) {
+    if (!(node.op === 'AddV2' || node.op === 'Add') || claimed.has(node.name)) continue;
+    const ln = matchLayerNorm(view, consts, {node: node.name, output: 0, control: false});
+    if (!ln.ok || ln.value.eps === undefined || ln.value.nodes.some(n => claimed.has(n.name))) continue;
+    const inside = new Set(ln.value.nodes.map(n => n.name));
+    const escapes = ln.value.nodes.some(n => n !== node && view.consumers(n.name).some(c => !inside.has(c.node.name)));
+    if (escapes) continue;
+    const nodes = new NodeFactory(rewrite, newWeights, `BetterTransformer/layer_norm${count++}`);
+    const fused = nodes.fused('layer_norm', GRAPH_LAYER_NORM_OP,
+        [['x', ln.value.input], ['ln1Gamma', ln.value.gamma], ['ln1Beta', ln.value.beta]], {eps: {f: ln.value.eps}});
+    rewrite.remove(ln.value.nodes, fused.node);
+    rewrite.redirect({node: node.name, output: 0, control: false}, fused);
+    ln.value.nodes.forEach(n => claimed.add(n.name));
+  }
 }
