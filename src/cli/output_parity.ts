@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-/** max |a − b| / max |a| over the compared elements. */
+/** max |a − b| / max |a| over the compared elements (Infinity for a shape mismatch or NaN). */
 export function maxRelativeDifference(a: tf.Tensor, b: tf.Tensor, validTokens: number[][] | null): number {
   if (a.shape.join(',') !== b.shape.join(',')) return Infinity;
   return tf.tidy(() => {
@@ -17,7 +17,7 @@ export function maxRelativeDifference(a: tf.Tensor, b: tf.Tensor, validTokens: n
       ref = tf.mul(ref, mask);
     }
     const d = tf.max(diff).dataSync()[0];
-    const r = tf.max(ref).dataSync()[0];
-    return d / Math.max(r, 1e-12);
+    if (Number.isNaN(d)) return Infinity;
+    return d / Math.max(tf.max(ref).dataSync()[0], 1e-12);
   });
 }

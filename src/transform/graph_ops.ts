@@ -9,7 +9,7 @@ import {registerOp} from '@tensorflow/tfjs-converter';
 import {scaledDotProductAttention} from '../ops/scaled_dot_product_attention';
 import {transformerEncoderLayer, TransformerEncoderLayerWeights} from '../ops/transformer_encoder_layer';
 import type {EncoderActivation} from '../kernel_names';
-import {runEncoderStack} from './encoder_stack_runner';
+import {transformerEncoderStack} from '../ops/transformer_encoder_stack';
 import {layerNormRows} from '../portable/layer_norm';
 import {layerNorm} from '../composite/encoder_layer';
 
@@ -82,15 +82,10 @@ function encoderLayerExecutor(node: ExecutorNode): tf.Tensor {
   });
 }
 
-function numberList(value: unknown, count: number, what: string): number[] {
-  const list = Array.isArray(value) ? value.map(Number) : [];
-  if (list.length !== count) throw new Error(`${GRAPH_ENCODER_STACK_OP}: ${what} lists ${list.length} values for ${count} layers`);
-  return list;
-}
-
 /**
- * A chain of encoder layers. Inputs are x, keyPaddingMask and `l<i>.<weight>`
- * for each layer; the layers run back to back on one set of options.
+ * A chain of encoder layers with one set of options, run as one
+ * transformerEncoderStack (padding removed once). Inputs are x,
+ * keyPaddingMask and `l<i>.<weight>` for each layer.
  */
 function encoderStackExecutor(node: ExecutorNode): tf.Tensor {
   const names = String(node.attrs['inputs'] ?? '').split(',');
@@ -111,18 +106,15 @@ function encoderStackExecutor(node: ExecutorNode): tf.Tensor {
     }
   });
   if (!x) throw new Error(`${GRAPH_ENCODER_STACK_OP}: no x input`);
-  const eps1 = numberList(node.attrs['eps1'], count, 'eps1');
-  const eps2 = numberList(node.attrs['eps2'], count, 'eps2');
-  const scale = numberList(node.attrs['scale'], count, 'scale');
-  return runEncoderStack(x as tf.Tensor3D, layers as unknown as TransformerEncoderLayerWeights[], i => ({
+  return transformerEncoderStack(x as tf.Tensor3D, layers as unknown as TransformerEncoderLayerWeights[], {
     numHeads: Number(node.attrs['num_heads']),
     normFirst: node.attrs['norm_first'] === true,
     activation: String(node.attrs['activation']).toLowerCase() as EncoderActivation,
-    layerNormEps: [eps1[i], eps2[i]],
+    layerNormEps: [Number(node.attrs['eps1']), Number(node.attrs['eps2'])],
     isCausal: node.attrs['is_causal'] === true,
-    scale: scale[i],
+    scale: Number(node.attrs['scale']),
     keyPaddingMask: keyPaddingMask as tf.Tensor2D | undefined,
-  }));
+  });
 }
 
 /**

@@ -10,7 +10,7 @@ import {ConstantValues} from '../graph/constant_values';
 import {InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
 import {collectTree, ElementwiseTree, isClosedOver, treeHasOp} from './elementwise_tree';
-import {elementwiseError, evaluateTree} from './evaluate_tree';
+import {elementwiseError, evaluateSubgraph} from './evaluate_subgraph';
 import {refKey} from './layer_norm';
 import {matched, MatchResult, refused} from './match_result';
 import {ADD_OPS} from './operands';
@@ -31,7 +31,7 @@ function reference(kind: EncoderActivation, z: tf.Tensor): tf.Tensor {
 function computes(view: GraphView, consts: ConstantValues, tree: ElementwiseTree, input: InputRef, kind: EncoderActivation): boolean {
   return tf.tidy(() => {
     const z = tf.reshape(tf.linspace(-6, 6, 97), [1, 97]);
-    const got = evaluateTree(view, consts, tree, new Map([[refKey(view, input), z]]));
+    const got = evaluateSubgraph(view, consts, tree.root, new Map([[refKey(view, input), z]]));
     return got !== null && elementwiseError(got, reference(kind, z)) < consts.formulaTolerance;
   });
 }

@@ -3,7 +3,7 @@
  * formulas, mask arithmetic): every node reached through allowed ops until a
  * boundary tensor or a node of another kind. Matchers use it to find a block's
  * single real input and, with weights, to evaluate the subgraph on test values
- * (`evaluate_tree.ts`), which checks what it computes regardless of operand
+ * (`evaluate_subgraph.ts`), which checks what it computes regardless of operand
  * order or how the converter spelled the formula.
  */
 import {ConstantValues} from '../graph/constant_values';

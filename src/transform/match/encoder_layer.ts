@@ -13,7 +13,7 @@ import {GraphView} from '../graph/graph_view';
 import {matchActivation} from './activation';
 import {AttentionCore} from './attention_core';
 import {DenseMatch, matchDense} from './dense';
-import {collectTree, ELEMENTWISE_OPS} from './elementwise_tree';
+import {ELEMENTWISE_OPS} from './elementwise_tree';
 import {HeadSplit, matchHeadMerge, matchHeadSplit, scalarScaling} from './head_split';
 import {LayerNormMatch, matchLayerNorm} from './layer_norm';
 import {matched, MatchResult, refused} from './match_result';
@@ -315,7 +315,6 @@ function escaping(view: GraphView, m: EncoderLayerMatch): string | null {
       }
     }
   }
-  void collectTree;
   return null;
 }
 

@@ -1,8 +1,9 @@
 /**
  * Evaluates a small subgraph with tfjs ops, given values for some of its
- * tensors (e.g. the shape a Shape node would read). Used at transform time to
- * check what a mask-building subgraph computes (a causal band built from
- * Range/GreaterEqual, say) for a few sizes. Unsupported ops or unknown inputs
+ * tensors (the input of a matched LayerNorm or activation, the shape a Shape
+ * node would read). Used at transform time to check what a matched subgraph
+ * computes: a LayerNorm or GELU formula on test values, mask arithmetic at
+ * m = 0 and 1, a causal band built from Range/GreaterEqual for a few sizes. Unsupported ops or unknown inputs
  * make the evaluation fail (null), which the callers treat as "not proven".
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,9 +13,16 @@ import {GraphView} from '../graph/graph_view';
 
 const MAX_NODES = 200;
 
-function compute(node: NodeDef, a: tf.Tensor[]): tf.Tensor {
+/** Binary arithmetic on mixed int/float operands (a float constant times an int tensor) runs in float32. */
+function same(a: tf.Tensor[]): tf.Tensor[] {
+  return a.length === 2 && a[0].dtype !== a[1].dtype ? a.map(t => (t.dtype === 'float32' ? t : tf.cast(t, 'float32'))) : a;
+}
+
+function compute(node: NodeDef, input: tf.Tensor[]): tf.Tensor {
   const ints = (t: tf.Tensor) => Array.from(t.dataSync(), Number);
   const num = (t: tf.Tensor) => t.dataSync()[0];
+  const a = ['Pack', 'ConcatV2', 'Reshape', 'ExpandDims', 'StridedSlice', 'Transpose', 'Tile', 'Fill', 'Range',
+    'SelectV2', 'Select', 'Sum', 'Mean'].includes(node.op) ? input : same(input);
   switch (node.op) {
     case 'Add': case 'AddV2': return tf.add(a[0], a[1]);
     case 'Sub': return tf.sub(a[0], a[1]);
@@ -22,6 +30,17 @@ function compute(node: NodeDef, a: tf.Tensor[]): tf.Tensor {
     case 'RealDiv': case 'Div': return tf.div(a[0], a[1]);
     case 'FloorDiv': return tf.floorDiv(a[0], a[1]);
     case 'Neg': return tf.neg(a[0]);
+    case 'Rsqrt': return tf.rsqrt(a[0]);
+    case 'Sqrt': return tf.sqrt(a[0]);
+    case 'Square': return tf.square(a[0]);
+    case 'Pow': return tf.pow(a[0], a[1]);
+    case 'Reciprocal': return tf.reciprocal(a[0]);
+    case 'Erf': return tf.erf(a[0]);
+    case 'Tanh': return tf.tanh(a[0]);
+    case 'Sigmoid': return tf.sigmoid(a[0]);
+    case 'Relu': return tf.relu(a[0]);
+    case 'SquaredDifference': return tf.squaredDifference(a[0], a[1]);
+    case 'Mean': return tf.mean(a[0], ints(a[1]), attrBool(node, 'keep_dims'));
     case 'Maximum': return tf.maximum(a[0], a[1]);
     case 'Minimum': return tf.minimum(a[0], a[1]);
     case 'GreaterEqual': return tf.greaterEqual(a[0], a[1]);
@@ -86,4 +105,14 @@ export function evaluateSubgraph(
   } catch {
     return null;
   }
+}
+
+/** max |a − b| / (max |b| + 1e-6) */
+export function relativeError(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.abs(tf.sub(a, b))).dataSync()[0] / (tf.max(tf.abs(b)).dataSync()[0] + 1e-6));
+}
+
+/** max over elements of |a − b| / max(|b|, 1) */
+export function elementwiseError(a: tf.Tensor, b: tf.Tensor): number {
+  return tf.tidy(() => tf.max(tf.div(tf.abs(tf.sub(a, b)), tf.maximum(tf.abs(b), 1))).dataSync()[0]);
 }

@@ -10,7 +10,7 @@ import {ConstantValues} from '../graph/constant_values';
 import {attrShape, InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
 import {collectTree, isClosedOver, treeHasOp} from './elementwise_tree';
-import {evaluateTree, relativeError} from './evaluate_tree';
+import {evaluateSubgraph, relativeError} from './evaluate_subgraph';
 import {matched, MatchResult, refused} from './match_result';
 import {ADD_OPS, isScalarConst, operands} from './operands';
 
@@ -67,7 +67,7 @@ export function matchLayerNorm(view: GraphView, consts: ConstantValues, output: 
   const error = tf.tidy(() => {
     const width = g.data.length;
     const x = tf.randomNormal([2, 3, width], 0.5, 2, 'float32', 7);
-    const got = evaluateTree(view, consts, tree, new Map([[refKey(view, input), x]]));
+    const got = evaluateSubgraph(view, consts, tree.root, new Map([[refKey(view, input), x]]));
     if (!got) return Infinity;
     const moments = tf.moments(x, -1, true);
     const want = tf.add(tf.mul(tf.div(tf.sub(x, moments.mean), tf.sqrt(tf.add(moments.variance, eps))),

@@ -10,7 +10,7 @@ import {ConstantValues} from '../graph/constant_values';
 import {attrInt, InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
 import {collectTree} from './elementwise_tree';
-import {evaluateTree} from './evaluate_tree';
+import {evaluateSubgraph} from './evaluate_subgraph';
 import {refKey} from './layer_norm';
 import {matched, MatchResult, refused} from './match_result';
 
@@ -40,7 +40,7 @@ export function matchPaddingMask(view: GraphView, consts: ConstantValues, maskRe
   if (!consts.haveValues) return matched({input, nodes});
   const leaf = tree.leaves[0];
   const probe = tf.tensor1d([0, 1]);
-  const got = evaluateTree(view, consts, tree, new Map([[refKey(view, leaf), probe]]));
+  const got = evaluateSubgraph(view, consts, tree.root, new Map([[refKey(view, leaf), probe]]));
   const values = got ? Array.from(got.dataSync()) : null;
   probe.dispose();
   got?.dispose();

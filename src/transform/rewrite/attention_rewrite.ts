@@ -4,7 +4,7 @@
  * a block whose constants are not what the fused op computes is refused.
  */
 import {ConstantValues} from '../graph/constant_values';
-import {InputRef} from '../graph/graph_def';
+import {InputRef, parseInputRef} from '../graph/graph_def';
 import {GRAPH_ATTENTION_OP, GRAPH_SCORES_SHAPE_OP} from '../graph_ops';
 import {AttentionCore, ScaleTerm} from '../match/attention_core';
 import {matched, MatchResult, refused} from '../match/match_result';
@@ -35,7 +35,7 @@ export function combinedMask(core: AttentionCore, consts: ConstantValues, nodes:
 
 export function checkUniformAdds(core: AttentionCore, consts: ConstantValues): string | null {
   for (const node of core.uniformAdds) {
-    const refs = (node.input ?? []).map(s => ({node: s.split(':')[0], output: 0, control: false}));
+    const refs = (node.input ?? []).map(parseInputRef).filter(r => !r.control);
     const values = refs.map(r => consts.uniformScalar(r)).filter(v => v !== undefined);
     if (values.some(v => Number.isNaN(v))) return `'${node.name}' adds a constant that is not the same for every score`;
   }

@@ -1,7 +1,7 @@
 /**
  * Groups consecutive fused encoder layers into one encoder-stack node: layer
  * i+1 reads only layer i's output, both use the same key padding mask input
- * and the same head count, norm placement and activation. The stack removes
+ * and the same options (heads, norm placement, activation, epsilons, scale). The stack removes
  * padding once for all its layers instead of once per layer.
  */
 import {GraphDef, InputRef, NodeDef, attrBool, attrInt, attrString, encodeAttrString, formatInputRef, parseInputRef} from '../graph/graph_def';
@@ -21,7 +21,8 @@ function named(node: NodeDef, name: string): string | undefined {
 function compatible(a: NodeDef, b: NodeDef): boolean {
   return attrInt(a, 'num_heads') === attrInt(b, 'num_heads') && attrBool(a, 'norm_first') === attrBool(b, 'norm_first') &&
       attrString(a, 'activation') === attrString(b, 'activation') && attrBool(a, 'is_causal') === attrBool(b, 'is_causal') &&
-      named(a, 'keyPaddingMask') === named(b, 'keyPaddingMask');
+      named(a, 'keyPaddingMask') === named(b, 'keyPaddingMask') &&
+      ['eps1', 'eps2', 'scale'].every(k => Number(a.attr?.[k]?.f) === Number(b.attr?.[k]?.f));
 }
 
 /** Chains of at least two layers, in order. */
@@ -88,9 +89,9 @@ export function groupEncoderStacks(graph: GraphDef, fused: FusedBlock[], fusedNo
         norm_first: first.attr?.['norm_first'] ?? {b: false},
         activation: first.attr?.['activation'] ?? {},
         is_causal: first.attr?.['is_causal'] ?? {b: false},
-        eps1: {list: {f: chain.map(l => Number(l.attr?.['eps1']?.f ?? 0))}},
-        eps2: {list: {f: chain.map(l => Number(l.attr?.['eps2']?.f ?? 0))}},
-        scale: {list: {f: chain.map(l => Number(l.attr?.['scale']?.f ?? 0))}},
+        eps1: first.attr?.['eps1'] ?? {},
+        eps2: first.attr?.['eps2'] ?? {},
+        scale: first.attr?.['scale'] ?? {},
         inputs: encodeAttrString(names.join(',')),
       },
     };
