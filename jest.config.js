@@ -18,7 +18,7 @@ const BACKEND_AGNOSTIC_SUITES = [
 ];
 
 /** Rewriting-pass suites that also run on the `tensorflow` backend. */
-const TRANSFORM_SUITES = ['transform_fixtures', 'fixtures_reference'];
+const TRANSFORM_SUITES = ['transform_fixtures', 'fixtures_reference', 'embeddings_op'];
 
 /** Real-model suites that also run on the `tensorflow` backend. */
 const MODEL_SUITES = ['minilm'];

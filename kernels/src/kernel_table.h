@@ -78,6 +78,10 @@ struct KernelTable {
   // c = act(a . w + bias) + residual; m rows of a with stride lda.
   bool (*gemm)(int64_t m, const float* a, int64_t lda, const PackedWeight& w, float* c, int64_t ldc,
                const GemmEpilogue& epilogue);
+  // groups products of the same rows in one parallel region: c[g] = act(a . w[g] + bias) + residual per
+  // epilogues[g]; every w[g] has the same rows (k).
+  bool (*gemm_group)(int64_t m, const float* a, int64_t lda, int groups, const PackedWeight* const* w,
+                     float* const* c, int64_t ldc, const GemmEpilogue* const* epilogues);
   // Writes out (an operand whose data is writable) and lse [B, H, Sq] (optional).
   bool (*attention_forward)(const AttentionProblem& problem, const AttentionOperand& q,
                             const AttentionOperand& k, const AttentionOperand& v,

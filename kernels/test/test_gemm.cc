@@ -1,5 +1,7 @@
 // GEMM with every epilogue against the double-precision reference, on shapes
 // that exercise full tiles, row/column edges, several K blocks and row strides.
+#include "../src/kernel_table.h"
+#include "../src/packed_weight.h"
 #include "reference.h"
 #include "test_support.h"
 
@@ -32,6 +34,52 @@ void check_gemm(int64_t m, int64_t n, int64_t k, bool bias_on, btk_activation ac
   btk_free_packed_weight(packed);
 }
 
+// Several products of the same rows in one region (the encoder's separate Q,
+// K, V): each output must equal its own GEMM, whatever the column widths.
+void check_gemm_group(int64_t m, int64_t k, const std::vector<int64_t>& widths) {
+  const btk::KernelTable& kernels = btk::active_kernels();
+  const int64_t lda = k + 1, ldc = 3 * 512;
+  const std::vector<float> a = test::random_floats(m * lda);
+  std::vector<std::vector<float>> w, bias;
+  std::vector<btk_packed_weight*> packed;
+  std::vector<btk::GemmEpilogue> epilogues;
+  std::vector<float> c(m * ldc, 12345.0f);
+  std::vector<const btk::PackedWeight*> weights;
+  std::vector<float*> outputs;
+  std::vector<const btk::GemmEpilogue*> epilogue_ptrs;
+  int64_t col = 0;
+  for (int64_t n : widths) {
+    w.push_back(test::random_floats(k * n));
+    bias.push_back(test::random_floats(n));
+    packed.push_back(btk::pack_weight_for(kernels, w.back().data(), k, n));
+    epilogues.push_back(btk::GemmEpilogue{bias.back().data(), BTK_ACTIVATION_GELU_ERF, nullptr, 0});
+  }
+  for (size_t g = 0; g < widths.size(); ++g) {
+    weights.push_back(&packed[g]->weight);
+    outputs.push_back(c.data() + col);
+    epilogue_ptrs.push_back(&epilogues[g]);
+    col += widths[g];
+  }
+  CHECK(kernels.gemm_group(m, a.data(), lda, static_cast<int>(widths.size()), weights.data(), outputs.data(), ldc,
+                           epilogue_ptrs.data()), "gemm_group status");
+  col = 0;
+  for (size_t g = 0; g < widths.size(); ++g) {
+    const int64_t n = widths[g];
+    const std::vector<double> want = reference::gemm(m, n, k, a.data(), lda, w[g].data(), bias[g].data(),
+                                                     BTK_ACTIVATION_GELU_ERF, nullptr, 0);
+    std::vector<float> got(m * n);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t j = 0; j < n; ++j) got[i * n + j] = c[i * ldc + col + j];
+    size_t where = 0;
+    const double error = test::worst_error(got.data(), want.data(), got.size(), 2e-5 * std::sqrt((double)k + 1), 1e-5, &where);
+    CHECK(error <= 1.0, "group %zu of %zu (m=%ld n=%ld k=%ld): error ratio %g", g, widths.size(), (long)m, (long)n,
+          (long)k, error);
+    col += n;
+    btk_free_packed_weight(packed[g]);
+  }
+  for (int64_t i = 0; i < m; ++i) CHECK(c[i * ldc + col] == 12345.0f, "gemm_group wrote past its columns (row %ld)", (long)i);
+}
+
 }  // namespace
 
 int main() {
@@ -42,6 +90,10 @@ int main() {
     for (int bias_on = 0; bias_on <= 1; ++bias_on)
       for (int residual_on = 0; residual_on <= 1; ++residual_on)
         check_gemm(s[0], s[1], s[2], bias_on, BTK_ACTIVATION_NONE, residual_on, s[0] % 2 ? 3 : 0);
+  check_gemm_group(11, 384, {384, 384, 384});
+  check_gemm_group(1, 40, {7});
+  check_gemm_group(150, 300, {40, 200, 1});
+  check_gemm_group(20, 64, {48, 96, 17, 5, 300, 31});  // more groups than one region takes
   const btk_activation activations[] = {BTK_ACTIVATION_RELU, BTK_ACTIVATION_GELU_ERF, BTK_ACTIVATION_GELU_TANH};
   for (int trial = 0; trial < 40; ++trial)  // random shapes and epilogues
     check_gemm(test::random_int(1, 200), test::random_int(1, 300), test::random_int(0, 600), test::random_int(0, 1),

@@ -11,6 +11,7 @@ import {transformerEncoderLayer, TransformerEncoderLayerWeights} from '../ops/tr
 import type {EncoderActivation} from '../kernel_names';
 import {transformerEncoderStack} from '../ops/transformer_encoder_stack';
 import {layerNormRows} from '../portable/layer_norm';
+import {embeddingSumRows} from '../portable/embedding_sum';
 import {layerNorm} from '../composite/encoder_layer';
 
 export const GRAPH_ATTENTION_OP = 'BetterTransformerAttention';
@@ -18,6 +19,8 @@ export const GRAPH_ENCODER_LAYER_OP = 'BetterTransformerEncoderLayer';
 export const GRAPH_ENCODER_STACK_OP = 'BetterTransformerEncoderStack';
 /** A LayerNorm over the last axis outside the fused layers (e.g. after the embeddings). */
 export const GRAPH_LAYER_NORM_OP = 'BetterTransformerLayerNorm';
+/** A sum of embedding-table lookups, optionally followed by a LayerNorm (BERT's embeddings). */
+export const GRAPH_EMBEDDINGS_OP = 'BetterTransformerEmbeddings';
 /** The shape [B, H, Sq, Sk] of the attention scores a fused block no longer materialises. */
 export const GRAPH_SCORES_SHAPE_OP = 'BetterTransformerScoresShape';
 
@@ -137,6 +140,62 @@ function layerNormExecutor(node: ExecutorNode): tf.Tensor {
   return layerNorm(x, gamma, beta, eps);
 }
 
+/**
+ * Inputs by name (the `inputs` attr): `table<k>` + `indices<k>` for a lookup
+ * term, `constant<k>` for a constant [..., width] term, summed in k order;
+ * then `gamma` and `beta` when has_norm. On `cpu` one pass over the output
+ * rows (a tfjs-cpu gather computes a strided index per element, and each add
+ * broadcasts); elsewhere gathers, adds and the LayerNorm in tfjs ops.
+ */
+function embeddingsExecutor(node: ExecutorNode): tf.Tensor {
+  const names = String(node.attrs['inputs'] ?? '').split(',').filter(n => n.length > 0);
+  if (names.length !== node.inputs.length) throw new Error(`${GRAPH_EMBEDDINGS_OP}: input names do not match the inputs`);
+  const byName = new Map(names.map((name, i) => [name.toLowerCase(), node.inputs[i]]));
+  type Term = {table: tf.Tensor; indices?: tf.Tensor};
+  const terms: Term[] = [];
+  for (let k = 0; byName.has(`table${k}`) || byName.has(`constant${k}`); k++) {
+    const table = byName.get(`table${k}`), indices = byName.get(`indices${k}`), constant = byName.get(`constant${k}`);
+    if (table && indices) terms.push({table, indices});
+    else if (constant) terms.push({table: constant});
+    else throw new Error(`${GRAPH_EMBEDDINGS_OP}: term ${k} has a table but no indices`);
+  }
+  const first = terms.find(t => t.indices);
+  if (!first) throw new Error(`${GRAPH_EMBEDDINGS_OP}: no table lookup`);
+  const width = first.table.shape[first.table.rank - 1] ?? 0;
+  if (terms.some(t => t.table.shape[t.table.rank - 1] !== width || (t.indices && t.table.rank !== 2))) {
+    throw new Error(`${GRAPH_EMBEDDINGS_OP}: every table must be [rows, ${width}] and every constant [..., ${width}]`);
+  }
+  const hasNorm = node.attrs['has_norm'] === true;
+  const [gamma, beta] = [byName.get('gamma'), byName.get('beta')];
+  if (hasNorm && (!gamma || !beta || gamma.size !== width || beta.size !== width)) {
+    throw new Error(`${GRAPH_EMBEDDINGS_OP}: gamma and beta need ${width} values`);
+  }
+  const eps = Number(node.attrs['eps']);
+  if (tf.getBackend() === 'cpu' && terms.every(t => t.table.dtype === 'float32')) {
+    // A constant term is a table indexed by its own row positions.
+    const {values, rowShape} = embeddingSumRows(terms.map(t => ({
+      table: {values: t.table.dataSync() as Float32Array, rows: t.table.size / width},
+      indices: t.indices ? {values: t.indices.dataSync(), shape: t.indices.shape} : rowPositions(t.table.shape.slice(0, -1)),
+    })), width, GRAPH_EMBEDDINGS_OP);
+    if (hasNorm && gamma && beta) {
+      layerNormRows(values, values.length / width, width, gamma.dataSync() as Float32Array, beta.dataSync() as Float32Array, eps, values);
+    }
+    return tf.tensor(values, [...rowShape, width], 'float32');
+  }
+  return tf.tidy(() => {
+    const termValue = (t: Term) => t.indices ? tf.gather(t.table, t.indices) : t.table;
+    let sum = termValue(terms[0]);
+    for (let i = 1; i < terms.length; i++) sum = tf.add(sum, termValue(terms[i]));
+    return hasNorm && gamma && beta ? layerNorm(sum, gamma, beta, eps) : sum;
+  });
+}
+
+/** Indices 0..n-1 in the given shape. */
+function rowPositions(shape: number[]): {values: Int32Array; shape: number[]} {
+  const count = shape.reduce((a, b) => a * b, 1);
+  return {values: Int32Array.from({length: count}, (_, i) => i), shape};
+}
+
 function scoresShapeExecutor(node: ExecutorNode): tf.Tensor {
   const [q, k] = node.inputs;
   const shape = [...q.shape.slice(0, -1), k.shape[k.rank - 2]];
@@ -152,5 +211,6 @@ export function registerGraphOps(): void {
   registerOp(GRAPH_ENCODER_LAYER_OP, node => encoderLayerExecutor(node as unknown as ExecutorNode));
   registerOp(GRAPH_ENCODER_STACK_OP, node => encoderStackExecutor(node as unknown as ExecutorNode));
   registerOp(GRAPH_LAYER_NORM_OP, node => layerNormExecutor(node as unknown as ExecutorNode));
+  registerOp(GRAPH_EMBEDDINGS_OP, node => embeddingsExecutor(node as unknown as ExecutorNode));
   registerOp(GRAPH_SCORES_SHAPE_OP, node => scoresShapeExecutor(node as unknown as ExecutorNode));
 }

@@ -69,9 +69,13 @@ bool run_layer(const KernelTable& k, const btk_encoder_layer_params& layer, cons
   if (layer.w_qkv) {
     ok &= k.gemm(n, attention_input, e, layer.w_qkv->weight, qkv, 3 * e, epilogue(layer.b_qkv));
   } else {
-    ok &= k.gemm(n, attention_input, e, layer.w_q->weight, qkv, 3 * e, epilogue(layer.b_q));
-    ok &= k.gemm(n, attention_input, e, layer.w_k->weight, qkv + e, 3 * e, epilogue(layer.b_k));
-    ok &= k.gemm(n, attention_input, e, layer.w_v->weight, qkv + 2 * e, 3 * e, epilogue(layer.b_v));
+    // Separate Q, K and V weights: one parallel region for the three products
+    // (three regions of a third of the work each leave threads idle at small N).
+    const GemmEpilogue q_epilogue = epilogue(layer.b_q), k_epilogue = epilogue(layer.b_k), v_epilogue = epilogue(layer.b_v);
+    const PackedWeight* weights[3] = {&layer.w_q->weight, &layer.w_k->weight, &layer.w_v->weight};
+    float* outputs[3] = {qkv, qkv + e, qkv + 2 * e};
+    const GemmEpilogue* epilogues[3] = {&q_epilogue, &k_epilogue, &v_epilogue};
+    ok &= k.gemm_group(n, attention_input, e, 3, weights, outputs, 3 * e, epilogues);
   }
 
   AttentionProblem problem{};

@@ -80,21 +80,31 @@ struct Gemm {
     }
   }
 
-  struct Task {
-    int64_t m, k, n, row_block, col_block, col_block_count;
-    const float* a;
-    int64_t lda;
+  // One product of a (possibly grouped) call: c = epilogue(a . w).
+  struct Product {
     const PackedWeight* w;
     float* c;
-    int64_t ldc;
     const GemmEpilogue* epilogue;
+    int64_t col_block_count, first_task;
+  };
+
+  struct Task {
+    int64_t m, k, row_block, col_block;
+    const float* a;
+    int64_t lda, ldc;
+    const Product* products;
+    int product_count;
     bool out_of_memory;
   };
 
   static void run_block(Task& t, int64_t task_index, float* packed_a) {
-    const int64_t m0 = (task_index / t.col_block_count) * t.row_block;
-    const int64_t n0 = (task_index % t.col_block_count) * t.col_block;
-    const int64_t rows = min_i64(t.row_block, t.m - m0), cols = min_i64(t.col_block, t.n - n0);
+    int g = 0;
+    while (g + 1 < t.product_count && task_index >= t.products[g + 1].first_task) ++g;
+    const Product& p = t.products[g];
+    const int64_t local = task_index - p.first_task;
+    const int64_t m0 = (local / p.col_block_count) * t.row_block;
+    const int64_t n0 = (local % p.col_block_count) * t.col_block;
+    const int64_t rows = min_i64(t.row_block, t.m - m0), cols = min_i64(t.col_block, p.w->cols - n0);
     alignas(64) float edge_tile[MR * NR];
     for (int64_t k0 = 0; k0 < t.k; k0 += KC) {
       const int64_t kc = min_i64(KC, t.k - k0);
@@ -102,10 +112,10 @@ struct Gemm {
       pack_rows(t.a + m0 * t.lda, t.lda, rows, k0, kc, packed_a);
       for (int64_t j = 0; j < cols; j += NR) {
         const int64_t col = n0 + j, width = min_i64(NR, cols - j);
-        const float* w_slice = t.w->panels + (col / NR) * t.k * NR + k0 * NR;
+        const float* w_slice = p.w->panels + (col / NR) * t.k * NR + k0 * NR;
         for (int64_t i = 0; i < rows; i += MR) {
           const int64_t height = min_i64(MR, rows - i);
-          float* c_tile = t.c + (m0 + i) * t.ldc + col;
+          float* c_tile = p.c + (m0 + i) * t.ldc + col;
           const float* a_panel = packed_a + (i / MR) * kc * MR;
           if (height == MR && width == NR) {
             tile_kernel<V, MR, NV>(kc, a_panel, MR, w_slice, NR, c_tile, t.ldc, !first);
@@ -115,21 +125,27 @@ struct Gemm {
               for (int64_t s = 0; s < width; ++s)
                 c_tile[r * t.ldc + s] = first ? edge_tile[r * NR + s] : c_tile[r * t.ldc + s] + edge_tile[r * NR + s];
           }
-          if (last) apply_epilogue<V>(c_tile, t.ldc, height, m0 + i, col, width, *t.epilogue);
+          if (last) apply_epilogue<V>(c_tile, t.ldc, height, m0 + i, col, width, *p.epilogue);
         }
       }
     }
   }
 
-  // Weight panels per task: the widest (fewest A repacks) whose task count
-  // splits most evenly over the threads; with few row blocks (small M, the
-  // encoder's case) narrower column blocks are what keeps every thread busy.
-  static int64_t panels_per_task_for_balance(int64_t row_blocks, int64_t panels, int threads) {
-    int64_t best = MAX_PANELS_PER_TASK;
+  // Weight panels per task: the widest (fewest A repacks) that splits the work
+  // most evenly over the threads; with few row blocks (small M, the encoder's
+  // case) narrower column blocks are what keeps every thread busy. A task's
+  // cost is its panel count, so efficiency is the total work over what the
+  // threads could do in the rounds the widest task needs (a split of 8 panels
+  // into 7 + 1 counts as 57%, not as two equal tasks).
+  static int64_t panels_per_task_for_balance(int64_t row_blocks, const int64_t* panels, int groups, int threads) {
+    int64_t best = MAX_PANELS_PER_TASK, total_panels = 0;
+    for (int g = 0; g < groups; ++g) total_panels += panels[g];
     double best_efficiency = -1.0;
-    for (int64_t candidate = MAX_PANELS_PER_TASK; candidate >= 2; --candidate) {
-      const int64_t tasks = row_blocks * ceil_div(panels, candidate);
-      const double efficiency = static_cast<double>(tasks) / (threads * ceil_div(tasks, threads));
+    for (int64_t candidate = MAX_PANELS_PER_TASK; candidate >= 1; --candidate) {
+      int64_t tasks = 0;
+      for (int g = 0; g < groups; ++g) tasks += row_blocks * ceil_div(panels[g], candidate);
+      const double rounds = static_cast<double>(ceil_div(tasks, threads));
+      const double efficiency = static_cast<double>(row_blocks * total_panels) / (threads * rounds * candidate);
       if (efficiency > best_efficiency + 0.02) {
         best = candidate;
         best_efficiency = efficiency;
@@ -138,22 +154,40 @@ struct Gemm {
     return best;
   }
 
-  static bool gemm(int64_t m, const float* a, int64_t lda, const PackedWeight& w, float* c, int64_t ldc,
-                   const GemmEpilogue& epilogue) {
-    const int64_t n = w.cols, k = w.rows;
-    if (m <= 0 || n <= 0) return true;
+  // Several products of the same rows (e.g. separate Q, K and V weights, all
+  // with k = w[g]->rows) in one parallel region: c[g] = epilogue[g](a . w[g]).
+  static bool gemm_group(int64_t m, const float* a, int64_t lda, int groups, const PackedWeight* const* w,
+                         float* const* c, int64_t ldc, const GemmEpilogue* const* epilogues) {
+    constexpr int kMaxGroups = 4;
+    if (m <= 0 || groups <= 0) return true;
+    if (groups > kMaxGroups) {
+      for (int g = 0; g < groups; g += kMaxGroups) {
+        const int count = groups - g < kMaxGroups ? groups - g : kMaxGroups;
+        if (!gemm_group(m, a, lda, count, w + g, c + g, ldc, epilogues + g)) return false;
+      }
+      return true;
+    }
+    const int64_t k = w[0]->rows;
     if (k == 0) {
-      for (int64_t i = 0; i < m; ++i) memset(c + i * ldc, 0, static_cast<size_t>(n) * sizeof(float));
-      apply_epilogue<V>(c, ldc, m, 0, 0, n, epilogue);
+      for (int g = 0; g < groups; ++g) {
+        for (int64_t i = 0; i < m; ++i) memset(c[g] + i * ldc, 0, static_cast<size_t>(w[g]->cols) * sizeof(float));
+        apply_epilogue<V>(c[g], ldc, m, 0, 0, w[g]->cols, *epilogues[g]);
+      }
       return true;
     }
     // Even row blocks, as few as keep MC <= MC_MAX.
     const int64_t row_block = round_up(ceil_div(m, ceil_div(m, MC_MAX)), MR);
     const int64_t row_blocks = ceil_div(m, row_block);
-    const int64_t panels_per_task = panels_per_task_for_balance(row_blocks, ceil_div(n, NR), thread_count());
-    const int64_t col_block = panels_per_task * NR;
-    Task task{m, k, n, row_block, col_block, ceil_div(n, col_block), a, lda, &w, c, ldc, &epilogue, false};
-    const int64_t task_count = row_blocks * task.col_block_count;
+    int64_t panels[kMaxGroups];
+    for (int g = 0; g < groups; ++g) panels[g] = ceil_div(w[g]->cols, NR);
+    const int64_t col_block = panels_per_task_for_balance(row_blocks, panels, groups, thread_count()) * NR;
+    Product products[kMaxGroups];
+    int64_t task_count = 0;
+    for (int g = 0; g < groups; ++g) {
+      products[g] = Product{w[g], c[g], epilogues[g], ceil_div(w[g]->cols, col_block), task_count};
+      task_count += row_blocks * products[g].col_block_count;
+    }
+    Task task{m, k, row_block, col_block, a, lda, ldc, products, groups, false};
     auto body = [&task](int64_t begin, int64_t end) {
       ScratchFloats packed_a(task.row_block * KC);
       if (!packed_a.data) { task.out_of_memory = true; return; }
@@ -161,6 +195,15 @@ struct Gemm {
     };
     parallel_for_each(task_count, 1, body);
     return !task.out_of_memory;
+  }
+
+  static bool gemm(int64_t m, const float* a, int64_t lda, const PackedWeight& w, float* c, int64_t ldc,
+                   const GemmEpilogue& epilogue) {
+    if (m <= 0 || w.cols <= 0) return true;
+    const PackedWeight* weights[1] = {&w};
+    float* outputs[1] = {c};
+    const GemmEpilogue* epilogues[1] = {&epilogue};
+    return gemm_group(m, a, lda, 1, weights, outputs, ldc, epilogues);
   }
 };
 

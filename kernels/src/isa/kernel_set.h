@@ -23,6 +23,7 @@ KernelTable make_kernel_table(Isa isa) {
   table.gemm_panel_width = GemmKernel::NR;
   table.pack_weight = &GemmKernel::pack_weight;
   table.gemm = &GemmKernel::gemm;
+  table.gemm_group = &GemmKernel::gemm_group;
   table.attention_forward = &AttentionForward<V, ATT_MR, ATT_NV>::run;
   table.attention_backward = &AttentionBackward<V, ATT_MR, ATT_NV>::run;
   table.layer_norm = &LayerNorm<V>::run;
