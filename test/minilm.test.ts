@@ -7,7 +7,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  SentenceEmbedder, cosineSimilarity, defaultModelDirectory, loadDefaultEmbedder, toBetterTransformer,
+  SentenceEmbedder, cosineSimilarity, defaultModelDirectory, l2Normalize, loadDefaultEmbedder, meanPool, poolSentences,
+  toBetterTransformer,
 } from '../src/embeddings';
 
 /**
@@ -49,6 +50,24 @@ function maxAbsDiff(a: Float32Array[], b: Float32Array[]): number {
 function transformedLayers(model: ReturnType<typeof toBetterTransformer>): number {
   return (model.report?.fused ?? []).filter(b => b.kind !== 'attention').reduce((n, b) => n + b.layers, 0);
 }
+
+describe('pooling', () => {
+  test('poolSentences (typed arrays, what embed uses) equals meanPool + l2Normalize', () => {
+    tf.tidy(() => {
+      const [batch, seq, width] = [3, 5, 7];
+      const hidden = tf.randomNormal([batch, seq, width], 0, 1, 'float32', 3) as tf.Tensor3D;
+      // Right padding, a full row, and a row with no real token (its mean is 0, as meanPool's).
+      const mask = tf.tensor2d([1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0], [batch, seq], 'int32');
+      for (const normalize of [false, true]) {
+        const pooled = meanPool(hidden, mask);
+        const expected = (normalize ? l2Normalize(pooled) : pooled).arraySync();
+        const rows = poolSentences(hidden.dataSync() as Float32Array, mask.dataSync(), batch, seq, width, normalize);
+        rows.forEach((row, b) => row.forEach((x, j) => expect(x).toBeCloseTo(expected[b][j], 6)));
+      }
+      expect(() => poolSentences(new Float32Array(3), [1], 1, 1, 2, true)).toThrow(/expected 1x1x2 hidden values/);
+    });
+  });
+});
 
 describe('all-MiniLM-L6-v2 tokenizer', () => {
   const embedder = loadDefaultEmbedder();

@@ -97,6 +97,20 @@ describe.each(graphFixtures.map(f => [f.id, f] as const))('fixture %s', (id, met
     model.dispose();
   });
 
+  test('transform, reverse and dispose leave no tensors behind', () => {
+    const start = tf.memory().numTensors;
+    const model = fixture.loadGraphModel();
+    const loaded = tf.memory().numTensors;
+    BetterTransformer.transform(model);
+    // Constants the new graph does not read are released, not kept.
+    expect(tf.memory().numTensors).toBeLessThanOrEqual(loaded);
+    BetterTransformer.reverse(model);
+    expect(tf.memory().numTensors).toBe(loaded);
+    BetterTransformer.transform(model);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(start);
+  });
+
   test('repeated calls of the transformed model do not leak tensors', () => {
     const model = BetterTransformer.transform(fixture.loadGraphModel());
     const inputs = fixture.inputs();

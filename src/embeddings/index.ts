@@ -7,7 +7,7 @@ export {SentenceEmbedder, cosineSimilarity} from './sentence_embedder';
 export type {EmbedOptions, EmbedResult, EmbedStats} from './sentence_embedder';
 export {SentenceTokenizer} from './tokenizer';
 export type {TokenizedBatch} from './tokenizer';
-export {meanPool, l2Normalize} from './pooling';
+export {meanPool, l2Normalize, poolSentences} from './pooling';
 export {readEmbedderConfig} from './embedder_config';
 export type {EmbedderConfig} from './embedder_config';
 export {DEFAULT_MODEL_NAME, defaultModelDirectory, loadDefaultEmbedder} from './default_model';

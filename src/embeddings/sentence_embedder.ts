@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {GraphModel, loadGraphModelSync} from '@tensorflow/tfjs-converter';
 import {readModelArtifacts} from '../cli/model_files';
 import {EmbedderConfig, readEmbedderConfig} from './embedder_config';
-import {l2Normalize, meanPool} from './pooling';
+import {l2Normalize, meanPool, poolSentences} from './pooling';
 import {SentenceTokenizer, TokenizedBatch} from './tokenizer';
 
 export interface EmbedOptions {
@@ -65,6 +65,26 @@ export class SentenceEmbedder {
     });
   }
 
+  /** embedTokenized as one Float32Array per sentence, pooled on typed arrays (what `embed` uses). */
+  embedTokenizedRows(batch: TokenizedBatch): Float32Array[] {
+    const shape: [number, number] = [batch.batchSize, batch.seqLength];
+    const feeds: tf.NamedTensorMap = {
+      [this.config.inputs[0]]: tf.tensor2d(batch.inputIds, shape, 'int32'),
+      [this.config.inputs[1]]: tf.tensor2d(batch.attentionMask, shape, 'int32'),
+      [this.config.inputs[2]]: tf.tensor2d(batch.tokenTypeIds, shape, 'int32'),
+    };
+    try {
+      const hidden = this.model.execute(feeds, this.config.output) as tf.Tensor3D;
+      const values = hidden.dataSync() as Float32Array;
+      const [batchSize, seq, width] = hidden.shape;
+      const rows = poolSentences(values, batch.attentionMask, batchSize, seq, width, this.config.normalize);
+      hidden.dispose();
+      return rows;
+    } finally {
+      tf.dispose(Object.values(feeds));
+    }
+  }
+
   /** Embeds sentences in consecutive batches of `batchSize`, keeping their order. */
   embed(sentences: readonly string[], options: EmbedOptions = {}): EmbedResult {
     const batchSize = options.batchSize ?? 32;
@@ -73,11 +93,7 @@ export class SentenceEmbedder {
     const stats: EmbedStats = {sentences: sentences.length, batches: 0, realTokens: 0, paddingTokens: 0};
     for (let start = 0; start < sentences.length; start += batchSize) {
       const batch = this.tokenizer.encodeBatch(sentences.slice(start, start + batchSize));
-      const pooled = this.embedTokenized(batch);
-      const data = pooled.dataSync() as Float32Array;
-      pooled.dispose();
-      const width = data.length / batch.batchSize;
-      for (let i = 0; i < batch.batchSize; i++) embeddings.push(data.slice(i * width, (i + 1) * width));
+      embeddings.push(...this.embedTokenizedRows(batch));
       stats.batches++;
       stats.realTokens += batch.realTokens;
       stats.paddingTokens += batch.paddingTokens;

@@ -97,6 +97,65 @@ struct Gemm {
     bool out_of_memory;
   };
 
+  // The micro-kernel with exactly `height` (1..MR) rows: a partial row tile
+  // (M not a multiple of MR, e.g. a 20-token sentence) costs only its rows.
+  template <int H>
+  static inline void tile_rows(int64_t height, int64_t kc, const float* a_panel, const float* w_slice, float* c,
+                               int64_t ldc, bool accumulate) {
+    if constexpr (H > 1) {
+      if (height < H) {
+        tile_rows<H - 1>(height, kc, a_panel, w_slice, c, ldc, accumulate);
+        return;
+      }
+    }
+    tile_kernel<V, H, NV>(kc, a_panel, MR, w_slice, NR, c, ldc, accumulate);
+  }
+
+  // One output tile's contribution from one K block: full-width tiles go
+  // straight to c, narrower ones through an NR-wide scratch tile.
+  static inline void accumulate_tile(int64_t kc, const float* a_panel, const float* w_slice, float* c_tile, int64_t ldc,
+                                     int64_t height, int64_t width, bool first, float* edge_tile) {
+    if (width == NR) {
+      tile_rows<MR>(height, kc, a_panel, w_slice, c_tile, ldc, !first);
+      return;
+    }
+    tile_rows<MR>(height, kc, a_panel, w_slice, edge_tile, NR, false);
+    for (int64_t r = 0; r < height; ++r)
+      for (int64_t s = 0; s < width; ++s)
+        c_tile[r * ldc + s] = first ? edge_tile[r * NR + s] : c_tile[r * ldc + s] + edge_tile[r * NR + s];
+  }
+
+  // Few rows (at most SMALL_M_TILES row tiles): A is packed for every K block
+  // up front (at most SMALL_M_TILES*MR x K floats, L2-resident), then each
+  // weight panel is read once from start to end, one contiguous stream, with
+  // its output tiles finished before the next panel. With K-outer order the
+  // task would hop between panels every KC rows and the hardware prefetchers
+  // restart on each hop; at small M the GEMM is bound by that weight stream.
+  static constexpr int64_t SMALL_M_TILES = 3;
+
+  static void run_block_small_m(Task& t, const Product& p, int64_t m0, int64_t n0, int64_t rows, int64_t cols,
+                                float* packed_a) {
+    alignas(64) float edge_tile[MR * NR];
+    const int64_t row_panels = ceil_div(rows, MR);
+    for (int64_t k0 = 0; k0 < t.k; k0 += KC)
+      pack_rows(t.a + m0 * t.lda, t.lda, rows, k0, min_i64(KC, t.k - k0), packed_a + k0 * row_panels * MR);
+    for (int64_t j = 0; j < cols; j += NR) {
+      const int64_t col = n0 + j, width = min_i64(NR, cols - j);
+      const float* panel = p.w->panels + (col / NR) * t.k * NR;
+      for (int64_t k0 = 0; k0 < t.k; k0 += KC) {
+        const int64_t kc = min_i64(KC, t.k - k0);
+        const bool first = k0 == 0, last = k0 + kc == t.k;
+        for (int64_t i = 0; i < rows; i += MR) {
+          const int64_t height = min_i64(MR, rows - i);
+          float* c_tile = p.c + (m0 + i) * t.ldc + col;
+          const float* a_panel = packed_a + k0 * row_panels * MR + (i / MR) * kc * MR;
+          accumulate_tile(kc, a_panel, panel + k0 * NR, c_tile, t.ldc, height, width, first, edge_tile);
+          if (last) apply_epilogue<V>(c_tile, t.ldc, height, m0 + i, col, width, *p.epilogue);
+        }
+      }
+    }
+  }
+
   static void run_block(Task& t, int64_t task_index, float* packed_a) {
     int g = 0;
     while (g + 1 < t.product_count && task_index >= t.products[g + 1].first_task) ++g;
@@ -105,6 +164,10 @@ struct Gemm {
     const int64_t m0 = (local / p.col_block_count) * t.row_block;
     const int64_t n0 = (local % p.col_block_count) * t.col_block;
     const int64_t rows = min_i64(t.row_block, t.m - m0), cols = min_i64(t.col_block, p.w->cols - n0);
+    if (t.row_block <= SMALL_M_TILES * MR) {
+      run_block_small_m(t, p, m0, n0, rows, cols, packed_a);
+      return;
+    }
     alignas(64) float edge_tile[MR * NR];
     for (int64_t k0 = 0; k0 < t.k; k0 += KC) {
       const int64_t kc = min_i64(KC, t.k - k0);
@@ -117,14 +180,7 @@ struct Gemm {
           const int64_t height = min_i64(MR, rows - i);
           float* c_tile = p.c + (m0 + i) * t.ldc + col;
           const float* a_panel = packed_a + (i / MR) * kc * MR;
-          if (height == MR && width == NR) {
-            tile_kernel<V, MR, NV>(kc, a_panel, MR, w_slice, NR, c_tile, t.ldc, !first);
-          } else {
-            tile_kernel<V, MR, NV>(kc, a_panel, MR, w_slice, NR, edge_tile, NR, false);
-            for (int64_t r = 0; r < height; ++r)
-              for (int64_t s = 0; s < width; ++s)
-                c_tile[r * t.ldc + s] = first ? edge_tile[r * NR + s] : c_tile[r * t.ldc + s] + edge_tile[r * NR + s];
-          }
+          accumulate_tile(kc, a_panel, w_slice, c_tile, t.ldc, height, width, first, edge_tile);
           if (last) apply_epilogue<V>(c_tile, t.ldc, height, m0 + i, col, width, *p.epilogue);
         }
       }
@@ -189,7 +245,8 @@ struct Gemm {
     }
     Task task{m, k, row_block, col_block, a, lda, ldc, products, groups, false};
     auto body = [&task](int64_t begin, int64_t end) {
-      ScratchFloats packed_a(task.row_block * KC);
+      // Small M packs A for every K block at once (run_block_small_m).
+      ScratchFloats packed_a(task.row_block * (task.row_block <= SMALL_M_TILES * MR ? round_up(task.k, KC) : KC));
       if (!packed_a.data) { task.out_of_memory = true; return; }
       for (int64_t index = begin; index < end; ++index) run_block(task, index, packed_a.data);
     };
