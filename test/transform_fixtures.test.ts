@@ -109,6 +109,14 @@ describe.each(graphFixtures.map(f => [f.id, f] as const))('fixture %s', (id, met
     BetterTransformer.transform(model);
     model.dispose();
     expect(tf.memory().numTensors).toBe(start);
+    // A kept original and its transformed copy: each owns its weights.
+    const original = fixture.loadGraphModel();
+    const copy = BetterTransformer.transform(original, {keepOriginalModel: true});
+    expect(copy).not.toBe(original);
+    copy.dispose();
+    expect(tf.memory().numTensors).toBe(loaded);
+    original.dispose();
+    expect(tf.memory().numTensors).toBe(start);
   });
 
   test('repeated calls of the transformed model do not leak tensors', () => {

@@ -83,24 +83,29 @@ export function transformGraphModel(model: GraphModel, options: GraphTransformOp
     addedWeightNames: pass.newWeights.constants.map(c => c.node.name),
     report: pass.report,
   };
-  if (options.keepOriginalModel) {
-    pass.newWeights.dispose();
-    const copy = loadGraphModelSync(newArtifacts) as unknown as GraphModel;
-    transformed.set(copy, state);
-    return {model: copy, report: pass.report};
-  }
   // Only the constants the new graph reads stay loaded: the executor copies its
   // whole weight map on every call (587 entries for MiniLM instead of 110 costs
   // about 0.2 ms a call). The rest are disposed; reverse decodes them again
   // from the original weight data.
   const used = new Set(pass.graph.node.filter(n => n.op === 'Const').map(n => n.name));
-  const shared: tf.NamedTensorMap = {};
-  for (const [name, tensors] of Object.entries(weightMap)) {
-    if (used.has(name)) shared[name] = tensors[0];
-    else tensors.forEach(t => t.dispose());
+  const loadUsed = (target: GraphModel, owned: Record<string, tf.Tensor[]>) => {
+    const kept: tf.NamedTensorMap = {};
+    for (const [name, tensors] of Object.entries(owned)) {
+      if (used.has(name)) kept[name] = tensors[0];
+      else tensors.forEach(t => t.dispose());
+    }
+    internals(target).loadWithWeightMap(newArtifacts, kept);
+  };
+  if (options.keepOriginalModel) {
+    pass.newWeights.dispose();
+    const copy = loadGraphModelSync(newArtifacts) as unknown as GraphModel;
+    loadUsed(copy, {...copy.weights});
+    transformed.set(copy, state);
+    return {model: copy, report: pass.report};
   }
-  for (const {node, tensor} of pass.newWeights.constants) shared[node.name] = tensor;
-  internals(model).loadWithWeightMap(newArtifacts, shared);
+  const owned: Record<string, tf.Tensor[]> = {...weightMap};
+  for (const {node, tensor} of pass.newWeights.constants) owned[node.name] = [tensor];
+  loadUsed(model, owned);
   unchanged.delete(model);
   transformed.set(model, state);
   return {model, report: pass.report};
