@@ -101,25 +101,26 @@ struct Gemm {
   // (M not a multiple of MR, e.g. a 20-token sentence) costs only its rows.
   template <int H>
   static inline void tile_rows(int64_t height, int64_t kc, const float* a_panel, const float* w_slice, float* c,
-                               int64_t ldc, bool accumulate) {
+                               int64_t ldc, bool accumulate, const float* prefetch) {
     if constexpr (H > 1) {
       if (height < H) {
-        tile_rows<H - 1>(height, kc, a_panel, w_slice, c, ldc, accumulate);
+        tile_rows<H - 1>(height, kc, a_panel, w_slice, c, ldc, accumulate, prefetch);
         return;
       }
     }
-    tile_kernel<V, H, NV>(kc, a_panel, MR, w_slice, NR, c, ldc, accumulate);
+    tile_kernel<V, H, NV>(kc, a_panel, MR, w_slice, NR, c, ldc, accumulate, prefetch);
   }
 
   // One output tile's contribution from one K block: full-width tiles go
   // straight to c, narrower ones through an NR-wide scratch tile.
   static inline void accumulate_tile(int64_t kc, const float* a_panel, const float* w_slice, float* c_tile, int64_t ldc,
-                                     int64_t height, int64_t width, bool first, float* edge_tile) {
+                                     int64_t height, int64_t width, bool first, float* edge_tile,
+                                     const float* prefetch = nullptr) {
     if (width == NR) {
-      tile_rows<MR>(height, kc, a_panel, w_slice, c_tile, ldc, !first);
+      tile_rows<MR>(height, kc, a_panel, w_slice, c_tile, ldc, !first, prefetch);
       return;
     }
-    tile_rows<MR>(height, kc, a_panel, w_slice, edge_tile, NR, false);
+    tile_rows<MR>(height, kc, a_panel, w_slice, edge_tile, NR, false, prefetch);
     for (int64_t r = 0; r < height; ++r)
       for (int64_t s = 0; s < width; ++s)
         c_tile[r * ldc + s] = first ? edge_tile[r * NR + s] : c_tile[r * ldc + s] + edge_tile[r * NR + s];
@@ -131,7 +132,7 @@ struct Gemm {
   // its output tiles finished before the next panel. With K-outer order the
   // task would hop between panels every KC rows and the hardware prefetchers
   // restart on each hop; at small M the GEMM is bound by that weight stream.
-  static constexpr int64_t SMALL_M_TILES = 3;
+  static constexpr int64_t SMALL_M_TILES = 6;
 
   static void run_block_small_m(Task& t, const Product& p, int64_t m0, int64_t n0, int64_t rows, int64_t cols,
                                 float* packed_a) {
@@ -149,7 +150,9 @@ struct Gemm {
           const int64_t height = min_i64(MR, rows - i);
           float* c_tile = p.c + (m0 + i) * t.ldc + col;
           const float* a_panel = packed_a + k0 * row_panels * MR + (i / MR) * kc * MR;
-          accumulate_tile(kc, a_panel, panel + k0 * NR, c_tile, t.ldc, height, width, first, edge_tile);
+          // The first row tile also pulls the same rows of the next panel towards L2.
+          const float* prefetch = i == 0 && j + NR < cols ? panel + t.k * NR + k0 * NR : nullptr;
+          accumulate_tile(kc, a_panel, panel + k0 * NR, c_tile, t.ldc, height, width, first, edge_tile, prefetch);
           if (last) apply_epilogue<V>(c_tile, t.ldc, height, m0 + i, col, width, *p.epilogue);
         }
       }

@@ -19,7 +19,7 @@ namespace {  // internal linkage: each ISA translation unit keeps its own copy
 
 template <class V, int MR, int NV, int A_ROW = 1>
 static inline void tile_kernel(int64_t k, const float* a, int64_t a_step, const float* b, int64_t b_step,
-                               float* c, int64_t ldc, bool accumulate) {
+                               float* c, int64_t ldc, bool accumulate, const float* prefetch = nullptr) {
   using F = typename V::F;
   constexpr int W = V::W;
   F acc[MR][NV];
@@ -29,6 +29,11 @@ static inline void tile_kernel(int64_t k, const float* a, int64_t a_step, const 
     for (int v = 0; v < NV; ++v) acc[i][v] = V::zero();
 
   for (int64_t kk = 0; kk < k; ++kk) {
+    if (prefetch) {
+#pragma GCC unroll 8
+      for (int line = 0; line < (NV * W * 4 + 63) / 64; ++line) __builtin_prefetch(prefetch + line * 16, 0, 2);
+      prefetch += b_step;
+    }
     F b_row[NV];
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) b_row[v] = V::load(b + v * W);
