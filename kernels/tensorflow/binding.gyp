@@ -24,7 +24,7 @@
     {
       'target_name': 'bt_tensorflow_ops',
       'sources': [
-        'op_library.cc', 'attention_ops.cc', 'encoder_op.cc', 'encoder_stack_op.cc', 'encoder_weights.cc',
+        'op_library.cc', 'attention_inputs.cc', 'attention_ops.cc', 'encoder_op.cc', 'encoder_stack_op.cc', 'encoder_weights.cc',
         'packed_weight_cache.cc',
         '../src/api.cc', '../src/cpu_features.cc', '../src/cpu_quota.cc', '../src/dispatch.cc', '../src/encoder/encoder_stack.cc',
         '../src/encoder/workspace.cc', '../src/isa/kernels_scalar.cc', '../src/packed_weight.cc',

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "attention_inputs.h"
 #include "bt_cuda.h"
 #include "gpu_stream_order.h"
 #include "ops_registry.h"
@@ -60,61 +61,37 @@ TensorPtr DeviceTemp(TF_OpKernelContext* ctx, int64_t bytes) {
   return TensorPtr(t);
 }
 
-// Inputs q, k, v, attn_mask, key_padding_mask at `first`, checked like the CPU kernel checks them.
+// The shared inputs (read and checked as on CPU) as bt_cuda_attention
+// arguments, plus each sequence's key limit for skipping padded key tiles.
 struct GpuAttentionInputs {
-  TensorPtr q, k, v, mask, padding;
-  std::vector<int64_t> mask_shape;
-  std::vector<uint8_t> key_valid;
+  AttentionInputs tensors;
   std::vector<int32_t> key_limit;
   bt_cuda_attention args{};
 };
 
 void ReadInputs(TF_OpKernelContext* ctx, int first, const GpuAttentionAttrs& at, GpuAttentionInputs* in) {
-  in->q = Input(ctx, first, "q", TF_FLOAT);
-  in->k = Input(ctx, first + 1, "k", TF_FLOAT);
-  in->v = Input(ctx, first + 2, "v", TF_FLOAT);
-  in->mask = Input(ctx, first + 3, "attn_mask", static_cast<TF_DataType>(-1));
-  in->padding = Input(ctx, first + 4, "key_padding_mask", static_cast<TF_DataType>(-1));
-  const auto qs = ShapeOf(in->q.get()), ks = ShapeOf(in->k.get()), vs = ShapeOf(in->v.get());
-  if (qs.size() != 4 || ks.size() != 4 || vs.size() != 4) throw InvalidArgument{"q, k and v must have rank 4"};
+  AttentionInputs& t = in->tensors;
+  const AttentionMask mask = at.mask_kind == BT_CUDA_MASK_BOOL ? AttentionMask::kBool :
+                             at.mask_kind == BT_CUDA_MASK_ADDITIVE ? AttentionMask::kAdditive : AttentionMask::kNone;
+  ReadAttentionInputs(ctx, first, mask, at.has_key_padding_mask, &t);
   bt_cuda_attention& a = in->args;
-  a.batch = qs[0]; a.heads = qs[1]; a.q_seq = qs[2]; a.depth = qs[3];
-  a.kv_heads = ks[1]; a.k_seq = ks[2]; a.value_depth = vs[3];
-  if (ks[0] != a.batch || vs[0] != a.batch || ks[3] != a.depth || vs[1] != a.kv_heads || vs[2] != a.k_seq) {
-    throw InvalidArgument{"q " + ShapeString(qs) + ", k " + ShapeString(ks) + " and v " + ShapeString(vs) +
-                          " do not agree"};
-  }
+  a.batch = t.batch; a.heads = t.heads; a.q_seq = t.q_len; a.depth = t.head_dim;
+  a.kv_heads = t.kv_heads; a.k_seq = t.kv_len; a.value_depth = t.value_dim;
   a.scale = at.scale;
   a.is_causal = at.causal;
   a.precision = at.precision;
-  a.q = FloatData(in->q.get()); a.k = FloatData(in->k.get()); a.v = FloatData(in->v.get());
+  a.q = FloatData(t.q.get()); a.k = FloatData(t.k.get()); a.v = FloatData(t.v.get());
   a.mask_kind = at.mask_kind;
-  if (at.mask_kind != BT_CUDA_MASK_NONE) {
-    const TF_DataType want = at.mask_kind == BT_CUDA_MASK_BOOL ? TF_BOOL : TF_FLOAT;
-    if (TF_TensorType(in->mask.get()) != want) throw InvalidArgument{"attn_mask dtype does not match mask_kind"};
-    in->mask_shape = ShapeOf(in->mask.get());
-    const auto& ms = in->mask_shape;
-    if (ms.size() > 4) throw InvalidArgument{"attn_mask has rank above 4"};
-    const int64_t target[4] = {a.batch, a.heads, a.q_seq, a.k_seq};
-    int64_t stride = 1;
-    for (int i = static_cast<int>(ms.size()) - 1; i >= 0; --i) {
-      const int t = 4 - static_cast<int>(ms.size()) + i;
-      if (ms[i] != 1 && ms[i] != target[t]) {
-        throw InvalidArgument{"attn_mask of shape " + ShapeString(ms) + " does not broadcast to [B, H, Sq, Sk]"};
-      }
-      a.mask_strides[t] = ms[i] == 1 ? 0 : stride;
-      stride *= ms[i];
-    }
-    a.mask = TF_TensorData(in->mask.get());
+  if (mask != AttentionMask::kNone) {
+    for (int d = 0; d < 4; ++d) a.mask_strides[d] = t.mask_strides[d];
+    a.mask = TF_TensorData(t.mask.get());
   }
-  if (at.has_key_padding_mask) {
-    RequireShape(in->padding.get(), {a.batch, a.k_seq}, "key_padding_mask");
-    in->key_valid = KeyValidity(in->padding.get());
+  if (!t.key_valid.empty()) {
     // One past the last real key of each sequence: key tiles beyond it are skipped.
     in->key_limit.assign(static_cast<size_t>(a.batch), 0);
     for (int64_t b = 0; b < a.batch; ++b) {
       for (int64_t j = a.k_seq - 1; j >= 0; --j) {
-        if (in->key_valid[static_cast<size_t>(b * a.k_seq + j)]) {
+        if (t.key_valid[static_cast<size_t>(b * a.k_seq + j)]) {
           in->key_limit[static_cast<size_t>(b)] = static_cast<int32_t>(j + 1);
           break;
         }
@@ -126,8 +103,8 @@ void ReadInputs(TF_OpKernelContext* ctx, int first, const GpuAttentionAttrs& at,
 // Device scratch for the key padding tables, taken before the device wait like every other
 // buffer, so nothing queued earlier on TensorFlow's stream can still be using it.
 TensorPtr PaddingScratch(TF_OpKernelContext* ctx, const GpuAttentionInputs& in, int64_t* limit_offset) {
-  if (in.key_valid.empty()) return nullptr;
-  *limit_offset = (static_cast<int64_t>(in.key_valid.size()) + 255) / 256 * 256;
+  if (in.tensors.key_valid.empty()) return nullptr;
+  *limit_offset = (static_cast<int64_t>(in.tensors.key_valid.size()) + 255) / 256 * 256;
   return DeviceTemp(ctx, *limit_offset + static_cast<int64_t>(in.key_limit.size() * sizeof(int32_t)));
 }
 
@@ -135,7 +112,8 @@ TensorPtr PaddingScratch(TF_OpKernelContext* ctx, const GpuAttentionInputs& in, 
 void UploadPadding(bt_cuda_context* cuda, TF_Tensor* scratch, int64_t limit_offset, GpuAttentionInputs* in) {
   if (!scratch) return;
   auto* base = static_cast<uint8_t*>(TF_TensorData(scratch));
-  CheckCuda(bt_cuda_upload(cuda, base, in->key_valid.data(), in->key_valid.size()), "uploading key_padding_mask");
+  const std::vector<uint8_t>& valid = in->tensors.key_valid;
+  CheckCuda(bt_cuda_upload(cuda, base, valid.data(), valid.size()), "uploading key_padding_mask");
   CheckCuda(bt_cuda_upload(cuda, base + limit_offset, in->key_limit.data(), in->key_limit.size() * sizeof(int32_t)),
             "uploading key limits");
   in->args.key_valid = base;
@@ -176,7 +154,7 @@ void ComputeAttentionGrad(void* attrs, TF_OpKernelContext* ctx) {
     TensorPtr dk = Output(ctx, 1, {a.batch, a.kv_heads, a.k_seq, a.depth});
     TensorPtr dv = Output(ctx, 2, {a.batch, a.kv_heads, a.k_seq, a.value_depth});
     const bool additive = at.mask_kind == BT_CUDA_MASK_ADDITIVE;
-    TensorPtr dmask = Output(ctx, 3, additive ? in.mask_shape : std::vector<int64_t>{0});
+    TensorPtr dmask = Output(ctx, 3, additive ? in.tensors.mask_shape : std::vector<int64_t>{0});
     bt_cuda_attention_grad g{};
     g.dout = FloatData(dy.get());
     g.out = FloatData(out.get());
@@ -185,7 +163,7 @@ void ComputeAttentionGrad(void* attrs, TF_OpKernelContext* ctx) {
     g.dk = FloatData(dk.get());
     g.dv = FloatData(dv.get());
     g.dmask = additive ? FloatData(dmask.get()) : nullptr;
-    g.dmask_elements = additive ? NumElements(in.mask_shape) : 0;
+    g.dmask_elements = additive ? NumElements(in.tensors.mask_shape) : 0;
     size_t ws_bytes = 0;
     CheckCuda(bt_cuda_attention_backward_workspace_bytes(&a, &ws_bytes), "attention backward");
     TensorPtr ws = DeviceTemp(ctx, static_cast<int64_t>(ws_bytes));
