@@ -105,13 +105,6 @@ void ComputeAttentionGrad(void* attrs, TF_OpKernelContext* ctx) {
   });
 }
 
-void UnknownShapes(TF_ShapeInferenceContext* ctx, TF_Status* status) {
-  // tfjs-node runs these ops eagerly, where kernels allocate their outputs; graph
-  // shape inference is not needed, so outputs are declared of unknown shape.
-  (void)ctx;
-  TF_SetStatus(status, TF_OK, "");
-}
-
 void AddAttentionDefinition(TF_OpDefinitionBuilder* b) {
   TF_OpDefinitionBuilderAddInput(b, "q: float");
   TF_OpDefinitionBuilderAddInput(b, "k: float");

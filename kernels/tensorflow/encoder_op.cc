@@ -47,29 +47,11 @@ void Delete(void* attrs) { delete static_cast<EncoderAttrs*>(attrs); }
 void Compute(void* attrs_ptr, TF_OpKernelContext* ctx) {
   GuardedCompute(ctx, [&] {
     const auto& at = *static_cast<EncoderAttrs*>(attrs_ptr);
-    TensorPtr x = Input(ctx, kX, "x", TF_FLOAT);
-    TensorPtr padding = Input(ctx, kKeyPadding, "key_padding_mask", static_cast<TF_DataType>(-1));
-    const auto xs = ShapeOf(x.get());
-    if (xs.size() != 3) throw InvalidArgument{"x must have rank 3 [B, S, E], got " + ShapeString(xs)};
-    const int64_t b = xs[0], s = xs[1], e = xs[2];
-    if (e < 1) throw InvalidArgument{"E must be at least 1"};
+    const EncoderInput input = ReadEncoderInput(ctx, kX, kKeyPadding, at.has_key_padding_mask);
     EncoderLayerWeights layer;
-    ReadEncoderLayerWeights(ctx, kFirstWeight, e, at.layer, "", &layer);
-    std::vector<uint8_t> valid;
-    if (at.has_key_padding_mask) {
-      RequireShape(padding.get(), {b, s}, "key_padding_mask");
-      valid = KeyValidity(padding.get());
-    }
-    TensorPtr y = Output(ctx, 0, {b, s, e});
-    CheckBtk(btk_encoder_stack(&layer.params, 1, FloatData(x.get()), b, s, e,
-                               at.has_key_padding_mask ? valid.data() : nullptr, FloatData(y.get())),
-             "encoder layer");
+    ReadEncoderLayerWeights(ctx, kFirstWeight, input.embed, at.layer, "", &layer);
+    RunEncoderStack(ctx, input, {layer.params}, "encoder layer");
   });
-}
-
-void UnknownShape(TF_ShapeInferenceContext* ctx, TF_Status* status) {
-  (void)ctx;
-  TF_SetStatus(status, TF_OK, "");
 }
 
 }  // namespace
@@ -87,7 +69,7 @@ void RegisterEncoderLayerOp(TF_Status* status) {
                            "has_key_padding_mask: bool"}) {
     TF_OpDefinitionBuilderAddAttr(b, attr);
   }
-  TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &UnknownShape);
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &UnknownShapes);
   TF_RegisterOpDefinition(b, status);
   if (TF_GetCode(status) != TF_OK) return;
   TF_KernelBuilder* k = TF_NewKernelBuilder(kEncoderLayerOp, "CPU", &Create, &Compute, &Delete);

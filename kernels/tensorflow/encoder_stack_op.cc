@@ -65,34 +65,16 @@ void Delete(void* attrs) { delete static_cast<StackAttrs*>(attrs); }
 void Compute(void* attrs_ptr, TF_OpKernelContext* ctx) {
   GuardedCompute(ctx, [&] {
     const auto& at = *static_cast<StackAttrs*>(attrs_ptr);
-    TensorPtr x = Input(ctx, kX, "x", TF_FLOAT);
-    TensorPtr padding = Input(ctx, kKeyPadding, "key_padding_mask", static_cast<TF_DataType>(-1));
-    const auto xs = ShapeOf(x.get());
-    if (xs.size() != 3) throw InvalidArgument{"x must have rank 3 [B, S, E], got " + ShapeString(xs)};
-    const int64_t b = xs[0], s = xs[1], e = xs[2];
-    if (e < 1) throw InvalidArgument{"E must be at least 1"};
+    const EncoderInput input = ReadEncoderInput(ctx, kX, kKeyPadding, at.has_key_padding_mask);
     std::vector<EncoderLayerWeights> layers(at.layers.size());
     std::vector<btk_encoder_layer_params> params;
     for (size_t l = 0; l < layers.size(); ++l) {
-      ReadEncoderLayerWeights(ctx, kFirstWeight + kEncoderWeightInputs * static_cast<int>(l), e, at.layers[l],
+      ReadEncoderLayerWeights(ctx, kFirstWeight + kEncoderWeightInputs * static_cast<int>(l), input.embed, at.layers[l],
                               "layer " + std::to_string(l) + ": ", &layers[l]);
       params.push_back(layers[l].params);
     }
-    std::vector<uint8_t> valid;
-    if (at.has_key_padding_mask) {
-      RequireShape(padding.get(), {b, s}, "key_padding_mask");
-      valid = KeyValidity(padding.get());
-    }
-    TensorPtr y = Output(ctx, 0, {b, s, e});
-    CheckBtk(btk_encoder_stack(params.data(), static_cast<int64_t>(params.size()), FloatData(x.get()), b, s, e,
-                               at.has_key_padding_mask ? valid.data() : nullptr, FloatData(y.get())),
-             "encoder stack");
+    RunEncoderStack(ctx, input, params, "encoder stack");
   });
-}
-
-void UnknownShape(TF_ShapeInferenceContext* ctx, TF_Status* status) {
-  (void)ctx;
-  TF_SetStatus(status, TF_OK, "");
 }
 
 }  // namespace
@@ -109,7 +91,7 @@ void RegisterEncoderStackOp(TF_Status* status) {
                            "has_key_padding_mask: bool"}) {
     TF_OpDefinitionBuilderAddAttr(b, attr);
   }
-  TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &UnknownShape);
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &UnknownShapes);
   TF_RegisterOpDefinition(b, status);
   if (TF_GetCode(status) != TF_OK) return;
   TF_KernelBuilder* k = TF_NewKernelBuilder(kEncoderStackOp, "CPU", &Create, &Compute, &Delete);

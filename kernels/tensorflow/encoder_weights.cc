@@ -95,4 +95,30 @@ void ReadEncoderLayerWeights(TF_OpKernelContext* ctx, int first, int64_t e, cons
   p.attention_scale = options.scale;
 }
 
+EncoderInput ReadEncoderInput(TF_OpKernelContext* ctx, int x_input, int padding_input, bool has_key_padding_mask) {
+  EncoderInput in;
+  in.x = Input(ctx, x_input, "x", TF_FLOAT);
+  TensorPtr padding = Input(ctx, padding_input, "key_padding_mask", static_cast<TF_DataType>(-1));
+  const auto xs = ShapeOf(in.x.get());
+  if (xs.size() != 3) throw InvalidArgument{"x must have rank 3 [B, S, E], got " + ShapeString(xs)};
+  in.batch = xs[0];
+  in.seq = xs[1];
+  in.embed = xs[2];
+  if (in.embed < 1) throw InvalidArgument{"E must be at least 1"};
+  if (has_key_padding_mask) {
+    RequireShape(padding.get(), {in.batch, in.seq}, "key_padding_mask");
+    in.key_valid = KeyValidity(padding.get());
+  }
+  return in;
+}
+
+void RunEncoderStack(TF_OpKernelContext* ctx, const EncoderInput& input,
+                     const std::vector<btk_encoder_layer_params>& layers, const char* what) {
+  TensorPtr y = Output(ctx, 0, {input.batch, input.seq, input.embed});
+  CheckBtk(btk_encoder_stack(layers.data(), static_cast<int64_t>(layers.size()), FloatData(input.x.get()), input.batch,
+                             input.seq, input.embed, input.key_valid.empty() ? nullptr : input.key_valid.data(),
+                             FloatData(y.get())),
+           what);
+}
+
 }  // namespace bt_tf

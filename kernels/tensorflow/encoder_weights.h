@@ -38,6 +38,20 @@ struct EncoderLayerWeights {
 void ReadEncoderLayerWeights(TF_OpKernelContext* ctx, int first, int64_t e, const EncoderLayerOptions& options,
                              const std::string& label, EncoderLayerWeights* layer);
 
+// x [B, S, E] and, when the op has one, its key padding mask [B, S]: the
+// inputs the layer op and the stack op share besides their weights.
+struct EncoderInput {
+  TensorPtr x;
+  int64_t batch = 0, seq = 0, embed = 0;
+  std::vector<uint8_t> key_valid;  // empty without a key padding mask
+};
+
+EncoderInput ReadEncoderInput(TF_OpKernelContext* ctx, int x_input, int padding_input, bool has_key_padding_mask);
+
+// Output 0 = the layers applied to `input` by the core's encoder stack (padding removed once).
+void RunEncoderStack(TF_OpKernelContext* ctx, const EncoderInput& input,
+                     const std::vector<btk_encoder_layer_params>& layers, const char* what);
+
 // The activation attribute's btk value; false for an unknown name.
 bool ParseActivation(const std::string& name, btk_activation* activation);
 
