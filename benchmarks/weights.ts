@@ -1,14 +1,21 @@
 /** Seeded random data shared by every engine in a benchmark run. */
 
-export function seededNormal(size: number, seed: number, std = 1): Float32Array {
+/** mulberry32: a small, well-known 32-bit PRNG; uniform in [0, 1), the same sequence for a seed everywhere. */
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
-  const uniform = () => {
+  return () => {
     a = (a + 0x6d2b79f5) >>> 0;
     let t = a;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) + 0.5) / 4294967296;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+export function seededNormal(size: number, seed: number, std = 1): Float32Array {
+  const next = mulberry32(seed);
+  // Shifted by half a step into (0, 1): log(0) never happens (exact in double, so the values are unchanged).
+  const uniform = () => next() + 0.5 / 4294967296;
   const out = new Float32Array(size);
   for (let i = 0; i < size; i += 2) {
     // Box-Muller: two normals from two uniforms.

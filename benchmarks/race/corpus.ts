@@ -4,6 +4,7 @@
  * queries and titles, some medium sentences, a tail of long passages), so
  * that batches of mixed length carry real padding.
  */
+import {mulberry32} from '../weights';
 
 const WORDS = (
   'the a of to and in is for on that with as was at by it from be this have are or an not but which they you ' +
@@ -28,18 +29,6 @@ function sentenceLength(random: () => number): number {
   if (r < 0.55) return between(3, 12);
   if (r < 0.90) return between(13, 30);
   return between(31, 90);
-}
-
-/** mulberry32: a small, well-known 32-bit PRNG; the same seed gives the same corpus everywhere. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export function raceSentences(count: number, seed = 20240611): string[] {

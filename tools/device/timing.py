@@ -44,6 +44,20 @@ def padding_lengths(b, s, fraction):
     return [max(1, min(s, round(lo + (hi - lo) * i / max(1, b - 1)))) for i in range(b)]
 
 
+def time_runs(rec, runs, deadline):
+    """Median ms of each run into rec[name]; None, noted under "skipped" or "errors", when it cannot run."""
+    for name, fn in runs.items():
+        if time.time() > deadline:
+            rec[name] = None
+            rec.setdefault("skipped", []).append(name)
+            continue
+        try:
+            rec[name] = median_ms(fn)
+        except Exception as exc:
+            rec[name] = None
+            rec.setdefault("errors", {})[name] = f"{type(exc).__name__}: {exc}"[:300]
+
+
 def time_attention(lib, ctx, cfg, stream, deadline):
     rec = dict(kind="attention", **cfg)
     B, H, S, D = cfg["B"], cfg["H"], cfg["S"], cfg["D"]
@@ -71,16 +85,7 @@ def time_attention(lib, ctx, cfg, stream, deadline):
         "torch_fp32": lambda: F.scaled_dot_product_attention(q, k, v, attn_mask=sdpa_mask, is_causal=sdpa_causal),
         "torch_bf16": lambda: F.scaled_dot_product_attention(qb, kb, vb, attn_mask=sdpa_mask, is_causal=sdpa_causal),
     }
-    for name, fn in runs.items():
-        if time.time() > deadline:
-            rec[name] = None
-            rec.setdefault("skipped", []).append(name)
-            continue
-        try:
-            rec[name] = median_ms(fn)
-        except Exception as exc:
-            rec[name] = None
-            rec.setdefault("errors", {})[name] = f"{type(exc).__name__}: {exc}"[:300]
+    time_runs(rec, runs, deadline)
     flops = 4.0 * B * H * S * S * D * (0.5 if cfg["causal"] else 1.0)
     rec["dense_tflop"] = flops / 1e12
     return rec
@@ -115,16 +120,7 @@ def time_encoder(lib, ctx, cfg, stream, deadline, gen):
         "ours_high": lambda: calls.encoder_layer(lib, ctx, x, w, precision="high", **common),
         "torch_fp32": lambda: torch_encoder(x, w, H, valid),
     }
-    for name, fn in runs.items():
-        if time.time() > deadline:
-            rec[name] = None
-            rec.setdefault("skipped", []).append(name)
-            continue
-        try:
-            rec[name] = median_ms(fn)
-        except Exception as exc:
-            rec[name] = None
-            rec.setdefault("errors", {})[name] = f"{type(exc).__name__}: {exc}"[:300]
+    time_runs(rec, runs, deadline)
     if time.time() <= deadline:
         torch.backends.cuda.matmul.allow_tf32 = True
         try:
