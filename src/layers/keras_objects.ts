@@ -9,16 +9,6 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type {serialization} from '@tensorflow/tfjs-core';
 
-/** What tfjs-layers' Dense resolved its arguments to (fields the typings mark private). */
-interface ResolvedDenseArguments {
-  kernelInitializer: KerasObject;
-  biasInitializer: KerasObject;
-  kernelRegularizer: KerasObject | null;
-  biasRegularizer: KerasObject | null;
-  kernelConstraint: KerasObject | null;
-  biasConstraint: KerasObject | null;
-}
-
 /** An initializer, regularizer or constraint instance. */
 export interface KerasObject {
   getClassName(): string;
@@ -27,6 +17,7 @@ export interface KerasObject {
 
 export type KerasObjectIdentifier = string | serialization.ConfigDict | KerasObject | null | undefined;
 
+/** The resolved objects; also what tfjs-layers' Dense keeps in fields its typings mark private. */
 export interface KernelAndBiasObjects {
   kernelInitializer: KerasObject;
   biasInitializer: KerasObject;
@@ -51,7 +42,7 @@ export function resolveKernelAndBiasObjects(args: {
     biasConstraint: args.biasConstraint ?? undefined,
   };
   const dense = tfl.layers.dense(denseArgs as unknown as Parameters<typeof tfl.layers.dense>[0]) as unknown as
-      ResolvedDenseArguments;
+      KernelAndBiasObjects;
   return {
     kernelInitializer: dense.kernelInitializer,
     biasInitializer: dense.biasInitializer,

@@ -70,18 +70,24 @@ function attentionExecutor(node: ExecutorNode): tf.Tensor {
   return out;
 }
 
+/** The layer options both encoder nodes carry as attributes (written by rewrite/node_builders.ts). */
+function encoderOptions(node: ExecutorNode) {
+  return {
+    numHeads: Number(node.attrs['num_heads']),
+    normFirst: node.attrs['norm_first'] === true,
+    activation: String(node.attrs['activation']).toLowerCase() as EncoderActivation,
+    layerNormEps: [Number(node.attrs['eps1']), Number(node.attrs['eps2'])] as [number, number],
+    isCausal: node.attrs['is_causal'] === true,
+    scale: Number(node.attrs['scale']),
+  };
+}
+
 function encoderLayerExecutor(node: ExecutorNode): tf.Tensor {
   const inputs = namedInputs(node, GRAPH_ENCODER_LAYER_OP);
   const weights: Record<string, tf.Tensor> = {};
   for (const name of ENCODER_GRAPH_WEIGHTS) if (inputs[name]) weights[name] = inputs[name];
   return transformerEncoderLayer(inputs['x'] as tf.Tensor3D, weights as unknown as TransformerEncoderLayerWeights, {
-    numHeads: Number(node.attrs['num_heads']),
-    normFirst: node.attrs['norm_first'] === true,
-    activation: String(node.attrs['activation']).toLowerCase() as EncoderActivation,
-    layerNormEps: [Number(node.attrs['eps1']), Number(node.attrs['eps2'])],
-    isCausal: node.attrs['is_causal'] === true,
-    scale: Number(node.attrs['scale']),
-    keyPaddingMask: inputs['keyPaddingMask'] as tf.Tensor2D | undefined,
+    ...encoderOptions(node), keyPaddingMask: inputs['keyPaddingMask'] as tf.Tensor2D | undefined,
   });
 }
 
@@ -110,13 +116,7 @@ function encoderStackExecutor(node: ExecutorNode): tf.Tensor {
   });
   if (!x) throw new Error(`${GRAPH_ENCODER_STACK_OP}: no x input`);
   return transformerEncoderStack(x as tf.Tensor3D, layers as unknown as TransformerEncoderLayerWeights[], {
-    numHeads: Number(node.attrs['num_heads']),
-    normFirst: node.attrs['norm_first'] === true,
-    activation: String(node.attrs['activation']).toLowerCase() as EncoderActivation,
-    layerNormEps: [Number(node.attrs['eps1']), Number(node.attrs['eps2'])],
-    isCausal: node.attrs['is_causal'] === true,
-    scale: Number(node.attrs['scale']),
-    keyPaddingMask: keyPaddingMask as tf.Tensor2D | undefined,
+    ...encoderOptions(node), keyPaddingMask: keyPaddingMask as tf.Tensor2D | undefined,
   });
 }
 
