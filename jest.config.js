@@ -14,7 +14,7 @@ const common = {
 
 const BACKEND_AGNOSTIC_SUITES = [
   'sdpa_parity', 'sdpa_semantics', 'sdpa_grad', 'encoder_parity', 'encoder_grad', 'encoder_stack', 'leaks', 'validation',
-  'layers_mha',
+  'layers_mha', 'graph_only_ops',
 ];
 
 /** Rewriting-pass suites that also run on the `tensorflow` backend. */
@@ -52,7 +52,7 @@ if (tfjsNodeInstalled() || process.env.CI) {
   projects.push({
     ...common,
     displayName: 'tensorflow',
-    testMatch: [...BACKEND_AGNOSTIC_SUITES, ...TRANSFORM_SUITES, ...MODEL_SUITES, 'tensorflow_op_library'].map(name => `**/test/${name}.test.ts`),
+    testMatch: [...BACKEND_AGNOSTIC_SUITES, ...TRANSFORM_SUITES, ...MODEL_SUITES, 'tensorflow_op_library', 'op_table'].map(name => `**/test/${name}.test.ts`),
     setupFilesAfterEnv: ['<rootDir>/test/setup/tensorflow_backend.ts'],
   });
 } else {

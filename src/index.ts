@@ -12,6 +12,10 @@ export {transformerEncoderLayer} from './ops/transformer_encoder_layer';
 export type {TransformerEncoderLayerOptions, TransformerEncoderLayerWeights} from './ops/transformer_encoder_layer';
 export {transformerEncoderStack} from './ops/transformer_encoder_stack';
 export type {TransformerEncoderStackOptions} from './ops/transformer_encoder_stack';
+export {layerNorm} from './ops/layer_norm';
+export type {LayerNormOptions} from './ops/layer_norm';
+export {embeddingSum} from './ops/embedding_sum';
+export type {EmbeddingSumOptions, EmbeddingTerm} from './ops/embedding_sum';
 export {BetterTransformer} from './transform/better_transformer';
 export type {TransformOptions} from './transform/better_transformer';
 export type {TransformReport, FusedBlock, FusedBlockKind, SkippedCandidate} from './transform/report';
@@ -20,13 +24,10 @@ export {BetterTransformerArgumentError} from './errors';
 export {MultiHeadAttention, withKerasCallArguments} from './layers';
 export {getKernelPreference, setKernelPreference, KERNEL_PREFERENCES} from './config';
 export type {KernelPreference} from './config';
-export {activeImplementations} from './implementation';
-export type {ActiveImplementations, Implementation} from './implementation';
+export {activeImplementations} from './dispatch/implementation';
+export type {ActiveImplementations, Implementation} from './dispatch/implementation';
 export {tensorflowOpLibraryStatus} from './backends/tensorflow/op_library';
-export {nativeCoreFailure} from './backends/cpu/native_addon';
+export {nativeCoreFailure} from './backends/cpu/native/addon';
 export type {OpLibraryStatus} from './backends/tensorflow/op_library';
-export {
-  FusedScaledDotProductAttention, FusedScaledDotProductAttentionGrad, FusedTransformerEncoderLayer,
-  FusedTransformerEncoderStack,
-} from './kernel_names';
-export type {EncoderActivation} from './kernel_names';
+export {OPS, opNames} from './op_table';
+export type {OpName, OpDef, OpNames, EncoderActivation} from './op_table';

@@ -1,7 +1,9 @@
 /** The README's supported-architectures table is generated from models/ and kept in sync. */
 import * as fs from 'fs';
 import * as path from 'path';
+import {OP_NAMES, OPS} from '../src/op_table';
 import {architectureTable} from '../src/transform/architectures';
+import {listFixtures} from './helpers/load_fixture';
 
 // eslint-disable-next-line @typescript-eslint/no-var-requires
 const {withTable} = require('../tools/architectures-table.js');
@@ -16,5 +18,18 @@ test('every architecture entry is well formed', () => {
     expect(['encoderLayer', 'attention', 'refused']).toContain(entry.fusion);
     if (entry.fusion !== 'encoderLayer') expect(entry.reason ?? entry.notes).toBeTruthy();
     expect(entry.modelTypes.length).toBeGreaterThan(0);
+  }
+});
+
+test('every fixture belongs to exactly one entry, and entries name only graph ops of the op table', () => {
+  for (const fixture of listFixtures()) {
+    expect([fixture.id, architectureTable().filter(e => e.fixtures.includes(fixture.id)).map(e => e.id).length]).toEqual([fixture.id, 1]);
+  }
+  const fixtureIds = new Set(listFixtures().map(f => f.id));
+  for (const entry of architectureTable()) {
+    expect(entry.fixtures.length).toBeGreaterThan(0);
+    for (const id of entry.fixtures) expect([entry.id, id, fixtureIds.has(id)]).toEqual([entry.id, id, true]);
+    for (const op of entry.fusedOps) expect([entry.id, op, OP_NAMES.includes(op) && OPS[op].graphOp]).toEqual([entry.id, op, true]);
+    expect(entry.fusedOps.length === 0).toBe(entry.fusion === 'refused');
   }
 });

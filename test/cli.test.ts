@@ -10,7 +10,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import {GraphModel, loadGraphModelSync} from '@tensorflow/tfjs-converter';
 import '../src';
-import {readModelArtifacts} from '../src/cli/model_files';
+import {readModelArtifacts} from '../src/io/model_files';
 import {FIXTURES_DIR, loadFixture} from './helpers/load_fixture';
 import {outputsOf, relativeErrorOnTokens, validTokensOf} from './helpers/fixture_outputs';
 

@@ -1,5 +1,5 @@
 /**
- * The embedding-sum fusion (BetterTransformerEmbeddings): the typed-array sum
+ * The embedding-sum fusion (the EmbeddingSum op): the typed-array sum
  * used on `cpu` against tf.gather + tf.add over random tables and
  * broadcasting index shapes; bad indices give a clear error; on converted
  * BERT-family models the lookups, adds and LayerNorm become one op that
@@ -8,10 +8,9 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
-import {BetterTransformer} from '../src';
+import {BetterTransformer, opNames} from '../src';
 import {embeddingSumRows} from '../src/portable/embedding_sum';
 import {graphModelArtifacts} from '../src/transform/graph_model_transform';
-import {GRAPH_EMBEDDINGS_OP} from '../src/transform/graph_ops';
 import {loadFixture} from './helpers/load_fixture';
 import {outputsOf, relativeErrorOnTokens, validTokensOf} from './helpers/fixture_outputs';
 
@@ -90,7 +89,7 @@ describe.each(EMBEDDINGS_FUSED)('fixture %s', id => {
     const before = outputsOf(model, inputs, fixture.outputNames);
     BetterTransformer.transform(model);
     const nodes = (graphModelArtifacts(model)?.modelTopology as {node: Array<{op: string; input?: string[]}>}).node;
-    const fused = nodes.filter(n => n.op === GRAPH_EMBEDDINGS_OP);
+    const fused = nodes.filter(n => n.op === opNames('EmbeddingSum').graphOp);
     expect(fused).toHaveLength(1);
     expect(nodes.some(n => n.op === 'GatherV2' && fused[0].input?.some(i => i === n.input?.[0]))).toBe(false);
     const after = outputsOf(model, inputs, fixture.outputNames);

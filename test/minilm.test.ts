@@ -1,7 +1,7 @@
 /**
  * all-MiniLM-L6-v2 end to end against sentence-transformers (PyTorch): the
  * reference embeddings and token ids were computed by tools/minilm/convert.py
- * and ship in src/demo/all-minilm-l6-v2/reference.json.
+ * and ship in packages/all-minilm-l6-v2/model/reference.json.
  */
 import * as fs from 'fs';
 import * as path from 'path';

@@ -5,7 +5,7 @@
  */
 import {execFileSync} from 'child_process';
 import {activeImplementations, nativeCoreFailure} from '../src';
-import {nativeCore} from '../src/backends/cpu/native_addon';
+import {nativeCore} from '../src/backends/cpu/native/addon';
 import {closeness} from './helpers/tolerance';
 
 const built = nativeCoreFailure() === null;
@@ -26,18 +26,19 @@ describeNative('native core binding', () => {
     out: new Float32Array(12), lse: new Float32Array(6),
   });
   type Loose = (args: unknown) => void;
-  const sdpaForward = (args: unknown) => (core().sdpaForward as unknown as Loose)(args);
-  const encoderLayer = (args: unknown) => (core().encoderLayer as unknown as Loose)(args);
+  const scaledDotProductAttention = (args: unknown) => (core().scaledDotProductAttention as unknown as Loose)(args);
+  const transformerEncoderLayer = (args: unknown) => (core().transformerEncoderLayer as unknown as Loose)(args);
 
   it('runs a valid call', () => {
     const args = valid();
     args.v.fill(3);
-    core().sdpaForward(args);
+    core().scaledDotProductAttention(args);
     expect(Array.from(args.out)).toEqual(new Array(12).fill(3));
   });
 
   it.each([
-    ['no options object', () => (core().sdpaForward as unknown as () => void)(), /expected one options object/],
+    ['no options object', () => (core().scaledDotProductAttention as unknown as () => void)(),
+     /expected one options object/],
     ['a plain array for q', {q: [0, 0]}, /q must be a Float32Array/],
     ['q too short', {q: new Float32Array(11)}, /q has 11 elements, expected B\*H\*Sq\*D = 12/],
     ['out too long', {out: new Float32Array(13)}, /out has 13 elements, expected B\*H\*Sq\*Dv = 12/],
@@ -59,7 +60,7 @@ describeNative('native core binding', () => {
     const call = typeof change === 'function' ? change : () => {
       const args: Record<string, unknown> = {...valid(), ...change};
       if (Object.keys(change).length === 0) args.out = args.q;
-      sdpaForward(args);
+      scaledDotProductAttention(args);
     };
     expect(call).toThrow(message as RegExp);
   });
@@ -74,23 +75,23 @@ describeNative('native core binding', () => {
   });
 
   it('rejects a malformed encoder layer call', () => {
-    expect(() => encoderLayer({...layer(), numHeads: 3})).toThrow(/numHeads \(3\) must divide E \(4\)/);
-    expect(() => encoderLayer({...layer(), activation: 'swish'})).toThrow(/activation must be/);
-    expect(() => encoderLayer({...layer(), scale: NaN})).toThrow(/scale must be a finite number/);
-    expect(() => encoderLayer({...layer(), b1: z(f + 1)})).toThrow(/b1 has 9 elements, expected F/);
+    expect(() => transformerEncoderLayer({...layer(), numHeads: 3})).toThrow(/numHeads \(3\) must divide E \(4\)/);
+    expect(() => transformerEncoderLayer({...layer(), activation: 'swish'})).toThrow(/activation must be/);
+    expect(() => transformerEncoderLayer({...layer(), scale: NaN})).toThrow(/scale must be a finite number/);
+    expect(() => transformerEncoderLayer({...layer(), b1: z(f + 1)})).toThrow(/b1 has 9 elements, expected F/);
   });
 
   it('accepts only its own packed-weight handles, of the right shape', () => {
     const outPack = core().packWeight(z(e * e), e, e);
-    expect(() => encoderLayer({...layer(), wo: outPack})).not.toThrow();
-    expect(() => encoderLayer({...layer(), w1: outPack, b1: z(e)}))
+    expect(() => transformerEncoderLayer({...layer(), wo: outPack})).not.toThrow();
+    expect(() => transformerEncoderLayer({...layer(), w1: outPack, b1: z(e)}))
         .toThrow(/w2 has 32 elements, expected 4\*4 = 16/);
-    expect(() => encoderLayer({...layer(), w2: outPack})).toThrow(/w2 is a packed \[4, 4\] weight, expected \[8, 4\]/);
-    expect(() => encoderLayer({...layer(), wo: {rows: 4}}))
+    expect(() => transformerEncoderLayer({...layer(), w2: outPack})).toThrow(/w2 is a packed \[4, 4\] weight, expected \[8, 4\]/);
+    expect(() => transformerEncoderLayer({...layer(), wo: {rows: 4}}))
         .toThrow(/wo must be a weight handle from packWeight\(\) or a Float32Array/);
     expect(() => core().packWeight(z(3), 2, 2)).toThrow(/weight has 3 elements, expected rows\*cols = 4/);
     core().releaseWeight(outPack);
-    expect(() => encoderLayer({...layer(), wo: outPack})).toThrow(/wo was released with releaseWeight\(\)/);
+    expect(() => transformerEncoderLayer({...layer(), wo: outPack})).toThrow(/wo was released with releaseWeight\(\)/);
   });
 
   it('gives the same results on the AVX-512, AVX2 and portable GEMM paths', () => {

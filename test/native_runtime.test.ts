@@ -13,7 +13,7 @@ import {closeness} from './helpers/tolerance';
 const built = nativeCoreFailure() === null;
 const describeNative = built ? describe : describe.skip;
 const DIST = JSON.stringify(require.resolve('../dist/index.js'));
-const ADDON_LOADER = JSON.stringify(require.resolve('../dist/backends/cpu/native_addon.js'));
+const ADDON_LOADER = JSON.stringify(require.resolve('../dist/backends/cpu/native/addon.js'));
 
 /** A script computing a padded encoder stack and a causal attention on fixed inputs; posts/prints the results. */
 const WORKLOAD = `
@@ -77,14 +77,14 @@ describeNative('native attention memory', () => {
       const keyPadding = new Uint8Array(S).fill(1).fill(0, S - 100);
       // Warm-up on a small problem: the thread pool and per-thread scratch exist before the baseline.
       const s = 256 * D;
-      core.sdpaForward({q: q.subarray(0, s), k: k.subarray(0, s), v: v.subarray(0, s), out: out.subarray(0, s),
-                        lse: lse.subarray(0, 256), B: 1, H: 1, Sq: 256, Sk: 256, D});
+      core.scaledDotProductAttention({q: q.subarray(0, s), k: k.subarray(0, s), v: v.subarray(0, s),
+                                      out: out.subarray(0, s), lse: lse.subarray(0, 256), B: 1, H: 1, Sq: 256, Sk: 256, D});
       const peak = () => process.resourceUsage().maxRSS * 1024;
       const baseline = Math.max(peak(), process.memoryUsage().rss);
-      core.sdpaForward({q, k, v, out, lse, B: 1, H: 1, Sq: S, Sk: S, D, keyPadding});
-      core.sdpaForward({q, k, v, out, lse, B: 1, H: 1, Sq: S, Sk: S, D, causal: true});
+      core.scaledDotProductAttention({q, k, v, out, lse, B: 1, H: 1, Sq: S, Sk: S, D, keyPadding});
+      core.scaledDotProductAttention({q, k, v, out, lse, B: 1, H: 1, Sq: S, Sk: S, D, causal: true});
       const forward = peak() - baseline;
-      core.sdpaBackward({q, k, v, out, lse, dOut, dQ, dK, dV, B: 1, H: 1, Sq: S, Sk: S, D, causal: true});
+      core.scaledDotProductAttentionGrad({q, k, v, out, lse, dOut, dQ, dK, dV, B: 1, H: 1, Sq: S, Sk: S, D, causal: true});
       const backward = peak() - baseline;
       if (!out.every(Number.isFinite) || !dQ.every(Number.isFinite)) throw new Error('non-finite results');
       process.stdout.write(JSON.stringify({forward, backward}));`;

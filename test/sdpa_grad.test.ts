@@ -5,8 +5,7 @@
 import * as fc from 'fast-check';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import {FusedScaledDotProductAttentionGrad, scaledDotProductAttention, setKernelPreference} from '../src';
-import {fusedSdpaGradCpuConfig} from '../src/backends/cpu/fused_sdpa_grad';
+import {opNames, scaledDotProductAttention, setKernelPreference} from '../src';
 import {
   AttentionCase, attentionCaseArbitrary, describeCase, makeAttentionTensors, maskShapeFor,
 } from './helpers/attention_cases';
@@ -71,12 +70,15 @@ describe('scaledDotProductAttention gradients', () => {
   it('fall back to differentiating the composite when a backend lacks the backward kernel', () => {
     const c = {...base, mask: 'additive' as const, maskShape: 'rowsCols' as const, keyPadding: 'int32' as const};
     const expected = gradients(c, referenceAttention);
-    tf.unregisterKernel(FusedScaledDotProductAttentionGrad, 'cpu');
+    const backward = opNames('ScaledDotProductAttentionGrad').kernel;
+    const config = tf.getKernel(backward, 'cpu');
+    expect(config).toBeDefined();
+    tf.unregisterKernel(backward, 'cpu');
     try {
       const actual = gradients(c, fused);
       actual.forEach((g, i) => expect(closeness(g, expected[i], gradTolerance(c.querySeq * c.batch)).ok).toBe(true));
     } finally {
-      tf.registerKernel(fusedSdpaGradCpuConfig);
+      tf.registerKernel(config as tf.KernelConfig);
     }
   });
 

@@ -23,7 +23,7 @@ describe('TensorFlow op library', () => {
     const nb = asNodeBackend(tf.backend());
     const run = (q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, mask: tf.Tensor, pad: tf.Tensor, kind = 'none',
                  hasPad = false) =>
-        () => nb.executeMultipleOutputs('BtFusedScaledDotProductAttention',
+        () => nb.executeMultipleOutputs('BtScaledDotProductAttention',
                                         new OpAttrs(nb).dtype('Tmask', mask.dtype).dtype('Tpad', pad.dtype)
                                             .float('scale', 1).bool('is_causal', false).string('mask_kind', kind)
                                             .bool('has_key_padding_mask', hasPad).build(),

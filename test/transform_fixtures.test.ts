@@ -7,24 +7,31 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
-import {BetterTransformer} from '../src';
+import {BetterTransformer, opNames, OPS} from '../src';
+import {OP_NAMES} from '../src/op_table';
 import {graphModelArtifacts} from '../src/transform/graph_model_transform';
 import {architectureTable} from '../src/transform/architectures';
 import {listFixtures, loadFixture} from './helpers/load_fixture';
 import {outputsOf, relativeErrorOnTokens, validTokensOf} from './helpers/fixture_outputs';
 
+const FUSED_GRAPH_OPS = new Set(OP_NAMES.filter(op => OPS[op].graphOp).map(op => opNames(op).graphOp));
 const graphFixtures = listFixtures().filter(f => f.format === 'graph-model');
-const fusionOf = (architecture: string, id: string) =>
-  (architectureTable().find(e => e.id === id) ?? architectureTable().find(e => e.modelTypes.includes(architecture)))?.fusion;
+const entryOf = (id: string) => architectureTable().find(e => e.fixtures.includes(id));
 
 describe.each(graphFixtures.map(f => [f.id, f] as const))('fixture %s', (id, meta) => {
   const fixture = loadFixture(id);
-  const expectedFusion = meta.expected === 'refused' ? 'refused' : fusionOf(meta.architecture, id.replace(/_(static|fp16|uint8)$/, ''));
+  const entry = entryOf(id);
+  const expectedFusion = meta.expected === 'refused' ? 'refused' : entry?.fusion;
   const validTokens = validTokensOf(fixture.reference);
   // Quantised weights differ from the float Python model by the quantisation error,
   // and quantised formula constants (GELU's 1/√2 in float16) are computed exactly by the fused layer.
   const referenceTolerance = meta.quantization ? 5e-2 : 1e-4;
   const originalTolerance = meta.quantization ? 1e-4 : 1e-5;
+
+  test('belongs to an entry of the architecture table (models/*.json)', () => {
+    expect(entry).toBeDefined();
+    if (meta.expected === 'refused') expect(entry?.fusion).toBe('refused');
+  });
 
   test(`transform fuses ${expectedFusion === 'refused' ? 'nothing' : 'one block per layer'} and matches the original`, () => {
     const model = fixture.loadGraphModel();
@@ -46,6 +53,10 @@ describe.each(graphFixtures.map(f => [f.id, f] as const))('fixture %s', (id, met
       // Consecutive fused layers run as one encoder stack.
       const allowed = expectedFusion === 'encoderLayer' ? ['encoderLayer', 'encoderStack'] : ['attention'];
       expect(kinds.every(k => allowed.includes(k))).toBe(true);
+      // The rewritten graph runs exactly the ops its family's entry names.
+      const nodes = (graphModelArtifacts(transformed)?.modelTopology as {node: Array<{op: string}>}).node;
+      const fusedOps = new Set(nodes.map(n => n.op).filter(op => FUSED_GRAPH_OPS.has(op)));
+      expect([...fusedOps].sort()).toEqual((entry?.fusedOps ?? []).map(op => opNames(op).graphOp).sort());
     }
     const after = outputsOf(transformed, inputs, fixture.outputNames);
     for (const name of fixture.outputNames) {

@@ -25,9 +25,10 @@ function table() {
     const blocks = [e.blocks.norm ? `${e.blocks.norm}-norm` : '', e.blocks.activation ?? '', e.blocks.causal ? 'causal' : '']
         .filter(Boolean).join(', ');
     const why = (e.reason ?? e.notes ?? '').replace(/\|/g, '\\|');
-    return `| ${e.name} | ${blocks || '—'} | ${FUSION[e.fusion]} | ${why} |`;
+    const ops = e.fusedOps.length > 0 ? e.fusedOps.map(op => `\`${op}\``).join(', ') : '—';
+    return `| ${e.name} | ${blocks || '—'} | ${FUSION[e.fusion]} | ${ops} | ${why} |`;
   });
-  return ['| architecture | blocks | fused | notes |', '| --- | --- | --- | --- |', ...rows].join('\n');
+  return ['| architecture | blocks | fused | ops | notes |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
 }
 
 function withTable(readme) {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the CUDA kernels (kernels/cuda) into kernels/cuda/build/libbt_cuda.so
-# for sm_80 and sm_90, with warnings as errors. No GPU is needed to build.
+# Builds the CUDA kernels (kernels/cuda, C ABI kernels/include/bt_cuda.h) into
+# kernels/cuda/build/libbt_cuda.so for sm_80 and sm_90, with warnings as errors.
+# No GPU is needed to build.
 #
-#   bash tools/build-cuda.sh                 # compile, link, run the no-GPU ABI validation test
+#   bash tools/build-cuda.sh                 # compile, link, run the no-GPU ABI validation test (test/cuda)
 #   bash tools/build-cuda.sh --compile-only  # objects only
 #   BT_CUDA_HOME=/usr/local/cuda bash tools/build-cuda.sh   # use an installed toolkit instead
 # Also: BT_CUDA_BUILD_DIR (output folder), BT_CUDA_ARCHS (default "80 90"), BT_CUBLAS_HOME.
@@ -13,6 +14,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SRC="$ROOT/kernels/cuda"
+INCLUDE="$ROOT/kernels/include"
 OUT="${BT_CUDA_BUILD_DIR:-$SRC/build}"
 ARCHS="${BT_CUDA_ARCHS:-80 90}"
 COMPILE_ONLY=0
@@ -78,7 +80,7 @@ for a in $ARCHS; do GENCODE+=("-gencode=arch=compute_$a,code=sm_$a"); done
 WERROR=(-Werror all-warnings)
 [ "${BT_CUDA_WERROR:-1}" = 0 ] && WERROR=()
 FLAGS=(-std=c++17 -O3 -Xcompiler -fPIC,-Wall,-Wextra "${WERROR[@]}" -I"$CUDA_HOME/include"
-       -I"$CUBLAS_HOME/include" -I"$SRC"
+       -I"$CUBLAS_HOME/include" -I"$SRC" -I"$INCLUDE"
        "${GENCODE[@]}" -Xptxas -v)
 mkdir -p "$OUT/obj"
 echo "build-cuda: $("$NVCC" --version | tail -1); archs: $ARCHS"
@@ -113,6 +115,6 @@ for s in "${SOURCES[@]}"; do OBJS+=("$OUT/obj/$s.o"); done
   -L"$CUBLAS_LIBDIR" "${CUBLASLT[@]}" -Xlinker -rpath,"$CUBLAS_LIBDIR" -Xlinker --no-undefined
 echo "build-cuda: linked $OUT/libbt_cuda.so"
 
-cc -std=c11 -Wall -Wextra ${WERROR:+-Werror} -I"$SRC" -o "$OUT/abi_validation_test" "$SRC/test/abi_validation_test.c" \
+cc -std=c11 -Wall -Wextra ${WERROR:+-Werror} -I"$INCLUDE" -o "$OUT/abi_validation_test" "$ROOT/test/cuda/abi_validation_test.c" \
   -L"$OUT" -lbt_cuda -Wl,-rpath,"$OUT"
 "$OUT/abi_validation_test"

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the TensorFlow op library (kernels/tensorflow) against the libtensorflow
-# that tfjs-node uses. Run after tools/setup-tfjs-node.sh (CI does both).
-# Produces kernels/tensorflow/build/Release/bt_tensorflow_ops.node.
-# --gpu (or BT_TENSORFLOW_OPS_GPU=1) adds the DEVICE_GPU kernels (kernels/tensorflow/gpu_kernels.cc)
-# over libbt_cuda, built first by tools/build-cuda.sh when missing; for tfjs-node-gpu.
+# Builds the TensorFlow op library (kernels/bindings/tensorflow) against the
+# libtensorflow that tfjs-node uses. Run after tools/setup-tfjs-node.sh (CI does both).
+# Produces kernels/bindings/tensorflow/build/Release/bt_tensorflow_ops.node.
+# --gpu (or BT_TENSORFLOW_OPS_GPU=1) adds the DEVICE_GPU kernels
+# (kernels/bindings/tensorflow/gpu_kernels.cc) over libbt_cuda, built first by
+# tools/build-cuda.sh when missing; for tfjs-node-gpu.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 GPU="${BT_TENSORFLOW_OPS_GPU:-0}"
@@ -28,7 +29,7 @@ if [ "$GPU" = 1 ]; then
   [ -f "$CUDA_BUILD/libbt_cuda.so" ] || BT_CUDA_BUILD_DIR="$CUDA_BUILD" bash "$ROOT/tools/build-cuda.sh"
   GYP_DEFINES+=("-Dwith_cuda=1" "-Dcuda_build_dir=$CUDA_BUILD")
 fi
-run_node_gyp "$ROOT/kernels/tensorflow" rebuild "--jobs=$(nproc 2>/dev/null || echo 2)" -- "${GYP_DEFINES[@]}"
-OUT="$ROOT/kernels/tensorflow/build/Release/bt_tensorflow_ops.node"
+run_node_gyp "$ROOT/kernels/bindings/tensorflow" rebuild "--jobs=$(nproc 2>/dev/null || echo 2)" -- "${GYP_DEFINES[@]}"
+OUT="$ROOT/kernels/bindings/tensorflow/build/Release/bt_tensorflow_ops.node"
 [ -f "$OUT" ] || { echo "build-tensorflow-ops: $OUT was not produced" >&2; exit 1; }
 echo "build-tensorflow-ops: built $OUT"

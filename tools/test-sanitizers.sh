@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the native core addon (kernels/src) with AddressSanitizer and UBSan into
-# a scratch folder and runs the native tests against it (`npm run test:sanitizers`):
-# the package's jest suites on the `cpu` backend and the addon's own suite
-# (kernels/test/addon.test.js, every ISA). Any sanitizer report fails the run.
+# Builds the native core addon (kernels/bindings/node over kernels/core) with
+# AddressSanitizer and UBSan into a scratch folder and runs the native tests
+# against it (`npm run test:sanitizers`): the package's jest suites on the `cpu`
+# backend and the addon's own suite (test/native/addon.test.js, every ISA). Any
+# sanitizer report fails the run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=lib/node_gyp.sh
@@ -10,8 +11,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
-mkdir -p "$WORK/kernels"
-cp -r "$ROOT/kernels/src" "$ROOT/kernels/include" "$WORK/kernels/"
+# What binding.gyp builds from (the same folders package.json ships for the install build).
+mkdir -p "$WORK/kernels/bindings"
+cp -r "$ROOT/kernels/core" "$ROOT/kernels/include" "$ROOT/kernels/shared" "$WORK/kernels/"
+cp -r "$ROOT/kernels/bindings/node" "$WORK/kernels/bindings/"
 cp "$ROOT/binding.gyp" "$WORK/"
 ln -s "$ROOT/node_modules" "$WORK/node_modules"
 
@@ -31,5 +34,5 @@ export TFJS_BT_NATIVE_PATH="$ADDON"
 cd "$ROOT"
 npx jest --selectProjects cpu --runInBand \
   --testPathPattern 'test/(native_addon|sdpa_parity|sdpa_semantics|sdpa_grad|encoder_parity|encoder_grad|encoder_stack|leaks)\.test\.ts$'
-node --test kernels/test/addon.test.js
+node --test test/native/addon.test.js
 echo "test-sanitizers: no AddressSanitizer or UBSan report"

@@ -1,16 +1,22 @@
-// The C ABI (bt_cuda.h): argument validation, device checks, then dispatch.
-// Validation needs no GPU; every failure returns a status with a message.
+// The C ABI (kernels/include/bt_cuda.h): argument validation, device checks,
+// then dispatch. Validation needs no GPU; every failure returns a status with
+// a message. The checks shared with the CPU front ends (attention and encoder
+// sizes, mask extents, overflow-checked counts) are kernels/shared/problem_checks.h.
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstring>
 #include <new>
 #include <string>
+#include <vector>
 
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+#include "../shared/problem_checks.h"
 #include "attention_params.h"
 #include "bt_cuda.h"
+#include "encoder_kernels.h"
 #include "encoder_layer.h"
 #include "gemm_lt.h"
 
@@ -91,37 +97,41 @@ int RequireHostPointer(const void* ptr, const char* name) {
 
 int Invalid(const std::string& m) { return Fail(BT_CUDA_INVALID_ARGUMENT, m); }
 
+// A shared check's message as an INVALID_ARGUMENT status (OK when it is empty).
+int InvalidIf(const std::string& message) { return message.empty() ? BT_CUDA_OK : Invalid(message); }
+
+// An element count of validated (non-negative) sizes; callers check it fits first (CountFits).
 int64_t Product(std::initializer_list<int64_t> dims) {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  return n;
+  int64_t n = 0;
+  return bt_checks::CheckedProduct(dims, &n) ? n : INT64_MAX;
 }
 
-// Largest element offset the mask strides address, plus one.
+// The product of the sizes fits in int64 and is at most `limit`.
+bool CountFits(std::initializer_list<int64_t> dims, int64_t limit) {
+  int64_t n = 0;
+  return bt_checks::CheckedProduct(dims, &n) && n <= limit;
+}
+
 int64_t MaskExtent(const bt_cuda_attention& a) {
-  const int64_t dims[4] = {a.batch, a.heads, a.q_seq, a.k_seq};
-  int64_t extent = 1;
-  for (int i = 0; i < 4; ++i) {
-    if (dims[i] > 0) extent += (dims[i] - 1) * a.mask_strides[i];
-  }
+  const int64_t sizes[4] = {a.batch, a.heads, a.q_seq, a.k_seq};
+  int64_t extent = 0;
+  bt_checks::MaskExtent(sizes, a.mask_strides, &extent);  // validated by ValidateAttention
   return extent;
 }
 
 int ValidateAttention(const bt_cuda_attention* a) {
   if (!a) return Invalid("attention arguments are null");
-  if (a->batch < 0 || a->q_seq < 0 || a->k_seq < 0 || a->value_depth < 0) {
-    return Invalid("batch, q_seq, k_seq and value_depth must be non-negative");
-  }
-  if (a->heads < 1 || a->kv_heads < 1 || a->depth < 1) return Invalid("heads, kv_heads and depth must be at least 1");
-  if (a->heads % a->kv_heads != 0) return Invalid("heads must be a multiple of kv_heads");
+  const bt_checks::AttentionDims dims{a->batch, a->heads, a->kv_heads, a->q_seq, a->k_seq, a->depth, a->value_depth};
+  BT_RETURN_IF(InvalidIf(bt_checks::AttentionDimsError(dims, /*require_heads_and_depth=*/true)));
   if (a->precision != BT_CUDA_PRECISION_HIGHEST && a->precision != BT_CUDA_PRECISION_HIGH) {
     return Invalid("precision must be 0 (highest) or 1 (high)");
   }
   if (a->mask_kind < BT_CUDA_MASK_NONE || a->mask_kind > BT_CUDA_MASK_ADDITIVE) {
     return Invalid("mask_kind must be 0 (none), 1 (bool) or 2 (additive)");
   }
-  // Grid limits: B*H blocks in x (int), query (forward) or key (backward) blocks of 32 rows in y.
-  if (a->batch * a->heads > INT_MAX || a->q_seq > 65535LL * 32 || a->k_seq > 65535LL * 32) {
+  // Grid limits: B*H blocks in x (int), query (forward) or key (backward) blocks of 32 rows in y. Every
+  // element count below is then far from overflowing (D, Dv <= 128).
+  if (!CountFits({a->batch, a->heads}, INT_MAX) || a->q_seq > 65535LL * 32 || a->k_seq > 65535LL * 32) {
     return Fail(BT_CUDA_UNSUPPORTED, "sizes exceed the GPU kernels' grid limits");
   }
   if (a->depth > BT_CUDA_MAX_HEAD_DEPTH || a->value_depth > BT_CUDA_MAX_HEAD_DEPTH) {
@@ -133,9 +143,9 @@ int ValidateAttention(const bt_cuda_attention* a) {
   if (rows && a->value_depth > 0 && !a->out) return Invalid("out is null");
   if (a->mask_kind != BT_CUDA_MASK_NONE) {
     if (!a->mask) return Invalid("mask is null but mask_kind is not none");
-    for (int i = 0; i < 4; ++i) {
-      if (a->mask_strides[i] < 0) return Invalid("mask_strides must be non-negative");
-    }
+    const int64_t sizes[4] = {a->batch, a->heads, a->q_seq, a->k_seq};
+    int64_t extent = 0;
+    BT_RETURN_IF(InvalidIf(bt_checks::MaskExtent(sizes, a->mask_strides, &extent)));
   }
   return BT_CUDA_OK;
 }
@@ -189,15 +199,24 @@ size_t DeltaBytes(const bt_cuda_attention& a) {
   return static_cast<size_t>(Product({a.batch, a.heads, a.q_seq})) * sizeof(float);
 }
 
+// Token rows (B*S) the encoder's row kernels and tables index with int, the attention grid's limits,
+// and buffers (B*S*3E and B*S*F floats) whose sizes in bytes fit in int64.
+bool EncoderSizesFit(int64_t batch, int64_t seq, int64_t num_heads, int64_t embed, int64_t ffn) {
+  constexpr int64_t kMaxFloats = INT64_MAX / 16;
+  return CountFits({batch, seq}, INT_MAX / 4) && seq <= 65535LL * 32 && CountFits({batch, num_heads}, INT_MAX) &&
+         CountFits({batch, seq, embed, 3}, kMaxFloats) && CountFits({batch, seq, ffn}, kMaxFloats);
+}
+
 int ValidateEncoder(const bt_cuda_encoder* e) {
   if (!e) return Invalid("encoder arguments are null");
   if (e->batch < 0 || e->seq < 0) return Invalid("batch and seq must be non-negative");
-  if (e->embed < 1 || e->num_heads < 1 || e->ffn < 1) return Invalid("embed, num_heads and ffn must be at least 1");
-  if (e->embed % e->num_heads != 0) return Invalid("embed must be a multiple of num_heads");
+  BT_RETURN_IF(InvalidIf(bt_checks::EmbedDimError(e->embed)));
+  BT_RETURN_IF(InvalidIf(bt_checks::HeadCountError(e->embed, e->num_heads, "num_heads")));
+  if (e->ffn < 1) return Invalid("ffn (" + std::to_string(e->ffn) + ") must be at least 1");
   if (e->embed / e->num_heads > BT_CUDA_MAX_HEAD_DEPTH) {
     return Fail(BT_CUDA_UNSUPPORTED, "the GPU encoder layer takes head depth (embed / num_heads) up to 128");
   }
-  if (e->batch * e->seq > INT_MAX / 4 || e->seq > 65535LL * 32 || e->batch * e->num_heads > INT_MAX) {
+  if (!EncoderSizesFit(e->batch, e->seq, e->num_heads, e->embed, e->ffn)) {
     return Fail(BT_CUDA_UNSUPPORTED, "sizes exceed the GPU kernels' limits");
   }
   if (e->precision != BT_CUDA_PRECISION_HIGHEST && e->precision != BT_CUDA_PRECISION_HIGH) {
@@ -232,16 +251,111 @@ int CheckEncoderPointers(const bt_cuda_encoder& e) {
   return BT_CUDA_OK;
 }
 
+
+// ---- encoder stack ----
+// The layers run one after another through the layer code, each reading the
+// previous one's output from the workspace. Padding rows come out of every
+// layer as exact zeros and every layer skips them, so chaining layers gives the
+// stack's result; each layer packs and unpacks its tokens itself.
+
+// Layer l of a stack as the layer entry point sees it.
+bt_cuda_encoder StackLayer(const bt_cuda_encoder_stack& s, int64_t l, const float* x, float* y) {
+  bt_cuda_encoder e = s.layers[l];
+  e.x = x;
+  e.y = y;
+  e.key_valid_host = s.key_valid_host;
+  return e;
+}
+
+int ValidateEncoderStack(const bt_cuda_encoder_stack* s) {
+  if (!s) return Invalid("encoder stack arguments are null");
+  if (s->batch < 0 || s->seq < 0) return Invalid("batch and seq must be non-negative");
+  BT_RETURN_IF(InvalidIf(bt_checks::EmbedDimError(s->embed)));
+  if (s->num_layers < 0) return Invalid("num_layers must be non-negative");
+  if (s->num_layers > 0 && !s->layers) return Invalid("layers is null");
+  if (!EncoderSizesFit(s->batch, s->seq, 1, s->embed, 1)) {
+    return Fail(BT_CUDA_UNSUPPORTED, "sizes exceed the GPU kernels' limits");
+  }
+  if (s->batch * s->seq > 0 && (!s->x || !s->y)) return Invalid("x or y is null");
+  for (int64_t l = 0; l < s->num_layers; ++l) {
+    const bt_cuda_encoder& layer = s->layers[l];
+    const std::string at = "layers[" + std::to_string(l) + "]: ";
+    if (layer.batch != s->batch || layer.seq != s->seq || layer.embed != s->embed) {
+      return Invalid(at + "batch, seq and embed must be the stack's");
+    }
+    if (layer.x || layer.y || layer.key_valid_host) {
+      return Invalid(at + "x, y and key_valid_host must be null (the stack's are used)");
+    }
+    const bt_cuda_encoder e = StackLayer(*s, l, s->x, s->y);
+    const int status = ValidateEncoder(&e);
+    if (status != BT_CUDA_OK) return Fail(status, at + g_last_error);
+  }
+  return BT_CUDA_OK;
+}
+
+// The workspace in order: one layer's workspace (the largest any layer needs), then the
+// activations between layers ([B, S, E] each: one for two layers, two from three on, used in
+// turn), then, for a stack without layers over a padded batch, the row table that copies x.
+struct StackWorkspace {
+  size_t layer_bytes = 0, activation_bytes = 0, activations = 0, table_bytes = 0;
+  size_t Total() const { return layer_bytes + activations * activation_bytes + table_bytes; }
+};
+
+size_t AlignUp256(size_t n) { return (n + 255) / 256 * 256; }
+
+StackWorkspace PlanStackWorkspace(const bt_cuda_encoder_stack& s, const btc::EncoderPlan& plan) {
+  StackWorkspace w;
+  for (int64_t l = 0; l < s.num_layers; ++l) {
+    w.layer_bytes = std::max(w.layer_bytes, AlignUp256(btc::EncoderWorkspaceBytes(StackLayer(s, l, s.x, s.y), plan)));
+  }
+  w.activation_bytes = AlignUp256(static_cast<size_t>(s.batch * s.seq * s.embed) * sizeof(float));
+  w.activations = s.num_layers >= 3 ? 2 : s.num_layers == 2 ? 1 : 0;
+  if (s.num_layers == 0 && plan.padded) {
+    w.table_bytes = AlignUp256(static_cast<size_t>(s.batch * s.seq) * sizeof(int));
+  }
+  return w;
+}
+
+// The token bookkeeping of the stack's batch and padding (the same for every layer).
+btc::EncoderPlan PlanStack(const bt_cuda_encoder_stack& s) {
+  bt_cuda_encoder e{};
+  e.batch = s.batch;
+  e.seq = s.seq;
+  e.embed = s.embed;
+  e.key_valid_host = s.key_valid_host;
+  return btc::PlanEncoder(e);
+}
+
+// No layers: y = x with padding rows zeroed (a device copy, or an unpack through a row table).
+int CopyRealRows(const bt_cuda_encoder_stack& s, const btc::EncoderPlan& plan, char* table_memory,
+                 cudaStream_t stream) {
+  const int64_t rows = s.batch * s.seq;
+  cudaError_t err = cudaSuccess;
+  if (!plan.padded) {
+    err = cudaMemcpyAsync(s.y, s.x, static_cast<size_t>(rows * s.embed) * sizeof(float), cudaMemcpyDeviceToDevice,
+                          stream);
+    return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "copying x");
+  }
+  std::vector<int> row_table(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r) row_table[static_cast<size_t>(r)] = s.key_valid_host[r] ? static_cast<int>(r) : -1;
+  int* table = reinterpret_cast<int*>(table_memory);
+  // Pageable source: staged before cudaMemcpyAsync returns, so the vector may go out of scope.
+  err = cudaMemcpyAsync(table, row_table.data(), row_table.size() * sizeof(int), cudaMemcpyHostToDevice, stream);
+  if (err == cudaSuccess) err = btc::LaunchUnpackRows(s.x, table, s.y, rows, static_cast<int>(s.embed), stream);
+  return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "copying the real rows of x");
+}
+
 }  // namespace
 
 extern "C" {
 
 int bt_cuda_abi_version(void) { return BT_CUDA_ABI_VERSION; }
 
-void bt_cuda_struct_sizes(size_t* attention, size_t* attention_grad, size_t* encoder) {
+void bt_cuda_struct_sizes(size_t* attention, size_t* attention_grad, size_t* encoder, size_t* encoder_stack) {
   if (attention) *attention = sizeof(bt_cuda_attention);
   if (attention_grad) *attention_grad = sizeof(bt_cuda_attention_grad);
   if (encoder) *encoder = sizeof(bt_cuda_encoder);
+  if (encoder_stack) *encoder_stack = sizeof(bt_cuda_encoder_stack);
 }
 
 const char* bt_cuda_last_error(void) { return g_last_error.c_str(); }
@@ -323,7 +437,7 @@ int bt_cuda_upload(bt_cuda_context* ctx, void* device_dst, const void* host_src,
   return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "cudaMemcpyAsync");
 }
 
-int bt_cuda_attention_forward(bt_cuda_context* ctx, const bt_cuda_attention* a, void* stream) {
+int bt_cuda_scaled_dot_product_attention(bt_cuda_context* ctx, const bt_cuda_attention* a, void* stream) {
   BT_RETURN_IF(ValidateAttention(a));
   BT_RETURN_IF(RequireDevice());
   cudaStream_t s = nullptr;
@@ -336,15 +450,16 @@ int bt_cuda_attention_forward(bt_cuda_context* ctx, const bt_cuda_attention* a, 
   return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "attention forward launch");
 }
 
-int bt_cuda_attention_backward_workspace_bytes(const bt_cuda_attention* a, size_t* bytes) {
+int bt_cuda_scaled_dot_product_attention_grad_workspace_bytes(const bt_cuda_attention* a, size_t* bytes) {
   BT_RETURN_IF(ValidateAttention(a));
   if (!bytes) return Invalid("bytes is null");
   *bytes = DeltaBytes(*a);
   return BT_CUDA_OK;
 }
 
-int bt_cuda_attention_backward(bt_cuda_context* ctx, const bt_cuda_attention* a, const bt_cuda_attention_grad* g,
-                               void* workspace, size_t workspace_bytes, void* stream) {
+int bt_cuda_scaled_dot_product_attention_grad(bt_cuda_context* ctx, const bt_cuda_attention* a,
+                                              const bt_cuda_attention_grad* g, void* workspace,
+                                              size_t workspace_bytes, void* stream) {
   BT_RETURN_IF(ValidateAttention(a));
   if (!g) return Invalid("gradient arguments are null");
   const int64_t rows = Product({a->batch, a->heads, a->q_seq});
@@ -356,7 +471,7 @@ int bt_cuda_attention_backward(bt_cuda_context* ctx, const bt_cuda_attention* a,
     return Invalid("dmask_elements is smaller than the extent the mask strides address");
   }
   if (workspace_bytes < DeltaBytes(*a) || (DeltaBytes(*a) > 0 && !workspace)) {
-    return Invalid("workspace is smaller than bt_cuda_attention_backward_workspace_bytes");
+    return Invalid("workspace is smaller than bt_cuda_scaled_dot_product_attention_grad_workspace_bytes");
   }
   BT_RETURN_IF(RequireDevice());
   cudaStream_t s = nullptr;
@@ -386,7 +501,7 @@ int bt_cuda_attention_backward(bt_cuda_context* ctx, const bt_cuda_attention* a,
   return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "attention backward launch");
 }
 
-int bt_cuda_encoder_workspace_bytes(const bt_cuda_encoder* e, size_t* bytes) {
+int bt_cuda_transformer_encoder_layer_workspace_bytes(const bt_cuda_encoder* e, size_t* bytes) {
   BT_RETURN_IF(ValidateEncoder(e));
   BT_RETURN_IF(RequireHostPointer(e->key_valid_host, "key_valid_host"));
   if (!bytes) return Invalid("bytes is null");
@@ -394,13 +509,13 @@ int bt_cuda_encoder_workspace_bytes(const bt_cuda_encoder* e, size_t* bytes) {
   return BT_CUDA_OK;
 }
 
-int bt_cuda_encoder_layer(bt_cuda_context* ctx, const bt_cuda_encoder* e, void* workspace, size_t workspace_bytes,
-                          void* stream) {
+int bt_cuda_transformer_encoder_layer(bt_cuda_context* ctx, const bt_cuda_encoder* e, void* workspace,
+                                      size_t workspace_bytes, void* stream) {
   BT_RETURN_IF(ValidateEncoder(e));
   BT_RETURN_IF(RequireHostPointer(e->key_valid_host, "key_valid_host"));
   const btc::EncoderPlan plan = btc::PlanEncoder(*e);
   if (workspace_bytes < btc::EncoderWorkspaceBytes(*e, plan) || !workspace) {
-    return Invalid("workspace is smaller than bt_cuda_encoder_workspace_bytes");
+    return Invalid("workspace is smaller than bt_cuda_transformer_encoder_layer_workspace_bytes");
   }
   BT_RETURN_IF(RequireDevice());
   cudaStream_t s = nullptr;
@@ -413,6 +528,55 @@ int bt_cuda_encoder_layer(bt_cuda_context* ctx, const bt_cuda_encoder* e, void* 
   if (status != BT_CUDA_OK) {
     (void)cudaGetLastError();
     return Fail(status, "encoder layer: " + error);
+  }
+  return BT_CUDA_OK;
+}
+
+int bt_cuda_transformer_encoder_stack_workspace_bytes(const bt_cuda_encoder_stack* s, size_t* bytes) {
+  BT_RETURN_IF(ValidateEncoderStack(s));
+  BT_RETURN_IF(RequireHostPointer(s->key_valid_host, "key_valid_host"));
+  if (!bytes) return Invalid("bytes is null");
+  *bytes = PlanStackWorkspace(*s, PlanStack(*s)).Total();
+  return BT_CUDA_OK;
+}
+
+int bt_cuda_transformer_encoder_stack(bt_cuda_context* ctx, const bt_cuda_encoder_stack* s, void* workspace,
+                                      size_t workspace_bytes, void* stream) {
+  BT_RETURN_IF(ValidateEncoderStack(s));
+  BT_RETURN_IF(RequireHostPointer(s->key_valid_host, "key_valid_host"));
+  const btc::EncoderPlan plan = PlanStack(*s);
+  const StackWorkspace w = PlanStackWorkspace(*s, plan);
+  if (workspace_bytes < w.Total() || (w.Total() > 0 && !workspace)) {
+    return Invalid("workspace is smaller than bt_cuda_transformer_encoder_stack_workspace_bytes");
+  }
+  BT_RETURN_IF(RequireDevice());
+  cudaStream_t st = nullptr;
+  BT_RETURN_IF(Enter(ctx, stream, &st));
+  if (s->batch * s->seq == 0) return BT_CUDA_OK;
+  BT_RETURN_IF(RequireDevicePointer(s->x, "x"));
+  BT_RETURN_IF(RequireDevicePointer(s->y, "y"));
+  for (int64_t l = 0; l < s->num_layers; ++l) {
+    const int status = CheckEncoderPointers(StackLayer(*s, l, s->x, s->y));
+    if (status != BT_CUDA_OK) return Fail(status, "layers[" + std::to_string(l) + "]: " + g_last_error);
+  }
+  BT_RETURN_IF(RequireDevicePointer(workspace, "workspace"));
+  char* base = static_cast<char*>(workspace);
+  if (s->num_layers == 0) return CopyRealRows(*s, plan, base + w.layer_bytes, st);
+  float* activations[2] = {nullptr, nullptr};
+  for (size_t i = 0; i < w.activations; ++i) {
+    activations[i] = reinterpret_cast<float*>(base + w.layer_bytes + i * w.activation_bytes);
+  }
+  const float* x = s->x;
+  for (int64_t l = 0; l < s->num_layers; ++l) {
+    float* y = l + 1 == s->num_layers ? s->y : activations[l % 2];
+    const bt_cuda_encoder e = StackLayer(*s, l, x, y);
+    std::string error;
+    const int status = btc::RunEncoderLayer(ctx->lt, e, plan, workspace, st, &error);
+    if (status != BT_CUDA_OK) {
+      (void)cudaGetLastError();
+      return Fail(status, "encoder stack, layer " + std::to_string(l) + ": " + error);
+    }
+    x = y;
   }
   return BT_CUDA_OK;
 }

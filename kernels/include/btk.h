@@ -1,8 +1,16 @@
 /*
  * btk: the C ABI of the native CPU core (fused scaled dot-product attention
  * and transformer encoder layers on float32). A plain C interface so that the
- * Node-API addon, tests, and any later binding (TensorFlow op library, WASM)
+ * Node-API addon, the TensorFlow op library, tests and any later binding (WASM)
  * share one entry point and no C++ types cross it.
+ *
+ * One function per op, named as the op is everywhere else (the tfjs kernels,
+ * the addon's functions, the TensorFlow ops, the CUDA ABI):
+ *   ScaledDotProductAttention      btk_scaled_dot_product_attention
+ *   ScaledDotProductAttentionGrad  btk_scaled_dot_product_attention_grad
+ *   TransformerEncoderLayer        btk_transformer_encoder_layer
+ *   TransformerEncoderStack        btk_transformer_encoder_stack
+ * The other functions (packed weights, GEMM) are building blocks, not ops.
  *
  * Conventions: all tensors are contiguous row-major float32 unless stated;
  * functions validate shapes and pointers they can check and return a status,
@@ -48,17 +56,17 @@ typedef struct btk_sdpa_problem {
   const uint8_t* key_padding; /* optional [B, Sk], nonzero = real key */
 } btk_sdpa_problem;
 
-btk_status btk_sdpa_forward(const btk_sdpa_problem* problem, const float* q, const float* k,
-                            const float* v, float* out, float* lse /* optional */);
+btk_status btk_scaled_dot_product_attention(const btk_sdpa_problem* problem, const float* q, const float* k,
+                                            const float* v, float* out, float* lse /* optional */);
 
-/* Gradients of btk_sdpa_forward. dq/dk/dv have the shapes of q/k/v (dk, dv are
+/* Gradients of btk_scaled_dot_product_attention. dq/dk/dv have the shapes of q/k/v (dk, dv are
  * summed over the query heads sharing a kv head). d_mask (optional, float masks
  * only) is overwritten with the gradient accumulated into the mask's own
  * storage through its strides; it must hold as many elements as the mask. */
-btk_status btk_sdpa_backward(const btk_sdpa_problem* problem, const float* q, const float* k,
-                             const float* v, const float* out, const float* lse,
-                             const float* d_out, float* d_q, float* d_k, float* d_v,
-                             float* d_mask /* optional */);
+btk_status btk_scaled_dot_product_attention_grad(const btk_sdpa_problem* problem, const float* q, const float* k,
+                                                 const float* v, const float* out, const float* lse,
+                                                 const float* d_out, float* d_q, float* d_k, float* d_v,
+                                                 float* d_mask /* optional */);
 
 /* A [rows=in, cols=out] weight packed once into the active micro-kernel layout. */
 typedef struct btk_packed_weight btk_packed_weight;
@@ -90,10 +98,15 @@ typedef struct btk_encoder_layer_params {
 } btk_encoder_layer_params;
 
 /* y[B,S,E] = layers applied in order to x[B,S,E]. Only real tokens (key_padding
- * nonzero; all tokens when key_padding is null) are computed; padded rows of y are 0. */
-btk_status btk_encoder_stack(const btk_encoder_layer_params* layers, int64_t num_layers,
-                             const float* x, int64_t batch, int64_t seq_len, int64_t embed_dim,
-                             const uint8_t* key_padding, float* y);
+ * nonzero; all tokens when key_padding is null) are computed; padded rows of y are 0.
+ * The tokens stay packed between layers; no layers copies the real rows. */
+btk_status btk_transformer_encoder_stack(const btk_encoder_layer_params* layers, int64_t num_layers,
+                                         const float* x, int64_t batch, int64_t seq_len, int64_t embed_dim,
+                                         const uint8_t* key_padding, float* y);
+
+/* One encoder layer: btk_transformer_encoder_stack with that layer alone. */
+btk_status btk_transformer_encoder_layer(const btk_encoder_layer_params* layer, const float* x, int64_t batch,
+                                         int64_t seq_len, int64_t embed_dim, const uint8_t* key_padding, float* y);
 
 const char* btk_isa_name(void);   /* "avx512", "avx2" or "scalar" */
 int btk_num_threads(void);

@@ -1,12 +1,14 @@
 /**
- * Every backend this package has fused kernels for: which kernels, what the
- * implementation is called in reports, and whether it can run right now (the
- * `tensorflow` kernels need the TensorFlow op library to load). Like
- * tfjs-backend-cpu's kernel list, one table says everything.
+ * Every backend this package has fused kernels for: which kernels, what an
+ * op's kernel runs there, and whether the backend's kernels can run right now
+ * (the `tensorflow` kernels need the TensorFlow op library to load). Which
+ * ops a backend implements is the op table's `kernels` field; the kernel
+ * lists in each backend's register.ts must match it (test/op_table.test.ts).
  */
 import type {KernelConfig} from '@tensorflow/tfjs-core';
 import {getKernelPreference} from '../config';
-import {nativeCore} from './cpu/native_addon';
+import {BackendName, OpName, opDef} from '../op_table';
+import {nativeCore} from './cpu/native/addon';
 import {cpuKernelConfigs} from './cpu/register';
 import {tensorflowOpLibraryStatus} from './tensorflow/op_library';
 import {tensorflowKernelConfigs} from './tensorflow/register';
@@ -14,12 +16,14 @@ import {tensorflowKernelConfigs} from './tensorflow/register';
 export type Implementation = 'native-cpu' | 'portable-typescript' | 'tensorflow-op-library' | 'composite-tfjs-ops';
 
 export interface BackendKernels {
-  backendName: string;
-  /** What the registered kernels run right now. */
-  implementation(): Implementation;
+  backendName: BackendName;
+  kernels: KernelConfig[];
+  /** Whether the op table gives `op` a kernel on this backend. */
+  declares(op: OpName): boolean;
+  /** What `op`'s registered kernel runs right now. */
+  implementation(op: OpName): Implementation;
   /** Whether the kernels can run under the 'portable' preference (TypeScript only). */
   portable: boolean;
-  kernels: KernelConfig[];
   /** Why the kernels cannot run now, or null when they can. */
   unavailableReason(): string | null;
 }
@@ -27,16 +31,22 @@ export interface BackendKernels {
 export const BACKEND_KERNELS: BackendKernels[] = [
   {
     backendName: 'cpu',
-    implementation: () => getKernelPreference() !== 'portable' && nativeCore() ? 'native-cpu' : 'portable-typescript',
-    portable: true,
     kernels: cpuKernelConfigs,
+    declares: op => opDef(op).kernels.cpu !== undefined,
+    implementation: op => {
+      const kinds: readonly string[] = opDef(op).kernels.cpu ?? [];
+      return kinds.includes('native') && getKernelPreference() !== 'portable' && nativeCore() ?
+        'native-cpu' : 'portable-typescript';
+    },
+    portable: true,
     unavailableReason: () => null,
   },
   {
     backendName: 'tensorflow',
+    kernels: tensorflowKernelConfigs,
+    declares: op => (opDef(op).kernels.tensorflow?.length ?? 0) > 0,
     implementation: () => 'tensorflow-op-library',
     portable: false,
-    kernels: tensorflowKernelConfigs,
     unavailableReason: () => {
       const status = tensorflowOpLibraryStatus();
       return status.loaded ? null : `TensorFlow op library ${status.path}: ${status.error}`;

@@ -10,7 +10,7 @@ import type {GraphModel} from '@tensorflow/tfjs-converter';
 import {SingleBar, Presets} from 'cli-progress';
 import {BetterTransformer} from '../transform/better_transformer';
 import {prepareBackend} from './backend';
-import {readModelArtifacts} from './model_files';
+import {readModelArtifacts} from '../io/model_files';
 import {randomInputs} from './random_inputs';
 import {maxRelativeDifference} from './output_parity';
 

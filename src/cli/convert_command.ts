@@ -4,7 +4,7 @@ import type {GraphModel} from '@tensorflow/tfjs-converter';
 import {BetterTransformer} from '../transform/better_transformer';
 import {graphModelArtifacts} from '../transform/graph_model_transform';
 import {formatReport} from './inspect_command';
-import {readModelArtifacts, writeModelArtifacts} from './model_files';
+import {readModelArtifacts, writeModelArtifacts} from '../io/model_files';
 import {prepareBackend} from './backend';
 
 export async function convertCommand(model: string, out: string, opts: {attentionOnly?: boolean}): Promise<void> {

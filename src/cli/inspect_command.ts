@@ -1,7 +1,7 @@
 /** `inspect <model.json> [--json]`: the report the pass would give, from the topology alone. */
 import {inspectModelJson} from '../transform/inspect';
 import {TransformReport} from '../transform/report';
-import {readModelJson} from './model_files';
+import {readModelJson} from '../io/model_files';
 
 export function formatReport(report: TransformReport): string {
   const lines = [`architecture: ${report.architecture ?? 'no transformer blocks found'}`];

@@ -10,6 +10,6 @@ export type {TokenizedBatch} from './tokenizer';
 export {meanPool, l2Normalize, poolSentences} from './pooling';
 export {readEmbedderConfig} from './embedder_config';
 export type {EmbedderConfig} from './embedder_config';
-export {DEFAULT_MODEL_NAME, defaultModelDirectory, loadDefaultEmbedder} from './default_model';
+export {DEFAULT_MODEL_NAME, DEFAULT_MODEL_PACKAGE, defaultModelDirectory, loadDefaultEmbedder} from './default_model';
 export {toBetterTransformer} from './transform_model';
 export type {TransformedModel} from './transform_model';

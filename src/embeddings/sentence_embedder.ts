@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {GraphModel, loadGraphModelSync} from '@tensorflow/tfjs-converter';
-import {readModelArtifacts} from '../cli/model_files';
+import {readModelArtifacts} from '../io/model_files';
 import {EmbedderConfig, readEmbedderConfig} from './embedder_config';
 import {l2Normalize, meanPool, poolSentences} from './pooling';
 import {SentenceTokenizer, TokenizedBatch} from './tokenizer';

@@ -30,7 +30,7 @@ import {
 } from './call_arguments';
 import {kerasAdditiveMask, kerasCausalMask, kerasCombinedMask} from './keras_attention_mask';
 import {fusedKerasAttention} from './fused_keras_attention';
-import {registerLoadedLayerClass} from './register_layers';
+import {registerLoadedLayerClass} from './layer_class_slot';
 import {
   KerasObjectIdentifier, KernelAndBiasObjects, resolveKernelAndBiasObjects, serializeKerasObject,
 } from './keras_objects';

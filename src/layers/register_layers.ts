@@ -7,9 +7,8 @@
  * own ES-module build registers one).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import {LAYER_CLASS_NAME, registerLayerLoader} from './layer_class_slot';
 import type {MultiHeadAttention as MultiHeadAttentionClass} from './multi_head_attention';
-
-const CLASS_NAME = 'MultiHeadAttention';
 
 function loadLayerClass(): typeof MultiHeadAttentionClass {
   // eslint-disable-next-line @typescript-eslint/no-var-requires
@@ -18,7 +17,7 @@ function loadLayerClass(): typeof MultiHeadAttentionClass {
 
 /** The registry entry until the real class is loaded. */
 class MultiHeadAttentionLoader {
-  static className = CLASS_NAME;
+  static className = LAYER_CLASS_NAME;
 
   static fromConfig(_cls: unknown, config: tf.serialization.ConfigDict): MultiHeadAttentionClass {
     const cls = loadLayerClass();
@@ -26,19 +25,9 @@ class MultiHeadAttentionLoader {
   }
 }
 
-function registeredClass(): unknown {
-  return tf.serialization.SerializationMap.getMap().classNameMap[CLASS_NAME]?.[0];
-}
-
 /** Registers 'MultiHeadAttention' for deserialisation unless another class holds the name. */
 export function registerLayers(): void {
-  if (registeredClass() == null) tf.serialization.registerClass(MultiHeadAttentionLoader as never);
-}
-
-/** Called when the real class is loaded: it replaces the loader (never another class). */
-export function registerLoadedLayerClass(cls: typeof MultiHeadAttentionClass): void {
-  const current = registeredClass();
-  if (current == null || current === MultiHeadAttentionLoader) tf.serialization.registerClass(cls);
+  registerLayerLoader(MultiHeadAttentionLoader);
 }
 
 /**

@@ -3,7 +3,7 @@
  * result is what every implementation (fused kernel or composite) consumes.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {AttnMaskKind, SdpaAttrs} from '../kernel_names';
+import {AttnMaskKind, SdpaAttrs} from '../op_table';
 import {
   describeShape, describeValue, fail, requireBoolean, requireBroadcastable, requireFiniteNumber,
   requireFloat32, requireKnownKeys, requirePaddingMask, requireRank, requireTensor,

@@ -1,9 +1,9 @@
 /** Validation and normalisation of transformerEncoderLayer's arguments. */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  ENCODER_COMMON_WEIGHT_INPUTS, ENCODER_PACKED_QKV_INPUTS, ENCODER_SEPARATE_QKV_INPUTS, EncoderActivation,
-  EncoderLayerAttrs,
-} from '../kernel_names';
+  ENCODER_ACTIVATIONS, ENCODER_COMMON_WEIGHT_INPUTS, ENCODER_PACKED_QKV_INPUTS, ENCODER_SEPARATE_QKV_INPUTS,
+  EncoderActivation, EncoderLayerAttrs,
+} from '../op_table';
 import {
   describeShape, describeValue, fail, requireBoolean, requireFiniteNumber, requireFloat32, requireFloatShape,
   requireKnownKeys, requireOneOf, requirePaddingMask, requireRank, requireTensor,
@@ -43,8 +43,6 @@ export interface TransformerEncoderLayerOptions {
 
 const OPTION_KEYS = ['numHeads', 'normFirst', 'activation', 'layerNormEps', 'keyPaddingMask', 'isCausal', 'scale'];
 const WEIGHT_KEYS = [...ENCODER_PACKED_QKV_INPUTS, ...ENCODER_SEPARATE_QKV_INPUTS, ...ENCODER_COMMON_WEIGHT_INPUTS];
-
-export const ACTIVATIONS: readonly EncoderActivation[] = ['gelu', 'gelu_tanh', 'relu'];
 
 export interface EncoderArgs {
   x: tf.Tensor3D;
@@ -86,7 +84,7 @@ export function validateEncoderOptions(op: string, x: unknown, options: unknown)
   const normFirst = opts.normFirst === undefined ? false : requireBoolean(op, 'options.normFirst', opts.normFirst);
   const isCausal = opts.isCausal === undefined ? false : requireBoolean(op, 'options.isCausal', opts.isCausal);
   const activation = opts.activation === undefined ? 'gelu' :
-                                                     requireOneOf(op, 'options.activation', opts.activation, ACTIVATIONS);
+                                                     requireOneOf(op, 'options.activation', opts.activation, ENCODER_ACTIVATIONS);
   const scale = opts.scale === undefined ? 1 / Math.sqrt(embed / numHeads) :
                                            requireFiniteNumber(op, 'options.scale', opts.scale);
   let eps1 = 1e-5, eps2 = 1e-5;

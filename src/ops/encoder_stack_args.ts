@@ -1,6 +1,6 @@
 /** Validation and normalisation of transformerEncoderStack's arguments. */
 import * as tf from '@tensorflow/tfjs-core';
-import {EncoderLayerAttrs, EncoderStackAttrs, encoderStackLayerAttrs} from '../kernel_names';
+import {EncoderStackAttrs} from '../op_table';
 import {TransformerEncoderLayerOptions, validateEncoderOptions, validateEncoderWeights} from './encoder_args';
 import {describeValue, fail} from './validate';
 
@@ -13,8 +13,6 @@ export interface EncoderStackArgs {
   layers: Array<Record<string, tf.Tensor>>;
   keyPaddingMask: tf.Tensor | null;
   attrs: EncoderStackAttrs;
-  /** Per layer, the attributes FusedTransformerEncoderLayer would take. */
-  layerAttrs: EncoderLayerAttrs[];
 }
 
 export function validateEncoderStackArgs(op: string, x: unknown, layers: unknown, options: unknown): EncoderStackArgs {
@@ -30,8 +28,5 @@ export function validateEncoderStackArgs(op: string, x: unknown, layers: unknown
     layerNormEps1: checked.map(() => o.eps1), layerNormEps2: checked.map(() => o.eps2),
     hasKeyPaddingMask: o.keyPaddingMask != null,
   };
-  return {
-    x: o.x, layers: checked.map(w => w.weights), keyPaddingMask: o.keyPaddingMask, attrs,
-    layerAttrs: checked.map((_, i) => encoderStackLayerAttrs(attrs, i)),
-  };
+  return {x: o.x, layers: checked.map(w => w.weights), keyPaddingMask: o.keyPaddingMask, attrs};
 }

@@ -1,5 +1,5 @@
 /** Scalar activations of the encoder's feed-forward block, matching tfjs/PyTorch definitions. */
-import {EncoderActivation} from '../kernel_names';
+import {EncoderActivation} from '../op_table';
 
 /**
  * erf via the complementary error function's Chebyshev-fitted form

@@ -5,7 +5,7 @@
  * Pre-norm (GPT-2, ViT):
  *   h = x + Attn(LN1(x))·Wo + bo;  y = h + act(LN2(h)·W1 + b1)·W2 + b2
  */
-import {EncoderActivation} from '../kernel_names';
+import {EncoderActivation} from '../op_table';
 import {activationFunction} from './activations';
 import {HeadProblem} from './attention_views';
 import {attentionForwardHead, ForwardScratch} from './flash_attention_forward';

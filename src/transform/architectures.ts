@@ -1,12 +1,16 @@
 /**
- * The architecture table in models/ (one JSON file per family: how its blocks
- * look and what the pass fuses), and naming the pattern a model's matched
- * layers follow for the report. Blocks are matched by structure; the family
- * names are only a description of which known models share that structure.
+ * The architecture table in models/ (one JSON file per family, like Optimum's
+ * mapping of model types to fused layers): how its blocks look, what the pass
+ * fuses and into which ops, and the fixtures that prove it
+ * (test/transform_fixtures.test.ts holds each fixture to its entry; the
+ * README's table is generated from it). Blocks are matched by structure; the
+ * family names describe which known models share that structure and name the
+ * pattern in reports.
  */
 import * as fs from 'fs';
 import * as path from 'path';
 import {packageRoot} from '../package_root';
+import type {OpName} from '../op_table';
 import type {EncoderLayerMatch} from './match/encoder_layer';
 
 export interface ArchitectureEntry {
@@ -16,6 +20,10 @@ export interface ArchitectureEntry {
   blocks: {norm: 'pre' | 'post' | null; activation: string | null; causal: boolean};
   fusion: 'encoderLayer' | 'attention' | 'refused';
   reason: string | null;
+  /** test/fixtures/<id> models of this family (tiny random weights through the real converter). */
+  fixtures: string[];
+  /** The op-table ops a transformed model of the family runs (graph models: its graph's fused ops). */
+  fusedOps: OpName[];
   notes: string;
 }
 

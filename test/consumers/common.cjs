@@ -9,7 +9,7 @@ exports.run = async (tf, plugin) => {
   const out = plugin.scaledDotProductAttention(q, k, v, {isCausal: true});
   process.stdout.write(JSON.stringify({
     implementation: plugin.activeImplementations().scaledDotProductAttention,
-    kernelRegistered: tf.getKernel(plugin.FusedScaledDotProductAttention, 'cpu') != null,
+    kernelRegistered: tf.getKernel(plugin.opNames('ScaledDotProductAttention').kernel, 'cpu') != null,
     values: Array.from(out.dataSync()),
   }));
 };

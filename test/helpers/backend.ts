@@ -7,3 +7,8 @@ export function expectedFusedImplementation(): Implementation {
   if (tf.getBackend() === 'tensorflow') return 'tensorflow-op-library';
   return nativeCoreFailure() === null ? 'native-cpu' : 'portable-typescript';
 }
+
+/** The implementation of an op whose only fused kernel is the portable `cpu` one (layerNorm, embeddingSum). */
+export function expectedPortableImplementation(): Implementation {
+  return tf.getBackend() === 'cpu' ? 'portable-typescript' : 'composite-tfjs-ops';
+}

@@ -9,7 +9,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import {GraphModel, loadGraphModelSync} from '@tensorflow/tfjs-converter';
 import type {LayersModel} from '@tensorflow/tfjs-layers';
-import {readModelArtifacts} from '../../src/cli/model_files';
+import {readModelArtifacts} from '../../src/io/model_files';
 
 export const FIXTURES_DIR = path.join(__dirname, '..', 'fixtures');
 

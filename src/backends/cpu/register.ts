@@ -1,13 +1,17 @@
-/** The kernels this package provides for tfjs-backend-cpu (`cpu`). */
+/** The kernels this package provides for tfjs-backend-cpu (`cpu`): one file per op in kernels/. */
 import type {KernelConfig} from '@tensorflow/tfjs-core';
-import {fusedEncoderLayerCpuConfig} from './fused_encoder_layer';
-import {fusedEncoderStackCpuConfig} from './fused_encoder_stack';
-import {fusedSdpaCpuConfig} from './fused_sdpa';
-import {fusedSdpaGradCpuConfig} from './fused_sdpa_grad';
+import {embeddingSumConfig} from './kernels/EmbeddingSum';
+import {layerNormConfig} from './kernels/LayerNorm';
+import {scaledDotProductAttentionConfig} from './kernels/ScaledDotProductAttention';
+import {scaledDotProductAttentionGradConfig} from './kernels/ScaledDotProductAttentionGrad';
+import {transformerEncoderLayerConfig} from './kernels/TransformerEncoderLayer';
+import {transformerEncoderStackConfig} from './kernels/TransformerEncoderStack';
 
 export const cpuKernelConfigs: KernelConfig[] = [
-  fusedSdpaCpuConfig,
-  fusedSdpaGradCpuConfig,
-  fusedEncoderLayerCpuConfig,
-  fusedEncoderStackCpuConfig,
+  scaledDotProductAttentionConfig,
+  scaledDotProductAttentionGradConfig,
+  transformerEncoderLayerConfig,
+  transformerEncoderStackConfig,
+  layerNormConfig,
+  embeddingSumConfig,
 ];

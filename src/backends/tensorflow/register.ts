@@ -1,12 +1,16 @@
-/** The kernels this package provides for tfjs-node's `tensorflow` backend (usable once the op library loads). */
+/**
+ * The kernels this package provides for tfjs-node's `tensorflow` backend (one
+ * file per op in kernels/), usable once the op library loads.
+ */
 import type {KernelConfig} from '@tensorflow/tfjs-core';
-import {fusedEncoderLayerTensorflowConfig} from './fused_encoder_layer';
-import {fusedEncoderStackTensorflowConfig} from './fused_encoder_stack';
-import {fusedSdpaGradTensorflowConfig, fusedSdpaTensorflowConfig} from './fused_sdpa';
+import {scaledDotProductAttentionConfig} from './kernels/ScaledDotProductAttention';
+import {scaledDotProductAttentionGradConfig} from './kernels/ScaledDotProductAttentionGrad';
+import {transformerEncoderLayerConfig} from './kernels/TransformerEncoderLayer';
+import {transformerEncoderStackConfig} from './kernels/TransformerEncoderStack';
 
 export const tensorflowKernelConfigs: KernelConfig[] = [
-  fusedSdpaTensorflowConfig,
-  fusedSdpaGradTensorflowConfig,
-  fusedEncoderLayerTensorflowConfig,
-  fusedEncoderStackTensorflowConfig,
+  scaledDotProductAttentionConfig,
+  scaledDotProductAttentionGradConfig,
+  transformerEncoderLayerConfig,
+  transformerEncoderStackConfig,
 ];

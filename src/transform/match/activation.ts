@@ -5,7 +5,7 @@
  * Other activations (quick_gelu's x·sigmoid(1.702x), swish, ...) are refused.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type {EncoderActivation} from '../../kernel_names';
+import type {EncoderActivation} from '../../op_table';
 import {ConstantValues} from '../graph/constant_values';
 import {InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';

@@ -9,60 +9,12 @@ import {ConstantValues} from '../graph/constant_values';
 import {attrBool, attrString, InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
 import {recogniseCausalBand} from './causal_band';
+import type {AttentionCore, MaskTerm, ScaleTerm} from './attention_core_types';
 import {HeadLayout, outputEinsum, scoresEinsum} from './einsum_layout';
 import {matched, MatchResult, refused} from './match_result';
 import {ADD_OPS, DIV_OPS, isScalarConst, MATMUL_OPS, Operand, operand, operands} from './operands';
 
-/** A constant factor applied to the scores: multiply by `ref`, or divide by it. */
-export interface ScaleTerm {
-  node: NodeDef;
-  ref: InputRef;
-  divide: boolean;
-}
-
-/** An additive mask term, multiplied by the scale terms applied after it and by `sign`. */
-export interface MaskTerm {
-  node: NodeDef;
-  ref: InputRef;
-  sign: 1 | -1;
-  scaledBy: ScaleTerm[];
-}
-
-export interface AttentionCore {
-  softmax: NodeDef;
-  scoresProduct: NodeDef;
-  outputProduct: NodeDef;
-  q: InputRef;
-  k: InputRef;
-  v: InputRef;
-  /** Layouts of q, k and v as the graph has them; the fused op reads [B, H, S, D]. */
-  qLayout: HeadLayout;
-  kLayout: HeadLayout;
-  vLayout: HeadLayout;
-  /** Layout the block's output must have ([B, H, S, Dv], or [B, S, H, Dv] for Keras). */
-  outLayout: HeadLayout;
-  scales: ScaleTerm[];
-  masks: MaskTerm[];
-  /** Score-independent constants added to every score (softmax ignores them). */
-  uniformAdds: NodeDef[];
-  /** 0/1 masks multiplied into the scores, each with the large negative fill term that goes with it. */
-  multiplicativeMasks: Array<{node: NodeDef; band: InputRef; fill: MaskTerm}>;
-  /** Set when the multiplicative masks were proven to be the bottom-right causal band (see causal_band.ts). */
-  isCausal: boolean;
-  /** Every node the fused op replaces. */
-  interior: NodeDef[];
-  /**
-   * Shape nodes reading a score-shaped tensor inside the block (GPT-2 sizes
-   * its causal mask from the scores): they get the [B, H, Sq, Sk] shape from q and k instead.
-   */
-  scoreShapeReaders: NodeDef[];
-  /**
-   * Where the [B, H, Sq, Dv] result leaves the block: the output product, or,
-   * when heads were flattened into the batch ([B·H, S, D] products, as in
-   * Whisper), the Reshape that restores [B, H, S, Dv].
-   */
-  outputNode: NodeDef;
-}
+export type {AttentionCore, MaskTerm, ScaleTerm} from './attention_core_types';
 
 
 function isProduct(node: NodeDef | undefined): boolean {

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {ConstantValues} from '../graph/constant_values';
 import {GraphView} from '../graph/graph_view';
-import type {AttentionCore} from './attention_core';
+import type {AttentionCore} from './attention_core_types';
 import {evaluateSubgraph} from './evaluate_subgraph';
 
 const SHAPES: Array<[number, number]> = [[1, 1], [3, 3], [2, 5], [5, 5], [4, 7]];

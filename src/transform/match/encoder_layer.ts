@@ -6,7 +6,7 @@
  * (BERT) or pre-norm (ViT, CLIP, Whisper). The attention mask must be a
  * padding mask from a model input (or absent).
  */
-import type {EncoderActivation} from '../../kernel_names';
+import type {EncoderActivation} from '../../op_table';
 import {ConstantValues} from '../graph/constant_values';
 import {attrShape, formatInputRef, InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';

@@ -1,11 +1,11 @@
 /**
- * Replaces a matched attention core with one BetterTransformerAttention node.
+ * Replaces a matched attention core with one ScaledDotProductAttention node.
  * Constant values (scales, uniform additions) are checked here, with weights:
  * a block whose constants are not what the fused op computes is refused.
  */
 import {ConstantValues} from '../graph/constant_values';
 import {InputRef, parseInputRef} from '../graph/graph_def';
-import {GRAPH_ATTENTION_OP, GRAPH_SCORES_SHAPE_OP} from '../graph_ops';
+import {graphOpName} from '../../op_table';
 import {AttentionCore, ScaleTerm} from '../match/attention_core';
 import {matched, MatchResult, refused} from '../match/match_result';
 import {boolAttr, floatAttr, NodeFactory, stringAttr} from './node_builders';
@@ -59,13 +59,13 @@ export function rewriteAttentionCore(core: AttentionCore, consts: ConstantValues
   const v = nodes.toHeadsFirst('v', core.v, core.vLayout);
   const inputs: Array<[string, InputRef]> = [['q', q], ['k', k], ['v', v]];
   if (mask.value) inputs.push(['attnMask', mask.value]);
-  const fused = nodes.fused('attention', GRAPH_ATTENTION_OP, inputs, {
+  const fused = nodes.fused('attention', graphOpName('ScaledDotProductAttention'), inputs, {
     scale: floatAttr(scale.value),
-    is_causal: boolAttr(core.isCausal),
-    mask_kind: stringAttr(mask.value ? 'additive' : 'none'),
+    isCausal: boolAttr(core.isCausal),
+    maskKind: stringAttr(mask.value ? 'additive' : 'none'),
   });
   for (const reader of core.scoreShapeReaders) {
-    const shape = nodes.op('scores_shape', GRAPH_SCORES_SHAPE_OP, [q, k], {
+    const shape = nodes.op('scores_shape', graphOpName('AttentionScoresShape'), [q, k], {
       out_type: reader.attr?.['out_type'] ?? {type: 'DT_INT32'},
       inputs: stringAttr('q,k'),
     });

@@ -9,7 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {ConstantValues} from '../graph/constant_values';
 import {InputRef} from '../graph/graph_def';
-import {GRAPH_ENCODER_LAYER_OP} from '../graph_ops';
+import {graphOpName} from '../../op_table';
 import {DenseMatch} from '../match/dense';
 import {EncoderLayerMatch} from '../match/encoder_layer';
 import {matched, MatchResult, refused} from '../match/match_result';
@@ -99,13 +99,13 @@ export function rewriteEncoderLayer(m: EncoderLayerMatch, consts: ConstantValues
   if (!prepared.ok) return prepared;
   const inputs: Array<[string, InputRef]> = [['x', m.input], ...prepared.value.inputs];
   if (m.padding) inputs.push(['keyPaddingMask', m.padding.input]);
-  const fused = nodes.fused('encoder_layer', GRAPH_ENCODER_LAYER_OP, inputs, {
-    num_heads: intAttr(m.heads as number),
-    norm_first: boolAttr(m.normFirst),
+  const fused = nodes.fused('encoder_layer', graphOpName('TransformerEncoderLayer'), inputs, {
+    numHeads: intAttr(m.heads as number),
+    normFirst: boolAttr(m.normFirst),
     activation: stringAttr(m.activation),
-    eps1: floatAttr(m.ln1.eps),
-    eps2: floatAttr(m.ln2.eps),
-    is_causal: boolAttr(m.core.isCausal),
+    layerNormEps1: floatAttr(m.ln1.eps),
+    layerNormEps2: floatAttr(m.ln2.eps),
+    isCausal: boolAttr(m.core.isCausal),
     scale: floatAttr(scale.value),
   });
   nodes.rewrite.remove(m.interior, fused.node);

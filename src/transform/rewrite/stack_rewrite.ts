@@ -6,7 +6,7 @@
  */
 import {GraphDef, InputRef, NodeDef, attrBool, attrInt, attrString, encodeAttrString, formatInputRef, parseInputRef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
-import {GRAPH_ENCODER_LAYER_OP, GRAPH_ENCODER_STACK_OP} from '../graph_ops';
+import {graphOpName} from '../../op_table';
 import {FusedBlock} from '../report';
 
 function inputsOf(node: NodeDef): Array<[string, string]> {
@@ -18,21 +18,24 @@ function named(node: NodeDef, name: string): string | undefined {
   return inputsOf(node).find(([n]) => n.toLowerCase() === name.toLowerCase())?.[1];
 }
 
+const LAYER_OP = graphOpName('TransformerEncoderLayer');
+const STACK_OP = graphOpName('TransformerEncoderStack');
+
 function compatible(a: NodeDef, b: NodeDef): boolean {
-  return attrInt(a, 'num_heads') === attrInt(b, 'num_heads') && attrBool(a, 'norm_first') === attrBool(b, 'norm_first') &&
-      attrString(a, 'activation') === attrString(b, 'activation') && attrBool(a, 'is_causal') === attrBool(b, 'is_causal') &&
+  return attrInt(a, 'numHeads') === attrInt(b, 'numHeads') && attrBool(a, 'normFirst') === attrBool(b, 'normFirst') &&
+      attrString(a, 'activation') === attrString(b, 'activation') && attrBool(a, 'isCausal') === attrBool(b, 'isCausal') &&
       named(a, 'keyPaddingMask') === named(b, 'keyPaddingMask') &&
-      ['eps1', 'eps2', 'scale'].every(k => Number(a.attr?.[k]?.f) === Number(b.attr?.[k]?.f));
+      ['layerNormEps1', 'layerNormEps2', 'scale'].every(k => Number(a.attr?.[k]?.f) === Number(b.attr?.[k]?.f));
 }
 
 /** Chains of at least two layers, in order. */
 function chains(view: GraphView): NodeDef[][] {
-  const layers = view.graph.node.filter(n => n.op === GRAPH_ENCODER_LAYER_OP);
+  const layers = view.graph.node.filter(n => n.op === LAYER_OP);
   const next = new Map<string, NodeDef>();
   const hasPrev = new Set<string>();
   for (const layer of layers) {
     const readers = view.consumers(layer.name);
-    if (readers.length !== 1 || readers[0].node.op !== GRAPH_ENCODER_LAYER_OP) continue;
+    if (readers.length !== 1 || readers[0].node.op !== LAYER_OP) continue;
     const follower = readers[0].node;
     const x = named(follower, 'x');
     if (!x || parseInputRef(x).node !== layer.name || !compatible(layer, follower)) continue;
@@ -81,16 +84,16 @@ export function groupEncoderStacks(graph: GraphDef, fused: FusedBlock[], fusedNo
     });
     const stack: NodeDef = {
       name: `${first.name}_stack`,
-      op: GRAPH_ENCODER_STACK_OP,
+      op: STACK_OP,
       input: [...inputs, ...controls],
       attr: {
-        num_layers: {i: String(chain.length)},
-        num_heads: first.attr?.['num_heads'] ?? {},
-        norm_first: first.attr?.['norm_first'] ?? {b: false},
+        numLayers: {i: String(chain.length)},
+        numHeads: first.attr?.['numHeads'] ?? {},
+        normFirst: first.attr?.['normFirst'] ?? {b: false},
         activation: first.attr?.['activation'] ?? {},
-        is_causal: first.attr?.['is_causal'] ?? {b: false},
-        eps1: first.attr?.['eps1'] ?? {},
-        eps2: first.attr?.['eps2'] ?? {},
+        isCausal: first.attr?.['isCausal'] ?? {b: false},
+        layerNormEps1: first.attr?.['layerNormEps1'] ?? {},
+        layerNormEps2: first.attr?.['layerNormEps2'] ?? {},
         scale: first.attr?.['scale'] ?? {},
         inputs: encodeAttrString(names.join(',')),
       },

@@ -1,0 +1,58 @@
+// The TensorFlow ops this library defines and the kernels it registers for
+// them. op_library.cc registers everything from one table of these functions,
+// and reports what it registered.
+//
+// One name per op end to end: the tfjs kernels, the addon's functions, the CPU
+// core's C ABI and the CUDA ABI call the ops ScaledDotProductAttention,
+// ScaledDotProductAttentionGrad, TransformerEncoderLayer and
+// TransformerEncoderStack; the TensorFlow ops are those names prefixed with Bt.
+#ifndef TFJS_BT_TENSORFLOW_OPS_REGISTRY_H_
+#define TFJS_BT_TENSORFLOW_OPS_REGISTRY_H_
+
+#include "tensorflow/c/ops.h"
+#include "tensorflow/c/tf_status.h"
+
+namespace bt_tf {
+
+constexpr const char* kScaledDotProductAttentionOp = "BtScaledDotProductAttention";
+constexpr const char* kScaledDotProductAttentionGradOp = "BtScaledDotProductAttentionGrad";
+constexpr const char* kTransformerEncoderLayerOp = "BtTransformerEncoderLayer";
+constexpr const char* kTransformerEncoderStackOp = "BtTransformerEncoderStack";
+
+// One registration: an op's definition (device null) or one of its kernels
+// (device "CPU" or "GPU"). `add` registers it, reporting failure through status.
+struct OpRegistration {
+  const char* op;
+  const char* device;
+  void (*add)(TF_Status* status);
+};
+
+// Op definitions (attention_ops.cc, encoder_op.cc, encoder_stack_op.cc).
+void DefineScaledDotProductAttention(TF_Status* status);
+void DefineScaledDotProductAttentionGrad(TF_Status* status);
+void DefineTransformerEncoderLayer(TF_Status* status);
+void DefineTransformerEncoderStack(TF_Status* status);
+
+// DEVICE_CPU kernels, over the native core (same files).
+void RegisterScaledDotProductAttentionCpu(TF_Status* status);
+void RegisterScaledDotProductAttentionGradCpu(TF_Status* status);
+void RegisterTransformerEncoderLayerCpu(TF_Status* status);
+void RegisterTransformerEncoderStackCpu(TF_Status* status);
+
+// DEVICE_GPU kernels, over libbt_cuda (gpu_kernels.cc; only in BT_WITH_CUDA builds).
+void RegisterScaledDotProductAttentionGpu(TF_Status* status);
+void RegisterScaledDotProductAttentionGradGpu(TF_Status* status);
+void RegisterTransformerEncoderLayerGpu(TF_Status* status);
+void RegisterTransformerEncoderStackGpu(TF_Status* status);
+
+// The ops' shape function: tfjs-node runs them eagerly, where kernels allocate
+// their outputs, so graph shape inference is not needed and outputs are
+// declared of unknown shape.
+inline void UnknownShapes(TF_ShapeInferenceContext* ctx, TF_Status* status) {
+  (void)ctx;
+  TF_SetStatus(status, TF_OK, "");
+}
+
+}  // namespace bt_tf
+
+#endif  // TFJS_BT_TENSORFLOW_OPS_REGISTRY_H_

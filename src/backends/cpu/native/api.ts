@@ -1,0 +1,124 @@
+/**
+ * The JavaScript API of the native core addon, tfjs_bt_kernels.node (kernels/bindings/node,
+ * built from the package root's binding.gyp; see kernels/core/README.md).
+ * All functions are synchronous and write into the caller's typed arrays.
+ * Invalid arguments throw TypeError/RangeError naming the argument.
+ */
+
+/** An opaque packed weight (a type-tagged External); freed by the GC or releaseWeight(). */
+export type PackedWeight = object & {readonly __packedWeightBrand?: never};
+
+/** Shape, scale and masks shared by scaledDotProductAttention and scaledDotProductAttentionGrad. */
+export interface SdpaShape {
+  B: number;
+  H: number;
+  /** kv heads, must divide H (default H); query head h reads kv head floor(h / (H / Hkv)). */
+  Hkv?: number;
+  Sq: number;
+  Sk: number;
+  D: number;
+  /** value head size (default D) */
+  Dv?: number;
+  /** default 1 / sqrt(D) */
+  scale?: number;
+  /** bottom-right aligned: key j visible to query i iff j <= i + Sk - Sq */
+  causal?: boolean;
+  /** Uint8Array: nonzero = attend; Float32Array: added to the scaled score. */
+  mask?: Uint8Array | Float32Array;
+  /** Optional; must match the mask's array type ('additive' means 'float'). */
+  maskKind?: 'bool' | 'float' | 'additive' | 'none';
+  /** Element strides [b, h, i, j] of the mask; 0 broadcasts a dimension. Required with a mask. */
+  maskStrides?: [number, number, number, number];
+  /** [B, Sk], nonzero = real key. */
+  keyPadding?: Uint8Array;
+}
+
+export interface SdpaForwardArgs extends SdpaShape {
+  q: Float32Array; // [B, H, Sq, D]
+  k: Float32Array; // [B, Hkv, Sk, D]
+  v: Float32Array; // [B, Hkv, Sk, Dv]
+  out: Float32Array; // [B, H, Sq, Dv], written
+  lse?: Float32Array; // [B, H, Sq], written (natural log; -Infinity for rows that see no key)
+}
+
+export interface SdpaBackwardArgs extends SdpaShape {
+  q: Float32Array;
+  k: Float32Array;
+  v: Float32Array;
+  out: Float32Array; // the forward output
+  lse: Float32Array; // the forward logsumexp
+  dOut: Float32Array; // [B, H, Sq, Dv]
+  dQ: Float32Array; // written
+  dK: Float32Array; // written, summed over the query heads sharing a kv head
+  dV: Float32Array; // written
+  /** Float masks only: mask.length elements, overwritten with the mask gradient. */
+  dMask?: Float32Array;
+}
+
+/** A weight [in, out] (y = x.W + b): a handle from packWeight, or a Float32Array packed for this call. */
+export type Weight = PackedWeight | Float32Array;
+
+export interface EncoderLayerParams {
+  numHeads: number;
+  /** [E, 3E]: all Q columns, then K, then V; head h owns columns h*Dh..(h+1)*Dh of each. */
+  wqkv?: Weight;
+  bqkv?: Float32Array; // [3E]
+  /** Separate projections, each [E, E] (instead of wqkv). */
+  wq?: Weight;
+  wk?: Weight;
+  wv?: Weight;
+  bq?: Float32Array;
+  bk?: Float32Array;
+  bv?: Float32Array;
+  wo: Weight; // [E, E]
+  bo?: Float32Array;
+  w1: Weight; // [E, F]
+  b1?: Float32Array; // [F]
+  w2: Weight; // [F, E]
+  b2?: Float32Array;
+  ln1Gamma?: Float32Array; // [E], default 1
+  ln1Beta?: Float32Array; // [E], default 0
+  ln1Eps?: number; // default 1e-5
+  ln2Gamma?: Float32Array;
+  ln2Beta?: Float32Array;
+  ln2Eps?: number;
+  /** default 'gelu' (erf); 'gelu_erf' and 'gelu_new' are aliases */
+  activation?: 'gelu' | 'gelu_erf' | 'gelu_tanh' | 'gelu_new' | 'relu';
+  /** false: post-norm (BERT); true: pre-norm (GPT-2, ViT) */
+  normFirst?: boolean;
+  isCausal?: boolean;
+  /** attention scale, default 1 / sqrt(E / numHeads) */
+  scale?: number;
+}
+
+export interface EncoderInput {
+  x: Float32Array; // [B, S, E]
+  out: Float32Array; // [B, S, E], written; rows at padded positions are 0
+  B: number;
+  S: number;
+  E: number;
+  /** [B, S], nonzero = real token (any pattern) */
+  keyPadding?: Uint8Array;
+}
+
+export interface NativeKernels {
+  scaledDotProductAttention(args: SdpaForwardArgs): void;
+  scaledDotProductAttentionGrad(args: SdpaBackwardArgs): void;
+  packWeight(weight: Float32Array, rows: number, cols: number): PackedWeight;
+  packWeight(args: {weight: Float32Array; rows: number; cols: number}): PackedWeight;
+  releaseWeight(handle: PackedWeight): void;
+  /** out[M, N] = act(x[M, K] . w[K, N] + bias) + residual (N from w). */
+  linear(args: {
+    x: Float32Array;
+    M: number;
+    K: number;
+    w: Weight;
+    bias?: Float32Array;
+    activation?: 'none' | 'relu' | 'gelu' | 'gelu_erf' | 'gelu_tanh' | 'gelu_new';
+    residual?: Float32Array;
+    out: Float32Array;
+  }): void;
+  transformerEncoderLayer(args: EncoderInput & EncoderLayerParams): void;
+  transformerEncoderStack(args: EncoderInput & {layers: EncoderLayerParams[]}): void;
+  info(): {isa: 'avx512' | 'avx2' | 'scalar'; threads: number; version: string};
+}

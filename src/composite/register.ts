@@ -1,0 +1,22 @@
+/** The composite of every op that has one (the op table's `composite: true`). */
+import {CompositeFunc, registerComposite} from '../dispatch/composite_registry';
+import type {OpName} from '../op_table';
+import {compositeAttentionScoresShape} from './AttentionScoresShape';
+import {compositeEmbeddingSum} from './EmbeddingSum';
+import {compositeLayerNorm} from './LayerNorm';
+import {compositeScaledDotProductAttention} from './ScaledDotProductAttention';
+import {compositeTransformerEncoderLayer} from './TransformerEncoderLayer';
+import {compositeTransformerEncoderStack} from './TransformerEncoderStack';
+
+export const COMPOSITES: Partial<Record<OpName, CompositeFunc>> = {
+  ScaledDotProductAttention: compositeScaledDotProductAttention,
+  TransformerEncoderLayer: compositeTransformerEncoderLayer,
+  TransformerEncoderStack: compositeTransformerEncoderStack,
+  LayerNorm: compositeLayerNorm,
+  EmbeddingSum: compositeEmbeddingSum,
+  AttentionScoresShape: compositeAttentionScoresShape,
+};
+
+export function registerComposites(): void {
+  for (const [op, func] of Object.entries(COMPOSITES)) registerComposite(op as OpName, func as CompositeFunc);
+}

@@ -1,0 +1,140 @@
+/**
+ * The attributes and input orders of the ops' kernels, shared by every
+ * implementation (the backends' kernels, the composites, the gradients and the
+ * graph-op executor). The op table (table.ts) refers to these lists.
+ */
+import type {NamedAttrMap} from '@tensorflow/tfjs-core';
+
+/** How the `attnMask` input of the attention kernels is to be read. */
+export type AttnMaskKind = 'none' | 'bool' | 'additive';
+
+export const ATTENTION_INPUTS = ['q', 'k', 'v', 'attnMask', 'keyPaddingMask'] as const;
+
+/**
+ * Attributes of ScaledDotProductAttention(Grad).
+ *
+ * Inputs (always all five, so that gradients can save them by name):
+ *   q [B,H,Sq,D], k [B,Hkv,Sk,D], v [B,Hkv,Sk,Dv],
+ *   attnMask (broadcastable to [B,H,Sq,Sk]; a [0]-shaped placeholder when
+ *   maskKind is 'none'), keyPaddingMask ([B,Sk]; a [0]-shaped placeholder when
+ *   hasKeyPaddingMask is false).
+ * Outputs: out [B,H,Sq,Dv], lse [B,H,Sq] (log-sum-exp of each row's masked,
+ * scaled scores; -Infinity for rows with no visible key).
+ */
+export interface SdpaAttrs extends NamedAttrMap {
+  scale: number;
+  isCausal: boolean;
+  maskKind: AttnMaskKind;
+  hasKeyPaddingMask: boolean;
+}
+
+export type EncoderActivation = 'gelu' | 'gelu_tanh' | 'relu';
+export const ENCODER_ACTIVATIONS: readonly EncoderActivation[] = ['gelu', 'gelu_tanh', 'relu'];
+
+/**
+ * Attributes of TransformerEncoderLayer. Inputs are named as in
+ * `ENCODER_KERNEL_INPUTS`; QKV is either packed (qkvWeight/qkvBias) or
+ * separate (q/k/v Weight/Bias), as `packedQkv` says, and the unused form and
+ * an absent keyPaddingMask (hasKeyPaddingMask false) get placeholders.
+ */
+export interface EncoderLayerAttrs extends NamedAttrMap {
+  numHeads: number;
+  normFirst: boolean;
+  activation: EncoderActivation;
+  layerNormEps1: number;
+  layerNormEps2: number;
+  isCausal: boolean;
+  scale: number;
+  packedQkv: boolean;
+  hasKeyPaddingMask: boolean;
+}
+
+/** Weight inputs of the encoder layer kernel other than the QKV projection. */
+export const ENCODER_COMMON_WEIGHT_INPUTS = [
+  'outWeight', 'outBias', 'ln1Gamma', 'ln1Beta', 'ln2Gamma', 'ln2Beta',
+  'ffnInWeight', 'ffnInBias', 'ffnOutWeight', 'ffnOutBias',
+] as const;
+export const ENCODER_PACKED_QKV_INPUTS = ['qkvWeight', 'qkvBias'] as const;
+export const ENCODER_SEPARATE_QKV_INPUTS =
+    ['qWeight', 'kWeight', 'vWeight', 'qBias', 'kBias', 'vBias'] as const;
+
+/** One layer's weight inputs, in the order TransformerEncoderLayer takes them after `x`. */
+export const ENCODER_WEIGHT_INPUTS = [
+  ...ENCODER_PACKED_QKV_INPUTS, ...ENCODER_SEPARATE_QKV_INPUTS, ...ENCODER_COMMON_WEIGHT_INPUTS,
+] as const;
+export type EncoderWeightName = typeof ENCODER_WEIGHT_INPUTS[number];
+
+/** Every input of TransformerEncoderLayer, in a fixed order; unused ones get placeholders. */
+export const ENCODER_KERNEL_INPUTS = ['x', ...ENCODER_WEIGHT_INPUTS, 'keyPaddingMask'] as const;
+
+/**
+ * Attributes of TransformerEncoderStack: numLayers encoder layers applied
+ * in order, sharing numHeads, normFirst, activation, isCausal and scale; the
+ * QKV form and the LayerNorm eps are per layer.
+ *
+ * Inputs are an array (so that the gradient can save all of them):
+ *   [x, keyPaddingMask, ...layer 0's ENCODER_WEIGHT_INPUTS, ...layer 1's, ...]
+ * with [0]-shaped placeholders for the QKV form a layer does not use and for
+ * an absent keyPaddingMask (hasKeyPaddingMask false). See encoderStackInputIndex.
+ */
+export interface EncoderStackAttrs extends NamedAttrMap {
+  numLayers: number;
+  numHeads: number;
+  normFirst: boolean;
+  activation: EncoderActivation;
+  isCausal: boolean;
+  scale: number;
+  packedQkv: boolean[];
+  layerNormEps1: number[];
+  layerNormEps2: number[];
+  hasKeyPaddingMask: boolean;
+}
+
+export const ENCODER_STACK_X_INPUT = 0;
+export const ENCODER_STACK_KEY_PADDING_INPUT = 1;
+
+/** Index in TransformerEncoderStack's input array of `layer`'s weight `name`. */
+export function encoderStackInputIndex(layer: number, name: EncoderWeightName): number {
+  return 2 + layer * ENCODER_WEIGHT_INPUTS.length + ENCODER_WEIGHT_INPUTS.indexOf(name);
+}
+
+/** The TransformerEncoderLayer attributes of layer `layer` of a stack. */
+export function encoderStackLayerAttrs(attrs: EncoderStackAttrs, layer: number): EncoderLayerAttrs {
+  return {
+    numHeads: attrs.numHeads, normFirst: attrs.normFirst, activation: attrs.activation,
+    layerNormEps1: attrs.layerNormEps1[layer], layerNormEps2: attrs.layerNormEps2[layer],
+    isCausal: attrs.isCausal, scale: attrs.scale, packedQkv: attrs.packedQkv[layer],
+    hasKeyPaddingMask: attrs.hasKeyPaddingMask,
+  };
+}
+
+/** Attributes of LayerNorm; inputs x [..., W], gamma [W], beta [W]. */
+export interface LayerNormAttrs extends NamedAttrMap {
+  epsilon: number;
+}
+
+/**
+ * Attributes of EmbeddingSum. Inputs are an array:
+ *   [gamma, beta, table0, indices0, table1, indices1, ...]
+ * Term k is a lookup (table_k [rows, W] gathered at int32 indices_k) when
+ * lookups[k], else a constant table_k [..., W] added as it is (its leading
+ * axes broadcast with the lookups' index shapes) and indices_k is a
+ * placeholder. gamma and beta ([W]) are placeholders unless hasNorm.
+ */
+export interface EmbeddingSumAttrs extends NamedAttrMap {
+  numTerms: number;
+  lookups: boolean[];
+  hasNorm: boolean;
+  epsilon: number;
+}
+
+export const EMBEDDING_SUM_GAMMA_INPUT = 0;
+export const EMBEDDING_SUM_BETA_INPUT = 1;
+
+export function embeddingSumTableInput(term: number): number {
+  return 2 + 2 * term;
+}
+
+export function embeddingSumIndicesInput(term: number): number {
+  return 3 + 2 * term;
+}

@@ -1,0 +1,101 @@
+/**
+ * The first pass: finds every attention core (by structure, around each
+ * Softmax), grows it into a whole encoder layer where the layer matches, and
+ * rewrites what matched: a layer as one TransformerEncoderLayer node, else the
+ * core as one ScaledDotProductAttention node. Without weights it only plans.
+ */
+import {ConstantValues} from '../graph/constant_values';
+import {NodeDef} from '../graph/graph_def';
+import {GraphRewrite} from '../graph/graph_rewrite';
+import {GraphView} from '../graph/graph_view';
+import {matchAttentionCore} from '../match/attention_core';
+import {EncoderLayerMatch, matchEncoderLayer} from '../match/encoder_layer';
+import {identifyArchitecture} from '../architectures';
+import {FusedBlock, TransformReport} from '../report';
+import {rewriteAttentionCore} from '../rewrite/attention_rewrite';
+import {rewriteEncoderLayer} from '../rewrite/encoder_rewrite';
+import {NodeFactory} from '../rewrite/node_builders';
+import {AttentionCandidate, FusionPass, PassContext} from './pass';
+
+function overlaps(a: Set<string>, nodes: NodeDef[]): boolean {
+  return nodes.some(n => a.has(n.name));
+}
+
+function findCandidates(ctx: PassContext, view: GraphView, consts: ConstantValues): AttentionCandidate[] {
+  const candidates: AttentionCandidate[] = [];
+  for (const node of ctx.graph.node) {
+    if (node.op !== 'Softmax') continue;
+    const core = matchAttentionCore(view, consts, node);
+    if (!core.ok) {
+      ctx.report.skipped.push({nodes: [node.name], reason: core.reason});
+      continue;
+    }
+    let layer: EncoderLayerMatch | null = null;
+    let layerRefusal: string | null = null;
+    if (ctx.options.fuseEncoderLayers !== false) {
+      const m = matchEncoderLayer(view, consts, core.value);
+      if (m.ok) layer = m.value;
+      else layerRefusal = m.reason;
+    }
+    candidates.push({core: core.value, layer, layerRefusal});
+  }
+  return candidates;
+}
+
+function recordPlanned(report: TransformReport, c: AttentionCandidate): void {
+  if (c.layer) {
+    report.fused.push({kind: 'encoderLayer', layers: 1, nodes: c.layer.interior.map(n => n.name)});
+    return;
+  }
+  report.fused.push({kind: 'attention', layers: 1, nodes: c.core.interior.map(n => n.name)});
+  if (c.layerRefusal) report.skipped.push({nodes: [c.core.softmax.name], reason: `encoder layer not fused: ${c.layerRefusal}`});
+}
+
+function rewriteCandidates(ctx: PassContext, consts: ConstantValues): void {
+  const rewrite = new GraphRewrite(ctx.graph);
+  const claimed = new Set<string>();
+  ctx.candidates.forEach((c, i) => {
+    const nodes = new NodeFactory(rewrite, ctx.newWeights, `BetterTransformer/block${i}`);
+    if (c.layer && !overlaps(claimed, c.layer.interior)) {
+      const done = rewriteEncoderLayer(c.layer, consts, nodes);
+      if (done.ok) {
+        c.layer.interior.forEach(n => claimed.add(n.name));
+        const block: FusedBlock = {kind: 'encoderLayer', layers: 1, nodes: c.layer.interior.map(n => n.name)};
+        ctx.report.fused.push(block);
+        ctx.fusedNodes.set(block, done.value.node);
+        return;
+      }
+      c.layerRefusal = done.reason;
+    }
+    if (overlaps(claimed, c.core.interior)) {
+      ctx.report.skipped.push({nodes: [c.core.softmax.name], reason: 'overlaps a block fused already'});
+      return;
+    }
+    const done = rewriteAttentionCore(c.core, consts, nodes);
+    if (!done.ok) {
+      ctx.report.skipped.push({nodes: c.core.interior.map(n => n.name), reason: done.reason});
+      return;
+    }
+    c.core.interior.forEach(n => claimed.add(n.name));
+    ctx.report.fused.push({kind: 'attention', layers: 1, nodes: c.core.interior.map(n => n.name)});
+    if (c.layerRefusal) ctx.report.skipped.push({nodes: [c.core.softmax.name], reason: `encoder layer not fused: ${c.layerRefusal}`});
+  });
+  if (ctx.report.fused.length > 0) ctx.graph = rewrite.apply();
+}
+
+export const attentionBlocksPass: FusionPass = {
+  name: 'attention-blocks',
+  description: 'attention cores, grown into whole encoder layers where the layer matches',
+  applies: () => true,
+  run(ctx) {
+    const view = new GraphView(ctx.graph);
+    const consts = new ConstantValues(view, ctx.lookup, ctx.options.quantizedWeights ?? false);
+    ctx.candidates = findCandidates(ctx, view, consts);
+    ctx.report.architecture = identifyArchitecture(ctx.candidates.map(c => c.layer), ctx.candidates.length);
+    if (!ctx.lookup) {
+      for (const c of ctx.candidates) recordPlanned(ctx.report, c);
+      return;
+    }
+    rewriteCandidates(ctx, consts);
+  },
+};

@@ -1,0 +1,45 @@
+/**
+ * Embedding sums followed by a LayerNorm (BERT-family embeddings) become one
+ * EmbeddingSum op: lookups, adds and the LayerNorm in one pass over the rows.
+ * Runs before the standalone LayerNorm pass, which would otherwise take the
+ * LayerNorm alone.
+ */
+import {ConstantValues} from '../graph/constant_values';
+import {GraphRewrite} from '../graph/graph_rewrite';
+import {GraphView} from '../graph/graph_view';
+import {EmbeddingSumMatch, matchEmbeddingSum} from '../match/embedding_sum';
+import {StandaloneLayerNorm, standaloneLayerNorms} from '../match/standalone_layer_norm';
+import {rewriteEmbeddings} from '../rewrite/embeddings_rewrite';
+import {NodeFactory} from '../rewrite/node_builders';
+import {FusionPass} from './pass';
+
+/** The embedding sum computing the LayerNorm's input, when it exists and only the LayerNorm reads it. */
+function embeddingSumFeeding(view: GraphView, consts: ConstantValues, ln: StandaloneLayerNorm): EmbeddingSumMatch | null {
+  const sum = matchEmbeddingSum(view, consts, ln.match.input);
+  if (!sum.ok) return null;
+  const root = view.resolve(ln.match.input).ref.node;
+  return view.realConsumers(root).every(c => ln.inside.has(c.node.name)) ? sum.value : null;
+}
+
+export const embeddingsPass: FusionPass = {
+  name: 'embeddings',
+  description: 'embedding lookups, their sum and the LayerNorm after it',
+  option: 'fuseLayerNorms',
+  // Constants must be known, and only models whose blocks were fused are rewritten at all.
+  applies: ctx => ctx.lookup !== undefined && ctx.report.fused.length > 0,
+  run(ctx) {
+    const view = new GraphView(ctx.graph);
+    const consts = new ConstantValues(view, ctx.lookup, ctx.options.quantizedWeights ?? false);
+    const rewrite = new GraphRewrite(ctx.graph);
+    const claimed = new Set<string>();
+    let count = 0;
+    for (const ln of standaloneLayerNorms(view, consts)) {
+      if (ln.match.nodes.some(n => claimed.has(n.name))) continue;
+      const sum = embeddingSumFeeding(view, consts, ln);
+      if (!sum || sum.nodes.some(n => claimed.has(n.name))) continue;
+      const nodes = new NodeFactory(rewrite, ctx.newWeights, `BetterTransformer/embeddings${count++}`);
+      rewriteEmbeddings(nodes, ln, sum).forEach(n => claimed.add(n.name));
+    }
+    if (count > 0) ctx.graph = rewrite.apply();
+  },
+};

@@ -1,0 +1,315 @@
+/* Checks the C ABI's argument validation and its behaviour without a GPU:
+ * bad arguments give BT_CUDA_INVALID_ARGUMENT (or UNSUPPORTED) with a message,
+ * never a crash; valid calls give BT_CUDA_NO_DEVICE where there is no driver or
+ * device. On a GPU machine the device-dependent checks switch to asserting that
+ * host pointers are refused. Built and run by tools/build-cuda.sh. */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bt_cuda.h"
+
+static int failures = 0;
+
+static void expect(const char* what, int got, int want) {
+  if (got != want) {
+    printf("FAIL %s: got %d (%s), want %d (%s); last error: %s\n", what, got, bt_cuda_status_name(got), want,
+           bt_cuda_status_name(want), bt_cuda_last_error());
+    ++failures;
+  } else if (got != BT_CUDA_OK && bt_cuda_last_error()[0] == '\0') {
+    printf("FAIL %s: status %d without a message\n", what, got);
+    ++failures;
+  } else {
+    printf("ok   %s%s%s\n", what, got ? ": " : "", got ? bt_cuda_last_error() : "");
+  }
+}
+
+static float host_q[2 * 4 * 3 * 8], host_k[2 * 2 * 5 * 8], host_v[2 * 2 * 5 * 8], host_out[2 * 4 * 3 * 8],
+    host_lse[2 * 4 * 3];
+
+static bt_cuda_attention valid_attention(void) {
+  bt_cuda_attention a;
+  memset(&a, 0, sizeof a);
+  a.batch = 2; a.heads = 4; a.kv_heads = 2; a.q_seq = 3; a.k_seq = 5; a.depth = 8; a.value_depth = 8;
+  a.scale = 0.35f;
+  a.q = host_q; a.k = host_k; a.v = host_v; a.out = host_out; a.lse = host_lse;
+  return a;
+}
+
+/* The message of the last failure starts with `prefix`. */
+static void expect_message(const char* what, const char* prefix) {
+  const char* message = bt_cuda_last_error();
+  if (strncmp(message, prefix, strlen(prefix)) != 0) {
+    printf("FAIL %s: message \"%s\" does not start with \"%s\"\n", what, message, prefix);
+    ++failures;
+  } else {
+    printf("ok   %s\n", what);
+  }
+}
+
+static void check(const char* what, int condition) {
+  printf("%s %s\n", condition ? "ok  " : "FAIL", what);
+  if (!condition) ++failures;
+}
+
+/* Encoder weights: one host buffer large enough for every weight of the small layers below. */
+static float w[64 * 64];
+
+static bt_cuda_encoder valid_encoder(void) {
+  bt_cuda_encoder e;
+  memset(&e, 0, sizeof e);
+  e.batch = 2; e.seq = 4; e.embed = 12; e.ffn = 16; e.num_heads = 3; e.eps1 = e.eps2 = 1e-5f; e.scale = 0.5f;
+  e.activation = BT_CUDA_RELU;
+  e.x = e.y = w;
+  e.qkv_weight = e.qkv_bias = e.out_weight = e.out_bias = e.ln1_gamma = e.ln1_beta = e.ln2_gamma = e.ln2_beta = w;
+  e.ffn_in_weight = e.ffn_in_bias = e.ffn_out_weight = e.ffn_out_bias = w;
+  return e;
+}
+
+/* A stack layer: the layer above without its own x, y and mask (the stack's are used). */
+static bt_cuda_encoder stack_layer(int64_t ffn) {
+  bt_cuda_encoder e = valid_encoder();
+  e.x = NULL; e.y = NULL; e.key_valid_host = NULL;
+  e.ffn = ffn;
+  return e;
+}
+
+static bt_cuda_encoder_stack valid_stack(const bt_cuda_encoder* layers, int64_t num_layers) {
+  bt_cuda_encoder_stack s;
+  memset(&s, 0, sizeof s);
+  s.batch = 2; s.seq = 4; s.embed = 12; s.num_layers = num_layers;
+  s.x = w; s.y = w + 96;
+  s.layers = layers;
+  return s;
+}
+
+static const uint8_t valid[8] = {1, 1, 0, 0, 1, 0, 0, 0};
+
+static void attention_checks(void) {
+  bt_cuda_attention a;
+  expect("null attention", bt_cuda_scaled_dot_product_attention(NULL, NULL, NULL), BT_CUDA_INVALID_ARGUMENT);
+  a = valid_attention(); a.kv_heads = 3;
+  expect("H not a multiple of Hkv", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  a = valid_attention(); a.heads = 0;
+  expect("H = 0", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  a = valid_attention(); a.depth = 0;
+  expect("depth 0", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  a = valid_attention(); a.q_seq = -1;
+  expect("negative Sq", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  a = valid_attention(); a.depth = 200;
+  expect("depth above 128", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_UNSUPPORTED);
+  a = valid_attention(); a.batch = (int64_t)1 << 40; a.heads = (int64_t)1 << 40; a.kv_heads = 1;
+  expect("B*H past int64", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_UNSUPPORTED);
+  a = valid_attention(); a.precision = 7;
+  expect("bad precision", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  a = valid_attention(); a.mask_kind = 3;
+  expect("bad mask kind", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  a = valid_attention(); a.mask_kind = BT_CUDA_MASK_BOOL;
+  expect("bool mask without data", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  a = valid_attention(); a.mask_kind = BT_CUDA_MASK_ADDITIVE; a.mask = host_q; a.mask_strides[3] = -1;
+  expect("negative mask stride", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  a = valid_attention(); a.mask_kind = BT_CUDA_MASK_ADDITIVE; a.mask = host_q; a.mask_strides[3] = (int64_t)1 << 62;
+  expect("mask strides past int64", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  a = valid_attention(); a.q = NULL;
+  expect("null q", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+
+  size_t bytes = 0;
+  a = valid_attention();
+  expect("gradient workspace query", bt_cuda_scaled_dot_product_attention_grad_workspace_bytes(&a, &bytes),
+         BT_CUDA_OK);
+  check("gradient workspace is B*H*Sq floats", bytes == 2 * 4 * 3 * sizeof(float));
+  bt_cuda_attention_grad g;
+  memset(&g, 0, sizeof g);
+  g.dout = host_out; g.out = host_out; g.lse = host_lse; g.dq = host_q; g.dk = host_k; g.dv = host_v;
+  expect("gradient without workspace", bt_cuda_scaled_dot_product_attention_grad(NULL, &a, &g, NULL, 0, NULL),
+         BT_CUDA_INVALID_ARGUMENT);
+  g.dmask = host_q; g.dmask_elements = 4;
+  expect("dmask without additive mask",
+         bt_cuda_scaled_dot_product_attention_grad(NULL, &a, &g, host_lse, bytes, NULL), BT_CUDA_INVALID_ARGUMENT);
+  a.mask_kind = BT_CUDA_MASK_ADDITIVE; a.mask = host_q; a.mask_strides[2] = 5; a.mask_strides[3] = 1;
+  g.dmask_elements = 14;  /* an [Sq, Sk] mask reaches 15 elements */
+  expect("dmask smaller than the mask's extent",
+         bt_cuda_scaled_dot_product_attention_grad(NULL, &a, &g, host_lse, bytes, NULL), BT_CUDA_INVALID_ARGUMENT);
+}
+
+static void encoder_checks(size_t* padded_bytes) {
+  size_t bytes = 0;
+  bt_cuda_encoder e = valid_encoder();
+  e.num_heads = 5;
+  expect("E not a multiple of heads", bt_cuda_transformer_encoder_layer_workspace_bytes(&e, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  e = valid_encoder(); e.num_heads = 0;
+  expect("no heads", bt_cuda_transformer_encoder_layer_workspace_bytes(&e, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  e = valid_encoder(); e.embed = 0;
+  expect("E = 0", bt_cuda_transformer_encoder_layer_workspace_bytes(&e, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  e = valid_encoder(); e.ffn = 0;
+  expect("F = 0", bt_cuda_transformer_encoder_layer_workspace_bytes(&e, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  e = valid_encoder(); e.seq = 2000000; e.embed = (int64_t)1 << 37; e.num_heads = (int64_t)1 << 30;
+  expect("buffers past int64 bytes", bt_cuda_transformer_encoder_layer_workspace_bytes(&e, &bytes),
+         BT_CUDA_UNSUPPORTED);
+  e = valid_encoder(); e.activation = 9;
+  expect("bad activation", bt_cuda_transformer_encoder_layer_workspace_bytes(&e, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  e = valid_encoder(); e.eps1 = NAN;
+  expect("NaN eps", bt_cuda_transformer_encoder_layer_workspace_bytes(&e, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  e = valid_encoder(); e.out_weight = NULL;
+  expect("encoder without a weight", bt_cuda_transformer_encoder_layer_workspace_bytes(&e, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  size_t full = 0, padded = 0;
+  e = valid_encoder();
+  expect("encoder workspace query", bt_cuda_transformer_encoder_layer_workspace_bytes(&e, &full), BT_CUDA_OK);
+  e.key_valid_host = valid;
+  expect("padded encoder workspace query", bt_cuda_transformer_encoder_layer_workspace_bytes(&e, &padded),
+         BT_CUDA_OK);
+  check("padding shrinks the token buffers", padded > 0 && padded < full);
+  expect("encoder with a small workspace", bt_cuda_transformer_encoder_layer(NULL, &e, w, 16, NULL),
+         BT_CUDA_INVALID_ARGUMENT);
+  *padded_bytes = padded;
+}
+
+static size_t round256(size_t n) { return (n + 255) / 256 * 256; }
+
+/* The stack's entry points: the layer's checks for every layer (with its index in the message),
+ * the stack's own, and a workspace of the largest layer's plus the activations between layers. */
+static void stack_checks(void) {
+  size_t bytes = 0;
+  bt_cuda_encoder layers[3] = {stack_layer(16), stack_layer(40), stack_layer(24)};
+  bt_cuda_encoder_stack s;
+  expect("null stack", bt_cuda_transformer_encoder_stack_workspace_bytes(NULL, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  s = valid_stack(layers, 3);
+  expect("stack workspace without bytes", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, NULL),
+         BT_CUDA_INVALID_ARGUMENT);
+  s = valid_stack(layers, -1);
+  expect("negative num_layers", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  s = valid_stack(NULL, 2);
+  expect("layers null", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  s = valid_stack(layers, 3); s.embed = 0;
+  expect("stack E = 0", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  s = valid_stack(layers, 3); s.seq = -1;
+  expect("stack negative seq", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  s = valid_stack(layers, 3); s.x = NULL;
+  expect("stack x null", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  s = valid_stack(layers, 3); s.batch = (int64_t)1 << 31;
+  expect("stack rows past the kernels' limits", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &bytes),
+         BT_CUDA_UNSUPPORTED);
+  s = valid_stack(layers, 3);
+  layers[1].num_heads = 5;
+  expect("layer 1 heads not dividing E", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  expect_message("the failing layer is named", "layers[1]: ");
+  layers[1] = stack_layer(40); layers[1].embed = 24;
+  expect("layer 1 of another E", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  layers[1] = stack_layer(40); layers[1].x = w;
+  expect("layer 1 with its own x", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  layers[1] = stack_layer(40); layers[1].key_valid_host = valid;
+  expect("layer 1 with its own mask", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  layers[1] = stack_layer(40); layers[1].ffn_out_bias = NULL;
+  expect("layer 1 without a weight", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  expect_message("the layer without a weight is named", "layers[1]: ");
+  layers[1] = stack_layer(40); layers[1].precision = 3;
+  expect("layer 1 bad precision", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  layers[1] = stack_layer(40);
+  layers[2].activation = 7;
+  expect("layer 2 bad activation", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  expect_message("the last layer is named", "layers[2]: ");
+  layers[2] = stack_layer(24);
+
+  /* Workspaces: the largest layer's (F = 40 here) plus one [B, S, E] activation for two layers,
+   * two from three on; none for one layer. */
+  bt_cuda_encoder widest = layers[1];
+  widest.x = w; widest.y = w + 96; widest.key_valid_host = valid;
+  size_t layer_bytes = 0, one = 0, two = 0, three = 0, none = 0, none_padded = 0;
+  expect("widest layer workspace", bt_cuda_transformer_encoder_layer_workspace_bytes(&widest, &layer_bytes),
+         BT_CUDA_OK);
+  const size_t activation = round256(2 * 4 * 12 * sizeof(float));
+  s = valid_stack(layers + 1, 1); s.key_valid_host = valid;
+  expect("one-layer stack workspace", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &one), BT_CUDA_OK);
+  check("one layer: the layer's workspace", one == round256(layer_bytes));
+  s = valid_stack(layers, 2); s.key_valid_host = valid;
+  expect("two-layer stack workspace", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &two), BT_CUDA_OK);
+  check("two layers: the widest layer's and one activation", two == round256(layer_bytes) + activation);
+  s = valid_stack(layers, 3); s.key_valid_host = valid;
+  expect("three-layer stack workspace", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &three), BT_CUDA_OK);
+  check("three layers: the widest layer's and two activations", three == round256(layer_bytes) + 2 * activation);
+  s = valid_stack(NULL, 0);
+  expect("stack without layers", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &none), BT_CUDA_OK);
+  check("no layers, no padding: no workspace", none == 0);
+  s.key_valid_host = valid;
+  expect("padded stack without layers", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &none_padded),
+         BT_CUDA_OK);
+  check("no layers, padding: a row table", none_padded == round256(2 * 4 * sizeof(int)));
+  s = valid_stack(layers, 3); s.key_valid_host = valid;
+  expect("stack with a small workspace", bt_cuda_transformer_encoder_stack(NULL, &s, w, three - 1, NULL),
+         BT_CUDA_INVALID_ARGUMENT);
+  s = valid_stack(layers, 3); s.batch = 0;
+  layers[0].batch = layers[1].batch = layers[2].batch = 0;
+  expect("empty stack workspace", bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &bytes), BT_CUDA_OK);
+  layers[0].batch = layers[1].batch = layers[2].batch = 2;
+}
+
+int main(void) {
+  size_t sa = 0, sg = 0, se = 0, ss = 0;
+  bt_cuda_struct_sizes(&sa, &sg, &se, &ss);
+  check("abi version", bt_cuda_abi_version() == BT_CUDA_ABI_VERSION && BT_CUDA_ABI_VERSION == 2);
+  check("struct sizes match", sa == sizeof(bt_cuda_attention) && sg == sizeof(bt_cuda_attention_grad) &&
+                                  se == sizeof(bt_cuda_encoder) && ss == sizeof(bt_cuda_encoder_stack));
+  attention_checks();
+  size_t padded = 0;
+  encoder_checks(&padded);
+  stack_checks();
+
+  /* Device-dependent paths. */
+  bt_cuda_context* ctx = NULL;
+  const int created = bt_cuda_context_create(0, &ctx);
+  bt_cuda_attention a = valid_attention();
+  bt_cuda_encoder e = valid_encoder();
+  e.key_valid_host = valid;
+  bt_cuda_encoder layers[2] = {stack_layer(16), stack_layer(40)};
+  bt_cuda_encoder_stack s = valid_stack(layers, 2);
+  s.key_valid_host = valid;
+  size_t stack_bytes = 0;
+  bt_cuda_transformer_encoder_stack_workspace_bytes(&s, &stack_bytes);
+  /* An empty problem's additive-mask gradient reaches no element: 0 elements are enough. */
+  bt_cuda_attention empty = valid_attention();
+  empty.q_seq = 0; empty.mask_kind = BT_CUDA_MASK_ADDITIVE; empty.mask = host_q;
+  empty.mask_strides[2] = 5; empty.mask_strides[3] = 1;
+  bt_cuda_attention_grad g;
+  memset(&g, 0, sizeof g);
+  g.dk = host_k; g.dv = host_v; g.dmask = host_q; g.dmask_elements = 0;
+  if (created == BT_CUDA_NO_DEVICE) {
+    expect("context without a device", created, BT_CUDA_NO_DEVICE);
+    check("context pointer stays null", ctx == NULL);
+    expect("forward without a device", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_NO_DEVICE);
+    expect("empty gradient with a 0-element dmask, without a device",
+           bt_cuda_scaled_dot_product_attention_grad(NULL, &empty, &g, NULL, 0, NULL), BT_CUDA_NO_DEVICE);
+    expect("upload without a device", bt_cuda_upload(NULL, host_q, host_k, 4), BT_CUDA_INVALID_ARGUMENT);
+    expect("encoder without a device", bt_cuda_transformer_encoder_layer(NULL, &e, w, padded, NULL),
+           BT_CUDA_NO_DEVICE);
+    expect("stack without a device", bt_cuda_transformer_encoder_stack(NULL, &s, w, stack_bytes, NULL),
+           BT_CUDA_NO_DEVICE);
+    expect("wait without a context", bt_cuda_wait_device(NULL), BT_CUDA_INVALID_ARGUMENT);
+    printf("no CUDA device here: checked the no-device paths\n");
+  } else {
+    expect("context on device 0", created, BT_CUDA_OK);
+    expect("forward with host pointers", bt_cuda_scaled_dot_product_attention(ctx, &a, NULL),
+           BT_CUDA_INVALID_ARGUMENT);
+    expect("encoder with host pointers", bt_cuda_transformer_encoder_layer(ctx, &e, w, padded, NULL),
+           BT_CUDA_INVALID_ARGUMENT);
+    expect("stack with host pointers", bt_cuda_transformer_encoder_stack(ctx, &s, w, stack_bytes, NULL),
+           BT_CUDA_INVALID_ARGUMENT);
+    bt_cuda_context* missing = NULL;
+    expect("context of a missing device", bt_cuda_context_create(4096, &missing), BT_CUDA_INVALID_ARGUMENT);
+    bt_cuda_context_destroy(ctx);
+    printf("a CUDA device is present: checked that host pointers are refused\n");
+  }
+  if (failures) printf("abi_validation_test: %d FAILED\n", failures);
+  else printf("abi_validation_test: all passed\n");
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,177 @@
+/**
+ * The ops the rewriting pass emits around the fused blocks, as ordinary ops:
+ * layerNorm and embeddingSum (fused on `cpu`, composite elsewhere) and
+ * attentionScoresShape (composite everywhere). Each implementation against an
+ * independent reference written here in tfjs ops, over random shapes
+ * including empty ones; gradients against tfjs' differentiation of that
+ * reference; argument errors.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import fc from 'fast-check';
+import {activeImplementations, BetterTransformerArgumentError, embeddingSum, layerNorm, setKernelPreference} from '../src';
+import {attentionScoresShape} from '../src/ops/attention_scores_shape';
+import {expectedPortableImplementation} from './helpers/backend';
+import {closeness, FP32, Tolerance} from './helpers/tolerance';
+
+
+function referenceLayerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  const mean = tf.mean(x, -1, true);
+  const centred = tf.sub(x, mean);
+  const variance = tf.mean(tf.square(centred), -1, true);
+  return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+}
+
+/** Gradients sum many products (LayerNorm's couple every element of a row): a looser absolute term. */
+const GRADIENT: Tolerance = {rtol: 1e-5, atol: 1e-4};
+
+function expectClose(actual: tf.Tensor, expected: tf.Tensor, label: string, tol: Tolerance = FP32): void {
+  expect(actual.shape).toEqual(expected.shape);
+  const c = closeness(actual.dataSync(), expected.dataSync(), tol);
+  if (!c.ok) throw new Error(`${label}: ${c.detail}`);
+}
+
+afterEach(() => setKernelPreference('auto'));
+
+describe('layerNorm', () => {
+  test('reports its implementation: the portable kernel on cpu, the composite elsewhere', () => {
+    expect(activeImplementations().layerNorm).toBe(expectedPortableImplementation());
+  });
+
+  test.each(['auto', 'composite'] as const)('matches the reference on random shapes (%s)', preference => {
+    setKernelPreference(preference);
+    fc.assert(fc.property(
+        fc.array(fc.integer({min: 0, max: 5}), {minLength: 0, maxLength: 3}), fc.integer({min: 1, max: 40}),
+        fc.constantFrom(0, 1e-12, 1e-5, 0.1), fc.integer({min: 0, max: 1000}),
+        (lead, width, eps, seed) => tf.tidy(() => {
+          const x = tf.randomNormal([...lead, width], 3, 2, 'float32', seed);
+          const gamma = tf.randomNormal([width], 1, 0.5, 'float32', seed + 1) as tf.Tensor1D;
+          const beta = tf.randomNormal([width], 0, 0.5, 'float32', seed + 2) as tf.Tensor1D;
+          expectClose(layerNorm(x, gamma, beta, {epsilon: eps}), referenceLayerNorm(x, gamma, beta, eps), `x ${x.shape}`);
+        })), {numRuns: 40, seed: 3});
+  });
+
+  test('its gradient is the reference formula\'s', () => {
+    tf.tidy(() => {
+      const x = tf.randomNormal([2, 3, 7], 0, 1, 'float32', 1);
+      const gamma = tf.randomNormal([7], 1, 0.3, 'float32', 2);
+      const beta = tf.randomNormal([7], 0, 0.3, 'float32', 3);
+      const dy = tf.randomNormal([2, 3, 7], 0, 1, 'float32', 4);
+      const ours = tf.grads((a, g, b) => layerNorm(a, g as tf.Tensor1D, b as tf.Tensor1D, {epsilon: 1e-5}))([x, gamma, beta], dy);
+      const want = tf.grads((a, g, b) => referenceLayerNorm(a, g, b, 1e-5))([x, gamma, beta], dy);
+      ours.forEach((g, i) => expectClose(g, want[i], `gradient ${i}`, GRADIENT));
+    });
+  });
+
+  test('bad arguments are clear errors', () => {
+    const x = tf.ones([2, 4]);
+    const v4 = tf.ones([4]) as tf.Tensor1D;
+    expect(() => layerNorm(x, tf.ones([3]) as tf.Tensor1D, v4)).toThrow(/layerNorm: gamma must have shape \[W\] = \[4\]/);
+    expect(() => layerNorm(tf.ones([2, 4], 'int32'), v4, v4)).toThrow(/layerNorm: x must have dtype float32/);
+    expect(() => layerNorm(tf.ones([2, 0]), tf.ones([0]) as tf.Tensor1D, tf.ones([0]) as tf.Tensor1D)).toThrow(/last axis/);
+    expect(() => layerNorm(x, v4, v4, {epsilon: -1})).toThrow(/options.epsilon must not be negative/);
+    expect(() => layerNorm(x, v4, v4, {epsilon: Infinity})).toThrow(/options.epsilon must be a finite number/);
+    expect(() => layerNorm(x, v4, v4, {eps: 1} as never)).toThrow(BetterTransformerArgumentError);
+    tf.dispose([x, v4]);
+  });
+});
+
+interface SumCase {
+  width: number;
+  rows: number[];
+  shapes: number[][];
+  constants: number[][];
+  norm: boolean;
+  seed: number;
+}
+
+const sumCases: fc.Arbitrary<SumCase> = fc.record({
+  batch: fc.integer({min: 0, max: 3}),
+  seq: fc.integer({min: 1, max: 6}),
+  width: fc.integer({min: 1, max: 17}),
+  terms: fc.array(fc.record({rows: fc.integer({min: 1, max: 9}), broadcast: fc.constantFrom('full', 'row', 'column')}),
+      {minLength: 1, maxLength: 3}),
+  constant: fc.boolean(),
+  norm: fc.boolean(),
+  seed: fc.integer({min: 0, max: 1000}),
+}).map(({batch, seq, width, terms, constant, norm, seed}) => ({
+  width, norm, seed, rows: terms.map(t => t.rows),
+  shapes: terms.map(t => t.broadcast === 'full' ? [batch, seq] : t.broadcast === 'row' ? [1, seq] : [batch, 1]),
+  constants: constant ? [[1, seq, width]] : [],
+}));
+
+function runSumCase(c: SumCase, preference: 'auto' | 'composite'): void {
+  setKernelPreference(preference);
+  tf.tidy(() => {
+    const tables = c.rows.map((rows, i) => tf.randomNormal([rows, c.width], 0, 1, 'float32', c.seed + i));
+    const indices = c.shapes.map((shape, i) => tf.randomUniform(shape, 0, c.rows[i], 'int32', c.seed + 10 + i));
+    const constants = c.constants.map((shape, i) => tf.randomNormal(shape, 0, 1, 'float32', c.seed + 20 + i));
+    const gamma = tf.randomNormal([c.width], 1, 0.3, 'float32', c.seed + 30) as tf.Tensor1D;
+    const beta = tf.randomNormal([c.width], 0, 0.3, 'float32', c.seed + 31) as tf.Tensor1D;
+    let want = tf.gather(tables[0], indices[0]);
+    for (let i = 1; i < tables.length; i++) want = tf.add(want, tf.gather(tables[i], indices[i]));
+    for (const k of constants) want = tf.add(want, k);
+    if (c.norm) want = referenceLayerNorm(want, gamma, beta, 1e-5);
+    const got = embeddingSum([
+      ...tables.map((table, i) => ({table, indices: indices[i]})), ...constants.map(table => ({table})),
+    ], c.norm ? {gamma, beta, epsilon: 1e-5} : {});
+    expectClose(got, want, JSON.stringify(c));
+  });
+}
+
+describe('embeddingSum', () => {
+  test('reports its implementation: the portable kernel on cpu, the composite elsewhere', () => {
+    expect(activeImplementations().embeddingSum).toBe(expectedPortableImplementation());
+  });
+
+  test.each(['auto', 'composite'] as const)('matches gathers and adds on random terms, with and without the norm (%s)',
+      preference => fc.assert(fc.property(sumCases, c => runSumCase(c, preference)), {numRuns: 40, seed: 5}));
+
+  test('gradients reach the tables, gamma and beta', () => {
+    tf.tidy(() => {
+      const table = tf.randomNormal([5, 3], 0, 1, 'float32', 1);
+      const position = tf.randomNormal([1, 4, 3], 0, 1, 'float32', 2);
+      const ids = tf.tensor2d([[0, 4, 4, 1], [2, 2, 3, 0]], [2, 4], 'int32');
+      const gamma = tf.randomNormal([3], 1, 0.3, 'float32', 3);
+      const beta = tf.randomNormal([3], 0, 0.3, 'float32', 4);
+      const dy = tf.randomNormal([2, 4, 3], 0, 1, 'float32', 5);
+      const ours = tf.grads((t, p, g, b) => embeddingSum([{table: t, indices: ids}, {table: p}],
+          {gamma: g as tf.Tensor1D, beta: b as tf.Tensor1D, epsilon: 1e-5}))([table, position, gamma, beta], dy);
+      const want = tf.grads((t, p, g, b) => referenceLayerNorm(tf.add(tf.gather(t, ids), p), g, b, 1e-5))(
+          [table, position, gamma, beta], dy);
+      ours.forEach((g, i) => expectClose(g, want[i], `gradient ${i}`, GRADIENT));
+    });
+  });
+
+  test('an index outside the table is an error', () => {
+    const table = tf.ones([3, 2]);
+    const ids = tf.tensor1d([0, 3], 'int32');
+    expect(() => embeddingSum([{table, indices: ids}])).toThrow(/3/);
+    tf.dispose([table, ids]);
+  });
+
+  test('bad arguments are clear errors', () => {
+    const table = tf.ones([3, 2]);
+    const ids = tf.tensor1d([0, 1], 'int32');
+    const v2 = tf.ones([2]) as tf.Tensor1D;
+    expect(() => embeddingSum([])).toThrow(/embeddingSum: terms must be a non-empty array/);
+    expect(() => embeddingSum([{table}])).toThrow(/at least one lookup/);
+    expect(() => embeddingSum([{table, indices: tf.tensor1d([0, 1])}])).toThrow(/terms\[0\].indices must have dtype int32/);
+    expect(() => embeddingSum([{table, indices: ids}, {table: tf.ones([4, 3]), indices: ids}])).toThrow(/same width W = 2/);
+    expect(() => embeddingSum([{table: tf.ones([3]), indices: ids}])).toThrow(/terms\[0\].table must have rank 2/);
+    expect(() => embeddingSum([{table, indices: ids}, {table, indices: tf.tensor1d([0, 1, 2], 'int32')}])).toThrow(/do not broadcast/);
+    expect(() => embeddingSum([{table, indices: ids}], {gamma: v2})).toThrow(/gamma and options.beta go together/);
+    expect(() => embeddingSum([{table, indices: ids}], {gamma: v2, beta: tf.ones([3]) as tf.Tensor1D})).toThrow(/options.beta must have shape/);
+    expect(() => embeddingSum([{table, indices: ids, extra: 1} as never])).toThrow(BetterTransformerArgumentError);
+    tf.dispose([table, ids, v2]);
+  });
+});
+
+describe('attentionScoresShape', () => {
+  test('is [..., Sq, Sk] from the shapes, on any backend', () => {
+    const q = tf.zeros([2, 3, 5, 4]), k = tf.zeros([2, 3, 7, 4]);
+    expect(Array.from(attentionScoresShape(q, k).dataSync())).toEqual([2, 3, 5, 7]);
+    expect(activeImplementations()).not.toHaveProperty('attentionScoresShape');
+    expect(() => attentionScoresShape(tf.zeros([4]), k)).toThrow(/rank at least 2/);
+    tf.dispose([q, k]);
+  });
+});
