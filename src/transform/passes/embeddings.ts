@@ -5,12 +5,11 @@
  * LayerNorm alone.
  */
 import {ConstantValues} from '../graph/constant_values';
-import {GraphRewrite} from '../graph/graph_rewrite';
 import {GraphView} from '../graph/graph_view';
 import {EmbeddingSumMatch, matchEmbeddingSum} from '../match/embedding_sum';
-import {StandaloneLayerNorm, standaloneLayerNorms} from '../match/standalone_layer_norm';
+import {StandaloneLayerNorm} from '../match/standalone_layer_norm';
 import {rewriteEmbeddings} from '../rewrite/embeddings_rewrite';
-import {NodeFactory} from '../rewrite/node_builders';
+import {rewriteLayerNormSites} from './layer_norm_sites';
 import {FusionPass} from './pass';
 
 /** The embedding sum computing the LayerNorm's input, when it exists and only the LayerNorm reads it. */
@@ -28,18 +27,10 @@ export const embeddingsPass: FusionPass = {
   // Constants must be known, and only models whose blocks were fused are rewritten at all.
   applies: ctx => ctx.lookup !== undefined && ctx.report.fused.length > 0,
   run(ctx) {
-    const view = new GraphView(ctx.graph);
-    const consts = new ConstantValues(view, ctx.lookup, ctx.options.quantizedWeights ?? false);
-    const rewrite = new GraphRewrite(ctx.graph);
-    const claimed = new Set<string>();
-    let count = 0;
-    for (const ln of standaloneLayerNorms(view, consts)) {
-      if (ln.match.nodes.some(n => claimed.has(n.name))) continue;
+    rewriteLayerNormSites(ctx, 'BetterTransformer/embeddings', (ln, nodes, claimed, view, consts) => {
       const sum = embeddingSumFeeding(view, consts, ln);
-      if (!sum || sum.nodes.some(n => claimed.has(n.name))) continue;
-      const nodes = new NodeFactory(rewrite, ctx.newWeights, `BetterTransformer/embeddings${count++}`);
-      rewriteEmbeddings(nodes, ln, sum).forEach(n => claimed.add(n.name));
-    }
-    if (count > 0) ctx.graph = rewrite.apply();
+      if (!sum || sum.nodes.some(n => claimed.has(n.name))) return null;
+      return rewriteEmbeddings(nodes(), ln, sum);
+    });
   },
 };

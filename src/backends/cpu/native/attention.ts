@@ -1,4 +1,4 @@
-/** FusedScaledDotProductAttention(Grad) on the native core: the addon's shape, scale and mask arguments. */
+/** ScaledDotProductAttention(Grad) on the native core: the addon's shape, scale and mask arguments. */
 import {SdpaAttrs} from '../../../op_table';
 import {AttentionLayout} from '../attention_layout';
 import {validityBytes} from './addon';
