@@ -18,7 +18,7 @@ export {embeddingSum} from './ops/embedding_sum';
 export type {EmbeddingSumOptions, EmbeddingTerm} from './ops/embedding_sum';
 export {BetterTransformer} from './transform/better_transformer';
 export type {TransformOptions} from './transform/better_transformer';
-export type {TransformReport, FusedBlock, FusedBlockKind, SkippedCandidate} from './transform/report';
+export type {TransformReport, FusedBlock, FusedBlockKind, SkippedCandidate, Verification} from './transform/report';
 export {inspectModelJson} from './transform/inspect';
 export {BetterTransformerArgumentError} from './errors';
 export {MultiHeadAttention, withKerasCallArguments} from './layers';

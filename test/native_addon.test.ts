@@ -4,6 +4,8 @@
  * every instruction-set path gives the same results.
  */
 import {execFileSync} from 'child_process';
+import * as tf from '@tensorflow/tfjs-core';
+import * as bt from '../src';
 import {activeImplementations, nativeCoreFailure} from '../src';
 import {nativeCore} from '../src/backends/cpu/native/addon';
 import {closeness} from './helpers/tolerance';
@@ -123,5 +125,34 @@ describeNative('native core binding', () => {
       expect(closeness(other.y, reference.y).ok).toBe(true);
       expect(closeness(other.a, reference.a).ok).toBe(true);
     }
+  });
+});
+
+describe('tensors whose data lives in a SharedArrayBuffer (weights shared between worker threads)', () => {
+  const shared = (values: Float32Array) => {
+    const array = new Float32Array(new SharedArrayBuffer(values.byteLength));
+    array.set(values);
+    return array;
+  };
+  const ramp = (n: number, start: number) => Float32Array.from({length: n}, (_, i) => Math.sin(start + 0.3 * i));
+
+  it('run through the fused ops exactly like ordinary tensors', () => {
+    const [q, k, v] = [ramp(2 * 3 * 4, 0), ramp(2 * 5 * 4, 1), ramp(2 * 5 * 4, 2)];
+    const run = (make: (x: Float32Array) => Float32Array) => tf.tidy(() => Array.from(bt.scaledDotProductAttention(
+        tf.tensor4d(make(q), [1, 2, 3, 4]), tf.tensor4d(make(k), [1, 2, 5, 4]), tf.tensor4d(make(v), [1, 2, 5, 4]),
+        {isCausal: true}).dataSync()));
+    expect(run(shared)).toEqual(run(x => x));
+    const E = 8, F = 16;
+    const weights = (make: (x: Float32Array) => Float32Array) => ({
+      qkvWeight: tf.tensor2d(make(ramp(E * 3 * E, 3)), [E, 3 * E]), qkvBias: tf.tensor1d(make(ramp(3 * E, 4))),
+      outWeight: tf.tensor2d(make(ramp(E * E, 5)), [E, E]), outBias: tf.tensor1d(make(ramp(E, 6))),
+      ln1Gamma: tf.ones([E]) as tf.Tensor1D, ln1Beta: tf.zeros([E]) as tf.Tensor1D,
+      ln2Gamma: tf.ones([E]) as tf.Tensor1D, ln2Beta: tf.zeros([E]) as tf.Tensor1D,
+      ffnInWeight: tf.tensor2d(make(ramp(E * F, 7)), [E, F]), ffnInBias: tf.tensor1d(make(ramp(F, 8))),
+      ffnOutWeight: tf.tensor2d(make(ramp(F * E, 9)), [F, E]), ffnOutBias: tf.tensor1d(make(ramp(E, 10))),
+    });
+    const layer = (make: (x: Float32Array) => Float32Array) => tf.tidy(() => Array.from(bt.transformerEncoderLayer(
+        tf.tensor3d(make(ramp(2 * 3 * E, 11)), [2, 3, E]), weights(make), {numHeads: 2}).dataSync()));
+    expect(layer(shared)).toEqual(layer(x => x));
   });
 });

@@ -8,6 +8,9 @@ import {GraphModel, loadGraphModelSync} from '@tensorflow/tfjs-converter';
 import {BetterTransformer} from '../src';
 import {GraphDef, NodeDef} from '../src/transform/graph/graph_def';
 import {runGraphPass} from '../src/transform/graph_pass';
+import {graphModelArtifacts} from '../src/transform/graph_model_transform';
+import {inspectModelJson} from '../src/transform/inspect';
+import {layerNormsPass} from '../src/transform/passes/layer_norms';
 import {loadFixture} from './helpers/load_fixture';
 import {outputsOf, relativeErrorOnTokens, validTokensOf} from './helpers/fixture_outputs';
 
@@ -70,16 +73,20 @@ describe('the pass on damaged or altered graphs', () => {
     expect(error).toBeLessThan(1e-5);
   });
 
-  test('heads × head size that does not match the width refuses the layer', () => {
+  test('heads × head size that does not match the width: the graph does not run, so nothing is rewritten', () => {
     const a = cloneArtifacts();
     const reshape = findNode(a, n => n.op === 'Reshape' && /layer_\._1\/attention\/self\/Reshape_2$/.test(n.name));
     const pack = findNode(a, n => n.name === (reshape.input ?? [])[1]);
     setConstant(a, (pack.input ?? [])[2], 3);
     const model = loadGraphModelSync(a) as unknown as GraphModel;
+    const artifactsBefore = graphModelArtifacts(model);
     const transformed = BetterTransformer.transform(model);
     const report = BetterTransformer.report(transformed);
+    // The matcher refuses the broken layer; the probe then finds the original does not run at all.
     expect(report?.skipped.map(s => s.reason).join('\n')).toMatch(/heads|reshape/i);
-    expect(report?.fused.filter(b => b.kind === 'encoderLayer')).toHaveLength(1);
+    expect(report?.skipped.map(s => s.reason).join('\n')).toMatch(/original graph does not run/);
+    expect(report?.fused).toHaveLength(0);
+    expect(graphModelArtifacts(transformed)).toBe(artifactsBefore);
     transformed.dispose();
   });
 
@@ -133,5 +140,103 @@ describe('the pass on damaged or altered graphs', () => {
     expect(BetterTransformer.transform(model)).toBe(model);
     expect(BetterTransformer.report(model)).toBe(first);
     model.dispose();
+  });
+
+  test('a head count in q\'s reshape that k\'s does not share: tfjs refuses the graph, so the rewrite may not repair it', () => {
+    // Twice the heads, half the head size, on q only: the block is matched by structure, and the fused op
+    // would run it; the original cannot run (q and k no longer split into the same heads).
+    const a = cloneArtifacts();
+    const reshape = findNode(a, n => n.op === 'Reshape' && /layer_\._0\/attention\/self\/Reshape$/.test(n.name));
+    const pack = findNode(a, n => n.name === (reshape.input ?? [])[1]);
+    const {heads, hidden} = fixture.meta;
+    setConstant(a, (pack.input ?? [])[2], 2 * heads);
+    setConstant(a, (pack.input ?? [])[3], hidden / (2 * heads));
+    const model = loadGraphModelSync(a) as unknown as GraphModel;
+    const inputs = fixture.inputs();
+    expect(() => model.execute(inputs, fixture.outputNames)).toThrow();
+    const transformed = BetterTransformer.transform(model);
+    expect(transformed).toBe(model);
+    expect(BetterTransformer.report(model)?.fused).toHaveLength(0);
+    expect(BetterTransformer.report(model)?.skipped.map(s => s.reason).join('\n')).toMatch(/original graph does not run/);
+    expect(() => model.execute(inputs, fixture.outputNames)).toThrow();
+    tf.dispose(Object.values(inputs));
+    model.dispose();
+  });
+
+  test('a LayerNorm epsilon of +Infinity refuses that block, with the reason, and the model still runs', () => {
+    const a = cloneArtifacts();
+    const add = findNode(a, n => /layer_\._1\/output\/LayerNorm\/batchnorm\/add$/.test(n.name));
+    const eps = (add.input ?? []).find(ref => findNode(a, n => n.name === ref).op === 'Const') as string;
+    setConstant(a, eps, Infinity);
+    const {report, error} = transformAndCompare(a);
+    expect(report?.skipped.map(s => s.reason).join('\n')).toMatch(/epsilon Infinity is not a finite/);
+    expect(report?.fused.some(b => b.nodes.includes(add.name))).toBe(false);
+    expect(error).toBeLessThan(1e-5);
+  });
+
+  test('a node outside a block reading inside it leaves that block unfused, with the reason', () => {
+    const a = cloneArtifacts();
+    const scale = findNode(a, n => /layer_\._0\/attention\/self\/truediv$/.test(n.name));
+    (a.modelTopology as GraphDef).node.push({name: 'reads_inside_the_block', op: 'Identity', input: [scale.name],
+      attr: {T: {type: 'DT_FLOAT'}}});
+    const {report, error} = transformAndCompare(a);
+    expect(report?.skipped.map(s => s.reason).join('\n')).toMatch(/is also read by 'reads_inside_the_block'/);
+    expect(report?.fused.some(b => b.nodes.includes(scale.name))).toBe(false);
+    expect(error).toBeLessThan(1e-5);
+  });
+
+  test('a pass that fails midway: the model comes back unchanged, with the reason, leaking nothing', () => {
+    // The passes before it have added constants; all of them are released.
+    const failing = jest.spyOn(layerNormsPass, 'run').mockImplementation(() => {
+      throw new Error('graph rewrite: a node was removed but is still read by a kept node');
+    });
+    try {
+      const model = fixture.loadGraphModel();
+      const artifactsBefore = graphModelArtifacts(model);
+      const before = tf.memory().numTensors;
+      const transformed = BetterTransformer.transform(model);
+      expect(transformed).toBe(model);
+      expect(graphModelArtifacts(model)).toBe(artifactsBefore);
+      expect(tf.memory().numTensors).toBe(before);
+      const report = BetterTransformer.report(model);
+      expect(report?.fused).toHaveLength(0);
+      expect(report?.skipped.map(s => s.reason).join('\n')).toMatch(/could not be rewritten: graph rewrite: a node was removed/);
+      const inputs = fixture.inputs();
+      tf.dispose(Object.values(outputsOf(model, inputs, fixture.outputNames)));
+      tf.dispose(Object.values(inputs));
+      model.dispose();
+    } finally {
+      failing.mockRestore();
+    }
+  });
+
+  test('a layer left unfused that reads padded rows keeps the layer before it computing them', () => {
+    // Layer 1's scores no longer get the padding mask: its attention reads padded tokens, so layer 0 must not
+    // zero their rows (fused as attention only), and the outputs on real tokens stay the original's.
+    const a = cloneArtifacts();
+    const maskAdd = findNode(a, n => n.op === 'AddV2' && /layer_\._1\/attention\/self\/Add$/.test(n.name));
+    maskAdd.input = [(maskAdd.input ?? [])[0], (maskAdd.input ?? [])[0]];
+    const {report, error} = transformAndCompare(a);
+    expect(error).toBeLessThan(1e-5);
+    expect(report?.skipped.map(s => s.reason).join('\n')).toMatch(/padded rows of its output would reach/);
+    expect(report?.fused.some(b => b.kind !== 'attention')).toBe(false);
+  });
+
+  test('weight data with bytes after the last weight: keepOriginalModel still reads the added weights right', () => {
+    const a = cloneArtifacts();
+    const data = new Uint8Array((a.weightData as ArrayBuffer).byteLength + 13);
+    data.set(new Uint8Array(a.weightData as ArrayBuffer));
+    data.fill(0x7f, data.length - 13);
+    const {report, error} = transformAndCompare({...a, weightData: data.buffer});
+    expect(report?.fused.length).toBeGreaterThan(0);
+    expect(error).toBeLessThan(1e-5);
+  });
+
+  test('inspect on a graph with a null node or inputs that are not a list says so', () => {
+    const topology = JSON.parse(JSON.stringify(fixture.artifacts.modelTopology)) as GraphDef;
+    const withNull = {...topology, node: [...topology.node, null as unknown as NodeDef]};
+    expect(() => inspectModelJson({modelTopology: withNull})).toThrow(/node \d+ is not an object with a string name and op/);
+    const badInput = {...topology, node: topology.node.map((n, i) => (i === 3 ? {...n, input: 'x' as unknown as string[]} : n))};
+    expect(() => inspectModelJson({modelTopology: badInput})).toThrow(/inputs that are not a list of strings/);
   });
 });

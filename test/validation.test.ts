@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   BetterTransformerArgumentError, scaledDotProductAttention, setKernelPreference, transformerEncoderLayer,
-  TransformerEncoderLayerWeights,
+  TransformerEncoderLayerWeights, transformerEncoderStack,
 } from '../src';
 import {randomEncoderWeights} from './helpers/encoder_weights';
 
@@ -92,4 +92,49 @@ describe('transformerEncoderLayer argument errors', () => {
     ['unknown weight', enc(x, {...w, gamma: T([8])}, {numHeads: 2}), /unknown weight key 'gamma'/],
     ['padding mask shape', enc(x, w, {numHeads: 2, keyPaddingMask: T([2, 4], 'int32')}), /keyPaddingMask must have shape \[B, S\] = \[2, 5\], got \[2, 4\]/],
   ])('%s', (_, fn, message) => expectArgError(fn, message));
+});
+
+describe('sizes are checked before anything is allocated', () => {
+  it('a dimension above 2^31 − 1, even in an empty tensor', () => {
+    expectArgError(() => scaledDotProductAttention(T([0, 2, 3, 8]) as tf.Tensor4D, T([0, 2, 2 ** 31, 8]) as tf.Tensor4D,
+        T([0, 2, 2 ** 31, 8]) as tf.Tensor4D), /k has a dimension above 2147483647/);
+  });
+
+  it('a result of more than 2^31 − 1 elements from small inputs', () => {
+    // q [1, 1, 65536, 1] and v [1, 1, 1, 65536]: the result would be [1, 1, 65536, 65536].
+    expectArgError(() => scaledDotProductAttention(T([1, 1, 65536, 1]) as tf.Tensor4D, T([1, 1, 1, 1]) as tf.Tensor4D,
+        T([1, 1, 1, 65536]) as tf.Tensor4D), /the result would have B\*H\*Sq\*Dv = 4294967296 elements/);
+  });
+
+  it('an encoder layer whose feed-forward activation would not fit', () => {
+    const w = randomEncoderWeights(8, 2 ** 14, 1, true) as unknown as TransformerEncoderLayerWeights;
+    expectArgError(() => transformerEncoderLayer(T([512, 512, 8]) as tf.Tensor3D, w, {numHeads: 2}),
+        /the feed-forward activation would have B\*S\*F = 4294967296 elements/);
+  });
+
+  it('a sparse layers array names the missing layer', () => {
+    const w = randomEncoderWeights(8, 16, 1, true) as unknown as TransformerEncoderLayerWeights;
+    const layers = [w, , w] as TransformerEncoderLayerWeights[];  // eslint-disable-line no-sparse-arrays
+    expectArgError(() => transformerEncoderStack(T([1, 2, 8]) as tf.Tensor3D, layers, {numHeads: 2}),
+        /layers\[1\] must be an object of tensors, got undefined/);
+  });
+
+  it('a layers array that grows while it is read is read to the length it had', () => {
+    const w = randomEncoderWeights(8, 16, 1, true) as unknown as TransformerEncoderLayerWeights;
+    let reads = 0;
+    const growing = new Proxy([w], {get: (t, key) => (key === 'length' ? (reads++ === 0 ? 1 : 200_001) : Reflect.get(t, key))});
+    const y = transformerEncoderStack(T([1, 2, 8]) as tf.Tensor3D, growing, {numHeads: 2});
+    expect(y.shape).toEqual([1, 2, 8]);
+    expect(reads).toBe(1);
+    expectArgError(() => transformerEncoderStack(T([1, 2, 8]) as tf.Tensor3D, new Array(100_001).fill(w), {numHeads: 2}),
+        /layers has 100001 entries; at most 100000/);
+  });
+
+  it('numbers that overflow float32', () => {
+    expectArgError(() => scaledDotProductAttention(T([1, 1, 2, 4]) as tf.Tensor4D, T([1, 1, 2, 4]) as tf.Tensor4D,
+        T([1, 1, 2, 4]) as tf.Tensor4D, {scale: 1e300}), /options.scale must be a finite float32/);
+    const w = randomEncoderWeights(8, 16, 1, true) as unknown as TransformerEncoderLayerWeights;
+    expectArgError(() => transformerEncoderLayer(T([1, 2, 8]) as tf.Tensor3D, w, {numHeads: 2, layerNormEps: 1e39}),
+        /options.layerNormEps must be a finite float32/);
+  });
 });

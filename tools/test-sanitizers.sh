@@ -2,8 +2,9 @@
 # Builds the native core addon (kernels/bindings/node over kernels/core) with
 # AddressSanitizer and UBSan into a scratch folder and runs the native tests
 # against it (`npm run test:sanitizers`): the package's jest suites on the `cpu`
-# backend and the addon's own suite (test/native/addon.test.js, every ISA). Any
-# sanitizer report fails the run.
+# backend, the addon's own suite (test/native/addon.test.js, every ISA) and the
+# seeded fuzzer of every entry point (test/native/fuzz_addon.js). Any sanitizer
+# report fails the run.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=lib/node_gyp.sh
@@ -33,6 +34,8 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export TFJS_BT_NATIVE_PATH="$ADDON"
 cd "$ROOT"
 npx jest --selectProjects cpu --runInBand \
-  --testPathPattern 'test/(native_addon|sdpa_parity|sdpa_semantics|sdpa_grad|encoder_parity|encoder_grad|encoder_stack|leaks)\.test\.ts$'
+  --testPathPattern 'test/(native_addon|sdpa_parity|sdpa_semantics|sdpa_grad|encoder_parity|encoder_grad|encoder_stack|leaks|agreement|validation)\.test\.ts$'
 node --test test/native/addon.test.js
+# Seeded fuzzing of every entry point (20,000 calls): any sanitizer report aborts the process.
+node test/native/fuzz_addon.js 20000 1
 echo "test-sanitizers: no AddressSanitizer or UBSan report"

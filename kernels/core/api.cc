@@ -34,9 +34,10 @@ bool sdpa_problem_is_valid(const btk_sdpa_problem* p) {
   if (!bt_checks::AttentionDimsError(dims, /*require_heads_and_depth=*/false).empty()) return false;
   if (p->mask_kind != BTK_MASK_NONE && p->mask_kind != BTK_MASK_BOOL && p->mask_kind != BTK_MASK_FLOAT) return false;
   if (p->mask_kind != BTK_MASK_NONE) {
-    if (!p->mask) return false;
     int64_t extent = 0;
     if (!mask_extent(*p, &extent)) return false;
+    // An empty problem's mask has no element to read (and a zero-length array may have no address).
+    if (!p->mask && extent > 0) return false;
   }
   return true;
 }
@@ -123,11 +124,7 @@ btk_packed_weight* btk_pack_weight(const float* weight, int64_t rows, int64_t co
   return btk::pack_weight_for(btk::active_kernels(), weight, rows, cols);
 }
 
-void btk_free_packed_weight(btk_packed_weight* packed) {
-  if (!packed) return;
-  std::free(packed->weight.panels);
-  delete packed;
-}
+void btk_free_packed_weight(btk_packed_weight* packed) { btk::free_packed_weight(packed); }
 
 int64_t btk_packed_weight_rows(const btk_packed_weight* packed) { return packed ? packed->weight.rows : 0; }
 int64_t btk_packed_weight_cols(const btk_packed_weight* packed) { return packed ? packed->weight.cols : 0; }

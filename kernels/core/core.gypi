@@ -37,6 +37,7 @@
         'encoder/encoder_stack.cc',
         'encoder/workspace.cc',
         'isa/kernels_scalar.cc',
+        'large_block.cc',
         'packed_weight.cc',
         'thread_pool.cc',
       ],

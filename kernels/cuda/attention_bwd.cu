@@ -75,7 +75,9 @@ __global__ void __launch_bounds__(kThreads) AttentionBackwardKernel(AttentionPar
 
   for (int e = tid; e < kKeys * DP; e += kThreads) {
     const int j = e / DP, d = e % DP;
-    const bool in = key0 + j < view0.k_len;
+    // Padded keys are never read: their k and v rows stay zero, so NaN there cannot reach a result.
+    const bool in = key0 + j < view0.k_len &&
+                    (!p.key_valid || p.key_valid[static_cast<int64_t>(b) * p.k_seq + key0 + j] != 0);
     ks[j * S::kPitch + d] = (in && d < p.depth) ? p.k[view0.k_base + (key0 + j) * p.k_ss + d] : 0.f;
     vs[j * S::kPitch + d] = (in && d < p.value_depth) ? p.v[view0.v_base + (key0 + j) * p.v_ss + d] : 0.f;
   }

@@ -92,7 +92,9 @@ __global__ void __launch_bounds__(kThreads, 4) AttentionForwardFp32Kernel(Attent
     __syncthreads();  // previous tile fully consumed (and Q stored, on the first pass)
     for (int e = tid; e < kKeys * DP; e += kThreads) {
       const int j = e / DP, d = e % DP;
-      const bool in = key0 + j < view.k_len;
+      // Padded keys are never read: their k and v rows stay zero, so NaN there cannot reach a result.
+      const bool in = key0 + j < view.k_len &&
+                      (!p.key_valid || p.key_valid[static_cast<int64_t>(b) * p.k_seq + key0 + j] != 0);
       kt[d * S::kKPitch + j] = (in && d < p.depth) ? p.k[view.k_base + (key0 + j) * p.k_ss + d] : 0.f;
       vs[j * S::kVPitch + d] = (in && d < p.value_depth) ? p.v[view.v_base + (key0 + j) * p.v_ss + d] : 0.f;
     }

@@ -77,7 +77,9 @@ __global__ void __launch_bounds__(kThreads) AttentionForwardTf32Kernel(Attention
     __syncthreads();  // every warp is done with the previous tile (and with Q in shared memory)
     for (int e = tid; e < kKeys * DP; e += kThreads) {
       const int j = e / DP, d = e % DP;
-      const bool in = key0 + j < view.k_len;
+      // Padded keys are never read: their k and v rows stay zero, so NaN there cannot reach a result.
+      const bool in = key0 + j < view.k_len &&
+                      (!p.key_valid || p.key_valid[static_cast<int64_t>(b) * p.k_seq + key0 + j] != 0);
       const float kv = (in && d < p.depth) ? p.k[view.k_base + (key0 + j) * p.k_ss + d] : 0.f;
       const float vv = (in && d < p.value_depth) ? p.v[view.v_base + (key0 + j) * p.v_ss + d] : 0.f;
       ks[j * S::kKPitch + d] = __uint_as_float(ToTf32(kv));

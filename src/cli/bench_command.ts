@@ -11,8 +11,8 @@ import {SingleBar, Presets} from 'cli-progress';
 import {BetterTransformer} from '../transform/better_transformer';
 import {prepareBackend} from './backend';
 import {readModelArtifacts} from '../io/model_files';
-import {randomInputs} from './random_inputs';
-import {maxRelativeDifference} from './output_parity';
+import {randomInputs} from '../transform/verify/probe_inputs';
+import {maxRelativeDifference} from '../transform/verify/output_difference';
 
 function positiveInt(name: string, value: string): number {
   const n = Number(value);

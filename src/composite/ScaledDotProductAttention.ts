@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type {CompositeFunc} from '../dispatch/composite_registry';
 import {SdpaAttrs} from '../op_table';
+import {connectedZeros} from './connected_zeros';
 import {detach} from './detach';
 
 /** [B, Hkv, S, X] -> [B, Hkv*group, S, X]: query head h reads kv head floor(h / group). */
@@ -42,14 +43,23 @@ function visibility(inputs: tf.NamedTensorMap, a: SdpaAttrs, batch: number, quer
 export const compositeScaledDotProductAttention: CompositeFunc = (inputs, attrs) => {
   const a = attrs as SdpaAttrs;
   return tf.tidy(() => {
-    const {q, k, v} = inputs;
+    const {q} = inputs;
     const [batch, heads, querySeq] = q.shape as number[];
-    const [, kvHeads, keySeq] = k.shape as number[];
-    const valueDepth = (v.shape as number[])[3];
+    const [, kvHeads, keySeq] = inputs.k.shape as number[];
+    const valueDepth = (inputs.v.shape as number[])[3];
     if (batch * heads * querySeq * valueDepth === 0 || keySeq === 0) {
-      return tf.zeros([batch, heads, querySeq, valueDepth]);
+      const differentiable = [q, inputs.k, inputs.v, ...(a.maskKind === 'additive' ? [inputs.attnMask] : [])];
+      return connectedZeros([batch, heads, querySeq, valueDepth], differentiable);
     }
     const group = heads / kvHeads;
+    let {k, v} = inputs;
+    if (a.hasKeyPaddingMask) {
+      // Padded keys are never read: whatever their k and v hold (NaN included) changes nothing.
+      const mask = inputs.keyPaddingMask;
+      const real = tf.reshape(tf.notEqual(mask, tf.scalar(0, mask.dtype)), [batch, 1, keySeq, 1]);
+      k = tf.where(real, k, tf.zerosLike(k));
+      v = tf.where(real, v, tf.zerosLike(v));
+    }
     let scores = tf.mul(tf.matMul(q, repeatKvHeads(k, group), false, true), tf.scalar(a.scale));
     if (a.maskKind === 'additive') scores = tf.add(scores, inputs.attnMask);
     const visible = visibility(inputs, a, batch, querySeq, keySeq);

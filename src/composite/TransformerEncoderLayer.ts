@@ -9,6 +9,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type {CompositeFunc} from '../dispatch/composite_registry';
 import {placeholder, runOpResult} from '../dispatch/dispatch';
 import {EncoderActivation, EncoderLayerAttrs, SdpaAttrs} from '../op_table';
+import {connectedZeros} from './connected_zeros';
 import {layerNormOf} from './LayerNorm';
 
 export function applyActivation(x: tf.Tensor, activation: EncoderActivation): tf.Tensor {
@@ -31,9 +32,15 @@ export function encoderLayerOf(x: tf.Tensor, w: tf.NamedTensorMap, keyPaddingMas
     attrs: EncoderLayerAttrs): tf.Tensor3D {
   return tf.tidy(() => {
     const [batch, seq, embed] = x.shape as number[];
-    if (batch * seq === 0) return tf.zeros([batch, seq, embed]) as tf.Tensor3D;
+    if (batch * seq === 0) {
+      const weights = Object.values(w).filter(t => t !== x && t !== keyPaddingMask && t.size > 0 && t.dtype === 'float32');
+      return connectedZeros([batch, seq, embed], [x, ...weights]) as tf.Tensor3D;
+    }
     const heads = attrs.numHeads, headDim = embed / heads;
-    const rows = tf.reshape(x, [batch * seq, embed]);
+    const real = keyPaddingMask ?
+      tf.reshape(tf.notEqual(keyPaddingMask, tf.scalar(0, keyPaddingMask.dtype)), [batch, seq, 1]) : null;
+    // Padded tokens are never read (as in the fused kernels, which skip them): their rows start as zeros.
+    const rows = tf.reshape(real ? tf.where(real, x, tf.zerosLike(x)) : x, [batch * seq, embed]);
     const toHeads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [batch, seq, heads, headDim]), [0, 2, 1, 3]);
 
     const attnIn = attrs.normFirst ? layerNormOf(rows, w.ln1Gamma, w.ln1Beta, attrs.layerNormEps1) : rows;
@@ -61,10 +68,7 @@ export function encoderLayerOf(x: tf.Tensor, w: tf.NamedTensorMap, keyPaddingMas
     if (!attrs.normFirst) y = layerNormOf(y, w.ln2Gamma, w.ln2Beta, attrs.layerNormEps2);
 
     y = tf.reshape(y, [batch, seq, embed]);
-    if (keyPaddingMask) {
-      const real = tf.reshape(tf.notEqual(keyPaddingMask, tf.scalar(0, keyPaddingMask.dtype)), [batch, seq, 1]);
-      y = tf.where(real, y, tf.zerosLike(y));
-    }
+    if (real) y = tf.where(real, y, tf.zerosLike(y));
     return y as tf.Tensor3D;
   });
 }

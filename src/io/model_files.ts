@@ -39,6 +39,14 @@ function specBytes(spec: tf.io.WeightsManifestEntry): number {
   return count * size;
 }
 
+/**
+ * The bytes the weight specs describe, in order: where a weight buffer's data
+ * ends (a model's buffer may hold trailing bytes after it, which tfjs ignores).
+ */
+export function weightSpecsByteLength(specs: readonly tf.io.WeightsManifestEntry[]): number {
+  return specs.reduce((n, spec) => n + specBytes(spec), 0);
+}
+
 export function readModelArtifacts(location: string): tf.io.ModelArtifacts {
   const p = modelJsonPath(location);
   const json = readModelJson(p);

@@ -2,3 +2,4 @@
 export * from './table';
 export * from './names';
 export * from './attrs';
+export * from './limits';

@@ -6,7 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {AttnMaskKind, SdpaAttrs} from '../op_table';
 import {
   describeShape, describeValue, fail, requireBoolean, requireBroadcastable, requireFiniteNumber,
-  requireFloat32, requireKnownKeys, requirePaddingMask, requireRank, requireTensor,
+  requireElementCount, requireFloat32, requireKnownKeys, requirePaddingMask, requireRank, requireTensor,
 } from './validate';
 
 export interface ScaledDotProductAttentionOptions {
@@ -72,6 +72,8 @@ export function validateAttentionArgs(
         kvHeads}: ${shapes}`);
   }
   if (depth < 1) fail(op, `head dimension D must be at least 1: ${shapes}`);
+
+  requireElementCount(op, 'the result', [batch, heads, querySeq, valueDepth], 'B*H*Sq*Dv');
 
   const scale = opts.scale === undefined ? 1 / Math.sqrt(depth) : requireFiniteNumber(op, 'options.scale', opts.scale);
   const isCausal = opts.isCausal === undefined ? false : requireBoolean(op, 'options.isCausal', opts.isCausal);

@@ -9,8 +9,8 @@ import {placeholder, runOpResult} from '../dispatch/dispatch';
 import {EmbeddingSumAttrs} from '../op_table';
 import {broadcastRowShape} from '../portable/embedding_sum';
 import {
-  describeShape, describeValue, fail, requireFiniteNumber, requireFloat32, requireFloatShape, requireKnownKeys,
-  requireRank, requireTensor,
+  describeShape, describeValue, fail, requireElementCount, requireFiniteNumber, requireFloat32, requireFloatShape,
+  requireKnownKeys, requireRank, requireTensor,
 } from './validate';
 
 export interface EmbeddingTerm {
@@ -73,11 +73,13 @@ export function embeddingSum(terms: EmbeddingTerm[], options: EmbeddingSumOption
   });
   if (width < 1) fail(OP, 'the terms must have a width W of at least 1');
   if (!lookups.includes(true)) fail(OP, 'terms must include at least one lookup (a term with indices)');
+  let rowShape: number[] = [];
   try {
-    broadcastRowShape(rowShapes);
+    rowShape = broadcastRowShape(rowShapes);
   } catch {
     fail(OP, `the index shapes and constant row shapes ${rowShapes.map(describeShape).join(', ')} do not broadcast`);
   }
+  requireElementCount(OP, 'the result', [...rowShape, width], 'rows*W');
 
   if (options == null || typeof options !== 'object' || Array.isArray(options)) {
     fail(OP, `options must be an object, got ${describeValue(options)}`);

@@ -5,8 +5,8 @@ import {
   EncoderActivation, EncoderLayerAttrs,
 } from '../op_table';
 import {
-  describeShape, describeValue, fail, requireBoolean, requireFiniteNumber, requireFloat32, requireFloatShape,
-  requireKnownKeys, requireOneOf, requirePaddingMask, requireRank, requireTensor,
+  describeShape, describeValue, fail, requireBoolean, requireElementCount, requireFiniteNumber, requireFloat32,
+  requireFloatShape, requireKnownKeys, requireOneOf, requirePaddingMask, requireRank, requireTensor,
 } from './validate';
 
 /**
@@ -157,9 +157,16 @@ export function validateEncoderWeights(op: string, label: string, weights: unkno
   return {weights: checked, packedQkv: hasPacked, ffn};
 }
 
+/** The activations a layer of this size allocates ([B·S, 3E] for Q/K/V, [B·S, F] in the feed-forward) must fit. */
+export function requireEncoderActivations(op: string, dims: {batch: number; seq: number; embed: number}, ffn: number): void {
+  requireElementCount(op, 'the Q/K/V projection', [dims.batch, dims.seq, 3 * dims.embed], 'B*S*3E');
+  requireElementCount(op, 'the feed-forward activation', [dims.batch, dims.seq, ffn], 'B*S*F');
+}
+
 export function validateEncoderArgs(op: string, x: unknown, weights: unknown, options: unknown): EncoderArgs {
   const o = validateEncoderOptions(op, x, options);
   const w = validateEncoderWeights(op, 'weights', weights, o.dims.embed);
+  requireEncoderActivations(op, o.dims, w.ffn);
   return {
     x: o.x, weights: w.weights, keyPaddingMask: o.keyPaddingMask,
     attrs: {

@@ -1,7 +1,9 @@
 /** Validation and normalisation of transformerEncoderStack's arguments. */
 import * as tf from '@tensorflow/tfjs-core';
-import {EncoderStackAttrs} from '../op_table';
-import {TransformerEncoderLayerOptions, validateEncoderOptions, validateEncoderWeights} from './encoder_args';
+import {EncoderStackAttrs, MAX_LAYERS} from '../op_table';
+import {
+  requireEncoderActivations, TransformerEncoderLayerOptions, validateEncoderOptions, validateEncoderWeights,
+} from './encoder_args';
 import {describeValue, fail} from './validate';
 
 /** The stack's options: those of transformerEncoderLayer, applied to every layer. */
@@ -17,11 +19,15 @@ export interface EncoderStackArgs {
 
 export function validateEncoderStackArgs(op: string, x: unknown, layers: unknown, options: unknown): EncoderStackArgs {
   const o = validateEncoderOptions(op, x, options);
-  if (!Array.isArray(layers) || layers.length === 0) {
+  // The length is read once (a Proxy could change it) and every index visited (a sparse array's holes are missing layers).
+  const count = Array.isArray(layers) ? layers.length : 0;
+  if (!Array.isArray(layers) || count === 0) {
     fail(op, `layers must be a non-empty array of layer weights, got ${
         Array.isArray(layers) ? 'an empty array' : describeValue(layers)}`);
   }
-  const checked = layers.map((w, i) => validateEncoderWeights(op, `layers[${i}]`, w, o.dims.embed));
+  if (count > MAX_LAYERS) fail(op, `layers has ${count} entries; at most ${MAX_LAYERS} are supported`);
+  const checked = Array.from({length: count}, (_, i) => validateEncoderWeights(op, `layers[${i}]`, layers[i], o.dims.embed));
+  for (const w of checked) requireEncoderActivations(op, o.dims, w.ffn);
   const attrs: EncoderStackAttrs = {
     numLayers: checked.length, numHeads: o.numHeads, normFirst: o.normFirst, activation: o.activation,
     isCausal: o.isCausal, scale: o.scale, packedQkv: checked.map(w => w.packedQkv),

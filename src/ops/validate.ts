@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {BetterTransformerArgumentError} from '../errors';
+import {FLOAT32_MAX, MAX_DIMENSION, MAX_ELEMENTS} from '../op_table';
 
 export function fail(op: string, message: string): never {
   throw new BetterTransformerArgumentError(`${op}: ${message}`);
@@ -25,7 +26,18 @@ export function requireTensor(op: string, name: string, x: unknown): tf.Tensor {
     fail(op, `${name} must be a tf.Tensor, got ${describeValue(x)}`);
   }
   if (x.isDisposed) fail(op, `${name} has already been disposed`);
+  if ((x.shape as number[]).some(d => d > MAX_DIMENSION)) {
+    fail(op, `${name} has a dimension above ${MAX_DIMENSION}: shape ${describeShape(x.shape)}`);
+  }
   return x;
+}
+
+/** `what` (whose size is the product of `dims`, described by `formula`) must not exceed MAX_ELEMENTS. */
+export function requireElementCount(op: string, what: string, dims: readonly number[], formula: string): void {
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (count > MAX_ELEMENTS) {
+    fail(op, `${what} would have ${formula} = ${count} elements; at most ${MAX_ELEMENTS} are supported`);
+  }
 }
 
 export function requireFloat32(op: string, name: string, x: tf.Tensor): void {
@@ -51,10 +63,12 @@ export function requireFloatShape(
   return t;
 }
 
+/** A finite number that stays finite as a float32 (kernels take their attributes in float32). */
 export function requireFiniteNumber(op: string, name: string, x: unknown): number {
   if (typeof x !== 'number' || !Number.isFinite(x)) {
     fail(op, `${name} must be a finite number, got ${typeof x === 'number' ? x : describeValue(x)}`);
   }
+  if (Math.abs(x) > FLOAT32_MAX) fail(op, `${name} must be a finite float32 (|x| <= ${FLOAT32_MAX}), got ${x}`);
   return x;
 }
 

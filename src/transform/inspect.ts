@@ -3,7 +3,7 @@
  * alone (no weights: constant values are not checked, so `transform` may
  * still refuse a block whose constants differ from what the fused op computes).
  */
-import {GraphDef} from './graph/graph_def';
+import {GraphDef, graphDefProblem} from './graph/graph_def';
 import {runGraphPass} from './graph_pass';
 import {emptyReport, TransformReport} from './report';
 
@@ -40,7 +40,11 @@ function inspectLayersTopology(topology: {model_config?: LayerConfig} | LayerCon
 export function inspectModelJson(modelJson: {format?: string; modelTopology?: unknown}): TransformReport {
   const topology = modelJson.modelTopology as Record<string, unknown> | undefined;
   if (!topology || typeof topology !== 'object') throw new Error('model.json has no modelTopology');
-  if (Array.isArray((topology as {node?: unknown}).node)) return runGraphPass(topology as unknown as GraphDef, undefined).report;
+  if (Array.isArray((topology as {node?: unknown}).node)) {
+    const problem = graphDefProblem(topology);
+    if (problem) throw new Error(`model.json's graph cannot be read: ${problem}`);
+    return runGraphPass(topology as unknown as GraphDef, undefined).report;
+  }
   if ('model_config' in topology || 'class_name' in topology) return inspectLayersTopology(topology as LayerConfig);
   throw new Error('model.json is neither a graph model nor a layers model');
 }

@@ -18,10 +18,19 @@ export interface SkippedCandidate {
   reason: string;
 }
 
+/**
+ * How `transform` checked the rewritten graph against the original on probe
+ * inputs (absent for `inspect`, which has no weights, and for a model left
+ * unchanged before any rewrite). `agreed`: the largest relative difference on
+ * real tokens; `not run`: why the model could not be probed.
+ */
+export type Verification = {status: 'agreed'; maxRelativeDifference: number} | {status: 'not run'; reason: string};
+
 export interface TransformReport {
   architecture: string | null;
   fused: FusedBlock[];
   skipped: SkippedCandidate[];
+  verification?: Verification;
 }
 
 export function emptyReport(architecture: string | null = null): TransformReport {

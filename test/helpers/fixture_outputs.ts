@@ -1,7 +1,7 @@
 /** Running a fixture model and comparing outputs on real (unpadded) tokens. */
 import * as tf from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
-import {maxRelativeDifference} from '../../src/cli/output_parity';
+import {maxRelativeDifference} from '../../src/transform/verify/output_difference';
 
 export function outputsOf(model: GraphModel, inputs: tf.NamedTensorMap, names: string[]): Record<string, tf.Tensor> {
   const out = model.execute(inputs, names);

@@ -461,3 +461,94 @@ test('arguments changed by getters while being read are caught', () => {
   Object.defineProperty(options, 'out', {get() { if (buffer.byteLength) structuredClone(buffer, {transfer: [buffer]}); return new Float32Array(12); }});
   assert.throws(() => addon.scaledDotProductAttention(options), /q changed \(detached or resized\)/);
 });
+
+test('a resizable ArrayBuffer shrunk by a later getter is caught, on every entry point', () => {
+  const n = 1 << 16;
+  const shrinking = () => {
+    const rab = new ArrayBuffer(4 * n, {maxByteLength: 8 * n});
+    return {rab, array: new Float32Array(rab)};
+  };
+  {
+    const {rab, array} = shrinking();
+    const args = {M: n, K: 1, w: new Float32Array([2]), x: array};
+    Object.defineProperty(args, 'out', {enumerable: true, get() { rab.resize(0); return new Float32Array(n); }});
+    assert.throws(() => addon.linear(args), /x changed \(detached or resized\)/);
+  }
+  {
+    // A length-tracking view: its length follows the buffer.
+    const rab = new ArrayBuffer(4 * n, {maxByteLength: 8 * n});
+    const args = {M: n, K: 1, w: new Float32Array([2]), x: new Float32Array(rab, 0, n)};
+    Object.defineProperty(args, 'out', {enumerable: true, get() { rab.resize(4); return new Float32Array(n); }});
+    assert.throws(() => addon.linear(args), /x changed \(detached or resized\)/);
+  }
+  {
+    const B = 1, H = 2, Sq = 64, Sk = 64, D = 8, size = B * H * Sq * D;
+    const {rab, array} = (() => { const r = new ArrayBuffer(4 * size, {maxByteLength: 4 * size}); return {rab: r, array: new Float32Array(r)}; })();
+    const args = {B, H, Sq, Sk, D, q: array, k: randomFloats(size), v: randomFloats(size), out: randomFloats(size),
+      lse: randomFloats(B * H * Sq), dOut: randomFloats(size), dK: new Float32Array(size), dV: new Float32Array(size)};
+    Object.defineProperty(args, 'dQ', {enumerable: true, get() { rab.resize(0); return new Float32Array(size); }});
+    assert.throws(() => addon.scaledDotProductAttentionGrad(args), /q changed \(detached or resized\)/);
+  }
+  {
+    const E = 8, L = randomLayer(E, 2, 8, {});
+    const rab = new ArrayBuffer(4 * 4 * E, {maxByteLength: 4 * 4 * E});
+    const layer = {...L, x: new Float32Array(rab), B: 1, S: 4, E};
+    Object.defineProperty(layer, 'out', {enumerable: true, get() { rab.resize(0); return new Float32Array(4 * E); }});
+    assert.throws(() => addon.transformerEncoderLayer(layer), /x changed \(detached or resized\)/);
+  }
+});
+
+test('SharedArrayBuffer-backed arrays are read like any other', () => {
+  const shared = f => { const a = new Float32Array(new SharedArrayBuffer(4 * f.length)); a.set(f); return a; };
+  const B = 1, H = 2, Sq = 5, Sk = 7, D = 4, q = randomFloats(B * H * Sq * D), k = randomFloats(B * H * Sk * D), v = randomFloats(B * H * Sk * D);
+  const plain = new Float32Array(B * H * Sq * D), viaShared = shared(new Float32Array(B * H * Sq * D));
+  addon.scaledDotProductAttention({B, H, Sq, Sk, D, q, k, v, out: plain});
+  addon.scaledDotProductAttention({B, H, Sq, Sk, D, q: shared(q), k: shared(k), v: shared(v), out: viaShared});
+  assert.deepStrictEqual(Array.from(viaShared), Array.from(plain));
+  const E = 8, L = randomLayer(E, 2, 16, {}), x = randomFloats(3 * E);
+  const want = new Float32Array(3 * E), got = shared(new Float32Array(3 * E));
+  addon.transformerEncoderLayer({...L, x, out: want, B: 1, S: 3, E});
+  const sharedLayer = Object.fromEntries(Object.entries(L).map(([key, value]) => [key, value instanceof Float32Array ? shared(value) : value]));
+  addon.transformerEncoderLayer({...sharedLayer, x: shared(x), out: got, B: 1, S: 3, E});
+  assert.deepStrictEqual(Array.from(got), Array.from(want));
+});
+
+test('empty problems with masks run (zero-length arrays may have no address)', () => {
+  const run = (extra, dims) => {
+    const {B, H, Sq, Sk, D} = dims, out = new Float32Array(B * H * Sq * D);
+    addon.scaledDotProductAttention({B, H, Sq, Sk, D, q: new Float32Array(B * H * Sq * D).fill(1),
+      k: new Float32Array(B * H * Sk * D), v: new Float32Array(B * H * Sk * D), out, ...extra});
+    return out;
+  };
+  assert.ok(run({mask: new Float32Array(0), maskStrides: [0, 0, 0, 1]}, {B: 1, H: 2, Sq: 4, Sk: 0, D: 8}).every(x => x === 0));
+  assert.ok(run({mask: new Uint8Array(0), maskStrides: [0, 0, 0, 1]}, {B: 1, H: 2, Sq: 4, Sk: 0, D: 8}).every(x => x === 0));
+  assert.strictEqual(run({mask: new Float32Array(0), maskStrides: [0, 0, 0, 1], keyPadding: new Uint8Array(0)},
+      {B: 0, H: 2, Sq: 4, Sk: 5, D: 8}).length, 0);
+  assert.strictEqual(run({mask: new Uint8Array(0), maskStrides: [0, 0, 5, 1]}, {B: 1, H: 2, Sq: 0, Sk: 5, D: 8}).length, 0);
+  // The backward pass of an empty float mask writes an empty mask gradient.
+  const B = 1, H = 2, Sq = 4, Sk = 0, D = 8;
+  addon.scaledDotProductAttentionGrad({B, H, Sq, Sk, D, q: new Float32Array(B * H * Sq * D), k: new Float32Array(0),
+    v: new Float32Array(0), out: new Float32Array(B * H * Sq * D), lse: new Float32Array(B * H * Sq).fill(-Infinity),
+    dOut: new Float32Array(B * H * Sq * D), dQ: new Float32Array(B * H * Sq * D), dK: new Float32Array(0), dV: new Float32Array(0),
+    mask: new Float32Array(0), maskStrides: [0, 0, 0, 1], dMask: new Float32Array(0)});
+});
+
+test('sizes whose products overflow int64 and arrays that grow while read are refused', () => {
+  const big = 2 ** 31 - 1;
+  assert.throws(() => addon.linear({M: 1, K: big, w: new Float32Array(4), x: new Float32Array(0), out: new Float32Array(0)}),
+      RangeError);
+  const E = 8, layer = randomLayer(E, 2, 8, {});
+  assert.throws(() => addon.transformerEncoderLayer({...layer, numHeads: 1, wqkv: new Float32Array(3), E: big, B: 0, S: 0,
+    x: new Float32Array(0), out: new Float32Array(0)}), RangeError);
+  // An array that grows while its entries are read is read to the length it had (a Proxy is refused outright).
+  const first = randomLayer(E, 2, 8, {}), extra = randomLayer(E, 2, 8, {});
+  const growing = [undefined];
+  Object.defineProperty(growing, 0, {enumerable: true, get() { for (let i = 0; i < 3; i++) growing.push(extra); return first; }});
+  const x = randomFloats(E), once = new Float32Array(E), got = new Float32Array(E);
+  addon.transformerEncoderStack({x, out: once, B: 1, S: 1, E, layers: [first]});
+  addon.transformerEncoderStack({x, out: got, B: 1, S: 1, E, layers: growing});
+  assert.strictEqual(growing.length, 4);
+  assert.deepStrictEqual(Array.from(got), Array.from(once));
+  assert.throws(() => addon.transformerEncoderStack({x, out: got, B: 1, S: 1, E, layers: new Proxy([first], {})}),
+      /layers must be an array/);
+});

@@ -114,6 +114,50 @@ void nan_propagates() {
   CHECK(!std::isnan(out[4]) && !std::isnan(lse[1]), "other rows must stay finite");
 }
 
+// Keys removed by the key padding mask are never read: NaN and infinities in
+// their k and v change nothing in the output or in any gradient. Key 70 sits
+// in the partly padded second tile, key 20 in the first (unpadded) tile of the
+// second sequence, whose keys from 60 on are padding.
+void padded_keys_are_never_read() {
+  btk_sdpa_problem p{};
+  p.batch = 2; p.heads = 2; p.kv_heads = 1; p.q_len = 5; p.kv_len = 90; p.head_dim = 8; p.value_dim = 8; p.scale = 0.35f;
+  std::vector<uint8_t> valid(2 * 90, 1);
+  for (int64_t j = 60; j < 90; ++j) valid[90 + j] = 0;
+  valid[20] = 0;  // an isolated padded key in the first sequence
+  p.key_padding = valid.data();
+  const size_t nq = 2 * 2 * 5 * 8, nkv = 2 * 90 * 8;
+  auto q = test::random_floats(nq), k = test::random_floats(nkv), v = test::random_floats(nkv), d_out = test::random_floats(nq);
+  auto dirty_k = k, dirty_v = v;
+  for (int64_t c = 0; c < 8; ++c) {
+    dirty_k[(90 + 70) * 8 + c] = NAN;
+    dirty_v[(90 + 70) * 8 + c] = c % 2 ? INFINITY : NAN;
+    dirty_k[20 * 8 + c] = INFINITY;
+    dirty_v[20 * 8 + c] = NAN;
+  }
+  auto run = [&](const std::vector<float>& kk, const std::vector<float>& vv, std::vector<float>* out,
+                 std::vector<float>* grads) {
+    std::vector<float> lse(2 * 2 * 5), d_q(nq), d_k(nkv), d_v(nkv);
+    out->assign(nq, 0.0f);
+    CHECK(btk_scaled_dot_product_attention(&p, q.data(), kk.data(), vv.data(), out->data(), lse.data()) == BTK_OK, "forward");
+    CHECK(btk_scaled_dot_product_attention_grad(&p, q.data(), kk.data(), vv.data(), out->data(), lse.data(), d_out.data(),
+                                                d_q.data(), d_k.data(), d_v.data(), nullptr) == BTK_OK, "backward");
+    grads->clear();
+    grads->insert(grads->end(), d_q.begin(), d_q.end());
+    for (size_t i = 0; i < nkv; ++i) {  // the padded keys' own gradients are zero either way
+      const bool padded = !valid[i / 8];
+      grads->push_back(padded ? 0.0f : d_k[i]);
+      grads->push_back(padded ? 0.0f : d_v[i]);
+      if (padded) CHECK(d_k[i] == 0.0f && d_v[i] == 0.0f, "padded key %zu gets a gradient", i / 8);
+    }
+  };
+  std::vector<float> clean_out, clean_grads, dirty_out, dirty_grads;
+  run(k, v, &clean_out, &clean_grads);
+  run(dirty_k, dirty_v, &dirty_out, &dirty_grads);
+  for (size_t i = 0; i < nq; ++i) CHECK(dirty_out[i] == clean_out[i], "out[%zu]: %g vs %g", i, dirty_out[i], clean_out[i]);
+  for (size_t i = 0; i < clean_grads.size(); ++i)
+    CHECK(dirty_grads[i] == clean_grads[i], "gradient %zu: %g vs %g", i, dirty_grads[i], clean_grads[i]);
+}
+
 // The C ABI's own checks (the shared attention dims and mask extent): a bad problem is
 // refused before any memory is touched.
 void rejects_invalid_problems() {
@@ -160,6 +204,7 @@ void rejects_invalid_problems() {
 
 int main() {
   test::check_requested_isa();
+  padded_keys_are_never_read();
   const Case cases[] = {
       {1, 1, 1, 1, 1, 1, 1, false, BTK_MASK_NONE, {}, false, true, "tiny"},
       {2, 4, 4, 37, 37, 16, 16, false, BTK_MASK_NONE, {}, false, true, "plain"},

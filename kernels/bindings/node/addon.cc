@@ -259,8 +259,10 @@ Napi::Value run_encoder(const Napi::CallbackInfo& info, const char* name, bool s
   if (stack) {
     if (!args.get("layers").IsArray()) args.type_error("layers must be an array of layer objects");
     const Napi::Array list = args.get("layers").As<Napi::Array>();
-    if (list.Length() > 100000) args.range_error("layers has too many entries");
-    for (uint32_t i = 0; i < list.Length(); ++i) {
+    // Read the length once: a Proxy (or a getter of an entry) could grow the array while it is read.
+    const uint32_t count = list.Length();
+    if (count > kMaxLayers) args.range_error("layers has more than " + std::to_string(kMaxLayers) + " entries");
+    for (uint32_t i = 0; i < count; ++i) {
       const Napi::Value entry = list.Get(i);
       const std::string prefix = "layers[" + std::to_string(i) + "].";
       if (!entry.IsObject() || entry.IsArray() || entry.IsTypedArray()) args.type_error(prefix + " must be an object");

@@ -93,12 +93,52 @@ void ArgReader::record(const char* name, const Napi::TypedArray& array, const vo
   (is_output ? outputs_ : inputs_)->push_back(ByteRange{qualified(name), begin, begin + bytes, array});
 }
 
+// The array's memory as V8 sees it now: napi_get_typedarray_info reads the
+// live length and address (a TypedArray wrapper caches what it saw when made,
+// and a resizable ArrayBuffer may have shrunk since). It does not go through
+// the ArrayBuffer object, so SharedArrayBuffer-backed arrays work too.
+static bool live_extent(napi_env env, const Napi::TypedArray& array, uintptr_t* begin, size_t* bytes) {
+  napi_typedarray_type type;
+  size_t length = 0, offset = 0;
+  void* data = nullptr;
+  napi_value buffer = nullptr;
+  if (napi_get_typedarray_info(env, array, &type, &length, &data, &buffer, &offset) != napi_ok) return false;
+  size_t element = 1;
+  switch (type) {
+    case napi_float32_array: element = sizeof(float); break;
+    case napi_uint8_array: element = 1; break;
+    default: return false;
+  }
+  *begin = reinterpret_cast<uintptr_t>(data);
+  *bytes = length * element;
+  // Belt and braces for a (non-shared) buffer: the view must lie inside the
+  // buffer's current bytes. A SharedArrayBuffer can only grow.
+  bool is_buffer = false;
+  if (buffer && napi_is_arraybuffer(env, buffer, &is_buffer) == napi_ok && is_buffer) {
+    bool detached = false;
+    void* base = nullptr;
+    size_t buffer_bytes = 0;
+    if (napi_is_detached_arraybuffer(env, buffer, &detached) != napi_ok || detached) *bytes = 0;
+    else if (napi_get_arraybuffer_info(env, buffer, &base, &buffer_bytes) != napi_ok || offset > buffer_bytes ||
+             *bytes > buffer_bytes - offset)
+      return false;
+  }
+  return true;
+}
+
+// The field `name` as a typed array of `kind`, with its live address and element count.
 static Napi::TypedArray typed_array_of_kind(const ArgReader& args, const char* name, napi_typedarray_type kind,
-                                            const char* kind_name) {
+                                            const char* kind_name, void** data, int64_t* length) {
   const Napi::Value value = args.get(name);
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != kind)
     args.type_error(args.qualified(name) + " must be a " + kind_name);
-  return value.As<Napi::TypedArray>();
+  const Napi::TypedArray array = value.As<Napi::TypedArray>();
+  uintptr_t begin = 0;
+  size_t bytes = 0;
+  if (!live_extent(args.env(), array, &begin, &bytes)) args.type_error(args.qualified(name) + " cannot be read");
+  *data = reinterpret_cast<void*>(begin);
+  *length = static_cast<int64_t>(bytes / (kind == napi_float32_array ? sizeof(float) : 1));
+  return array;
 }
 
 float* ArgReader::float32(const char* name, int64_t expected, const std::string& formula, bool optional,
@@ -107,23 +147,24 @@ float* ArgReader::float32(const char* name, int64_t expected, const std::string&
     if (optional) return nullptr;
     type_error(qualified(name) + " is required (a Float32Array)");
   }
-  Napi::Float32Array array = typed_array_of_kind(*this, name, napi_float32_array, "Float32Array").As<Napi::Float32Array>();
-  const int64_t length = static_cast<int64_t>(array.ElementLength());
+  void* data = nullptr;
+  int64_t length = 0;
+  const Napi::TypedArray array = typed_array_of_kind(*this, name, napi_float32_array, "Float32Array", &data, &length);
   if (length != expected) {
     std::ostringstream message;
     message << qualified(name) << " has " << length << " elements, expected " << formula << " = " << expected;
     range_error(message.str());
   }
-  record(name, array, array.Data(), static_cast<size_t>(length) * sizeof(float), is_output);
-  return array.Data();
+  record(name, array, data, static_cast<size_t>(length) * sizeof(float), is_output);
+  return static_cast<float*>(data);
 }
 
 float* ArgReader::float32_any(const char* name, int64_t* length, bool is_output) const {
   if (!has(name)) type_error(qualified(name) + " is required (a Float32Array)");
-  Napi::Float32Array array = typed_array_of_kind(*this, name, napi_float32_array, "Float32Array").As<Napi::Float32Array>();
-  *length = static_cast<int64_t>(array.ElementLength());
-  record(name, array, array.Data(), static_cast<size_t>(*length) * sizeof(float), is_output);
-  return array.Data();
+  void* data = nullptr;
+  const Napi::TypedArray array = typed_array_of_kind(*this, name, napi_float32_array, "Float32Array", &data, length);
+  record(name, array, data, static_cast<size_t>(*length) * sizeof(float), is_output);
+  return static_cast<float*>(data);
 }
 
 const uint8_t* ArgReader::uint8(const char* name, int64_t expected, const std::string& formula, bool optional) const {
@@ -131,26 +172,25 @@ const uint8_t* ArgReader::uint8(const char* name, int64_t expected, const std::s
     if (optional) return nullptr;
     type_error(qualified(name) + " is required (a Uint8Array)");
   }
-  Napi::Uint8Array array = typed_array_of_kind(*this, name, napi_uint8_array, "Uint8Array").As<Napi::Uint8Array>();
-  const int64_t length = static_cast<int64_t>(array.ElementLength());
+  void* data = nullptr;
+  int64_t length = 0;
+  const Napi::TypedArray array = typed_array_of_kind(*this, name, napi_uint8_array, "Uint8Array", &data, &length);
   if (length != expected) {
     std::ostringstream message;
     message << qualified(name) << " has " << length << " elements, expected " << formula << " = " << expected;
     range_error(message.str());
   }
-  record(name, array, array.Data(), static_cast<size_t>(length), false);
-  return array.Data();
-}
-
-static uintptr_t current_begin(const Napi::TypedArray& array) {
-  return reinterpret_cast<uintptr_t>(static_cast<uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset());
+  record(name, array, data, static_cast<size_t>(length), false);
+  return static_cast<const uint8_t*>(data);
 }
 
 void ArgReader::check_arrays_before_use() const {
   for (const auto* list : {inputs_, outputs_})
     for (const ByteRange& range : *list) {
-      const size_t bytes = range.array.ByteLength();
-      if (bytes != range.end - range.begin || (bytes > 0 && current_begin(range.array) != range.begin))
+      uintptr_t begin = 0;
+      size_t bytes = 0;
+      if (!live_extent(env_, range.array, &begin, &bytes) || bytes != range.end - range.begin ||
+          (bytes > 0 && begin != range.begin))
         type_error(range.name + " changed (detached or resized) while the arguments were read");
     }
   auto overlap = [](const ByteRange& a, const ByteRange& b) {

@@ -19,6 +19,8 @@ namespace btk_addon {
 // stays exact in both int64 and a JavaScript number.
 constexpr int64_t kMaxDimension = (int64_t(1) << 31) - 1;
 constexpr int64_t kMaxElements = int64_t(1) << 50;
+// Layers of one transformerEncoderStack call.
+constexpr uint32_t kMaxLayers = 100000;
 
 struct ByteRange {
   std::string name;

@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "../../shared/problem_checks.h"
+
 namespace btk_addon {
 namespace {
 
@@ -74,9 +76,14 @@ WeightArgument::WeightArgument(const ArgReader& args, const char* name, int64_t 
       args.range_error(expected.str());
     }
     cols = length / rows;
-  } else if (length != rows * cols) {
-    expected << qualified << " has " << length << " elements, expected " << rows << "*" << cols << " = " << rows * cols;
-    args.range_error(expected.str());
+  } else {
+    int64_t count = 0;
+    const bool fits = bt_checks::CheckedMul(rows, cols, &count);
+    if (!fits || length != count) {
+      expected << qualified << " has " << length << " elements, expected " << rows << "*" << cols;
+      if (fits) expected << " = " << count;
+      args.range_error(expected.str());
+    }
   }
   owned_.reset(btk_pack_weight(data, rows, cols));
   if (!owned_) throw Napi::Error::New(args.env(), "out of memory packing " + qualified);

@@ -124,18 +124,28 @@ struct AttentionBackward {
           tile_kernel<V, MR, NV>(dv, v_t + r, BK, d_out_t + c, BQ, ds_t + r * BQ + c, BQ, false);  // dP^T
         }
       apply_masks(p_t, 1, BQ, p, b, h, q0, nq, k0, nk, sq, sk);
-      for (int64_t j = 0; j < nk; ++j)
+      const uint8_t* real = padded_keys_in_tile(p, b, k0, nk);
+      for (int64_t j = 0; j < nk; ++j) {
+        if (real && !real[j]) {  // a padded key: dS is exactly 0, whatever its v made of dP
+          memset(ds_t + j * BQ, 0, sizeof(float) * nq_cols);
+          continue;
+        }
         for (int64_t c = 0; c < nq_cols; c += W) {
           const F prob = vexp<V>(V::sub(V::load(p_t + j * BQ + c), V::load(lse_lanes + c)));
           const F d_prob = V::load(ds_t + j * BQ + c);
           V::store(ds_t + j * BQ + c, V::mul(prob, V::sub(d_prob, V::load(delta_lanes + c))));
         }
+      }
       if (d_mask)
         for (int64_t i = 0; i < nq; ++i)
           for (int64_t j = 0; j < nk; ++j) d_mask[mask_index(p, b, h, q0 + i, k0 + j)] += ds_t[j * BQ + i];
       const float* k_rows = k_base + k0 * job.k->row_stride;
       int64_t k_step = job.k->row_stride;
-      if (d != d_pad) {
+      if (real) {
+        pack_real_rows(k_rows, k_step, nk, d, k_padded, d_pad, real);
+        k_rows = k_padded;
+        k_step = d_pad;
+      } else if (d != d_pad) {
         pack_rows_padded(k_rows, k_step, nk, d, k_padded, d_pad);
         k_rows = k_padded;
         k_step = d_pad;
@@ -177,14 +187,16 @@ struct AttentionBackward {
     const float* k_base = job.k->data + operand_offset(*job.k, b, kv_head, k0);
     const float* v_base = job.v->data + operand_offset(*job.v, b, kv_head, k0);
     const bool any_real_key = key_tile_has_real_key(p, b, k0, nk);
+    const uint8_t* real = padded_keys_in_tile(p, b, k0, nk);
     if (any_real_key) {
       pack_transposed(k_base, job.k->row_stride, nk, d, 1.0f, k_t, BK);
       pack_transposed(v_base, job.v->row_stride, nk, dv, 1.0f, v_t, BK);
     }
     const float* k_rows = k_base;  // [nk][d_pad] rows for dQ += dS . K
     int64_t k_step = job.k->row_stride;
-    if (dq_acc && any_real_key && d != d_pad) {
-      pack_rows_padded(k_base, k_step, nk, d, k_padded, d_pad);
+    if (dq_acc && any_real_key && (real || d != d_pad)) {
+      if (real) pack_real_rows(k_base, k_step, nk, d, k_padded, d_pad, real);
+      else pack_rows_padded(k_base, k_step, nk, d, k_padded, d_pad);
       k_rows = k_padded;
       k_step = d_pad;
     }
@@ -214,6 +226,10 @@ struct AttentionBackward {
             V::store(prob + i * BK + c, pr);
             V::store(d_score + i * BK + c, V::mul(pr, V::sub(V::load(d_score + i * BK + c), delta)));
           }
+          // Padded keys: dS exactly 0, whatever their v made of dP.
+          if (real)
+            for (int64_t j = 0; j < nk; ++j)
+              if (!real[j]) d_score[i * BK + j] = 0.0f;
         }
         const float* q_rows = job.q->data + operand_offset(*job.q, b, h, q0);
         const float* d_out_rows = job.g->d_out.data + operand_offset(job.g->d_out, b, h, q0);

@@ -85,7 +85,12 @@ struct AttentionForward {
       }
       const float* v_rows = v_base + k0 * job.v->row_stride;
       int64_t v_step = job.v->row_stride;
-      if (!v_in_place) {
+      const uint8_t* real = padded_keys_in_tile(p, b, k0, nk);
+      if (real) {
+        pack_real_rows(v_rows, job.v->row_stride, nk, dv, s.v_padded, dv_pad, real);
+        v_rows = s.v_padded;
+        v_step = dv_pad;
+      } else if (!v_in_place) {
         pack_rows_padded(v_rows, job.v->row_stride, nk, dv, s.v_padded, dv_pad);
         v_rows = s.v_padded;
         v_step = dv_pad;

@@ -48,6 +48,27 @@ static inline bool key_tile_has_real_key(const AttentionProblem& p, int64_t b, i
   return false;
 }
 
+// The real-key flags of keys [k0, k0 + nk) of batch b when at least one of
+// them is padding, else null. Padded keys are never read: whatever their k and
+// v hold (NaN included) must not reach any output or gradient, so the tiles
+// that hold one use copies with those rows zeroed (a probability of exactly 0
+// times NaN would still be NaN).
+static inline const uint8_t* padded_keys_in_tile(const AttentionProblem& p, int64_t b, int64_t k0, int64_t nk) {
+  if (!p.key_padding) return nullptr;
+  const uint8_t* real = p.key_padding + b * p.kv_len + k0;
+  for (int64_t j = 0; j < nk; ++j)
+    if (!real[j]) return real;
+  return nullptr;
+}
+
+// pack_rows_padded, then rows of padded keys (real[r] == 0) set to zero.
+static inline void pack_real_rows(const float* src, int64_t row_stride, int64_t rows, int64_t cols, float* dst,
+                                  int64_t dst_ld, const uint8_t* real) {
+  pack_rows_padded(src, row_stride, rows, cols, dst, dst_ld);
+  for (int64_t r = 0; r < rows; ++r)
+    if (!real[r]) memset(dst + r * dst_ld, 0, static_cast<size_t>(dst_ld) * sizeof(float));
+}
+
 // One past the last key any query in [q0, q0 + nq) may see (causal limit).
 static inline int64_t visible_key_end(const AttentionProblem& p, int64_t q0, int64_t nq, int64_t sq, int64_t sk) {
   if (!p.causal) return sk;

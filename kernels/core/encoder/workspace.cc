@@ -1,12 +1,16 @@
 #include "workspace.h"
 
-#include <cstdlib>
 #include <mutex>
 #include <utility>
 #include <vector>
 
+#include "../large_block.h"
+
 namespace btk {
 namespace {
+
+// A buffer of `floats` plus one line of slack for vector reads past the end.
+size_t block_bytes(size_t floats) { return floats * sizeof(float) + kLargeBlockAlignment; }
 
 // Buffers kept between calls: a few (one per concurrent caller is typical),
 // and none larger than kMaxCachedBytes, so a one-off huge batch does not pin
@@ -41,8 +45,7 @@ Workspace::Workspace(size_t floats) : data_(nullptr), capacity_(0) {
       return;
     }
   }
-  const size_t bytes = ((floats * sizeof(float) + 63) / 64) * 64 + 64;
-  data_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+  data_ = static_cast<float*>(allocate_large_block(block_bytes(floats)));
   capacity_ = data_ ? floats : 0;
 }
 
@@ -58,9 +61,10 @@ Workspace::~Workspace() {
     for (size_t i = 1; i < buffers.size(); ++i)
       if (buffers[i].second < buffers[smallest].second) smallest = i;
     data_ = buffers[smallest].first;
+    capacity_ = buffers[smallest].second;
     buffers.erase(buffers.begin() + static_cast<std::ptrdiff_t>(smallest));
   }
-  std::free(data_);
+  free_large_block(data_, block_bytes(capacity_));
 }
 
 }  // namespace btk

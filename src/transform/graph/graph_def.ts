@@ -31,6 +31,35 @@ export interface GraphDef {
   [key: string]: unknown;
 }
 
+/**
+ * Why `graph` is not a GraphDef the pass can read (a node that is not an
+ * object with a string name and op, inputs that are not strings, a repeated
+ * node name), or null when it is. model.json comes from disk: nothing in it is
+ * trusted.
+ */
+export function graphDefProblem(graph: unknown): string | null {
+  if (graph == null || typeof graph !== 'object' || !Array.isArray((graph as GraphDef).node)) {
+    return 'the topology has no node list';
+  }
+  const names = new Set<string>();
+  const nodes = (graph as GraphDef).node as unknown[];
+  for (let i = 0; i < nodes.length; i++) {
+    const node = nodes[i] as Partial<NodeDef> | null;
+    if (node == null || typeof node !== 'object' || typeof node.name !== 'string' || typeof node.op !== 'string') {
+      return `node ${i} is not an object with a string name and op`;
+    }
+    if (node.input !== undefined && (!Array.isArray(node.input) || node.input.some(ref => typeof ref !== 'string'))) {
+      return `node '${node.name}' has inputs that are not a list of strings`;
+    }
+    if (node.attr !== undefined && (node.attr === null || typeof node.attr !== 'object' || Array.isArray(node.attr))) {
+      return `node '${node.name}' has attributes that are not an object`;
+    }
+    if (names.has(node.name)) return `two nodes are named '${node.name}'`;
+    names.add(node.name);
+  }
+  return null;
+}
+
 /** One input of a node: `name`, `name:2` or a control input `^name`. */
 export interface InputRef {
   node: string;

@@ -5,7 +5,7 @@
  * with a fused BiasAdd, Einsum 'abc,cd->abd', and a bias added by AddV2.
  */
 import {ConstantValues} from '../graph/constant_values';
-import {attrBool, attrShape, attrString, InputRef, NodeDef} from '../graph/graph_def';
+import {attrBool, attrShape, attrString, formatInputRef, InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
 import {matched, MatchResult, refused} from './match_result';
 import {ADD_OPS, operands} from './operands';
@@ -122,4 +122,40 @@ function finish(view: GraphView, x: InputRef, w: InputRef, transposed: boolean, 
     input = view.resolvedInput(xNode, 0) as InputRef;
   }
   return matched({input, productInput: x, weight: w, weightTransposed: transposed, bias, fusedActivation, flattenedKernel, nodes, output});
+}
+
+const PROJECTION_OPS = new Set(['MatMul', 'BatchMatMulV2', 'BatchMatMul', '_FusedMatMul', 'Einsum']);
+
+/**
+ * Every dense layer (plain, Tensordot or _FusedMatMul form) whose input is
+ * `input`: the products reading it (directly or through Tensordot's
+ * flattening Reshape), each grown forward over its bias and reshape.
+ */
+export function densesReading(view: GraphView, consts: ConstantValues, input: InputRef): DenseMatch[] {
+  const key = (ref: InputRef) => formatInputRef(view.resolve(ref).ref);
+  const refOf = (node: NodeDef): InputRef => ({node: node.name, output: 0, control: false});
+  const products: NodeDef[] = [];
+  const visit = (name: string, depth: number): void => {
+    for (const c of view.realConsumers(name)) {
+      if (PROJECTION_OPS.has(c.node.op) && c.inputIndex === 0) products.push(c.node);
+      else if (c.node.op === 'Reshape' && depth < 2) visit(c.node.name, depth + 1);
+    }
+  };
+  visit(view.resolve(input).ref.node, 0);
+  const found: DenseMatch[] = [];
+  for (const product of products) {
+    let best: DenseMatch | null = null;
+    let frontier: NodeDef[] = [product];
+    for (let step = 0; step < 3 && frontier.length > 0; step++) {
+      const next: NodeDef[] = [];
+      for (const node of frontier) {
+        const d = matchDense(view, consts, refOf(node));
+        if (d.ok && (key(d.value.input) === key(input) || key(d.value.productInput) === key(input))) best = d.value;
+        for (const c of view.realConsumers(node.name)) if (['Reshape', 'BiasAdd', 'AddV2', 'Add'].includes(c.node.op)) next.push(c.node);
+      }
+      frontier = next;
+    }
+    if (best) found.push(best);
+  }
+  return found;
 }

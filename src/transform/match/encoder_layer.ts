@@ -12,7 +12,7 @@ import {attrShape, formatInputRef, InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
 import {matchActivation} from './activation';
 import {AttentionCore} from './attention_core';
-import {DenseMatch, matchDense} from './dense';
+import {DenseMatch, densesReading, matchDense} from './dense';
 import {ELEMENTWISE_OPS} from './elementwise_tree';
 import {HeadSplit, matchHeadMerge, matchHeadSplit, scalarScaling} from './head_split';
 import {LayerNormMatch, matchLayerNorm} from './layer_norm';
@@ -54,11 +54,16 @@ function residualAdd(view: GraphView, branch: InputRef): {add: NodeDef; other: I
   return null;
 }
 
-/** The LayerNorm whose input is `input`, searched forward through elementwise consumers. */
-function layerNormAfter(view: GraphView, consts: ConstantValues, input: InputRef): LayerNormMatch | null {
+/**
+ * The LayerNorm whose input is `input`, searched forward through elementwise
+ * consumers; else why not (`where` names the place, and a LayerNorm whose
+ * structure matched but whose constants did not says so).
+ */
+function layerNormAfter(view: GraphView, consts: ConstantValues, input: InputRef, where: string): MatchResult<LayerNormMatch> {
   const frontier = [view.resolve(input).ref.node];
   const seen = new Set<string>();
   let best: {ln: LayerNormMatch; root: InputRef} | null = null;
+  let valueRefusal: string | null = null;
   while (frontier.length > 0 && seen.size < 40) {
     const name = frontier.shift() as string;
     for (const c of view.realConsumers(name)) {
@@ -68,11 +73,13 @@ function layerNormAfter(view: GraphView, consts: ConstantValues, input: InputRef
       const m = matchLayerNorm(view, consts, refOf(c.node));
       if (m.ok && same(view, m.value.input, input) && (!best || m.value.nodes.length > best.ln.nodes.length)) {
         best = {ln: m.value, root: refOf(c.node)};
+      } else if (!m.ok && !valueRefusal && /^LayerNorm (constants|epsilon)|does not compute LayerNorm/.test(m.reason)) {
+        valueRefusal = m.reason;  // the structure is a LayerNorm's; its constants are not
       }
     }
   }
-  if (!best) return null;
-  return {...best.ln, nodes: best.ln.nodes, output: best.root} as LayerNormMatch & {output: InputRef};
+  if (!best) return refused(`no LayerNorm ${where}${valueRefusal ? ` (${valueRefusal})` : ''}`);
+  return matched({...best.ln, nodes: best.ln.nodes, output: best.root} as LayerNormMatch & {output: InputRef});
 }
 
 function lnOutput(ln: LayerNormMatch): InputRef {
@@ -175,50 +182,22 @@ export function matchEncoderLayer(view: GraphView, consts: ConstantValues, core:
   if (normFirst && preLn && preLn.ok) {
     ln1 = preLn.value;
     h = add1;
-    const ln2 = layerNormAfter(view, consts, h);
-    if (!ln2) return refused('no LayerNorm before the feed-forward block');
-    ffnSource = lnOutput(ln2);
-    return finishLayer(view, consts, core, proj.value, merge.value.nodes, outProj, res1.add, ln1, ln2, h, ffnSource, true, layerInput, padding);
+    const ln2 = layerNormAfter(view, consts, h, 'before the feed-forward block');
+    if (!ln2.ok) return ln2;
+    ffnSource = lnOutput(ln2.value);
+    return finishLayer(view, consts, core, proj.value, merge.value.nodes, outProj, res1.add, ln1, ln2.value, h, ffnSource, true, layerInput, padding);
   }
-  const ln = layerNormAfter(view, consts, add1);
-  if (!ln) return refused('no LayerNorm after the attention residual');
-  ln1 = ln;
+  const ln = layerNormAfter(view, consts, add1, 'after the attention residual');
+  if (!ln.ok) return ln;
+  ln1 = ln.value;
   h = lnOutput(ln1);
   ffnSource = h;
   return finishLayer(view, consts, core, proj.value, merge.value.nodes, outProj, res1.add, ln1, null, h, ffnSource, false, layerInput, padding);
 }
 
-const PROJECTION_OPS = new Set(['MatMul', 'BatchMatMulV2', 'BatchMatMul', '_FusedMatMul', 'Einsum']);
-
-/**
- * The dense projection whose input is `input`: the product reading it
- * (through Tensordot's flattening Reshape), extended forward over the output
- * Reshape and the bias addition as far as the match still holds.
- */
+/** The first dense layer (plain, Tensordot or _FusedMatMul form) that reads `input`. */
 function findDenseReading(view: GraphView, consts: ConstantValues, input: InputRef): DenseMatch | null {
-  const products: NodeDef[] = [];
-  const visit = (name: string, depth: number): void => {
-    for (const c of view.realConsumers(name)) {
-      if (PROJECTION_OPS.has(c.node.op) && c.inputIndex === 0) products.push(c.node);
-      else if (c.node.op === 'Reshape' && depth < 2) visit(c.node.name, depth + 1);
-    }
-  };
-  visit(view.resolve(input).ref.node, 0);
-  for (const product of products) {
-    let best: DenseMatch | null = null;
-    let frontier: NodeDef[] = [product];
-    for (let step = 0; step < 3 && frontier.length > 0; step++) {
-      const next: NodeDef[] = [];
-      for (const node of frontier) {
-        const d = matchDense(view, consts, refOf(node));
-        if (d.ok && (same(view, d.value.input, input) || same(view, d.value.productInput, input))) best = d.value;
-        for (const c of view.realConsumers(node.name)) if (['Reshape', 'BiasAdd', 'AddV2', 'Add'].includes(c.node.op)) next.push(c.node);
-      }
-      frontier = next;
-    }
-    if (best) return best;
-  }
-  return null;
+  return densesReading(view, consts, input)[0] ?? null;
 }
 
 function finishLayer(
@@ -274,10 +253,10 @@ function finishLayer(
     ln2 = preLn2 as LayerNormMatch;
     output = refOf(res2.add);
   } else {
-    const ln = layerNormAfter(view, consts, refOf(res2.add));
-    if (!ln) return refused('no LayerNorm after the feed-forward residual');
-    ln2 = ln;
-    output = lnOutput(ln);
+    const ln = layerNormAfter(view, consts, refOf(res2.add), 'after the feed-forward residual');
+    if (!ln.ok) return ln;
+    ln2 = ln.value;
+    output = lnOutput(ln.value);
   }
   const heads = proj.split[0].heads;
   const headDim = proj.split[0].headDim;

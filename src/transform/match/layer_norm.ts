@@ -6,6 +6,7 @@
  * on test values proves it is LayerNorm with those parameters.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import {FLOAT32_MAX} from '../../op_table';
 import {ConstantValues} from '../graph/constant_values';
 import {attrShape, InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
@@ -62,7 +63,9 @@ export function matchLayerNorm(view: GraphView, consts: ConstantValues, output: 
   const eps = consts.uniformScalar(epsOperand.ref);
   const g = consts.value(gamma);
   const b = consts.value(beta);
-  if (eps === undefined || !g || !b || !(eps >= 0)) return refused('LayerNorm constants are unknown or invalid');
+  if (eps === undefined || !g || !b) return refused('LayerNorm constants are unknown');
+  // The fused ops take eps as a float32: it must be finite there.
+  if (!(eps >= 0 && eps <= FLOAT32_MAX)) return refused(`LayerNorm epsilon ${eps} is not a finite non-negative float32`);
   result.eps = eps;
   const error = tf.tidy(() => {
     const width = g.data.length;

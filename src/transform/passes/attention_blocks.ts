@@ -10,6 +10,8 @@ import {GraphRewrite} from '../graph/graph_rewrite';
 import {GraphView} from '../graph/graph_view';
 import {matchAttentionCore} from '../match/attention_core';
 import {EncoderLayerMatch, matchEncoderLayer} from '../match/encoder_layer';
+import {nodeReadingPaddedRows} from '../match/padded_rows';
+import {matchPaddingMask} from '../match/padding_mask';
 import {identifyArchitecture} from '../architectures';
 import {FusedBlock, TransformReport} from '../report';
 import {rewriteAttentionCore} from '../rewrite/attention_rewrite';
@@ -40,6 +42,46 @@ function findCandidates(ctx: PassContext, view: GraphView, consts: ConstantValue
     candidates.push({core: core.value, layer, layerRefusal});
   }
   return candidates;
+}
+
+/**
+ * A layer that skips padded tokens leaves zeros in their rows. Where a node
+ * after it could carry a padded row into a real one (match/padded_rows.ts), the
+ * layer is fused as attention only instead, which computes padded rows as the
+ * original does. Dropping one layer can expose another (the nodes of the
+ * dropped layer are no longer fused), so this repeats until nothing changes.
+ */
+function keepPaddedRowsWhereRead(ctx: PassContext, view: GraphView, consts: ConstantValues): void {
+  const skipping = () => ctx.candidates.filter(c => c.layer?.padding);
+  // Attention cores whose scores get a padding mask: the mask's input, and where the core's result leaves it.
+  const maskedCores = new Map<string, {padding: string; output: string}>();
+  for (const c of ctx.candidates) {
+    if (c.core.masks.length !== 1 || c.core.masks[0].scaledBy.length > 0) continue;
+    const p = matchPaddingMask(view, consts, c.core.masks[0].ref, c.core.masks[0].sign);
+    if (!p.ok) continue;
+    for (const n of c.core.interior) maskedCores.set(n.name, {padding: p.value.input.node, output: c.core.outputNode.name});
+  }
+  for (let changed = true; changed;) {
+    changed = false;
+    const paddingOf = new Map<string, string>();
+    for (const c of skipping()) for (const n of c.layer!.interior) paddingOf.set(n.name, c.layer!.padding!.input.node);
+    for (const c of skipping()) {
+      const layer = c.layer!;
+      const key = layer.padding!.input.node;
+      const reader = nodeReadingPaddedRows(view, consts, layer.output, {
+        fusedLayer: node => paddingOf.get(node.name) === key,
+        maskedAttentionOutput: node => {
+          const core = maskedCores.get(node.name);
+          return core && core.padding === key ? core.output : null;
+        },
+      });
+      if (reader === null) continue;
+      c.layer = null;
+      c.layerRefusal = `padded rows of its output would reach ${reader}, which could carry them into real tokens' ` +
+          'results: fused as attention only, which computes padded rows as the original does';
+      changed = true;
+    }
+  }
 }
 
 function recordPlanned(report: TransformReport, c: AttentionCandidate): void {
@@ -91,6 +133,8 @@ export const attentionBlocksPass: FusionPass = {
     const view = new GraphView(ctx.graph);
     const consts = new ConstantValues(view, ctx.lookup, ctx.options.quantizedWeights ?? false);
     ctx.candidates = findCandidates(ctx, view, consts);
+    // Which nodes keep rows apart needs constant values (reduction axes, weights): with weights only.
+    if (ctx.lookup) keepPaddedRowsWhereRead(ctx, view, consts);
     ctx.report.architecture = identifyArchitecture(ctx.candidates.map(c => c.layer), ctx.candidates.length);
     if (!ctx.lookup) {
       for (const c of ctx.candidates) recordPlanned(ctx.report, c);

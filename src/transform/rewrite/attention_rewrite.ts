@@ -5,7 +5,7 @@
  */
 import {ConstantValues} from '../graph/constant_values';
 import {InputRef, parseInputRef} from '../graph/graph_def';
-import {graphOpName} from '../../op_table';
+import {FLOAT32_MAX, graphOpName} from '../../op_table';
 import {AttentionCore, ScaleTerm} from '../match/attention_core';
 import {matched, MatchResult, refused} from '../match/match_result';
 import {boolAttr, floatAttr, NodeFactory, stringAttr} from './node_builders';
@@ -18,6 +18,8 @@ export function scaleProduct(consts: ConstantValues, terms: ScaleTerm[]): MatchR
     if (!Number.isFinite(c) || c === 0) return refused(`scale '${term.ref.node}' is ${c}, not a finite non-zero constant`);
     scale = term.divide ? scale / c : scale * c;
   }
+  // The fused ops take the scale as a float32.
+  if (!(Math.abs(scale) <= FLOAT32_MAX) || scale === 0) return refused(`the combined scale ${scale} is not a finite non-zero float32`);
   return matched(scale);
 }
 

@@ -33,7 +33,13 @@ function resolveShape(spec: InputSpec, batch: number, seq: number): number[] {
   });
 }
 
-export function randomInputs(specs: InputSpec[], batch: number, seq: number, padding: number, seed = 1): {
+/**
+ * `maxIds`: integer inputs (token ids) are drawn from [1, 20), or from
+ * [1, maxIds[name]) where the model looks them up in a table of that many rows
+ * (zeros where it has fewer than two).
+ */
+export function randomInputs(specs: InputSpec[], batch: number, seq: number, padding: number, seed = 1,
+    maxIds: Record<string, number> = {}): {
   inputs: tf.NamedTensorMap; validTokens: number[][] | null;
 } {
   const inputs: tf.NamedTensorMap = {};
@@ -49,7 +55,8 @@ export function randomInputs(specs: InputSpec[], batch: number, seq: number, pad
     } else if (/type/i.test(key)) {
       inputs[key] = tf.zeros(shape, isInt ? 'int32' : 'float32');
     } else if (isInt) {
-      inputs[key] = tf.randomUniformInt(shape, 1, 20, seed);
+      const maxId = Math.min(20, maxIds[key] ?? 20);
+      inputs[key] = maxId >= 2 ? tf.randomUniformInt(shape, 1, maxId, seed) : tf.zeros(shape, 'int32');
     } else {
       inputs[key] = tf.randomNormal(shape, 0, 1, 'float32', seed);
     }

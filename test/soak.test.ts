@@ -1,0 +1,59 @@
+/**
+ * Soaks: the fused encoder called 2,000 times with weights that are new
+ * tensors every call (training, weight updates, reloading), and 200 cycles of
+ * loading, transforming, running and disposing a converted model. Tensor
+ * counts must stay flat and RSS bounded: a weight's native pack is released
+ * when its tensor is disposed (src/backends/cpu/native/packed_weights.ts), and
+ * large packs are unmapped, not left to malloc (kernels/core/large_block.h).
+ *
+ * Bound: after a warm-up, RSS may grow by at most 128 MiB over the run. With
+ * packs left to the garbage collector's finalizers, which Node runs only when
+ * the event loop turns, the first soak grew RSS by 5.7 GiB.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import {BetterTransformer, transformerEncoderLayer, TransformerEncoderLayerWeights} from '../src';
+import {randomEncoderWeights} from './helpers/encoder_weights';
+import {loadFixture} from './helpers/load_fixture';
+import {outputsOf} from './helpers/fixture_outputs';
+
+const RSS_GROWTH_BOUND = 128 * 2 ** 20;
+const MiB = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
+
+test('2,000 encoder calls with fresh weights each call: tensors flat, RSS bounded', () => {
+  const E = 256, F = 1024;
+  const base = randomEncoderWeights(E, F, 3, true);
+  const x = tf.randomNormal([2, 8, E]) as tf.Tensor3D;
+  const mask = tf.tensor2d([[1, 1, 1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0, 0, 0]], [2, 8], 'int32');
+  // Each call's weights are new tensors (new data, so new packed weights), freed after the call.
+  const call = () => tf.tidy(() => {
+    const fresh: Record<string, tf.Tensor> = {};
+    for (const [name, t] of Object.entries(base)) fresh[name] = tf.add(t, 0);
+    transformerEncoderLayer(x, fresh as unknown as TransformerEncoderLayerWeights, {numHeads: 4, keyPaddingMask: mask}).dataSync();
+  });
+  for (let i = 0; i < 200; i++) call();
+  const tensors = tf.memory().numTensors;
+  const rss = process.memoryUsage().rss;
+  for (let i = 0; i < 1800; i++) call();
+  const growth = process.memoryUsage().rss - rss;
+  expect(tf.memory().numTensors).toBe(tensors);
+  if (growth > RSS_GROWTH_BOUND) throw new Error(`RSS grew by ${MiB(growth)} over 1,800 calls (bound ${MiB(RSS_GROWTH_BOUND)})`);
+  tf.dispose([x, mask, ...Object.values(base)]);
+});
+
+test('200 load / transform / run / dispose cycles: tensors flat, RSS bounded', () => {
+  const fixture = loadFixture('bert');
+  const inputs = fixture.inputs();
+  const cycle = () => {
+    const model = BetterTransformer.transform(fixture.loadGraphModel());
+    tf.dispose(Object.values(outputsOf(model, inputs, fixture.outputNames)));
+    model.dispose();
+  };
+  for (let i = 0; i < 20; i++) cycle();
+  const tensors = tf.memory().numTensors;
+  const rss = process.memoryUsage().rss;
+  for (let i = 0; i < 180; i++) cycle();
+  const growth = process.memoryUsage().rss - rss;
+  expect(tf.memory().numTensors).toBe(tensors);
+  if (growth > RSS_GROWTH_BOUND) throw new Error(`RSS grew by ${MiB(growth)} over 180 cycles (bound ${MiB(RSS_GROWTH_BOUND)})`);
+  tf.dispose(Object.values(inputs));
+});
