@@ -9,7 +9,6 @@ const common = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   transform: {'^.+\\.ts$': ['ts-jest', {diagnostics: false}]},
-  testTimeout: 120000,
 };
 
 const BACKEND_AGNOSTIC_SUITES = [
@@ -59,4 +58,5 @@ if (tfjsNodeInstalled() || process.env.CI) {
   console.warn('tfjs-node is not installed: skipping the `tensorflow` backend suites (run tools/setup-tfjs-node.sh)');
 }
 
-module.exports = {projects};
+// testTimeout is a global option (a project's copy would be ignored, with a warning).
+module.exports = {projects, testTimeout: 120000};
