@@ -11,6 +11,7 @@
       'sources': [
         'kernels/bindings/node/addon.cc',
         'kernels/bindings/node/arg_reader.cc',
+        'kernels/bindings/node/decoder_functions.cc',
         'kernels/bindings/node/weight_handle.cc',
       ],
       'dependencies': ['btk_core'],

@@ -15,6 +15,16 @@ export type {TransformerEncoderStackOptions} from './ops/transformer_encoder_sta
 export {layerNorm} from './ops/layer_norm';
 export type {LayerNormOptions} from './ops/layer_norm';
 export {embeddingSum} from './ops/embedding_sum';
+export {rmsNorm} from './ops/rms_norm';
+export type {RmsNormOptions} from './ops/rms_norm';
+export {rotaryEmbedding} from './ops/rotary_embedding';
+export type {RotaryEmbeddingOptions} from './ops/rotary_embedding';
+export {attentionWithKVCache, createKVCache} from './ops/attention_with_kv_cache';
+export type {AttentionWithKVCacheOptions, AttentionWithKVCacheResult, KVCache} from './ops/attention_with_kv_cache';
+export {createDecoderCache, transformerDecoderStack} from './ops/transformer_decoder_stack';
+export type {
+  DecoderCache, DecoderConfig, DecoderLayerWeights, DecoderStepOptions, DecoderStepResult, DecoderWeights,
+} from './ops/transformer_decoder_stack';
 export type {EmbeddingSumOptions, EmbeddingTerm} from './ops/embedding_sum';
 export {BetterTransformer} from './transform/better_transformer';
 export type {TransformOptions} from './transform/better_transformer';

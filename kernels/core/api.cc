@@ -5,6 +5,9 @@
 
 #include "../include/btk.h"
 #include "../shared/problem_checks.h"
+#include "decoder/decoder_stack.h"
+#include "decoder/kv_cache.h"
+#include "decoder/rotary.h"
 #include "encoder/encoder_stack.h"
 #include "kernel_table.h"
 #include "packed_weight.h"
@@ -128,11 +131,7 @@ void btk_free_packed_weight(btk_packed_weight* packed) { btk::free_packed_weight
 
 int64_t btk_packed_weight_rows(const btk_packed_weight* packed) { return packed ? packed->weight.rows : 0; }
 int64_t btk_packed_weight_cols(const btk_packed_weight* packed) { return packed ? packed->weight.cols : 0; }
-int64_t btk_packed_weight_bytes(const btk_packed_weight* packed) {
-  return packed ? btk::panel_count(packed->weight) * packed->weight.rows * packed->weight.panel_width *
-                      static_cast<int64_t>(sizeof(float))
-                : 0;
-}
+int64_t btk_packed_weight_bytes(const btk_packed_weight* packed) { return packed ? btk::packed_weight_bytes(*packed) : 0; }
 
 btk_status btk_gemm(int64_t m, const float* a, int64_t lda, const btk_packed_weight* w, float* c, int64_t ldc,
                     const float* bias, btk_activation activation, const float* residual, int64_t ld_residual) {
@@ -144,9 +143,69 @@ btk_status btk_gemm(int64_t m, const float* a, int64_t lda, const btk_packed_wei
   // The residual is read after c is written (per K block), so they must be distinct memory.
   const float* c_end = c + (m - 1) * ldc + n;
   if (residual && residual < c_end && c < residual + (m - 1) * ld_residual + n) return BTK_INVALID_ARGUMENT;
-  if (activation < BTK_ACTIVATION_NONE || activation > BTK_ACTIVATION_GELU_TANH) return BTK_INVALID_ARGUMENT;
+  if (activation < BTK_ACTIVATION_NONE || activation > BTK_ACTIVATION_SILU) return BTK_INVALID_ARGUMENT;
   const btk::GemmEpilogue epilogue{bias, activation, residual, ld_residual};
+  if (w->weight.format != btk::WeightFormat::f32_panels) {
+    btk::WeightView view{};
+    view.kind = btk::WeightView::prepacked;
+    view.packed = &w->weight;
+    view.k = k;
+    view.n = n;
+    return kernels.gemm_view(m, a, lda, view, c, ldc, epilogue) ? BTK_OK : BTK_OUT_OF_MEMORY;
+  }
   return kernels.gemm(m, a, lda, w->weight, c, ldc, epilogue) ? BTK_OK : BTK_OUT_OF_MEMORY;
+}
+
+btk_packed_weight* btk_pack_weight_bf16(const float* weight, int64_t rows, int64_t cols, int transposed) {
+  return btk::pack_weight_bf16_for(btk::active_kernels(), weight, rows, cols, transposed != 0);
+}
+
+btk_weight_format btk_packed_weight_format(const btk_packed_weight* packed) {
+  if (!packed) return BTK_WEIGHT_F32_PANELS;
+  switch (packed->weight.format) {
+    case btk::WeightFormat::bf16_panels: return BTK_WEIGHT_BF16;
+    case btk::WeightFormat::bf16_rows_nk: return BTK_WEIGHT_BF16_TRANSPOSED;
+    default: return BTK_WEIGHT_F32_PANELS;
+  }
+}
+
+btk_status btk_rms_norm(int64_t rows, int64_t cols, const float* x, const float* gamma, float eps, float* y) {
+  if (rows < 0 || cols < 0) return BTK_INVALID_ARGUMENT;
+  if (rows * cols == 0) return BTK_OK;
+  if (!x || !y) return BTK_INVALID_ARGUMENT;
+  btk::active_kernels().rms_norm(rows, cols, x, cols, gamma, eps, y, cols);
+  return BTK_OK;
+}
+
+btk_status btk_rotary_embedding(const btk_rotary* rotary, int64_t batch, int64_t heads, int64_t seq_len,
+                                int64_t head_dim, const float* x, const int32_t* positions, float* y) {
+  if (!rotary || batch < 0 || heads < 0 || seq_len < 0 || head_dim < 0) return BTK_INVALID_ARGUMENT;
+  if (!btk::rotary_is_valid(*rotary, head_dim)) return BTK_INVALID_ARGUMENT;
+  const int64_t elements = batch * heads * seq_len * head_dim;
+  if (elements == 0) return BTK_OK;
+  if (!x || !y || (rotary->rotary_dim > 0 && !positions)) return BTK_INVALID_ARGUMENT;
+  for (int64_t i = 0; rotary->rotary_dim > 0 && i < batch * seq_len; ++i)
+    if (positions[i] < 0 || positions[i] >= rotary->table_rows) return BTK_INVALID_ARGUMENT;
+  if (y != x) std::memcpy(y, x, sizeof(float) * elements);
+  if (rotary->rotary_dim == 0) return BTK_OK;
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t s = 0; s < seq_len; ++s)
+      btk::rotate_heads(*rotary, y + (b * heads * seq_len + s) * head_dim, heads, seq_len * head_dim, head_dim,
+                        positions[b * seq_len + s]);
+  return BTK_OK;
+}
+
+btk_status btk_attention_with_kv_cache(const btk_kv_cache_problem* problem, const float* q, const float* k,
+                                       const float* v, float* key_cache, float* value_cache, float* out,
+                                       int32_t* lengths) {
+  if (!problem) return BTK_INVALID_ARGUMENT;
+  return btk::run_attention_with_kv_cache(btk::active_kernels(), *problem, q, k, v, key_cache, value_cache, out,
+                                          lengths);
+}
+
+btk_status btk_transformer_decoder_stack(const btk_decoder* model, const btk_decoder_step* step) {
+  if (!model || !step) return BTK_INVALID_ARGUMENT;
+  return btk::run_decoder_stack(btk::active_kernels(), *model, *step);
 }
 
 btk_status btk_transformer_encoder_stack(const btk_encoder_layer_params* layers, int64_t num_layers, const float* x,

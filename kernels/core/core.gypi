@@ -4,8 +4,8 @@
 # gyp rewrites the relative paths below for whichever file includes this one.
 # kernels/Makefile reads the same lists (this file is a Python literal).
 #
-# Only the AVX2 and AVX-512 kernel sets are compiled with those instruction
-# sets, each in its own static library; everything else is baseline x86-64 (or
+# Only the AVX2, AVX-512 and AVX-512 + BF16 kernel sets are compiled with those
+# instruction sets, each in its own static library; everything else is baseline x86-64 (or
 # arm64) code that picks a kernel set at run time. A target linking the core
 # depends on btk_core alone; the kernel sets come with it on x64.
 {
@@ -33,6 +33,9 @@
         'api.cc',
         'cpu_features.cc',
         'cpu_quota.cc',
+        'decoder/decoder_stack.cc',
+        'decoder/kv_cache.cc',
+        'decoder/rotary.cc',
         'dispatch.cc',
         'encoder/encoder_stack.cc',
         'encoder/workspace.cc',
@@ -43,7 +46,7 @@
       ],
       # gyp links a static library's own static dependencies into whatever links it.
       'conditions': [
-        ['target_arch=="x64"', {'dependencies': ['btk_kernels_avx2', 'btk_kernels_avx512']}],
+        ['target_arch=="x64"', {'dependencies': ['btk_kernels_avx2', 'btk_kernels_avx512', 'btk_kernels_avx512_bf16']}],
       ],
     },
   ],
@@ -64,6 +67,17 @@
           'cflags_cc': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx2', '-mfma'],
           'xcode_settings': {
             'OTHER_CPLUSPLUSFLAGS': ['-O3', '-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx2', '-mfma'],
+          },
+        },
+        {
+          # AVX-512 plus the bfloat16 dot products (vdpbf16ps) for bfloat16 weights.
+          'target_name': 'btk_kernels_avx512_bf16',
+          'type': 'static_library',
+          'sources': ['isa/kernels_avx512_bf16.cc'],
+          'cflags_cc': ['-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx512bf16', '-mavx2', '-mfma'],
+          'xcode_settings': {
+            'OTHER_CPLUSPLUSFLAGS': ['-O3', '-mavx512f', '-mavx512bw', '-mavx512dq', '-mavx512vl', '-mavx512bf16', '-mavx2',
+                                     '-mfma'],
           },
         },
       ],

@@ -11,7 +11,7 @@ Isa best_supported_isa() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-    return Isa::avx512;
+    return __builtin_cpu_supports("avx512bf16") ? Isa::avx512_bf16 : Isa::avx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::avx2;
 #endif
   return Isa::scalar;
@@ -24,7 +24,8 @@ Isa selected_isa() {
     Isa isa = best_supported_isa();
     if (const char* requested = std::getenv("TFJS_BT_ISA")) {
       Isa wanted = isa;
-      if (!std::strcmp(requested, "avx512")) wanted = Isa::avx512;
+      if (!std::strcmp(requested, "avx512_bf16") || !std::strcmp(requested, "avx512bf16")) wanted = Isa::avx512_bf16;
+      else if (!std::strcmp(requested, "avx512")) wanted = Isa::avx512;
       else if (!std::strcmp(requested, "avx2")) wanted = Isa::avx2;
       else if (!std::strcmp(requested, "scalar") || !std::strcmp(requested, "generic") ||
                !std::strcmp(requested, "portable")) wanted = Isa::scalar;
@@ -37,6 +38,7 @@ Isa selected_isa() {
 
 const char* isa_name(Isa isa) {
   switch (isa) {
+    case Isa::avx512_bf16: return "avx512_bf16";
     case Isa::avx512: return "avx512";
     case Isa::avx2: return "avx2";
     default: return "scalar";

@@ -5,7 +5,8 @@ namespace btk {
 
 const KernelTable& kernels_for(Isa isa) {
 #if defined(BTK_HAVE_X86_KERNELS)
-  if (isa == Isa::avx512 && isa_supported(Isa::avx512)) return avx512_kernels();
+  if (isa == Isa::avx512_bf16 && isa_supported(Isa::avx512_bf16)) return avx512_bf16_kernels();
+  if (isa >= Isa::avx512 && isa_supported(Isa::avx512)) return avx512_kernels();
   if (isa >= Isa::avx2 && isa_supported(Isa::avx2)) return avx2_kernels();
 #else
   (void)isa;

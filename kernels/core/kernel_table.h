@@ -11,13 +11,39 @@
 
 namespace btk {
 
-// A [rows=K, cols=N] weight in column panels of `panel_width` (the micro-kernel's
-// NR): panel p holds rows 0..K-1 of columns p*NR..p*NR+NR-1, zero padded.
+// How a PackedWeight stores its values.
+enum class WeightFormat : int32_t {
+  // float32 column panels of `panel_width` (the micro-kernel's NR): panel p holds
+  // rows 0..K-1 of columns p*NR..p*NR+NR-1, zero padded (pack_weight).
+  f32_panels = 0,
+  // bfloat16 column panels in the layout of the table that packed them
+  // (pack_weight_bf16): [K][NR] per panel where bf16 is widened on load,
+  // [ceil(K/2)][NR][2] (pairs along K) where the CPU has bf16 dot products.
+  bf16_panels = 1,
+  // bfloat16 copy of a weight stored transposed, [N][K] (a tied LM head): rows of K.
+  bf16_rows_nk = 2,
+};
+
+// A [rows=K, cols=N] weight packed for the micro-kernels of one ISA.
 struct PackedWeight {
   int64_t rows, cols;
   int panel_width;
   Isa isa;
-  float* panels;  // 64-byte aligned, panel_count() * rows * panel_width floats
+  float* panels;  // 64-byte aligned; f32_panels: panel_count() * rows * panel_width floats; bf16: uint16_t data
+  WeightFormat format;
+};
+
+// What a product y = x . W reads, for a [K, N] weight W:
+//   f32_kn  the caller's own row-major float32 [K][ld] (ld >= N), read in place, never copied;
+//   f32_nk  the caller's own float32 W transposed, [N][ld] (ld >= K), read in place (a tied LM head);
+//   prepacked  a PackedWeight of any format.
+struct WeightView {
+  enum Kind : int32_t { f32_kn = 0, f32_nk = 1, prepacked = 2 };
+  Kind kind;
+  const float* data;
+  int64_t ld;
+  const PackedWeight* packed;
+  int64_t k, n;
 };
 
 struct GemmEpilogue {
@@ -39,8 +65,11 @@ struct AttentionOperand {
 
 struct AttentionProblem {
   int64_t batch, heads, kv_heads, q_len, kv_len, head_dim, value_dim;
-  // Per-batch lengths (Sq = Sk = seq_lens[b]) for packed sequences; null = q_len / kv_len.
-  const int64_t* seq_lens;
+  // Per-batch lengths for packed or cached sequences: Sq = q_lens[b] (null: q_len) and
+  // Sk = kv_lens[b] (null: kv_len). The causal rule is bottom-right per sequence:
+  // key j is visible from query i iff j <= i + Sk - Sq.
+  const int64_t* q_lens;
+  const int64_t* kv_lens;
   float scale;
   bool causal;
   btk_mask_kind mask_kind;
@@ -68,8 +97,8 @@ static inline int64_t panel_count(const PackedWeight& w) { return (w.cols + w.pa
 static inline int64_t operand_offset(const AttentionOperand& t, int64_t b, int64_t h, int64_t i) {
   return (t.batch_offsets ? t.batch_offsets[b] : b * t.batch_stride) + h * t.head_stride + i * t.row_stride;
 }
-static inline int64_t q_len_of(const AttentionProblem& p, int64_t b) { return p.seq_lens ? p.seq_lens[b] : p.q_len; }
-static inline int64_t kv_len_of(const AttentionProblem& p, int64_t b) { return p.seq_lens ? p.seq_lens[b] : p.kv_len; }
+static inline int64_t q_len_of(const AttentionProblem& p, int64_t b) { return p.q_lens ? p.q_lens[b] : p.q_len; }
+static inline int64_t kv_len_of(const AttentionProblem& p, int64_t b) { return p.kv_lens ? p.kv_lens[b] : p.kv_len; }
 
 struct KernelTable {
   Isa isa;
@@ -92,6 +121,21 @@ struct KernelTable {
                              const AttentionOperand& out, const AttentionGradients& grads);
   void (*layer_norm)(int64_t rows, int64_t cols, const float* x, int64_t ldx, const float* gamma,
                      const float* beta, float eps, float* y, int64_t ldy);
+  // y = x / sqrt(mean(x^2) + eps) * gamma (gamma null = 1); y may alias x.
+  void (*rms_norm)(int64_t rows, int64_t cols, const float* x, int64_t ldx, const float* gamma, float eps, float* y,
+                   int64_t ldy);
+  // Attention for few queries per sequence (decoding): the same contract as
+  // attention_forward (no masks other than causal, lse not written), one pass
+  // over each (sequence, kv head)'s keys for all its query heads and rows.
+  bool (*decode_attention)(const AttentionProblem& problem, const AttentionOperand& q, const AttentionOperand& k,
+                           const AttentionOperand& v, const AttentionOperand& out);
+  // c = epilogue(a . w) for any WeightView (k = w.k, n = w.n).
+  bool (*gemm_view)(int64_t m, const float* a, int64_t lda, const WeightView& w, float* c, int64_t ldc,
+                    const GemmEpilogue& epilogue);
+  // bfloat16 copies (round to nearest even) in this table's layout: bf16_panels of a [K, N]
+  // weight, or bf16_rows_nk of a transposed one ([N, K]); sizes in uint16_t elements.
+  int64_t (*bf16_elements)(int64_t k, int64_t n, bool transposed);
+  void (*pack_weight_bf16)(const float* weight, int64_t k, int64_t n, bool transposed, uint16_t* out);
 };
 // The bool results are false only when scratch memory could not be allocated.
 
@@ -99,6 +143,8 @@ const KernelTable& scalar_kernels();
 #if defined(BTK_HAVE_X86_KERNELS)
 const KernelTable& avx2_kernels();
 const KernelTable& avx512_kernels();
+// The AVX-512 table with bfloat16 products on AVX512-BF16 dot products (vdpbf16ps).
+const KernelTable& avx512_bf16_kernels();
 #endif
 
 // The table of selected_isa(); kernels_for(isa): that ISA's table, or the best supported lower one.

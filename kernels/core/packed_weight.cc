@@ -1,5 +1,6 @@
 #include "packed_weight.h"
 
+#include <cstdint>
 #include <new>
 
 #include "large_block.h"
@@ -8,15 +9,34 @@ namespace btk {
 
 namespace {
 
-// The panels plus one line of slack: the micro-kernels may read a vector past a panel's end.
-size_t packed_block_bytes(size_t floats) { return floats * sizeof(float) + kLargeBlockAlignment; }
+// The values plus one line of slack: the micro-kernels may read a vector past a panel's end.
+size_t block_bytes(size_t value_bytes) { return value_bytes + kLargeBlockAlignment; }
+
+// Sizes past 2^40 bytes are refused (they would overflow the arithmetic below long before memory ran out).
+constexpr int64_t kMaxBytes = INT64_C(1) << 40;
+
+btk_packed_weight* allocate(const PackedWeight& shape, int64_t bytes) {
+  if (bytes < 0 || bytes > kMaxBytes) return nullptr;
+  void* memory = allocate_large_block(block_bytes(static_cast<size_t>(bytes)));
+  if (!memory) return nullptr;
+  btk_packed_weight* packed = new (std::nothrow) btk_packed_weight;
+  if (!packed) {
+    free_large_block(memory, block_bytes(static_cast<size_t>(bytes)));
+    return nullptr;
+  }
+  packed->weight = shape;
+  packed->weight.panels = static_cast<float*>(memory);
+  packed->bytes = bytes;
+  return packed;
+}
 
 }  // namespace
 
+int64_t packed_weight_bytes(const btk_packed_weight& packed) { return packed.bytes; }
+
 void free_packed_weight(btk_packed_weight* packed) {
   if (!packed) return;
-  const PackedWeight& w = packed->weight;
-  free_large_block(w.panels, packed_block_bytes(static_cast<size_t>(panel_count(w) * w.rows * w.panel_width)));
+  free_large_block(packed->weight.panels, block_bytes(static_cast<size_t>(packed->bytes)));
   delete packed;
 }
 
@@ -24,18 +44,27 @@ btk_packed_weight* pack_weight_for(const KernelTable& table, const float* weight
   if (rows < 0 || cols < 0 || (!weight && rows > 0 && cols > 0)) return nullptr;
   const int64_t width = table.gemm_panel_width;
   const int64_t panels = (cols + width - 1) / width;
-  // rows * panels * width floats must fit comfortably in size_t.
-  if (panels > 0 && rows > (INT64_C(1) << 40) / (panels * width)) return nullptr;
-  const size_t floats = static_cast<size_t>(rows * panels * width);
-  float* memory = static_cast<float*>(allocate_large_block(packed_block_bytes(floats)));
-  if (!memory) return nullptr;
-  btk_packed_weight* packed = new (std::nothrow) btk_packed_weight;
-  if (!packed) {
-    free_large_block(memory, packed_block_bytes(floats));
-    return nullptr;
-  }
-  packed->weight = PackedWeight{rows, cols, table.gemm_panel_width, table.isa, memory};
-  if (floats > 0) table.pack_weight(weight, rows, cols, memory);
+  if (panels > 0 && rows > (kMaxBytes / static_cast<int64_t>(sizeof(float))) / (panels * width)) return nullptr;
+  const int64_t floats = rows * panels * width;
+  btk_packed_weight* packed =
+      allocate(PackedWeight{rows, cols, table.gemm_panel_width, table.isa, nullptr, WeightFormat::f32_panels},
+               floats * static_cast<int64_t>(sizeof(float)));
+  if (packed && floats > 0) table.pack_weight(weight, rows, cols, packed->weight.panels);
+  return packed;
+}
+
+btk_packed_weight* pack_weight_bf16_for(const KernelTable& table, const float* weight, int64_t rows, int64_t cols,
+                                        bool transposed) {
+  if (rows < 0 || cols < 0 || (!weight && rows > 0 && cols > 0)) return nullptr;
+  // Bound each size before the layout multiplies them (padding adds at most one panel and one row).
+  const int64_t padded_rows = rows + 2, padded_cols = cols + table.gemm_panel_width;
+  if (padded_cols > 0 && padded_rows > (kMaxBytes / 2) / padded_cols) return nullptr;
+  const int64_t elements = table.bf16_elements(rows, cols, transposed);
+  const WeightFormat format = transposed ? WeightFormat::bf16_rows_nk : WeightFormat::bf16_panels;
+  btk_packed_weight* packed =
+      allocate(PackedWeight{rows, cols, table.gemm_panel_width, table.isa, nullptr, format}, elements * 2);
+  if (packed && elements > 0)
+    table.pack_weight_bf16(weight, rows, cols, transposed, reinterpret_cast<uint16_t*>(packed->weight.panels));
   return packed;
 }
 

@@ -1,4 +1,5 @@
-// The opaque btk_packed_weight of the C API: a PackedWeight that owns its panels.
+// The opaque btk_packed_weight of the C API: a PackedWeight that owns its values
+// (float32 panels, or a bfloat16 copy).
 #ifndef BTK_PACKED_WEIGHT_H_
 #define BTK_PACKED_WEIGHT_H_
 
@@ -6,12 +7,21 @@
 
 struct btk_packed_weight {
   btk::PackedWeight weight;
+  int64_t bytes;  // of the values at weight.panels
 };
 
 namespace btk {
 
 // Packs for `table`; null if the size overflows or memory runs out.
 btk_packed_weight* pack_weight_for(const KernelTable& table, const float* weight, int64_t rows, int64_t cols);
+
+// A bfloat16 copy for `table` (WeightFormat::bf16_panels, or bf16_rows_nk when the weight is
+// stored transposed, [cols][rows]); null if the size overflows or memory runs out.
+btk_packed_weight* pack_weight_bf16_for(const KernelTable& table, const float* weight, int64_t rows, int64_t cols,
+                                        bool transposed);
+
+// Bytes of the packed values.
+int64_t packed_weight_bytes(const btk_packed_weight& packed);
 
 // Frees the panels and the handle (null is a no-op).
 void free_packed_weight(btk_packed_weight* packed);

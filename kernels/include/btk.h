@@ -10,6 +10,10 @@
  *   ScaledDotProductAttentionGrad  btk_scaled_dot_product_attention_grad
  *   TransformerEncoderLayer        btk_transformer_encoder_layer
  *   TransformerEncoderStack        btk_transformer_encoder_stack
+ *   RmsNorm                        btk_rms_norm
+ *   RotaryEmbedding                btk_rotary_embedding
+ *   AttentionWithKVCache           btk_attention_with_kv_cache
+ *   TransformerDecoderStack        btk_transformer_decoder_stack
  * The other functions (packed weights, GEMM) are building blocks, not ops.
  *
  * Conventions: all tensors are contiguous row-major float32 unless stated;
@@ -41,7 +45,8 @@ typedef enum btk_activation {
   BTK_ACTIVATION_NONE = 0,
   BTK_ACTIVATION_RELU = 1,
   BTK_ACTIVATION_GELU_ERF = 2,
-  BTK_ACTIVATION_GELU_TANH = 3
+  BTK_ACTIVATION_GELU_TANH = 3,
+  BTK_ACTIVATION_SILU = 4  /* x * sigmoid(x) (SwiGLU's gate) */
 } btk_activation;
 
 /* Scaled dot-product attention: q [B,H,Sq,D], k [B,Hkv,Sk,D], v [B,Hkv,Sk,Dv],
@@ -108,7 +113,131 @@ btk_status btk_transformer_encoder_stack(const btk_encoder_layer_params* layers,
 btk_status btk_transformer_encoder_layer(const btk_encoder_layer_params* layer, const float* x, int64_t batch,
                                          int64_t seq_len, int64_t embed_dim, const uint8_t* key_padding, float* y);
 
-const char* btk_isa_name(void);   /* "avx512", "avx2" or "scalar" */
+/* A bfloat16 copy (round to nearest even) of a [rows=in, cols=out] weight, or of one stored
+ * transposed ([cols, rows] in memory: an LM head tied to the word embeddings) when `transposed`
+ * is nonzero, in the active kernels' layout; half the bytes of float32. Freed with
+ * btk_free_packed_weight; usable wherever a btk_packed_weight is (btk_gemm, btk_weight.packed). */
+btk_packed_weight* btk_pack_weight_bf16(const float* weight, int64_t rows, int64_t cols, int transposed);
+
+typedef enum btk_weight_format {
+  BTK_WEIGHT_F32_PANELS = 0,       /* btk_pack_weight */
+  BTK_WEIGHT_BF16 = 1,             /* btk_pack_weight_bf16, transposed = 0 */
+  BTK_WEIGHT_BF16_TRANSPOSED = 2   /* btk_pack_weight_bf16, transposed = 1 */
+} btk_weight_format;
+btk_weight_format btk_packed_weight_format(const btk_packed_weight* packed);
+
+/* y[rows, cols] = x / sqrt(mean(x^2 over the row) + eps) * gamma (gamma [cols], null = 1). y may be x. */
+btk_status btk_rms_norm(int64_t rows, int64_t cols, const float* x, const float* gamma, float eps, float* y);
+
+/* Rotary position embedding of x [batch, heads, seq, head_dim] at positions [batch, seq]
+ * (int32, each in [0, table_rows)): for each pair (a, b) of the first rotary_dim features,
+ * a' = a cos - b sin, b' = b cos + a sin with cos/sin = table[position][pair] ([table_rows,
+ * rotary_dim / 2] float32). Pairs are (i, i + rotary_dim/2) ("rotate half": GPT-NeoX, Llama) or
+ * (2i, 2i + 1) when interleaved (GPT-J); features past rotary_dim pass through. y may be x. */
+typedef struct btk_rotary {
+  int64_t rotary_dim;  /* even, <= head_dim */
+  int interleaved;
+  const float* cos;    /* [table_rows, rotary_dim / 2] */
+  const float* sin;
+  int64_t table_rows;
+} btk_rotary;
+
+btk_status btk_rotary_embedding(const btk_rotary* rotary, int64_t batch, int64_t heads, int64_t seq_len,
+                                int64_t head_dim, const float* x, const int32_t* positions, float* y);
+
+/* Attention over a preallocated key/value cache, appending in place. For each sequence b:
+ * the first new_lengths[b] rows of k/v (its new tokens; the rest are padding, never read) are
+ * written into the caches at rows [past_lengths[b], past_lengths[b] + new_lengths[b]), then each
+ * new query i attends to cache rows [0, past + i] (bottom-right causal). Query rows past
+ * new_lengths[b] output zeros. lengths[b] = past + new. past + new must not exceed the capacity.
+ * q [B,H,n,D], k [B,Hkv,n,D], v [B,Hkv,n,Dv], caches [B,Hkv,capacity,D] and [B,Hkv,capacity,Dv],
+ * out [B,H,n,Dv]; query head h reads kv head h / (H / Hkv). */
+typedef struct btk_kv_cache_problem {
+  int64_t batch, heads, kv_heads, new_len, capacity, head_dim, value_dim;
+  float scale;
+  const int32_t* past_lengths;  /* [batch] */
+  const int32_t* new_lengths;   /* [batch], each in [0, new_len] */
+} btk_kv_cache_problem;
+
+btk_status btk_attention_with_kv_cache(const btk_kv_cache_problem* problem, const float* q, const float* k,
+                                       const float* v, float* key_cache, float* value_cache, float* out,
+                                       int32_t* lengths);
+
+/* ---- A decoder-only language model's step (prefill or decode) -------------------------------- */
+
+typedef enum btk_norm_kind {
+  BTK_NORM_LAYER = 0,  /* LayerNorm: (x - mean) / sqrt(var + eps) * gamma + beta */
+  BTK_NORM_RMS = 1     /* RMSNorm: x / sqrt(mean(x^2) + eps) * gamma */
+} btk_norm_kind;
+
+/* A projection weight, y = x . W with W [in_dim, out_dim], read in place from the caller's
+ * float32 `data` (row-major [in_dim][out_dim]; [out_dim][in_dim] when `transposed`, as an LM
+ * head tied to the word embeddings is) — or, when `packed` is set, from that packed copy
+ * (btk_pack_weight, btk_pack_weight_bf16) instead. A weight with neither is absent. */
+typedef struct btk_weight {
+  const float* data;
+  int64_t in_dim, out_dim;
+  int transposed;
+  const btk_packed_weight* packed;
+} btk_weight;
+
+/* One decoder layer. QKV: one packed projection [E, (H + 2 Hkv) D] with columns q | k | v, or
+ * three. MLP: down(act(up(x))), or down(act(gate(x)) * up(x)) when gated. Biases and betas may
+ * be null (zero); gammas may be null (one). norm2 is unused when a parallel layer shares norm1. */
+typedef struct btk_decoder_layer {
+  const float *norm1_gamma, *norm1_beta, *norm2_gamma, *norm2_beta;
+  float norm1_eps, norm2_eps;
+  btk_weight w_qkv, w_q, w_k, w_v, w_o, w_gate, w_up, w_down;
+  const float *b_qkv, *b_q, *b_k, *b_v, *b_o, *b_gate, *b_up, *b_down;
+} btk_decoder_layer;
+
+typedef struct btk_decoder {
+  int64_t num_layers, vocab_size, embed_dim, num_heads, num_kv_heads, head_dim;
+  btk_norm_kind norm_kind;
+  int norm_first;       /* 1: pre-norm (GPT-2, OPT, Llama); 0: post-norm */
+  int parallel;         /* x + attn(n1(x)) + mlp(n2(x) or n1(x)) (GPT-J, GPT-NeoX) */
+  int parallel_shared_norm; /* parallel with one norm for both branches (GPT-J) */
+  btk_activation activation;
+  int gated_mlp;
+  float attention_scale;
+  const float* word_embeddings;      /* [vocab_size, E] */
+  float embedding_scale;             /* the embeddings are multiplied by it (1: none) */
+  const float* position_embeddings;  /* learned [position_rows, E] or null */
+  int64_t position_rows, position_offset; /* token at position p reads row p + offset */
+  btk_rotary rotary;                 /* rotary_dim 0: none */
+  const btk_decoder_layer* layers;
+  int has_final_norm;
+  const float *final_norm_gamma, *final_norm_beta;
+  float final_norm_eps;
+  btk_weight lm_head;                /* [E, vocab_size] (transposed: the [vocab, E] embeddings) */
+  const float* lm_head_bias;
+} btk_decoder;
+
+typedef enum btk_logits_rows {
+  BTK_LOGITS_LAST = 0,  /* [batch, vocab]: each sequence's last new token (zeros if it has none) */
+  BTK_LOGITS_ALL = 1    /* [batch, new_len, vocab]: every new token (padding rows zero) */
+} btk_logits_rows;
+
+/* One step over new tokens of a batch: embeds input_ids [batch, new_len] (int32; row b's ids
+ * past new_lengths[b] are padding, never read) at positions past_lengths[b] + i, runs every
+ * layer (the keys/values of the new tokens appended in place to the caches [num_layers, batch,
+ * num_kv_heads, capacity, head_dim], attention over cache rows [0, position]) and the final
+ * norm and LM head on the rows `logits_rows` selects. lengths[b] = past + new. */
+typedef struct btk_decoder_step {
+  int64_t batch, new_len, capacity;
+  const int32_t* input_ids;
+  const int32_t* past_lengths;
+  const int32_t* new_lengths;
+  float* key_cache;
+  float* value_cache;
+  btk_logits_rows logits_rows;
+  float* logits;
+  int32_t* lengths;
+} btk_decoder_step;
+
+btk_status btk_transformer_decoder_stack(const btk_decoder* model, const btk_decoder_step* step);
+
+const char* btk_isa_name(void);   /* "avx512_bf16", "avx512", "avx2" or "scalar" */
 int btk_num_threads(void);
 const char* btk_version(void);
 

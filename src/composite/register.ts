@@ -2,9 +2,13 @@
 import {CompositeFunc, registerComposite} from '../dispatch/composite_registry';
 import type {OpName} from '../op_table';
 import {compositeAttentionScoresShape} from './AttentionScoresShape';
+import {compositeAttentionWithKVCache} from './AttentionWithKVCache';
 import {compositeEmbeddingSum} from './EmbeddingSum';
 import {compositeLayerNorm} from './LayerNorm';
+import {compositeRmsNorm} from './RmsNorm';
+import {compositeRotaryEmbedding} from './RotaryEmbedding';
 import {compositeScaledDotProductAttention} from './ScaledDotProductAttention';
+import {compositeTransformerDecoderStack} from './TransformerDecoderStack';
 import {compositeTransformerEncoderLayer} from './TransformerEncoderLayer';
 import {compositeTransformerEncoderStack} from './TransformerEncoderStack';
 
@@ -15,6 +19,10 @@ export const COMPOSITES: Partial<Record<OpName, CompositeFunc>> = {
   LayerNorm: compositeLayerNorm,
   EmbeddingSum: compositeEmbeddingSum,
   AttentionScoresShape: compositeAttentionScoresShape,
+  RmsNorm: compositeRmsNorm,
+  RotaryEmbedding: compositeRotaryEmbedding,
+  AttentionWithKVCache: compositeAttentionWithKVCache,
+  TransformerDecoderStack: compositeTransformerDecoderStack,
 };
 
 export function registerComposites(): void {

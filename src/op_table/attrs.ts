@@ -138,3 +138,117 @@ export function embeddingSumTableInput(term: number): number {
 export function embeddingSumIndicesInput(term: number): number {
   return 3 + 2 * term;
 }
+
+/** Attributes of RmsNorm; inputs x [..., W], gamma [W]. */
+export interface RmsNormAttrs extends NamedAttrMap {
+  epsilon: number;
+}
+
+/**
+ * Attributes of RotaryEmbedding. Inputs: x [B, H, S, D] float32, positions
+ * [B, S] int32 (each a row of the tables), cos and sin [P, rotaryDim / 2].
+ * Feature pairs (a, b) of the first rotaryDim features become
+ * (a·cos − b·sin, b·cos + a·sin): pairs (i, i + rotaryDim/2) ("rotate half",
+ * GPT-NeoX, Llama, Mistral) or (2i, 2i + 1) when interleaved (GPT-J); the
+ * remaining features pass through.
+ */
+export interface RotaryEmbeddingAttrs extends NamedAttrMap {
+  rotaryDim: number;
+  interleaved: boolean;
+}
+
+/**
+ * AttentionWithKVCache's inputs: q [B,H,N,D], k [B,Hkv,N,D], v [B,Hkv,N,Dv],
+ * keyCache [B,Hkv,C,D], valueCache [B,Hkv,C,Dv], pastLengths and newLengths
+ * [B] int32. Outputs: out [B,H,N,Dv], keyCache, valueCache (the input caches
+ * updated in place where the backend can: their buffers are donated), lengths
+ * [B] int32 = past + new.
+ */
+export const KV_CACHE_ATTENTION_INPUTS =
+    ['q', 'k', 'v', 'keyCache', 'valueCache', 'pastLengths', 'newLengths'] as const;
+
+export interface KvCacheAttentionAttrs extends NamedAttrMap {
+  scale: number;
+}
+
+export type DecoderActivation = 'gelu' | 'gelu_tanh' | 'relu' | 'silu';
+export const DECODER_ACTIVATIONS: readonly DecoderActivation[] = ['gelu', 'gelu_tanh', 'relu', 'silu'];
+export type DecoderNormKind = 'layer' | 'rms';
+export type DecoderLogitsRows = 'last' | 'all';
+export type WeightPrecision = 'float32' | 'bfloat16';
+
+/**
+ * TransformerDecoderStack's inputs before the layers'. keyCache/valueCache are
+ * [layers, B, Hkv, C, D]; wordEmbeddings [vocab, E]; positionEmbeddings
+ * [rows, E] (learned positions, or a placeholder); rotaryCos/rotarySin
+ * [rows, rotaryDim / 2] (or placeholders); lmHead [E, vocab], or [vocab, E]
+ * when lmHeadTransposed (tied to wordEmbeddings); lmHeadBias [vocab] or a
+ * placeholder; finalNormGamma/Beta [E] or placeholders.
+ */
+export const DECODER_STACK_INPUTS = [
+  'inputIds', 'pastLengths', 'newLengths', 'keyCache', 'valueCache', 'wordEmbeddings', 'positionEmbeddings',
+  'rotaryCos', 'rotarySin', 'finalNormGamma', 'finalNormBeta', 'lmHead', 'lmHeadBias',
+] as const;
+export type DecoderStackInputName = typeof DECODER_STACK_INPUTS[number];
+
+/**
+ * One decoder layer's inputs ([0]-shaped placeholders for the absent ones):
+ * QKV packed ([E, (H + 2·Hkv)·D], columns q | k | v) or separate; the MLP is
+ * down(act(up(x))), or down(act(gate(x)) · up(x)) when gatedMlp. Weights are
+ * [in, out]; norm betas are absent for RMSNorm.
+ */
+export const DECODER_LAYER_INPUTS = [
+  'norm1Gamma', 'norm1Beta', 'norm2Gamma', 'norm2Beta', 'qkvWeight', 'qkvBias', 'qWeight', 'qBias', 'kWeight',
+  'kBias', 'vWeight', 'vBias', 'outWeight', 'outBias', 'gateWeight', 'gateBias', 'upWeight', 'upBias',
+  'downWeight', 'downBias',
+] as const;
+export type DecoderLayerInputName = typeof DECODER_LAYER_INPUTS[number];
+
+/**
+ * Attributes of TransformerDecoderStack: one step over `inputIds` [B, N]
+ * (row b's first newLengths[b] ids are its new tokens at positions
+ * pastLengths[b] + i; the rest are padding, never read). Outputs: logits
+ * ([B, vocab] of each sequence's last new token when logitsRows is 'last',
+ * [B, N, vocab] when 'all'; rows without a token are 0), keyCache,
+ * valueCache (updated in place where the backend can), lengths [B] int32.
+ */
+export interface DecoderStackAttrs extends NamedAttrMap {
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  normKind: DecoderNormKind;
+  /** Pre-norm (GPT-2, OPT, GPT-J, Llama) when true; post-norm otherwise. */
+  normFirst: boolean;
+  /** x + attn(n1(x)) + mlp(n2(x)) — n1(x) for both when parallelSharedNorm (GPT-J). */
+  parallel: boolean;
+  parallelSharedNorm: boolean;
+  activation: DecoderActivation;
+  gatedMlp: boolean;
+  packedQkv: boolean;
+  scale: number;
+  embeddingScale: number;
+  /** A token at position p reads learned position row p + positionOffset (OPT: 2). */
+  positionOffset: number;
+  /** 0: no rotary embedding. */
+  rotaryDim: number;
+  rotaryInterleaved: boolean;
+  hasFinalNorm: boolean;
+  lmHeadTransposed: boolean;
+  normEps1: number[];
+  normEps2: number[];
+  finalNormEps: number;
+  logitsRows: DecoderLogitsRows;
+  /** 'bfloat16': the native `cpu` kernel reads bfloat16 copies of the weights; others compute in float32. */
+  weightPrecision: WeightPrecision;
+}
+
+/** Index in TransformerDecoderStack's input array of a global input. */
+export function decoderStackInput(name: DecoderStackInputName): number {
+  return DECODER_STACK_INPUTS.indexOf(name);
+}
+
+/** Index in TransformerDecoderStack's input array of `layer`'s input `name`. */
+export function decoderLayerInput(layer: number, name: DecoderLayerInputName): number {
+  return DECODER_STACK_INPUTS.length + layer * DECODER_LAYER_INPUTS.length + DECODER_LAYER_INPUTS.indexOf(name);
+}

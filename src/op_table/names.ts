@@ -11,8 +11,9 @@ import {OpDef, OPS, OpName} from './table';
 /** The prefix that keeps our kernel and op names apart from tfjs' and TensorFlow's own. */
 const PREFIX = 'Bt';
 
+/** `AttentionWithKVCache` → `attention_with_kv_cache` (an acronym is one word). */
 function snakeCase(name: string): string {
-  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase();
+  return name.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z]+)([A-Z][a-z])/g, '$1_$2').toLowerCase();
 }
 
 function camelCase(name: string): string {

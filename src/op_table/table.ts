@@ -8,7 +8,7 @@
  *
  * To add an op: docs/ops/adding-an-op.md.
  */
-import {ATTENTION_INPUTS, ENCODER_KERNEL_INPUTS} from './attrs';
+import {ATTENTION_INPUTS, ENCODER_KERNEL_INPUTS, KV_CACHE_ATTENTION_INPUTS} from './attrs';
 
 /** The tfjs backends this package registers kernels for. */
 export type BackendName = 'cpu' | 'tensorflow';
@@ -165,6 +165,66 @@ export const OPS = {
     composite: true,
     gradient: {kind: 'composite'},
     native: {cpuCore: false, cuda: false},
+  },
+  RmsNorm: {
+    name: 'RmsNorm',
+    summary: 'RMSNorm over the last axis: x / sqrt(mean(x²) + epsilon) · gamma (T5, Llama, Mistral)',
+    inputs: ['x', 'gamma'],
+    outputs: ['y'],
+    attrs: {epsilon: 'float'},
+    exported: true,
+    graphOp: false,
+    kernels: {cpu: ['native', 'portable'], tensorflow: ['CPU', 'GPU']},
+    composite: true,
+    gradient: {kind: 'composite'},
+    native: {cpuCore: true, cuda: true},
+  },
+  RotaryEmbedding: {
+    name: 'RotaryEmbedding',
+    summary: 'rotary position embedding of x [B,H,S,D] at int32 positions [B,S] from cos/sin tables, rotate-half or interleaved pairs',
+    inputs: ['x', 'positions', 'cos', 'sin'],
+    outputs: ['y'],
+    attrs: {rotaryDim: 'int', interleaved: 'bool'},
+    exported: true,
+    graphOp: false,
+    kernels: {cpu: ['native', 'portable'], tensorflow: ['CPU', 'GPU']},
+    composite: true,
+    gradient: {kind: 'composite'},
+    nonDifferentiable: ['positions', 'cos', 'sin'],
+    native: {cpuCore: true, cuda: true},
+  },
+  AttentionWithKVCache: {
+    name: 'AttentionWithKVCache',
+    summary: 'appends new keys/values to a preallocated cache in place and attends over each sequence\'s cached rows (bottom-right causal, per-sequence lengths, GQA)',
+    inputs: KV_CACHE_ATTENTION_INPUTS,
+    outputs: ['out', 'keyCache', 'valueCache', 'lengths'],
+    attrs: {scale: 'float'},
+    exported: true,
+    graphOp: false,
+    kernels: {cpu: ['native', 'portable'], tensorflow: ['CPU', 'GPU']},
+    composite: true,
+    gradient: {kind: 'none'},
+    native: {cpuCore: true, cuda: true},
+  },
+  TransformerDecoderStack: {
+    name: 'TransformerDecoderStack',
+    summary: "a decoder-only language model's step: embeddings, every layer with its key/value cache appended in place, final norm and LM head",
+    inputs: 'list',
+    listInputs: "[inputIds, pastLengths, newLengths, keyCache, valueCache, wordEmbeddings, positionEmbeddings, rotaryCos, rotarySin, finalNormGamma, finalNormBeta, lmHead, lmHeadBias, ...layer 0's 20 weight inputs (DECODER_LAYER_INPUTS), ...layer 1's, …]",
+    outputs: ['logits', 'keyCache', 'valueCache', 'lengths'],
+    attrs: {
+      numLayers: 'int', numHeads: 'int', numKvHeads: 'int', headDim: 'int', normKind: 'string', normFirst: 'bool',
+      parallel: 'bool', parallelSharedNorm: 'bool', activation: 'string', gatedMlp: 'bool', packedQkv: 'bool',
+      scale: 'float', embeddingScale: 'float', positionOffset: 'int', rotaryDim: 'int', rotaryInterleaved: 'bool',
+      hasFinalNorm: 'bool', lmHeadTransposed: 'bool', normEps1: 'float[]', normEps2: 'float[]', finalNormEps: 'float',
+      logitsRows: 'string', weightPrecision: 'string',
+    },
+    exported: true,
+    graphOp: false,
+    kernels: {cpu: ['native', 'portable'], tensorflow: ['CPU', 'GPU']},
+    composite: true,
+    gradient: {kind: 'none'},
+    native: {cpuCore: true, cuda: true},
   },
   AttentionScoresShape: {
     name: 'AttentionScoresShape',

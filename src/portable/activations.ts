@@ -1,5 +1,5 @@
-/** Scalar activations of the encoder's feed-forward block, matching tfjs/PyTorch definitions. */
-import {EncoderActivation} from '../op_table';
+/** Scalar activations of the feed-forward blocks, matching tfjs/PyTorch definitions. */
+import {DecoderActivation} from '../op_table';
 
 /**
  * erf via the complementary error function's Chebyshev-fitted form
@@ -31,10 +31,17 @@ export function relu(x: number): number {
   return x < 0 ? 0 : x;
 }
 
-export function activationFunction(name: EncoderActivation): (x: number) => number {
+/** x · sigmoid(x) (SwiGLU's gate). */
+export function silu(x: number): number {
+  return x / (1 + Math.exp(-x));
+}
+
+/** Every activation name of the encoder ops is also a decoder activation. */
+export function activationFunction(name: DecoderActivation): (x: number) => number {
   switch (name) {
     case 'gelu': return gelu;
     case 'gelu_tanh': return geluTanh;
     case 'relu': return relu;
+    case 'silu': return silu;
   }
 }

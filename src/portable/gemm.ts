@@ -88,3 +88,26 @@ export function gemm(
     }
   }
 }
+
+/**
+ * C[i, j] = act(sum_k A[i, k] · W[j, k] + bias[j]) + residual[i, j] for W stored
+ * transposed, [cols, inner] (an LM head tied to the word embeddings): one dot
+ * product of contiguous rows per output, accumulated in float64.
+ */
+export function gemmTransposed(
+    a: Float32Array, rows: number, inner: number, w: Float32Array, cols: number, c: GemmOutput,
+    epilogue: GemmEpilogue = {}): void {
+  const {bias, activation, residual} = epilogue;
+  for (let i = 0; i < rows; i++) {
+    const aBase = i * inner, cBase = c.offset + i * c.rowStride;
+    for (let j = 0; j < cols; j++) {
+      const wBase = j * inner;
+      let value = 0;
+      for (let k = 0; k < inner; k++) value += a[aBase + k] * w[wBase + k];
+      if (bias !== undefined) value += bias[j];
+      if (activation !== undefined) value = activation(value);
+      if (residual !== undefined) value += residual[cBase + j];
+      c.values[cBase + j] = value;
+    }
+  }
+}

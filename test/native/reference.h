@@ -17,6 +17,7 @@ inline double activate(double x, btk_activation activation) {
     case BTK_ACTIVATION_GELU_ERF: return 0.5 * x * (1.0 + std::erf(x / std::sqrt(2.0)));
     case BTK_ACTIVATION_GELU_TANH:
       return 0.5 * x * (1.0 + std::tanh(std::sqrt(2.0 / M_PI) * (x + 0.044715 * x * x * x)));
+    case BTK_ACTIVATION_SILU: return x / (1.0 + std::exp(-x));
     default: return x;
   }
 }

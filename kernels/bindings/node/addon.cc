@@ -5,7 +5,8 @@
 //
 // One function per op, named as the op (scaledDotProductAttention,
 // scaledDotProductAttentionGrad, transformerEncoderLayer,
-// transformerEncoderStack), plus the weight-packing and GEMM building blocks.
+// transformerEncoderStack here; the decoding ops in decoder_functions.cc),
+// plus the weight-packing and GEMM building blocks.
 // The checks every native front end shares come from
 // kernels/shared/problem_checks.h; what is checked only here is what only
 // JavaScript can get wrong (types, array lengths, memory that overlaps).
@@ -19,6 +20,7 @@
 #include "../../include/btk.h"
 #include "../../shared/problem_checks.h"
 #include "arg_reader.h"
+#include "decoder_functions.h"
 #include "weight_handle.h"
 
 namespace btk_addon {
@@ -292,10 +294,11 @@ Napi::Value linear(const Napi::CallbackInfo& info) {
   const std::string activation_name = args.string_or("activation", "none");
   btk_activation activation = BTK_ACTIVATION_NONE;
   if (activation_name == "relu") activation = BTK_ACTIVATION_RELU;
+  else if (activation_name == "silu") activation = BTK_ACTIVATION_SILU;
   else if (activation_name == "gelu" || activation_name == "gelu_erf") activation = BTK_ACTIVATION_GELU_ERF;
   else if (activation_name == "gelu_tanh" || activation_name == "gelu_new") activation = BTK_ACTIVATION_GELU_TANH;
   else if (activation_name != "none")
-    args.type_error("activation must be 'none', 'relu', 'gelu' (erf) or 'gelu_tanh', got '" + activation_name + "'");
+    args.type_error("activation must be 'none', 'relu', 'gelu' (erf), 'gelu_tanh' or 'silu', got '" + activation_name + "'");
   const std::string n_formula = "M*N (N = " + std::to_string(n) + " columns of w)";
   const float* x = args.float32("x", args.product({m, k}, "M*K"), "M*K");
   const float* bias = args.float32("bias", n, "N (columns of w)", true);
@@ -335,6 +338,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("transformerEncoderStack",
               Napi::Function::New(env, transformer_encoder_stack, "transformerEncoderStack"));
   exports.Set("info", Napi::Function::New(env, library_info, "info"));
+  register_decoder_functions(env, exports);
   return exports;
 }
 

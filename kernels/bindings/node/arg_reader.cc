@@ -107,6 +107,7 @@ static bool live_extent(napi_env env, const Napi::TypedArray& array, uintptr_t* 
   switch (type) {
     case napi_float32_array: element = sizeof(float); break;
     case napi_uint8_array: element = 1; break;
+    case napi_int32_array: element = sizeof(int32_t); break;
     default: return false;
   }
   *begin = reinterpret_cast<uintptr_t>(data);
@@ -137,7 +138,7 @@ static Napi::TypedArray typed_array_of_kind(const ArgReader& args, const char* n
   size_t bytes = 0;
   if (!live_extent(args.env(), array, &begin, &bytes)) args.type_error(args.qualified(name) + " cannot be read");
   *data = reinterpret_cast<void*>(begin);
-  *length = static_cast<int64_t>(bytes / (kind == napi_float32_array ? sizeof(float) : 1));
+  *length = static_cast<int64_t>(bytes / (kind == napi_uint8_array ? 1 : 4));
   return array;
 }
 
@@ -182,6 +183,20 @@ const uint8_t* ArgReader::uint8(const char* name, int64_t expected, const std::s
   }
   record(name, array, data, static_cast<size_t>(length), false);
   return static_cast<const uint8_t*>(data);
+}
+
+int32_t* ArgReader::int32(const char* name, int64_t expected, const std::string& formula, bool is_output) const {
+  if (!has(name)) type_error(qualified(name) + " is required (an Int32Array)");
+  void* data = nullptr;
+  int64_t length = 0;
+  const Napi::TypedArray array = typed_array_of_kind(*this, name, napi_int32_array, "Int32Array", &data, &length);
+  if (length != expected) {
+    std::ostringstream message;
+    message << qualified(name) << " has " << length << " elements, expected " << formula << " = " << expected;
+    range_error(message.str());
+  }
+  record(name, array, data, static_cast<size_t>(length) * sizeof(int32_t), is_output);
+  return static_cast<int32_t*>(data);
 }
 
 void ArgReader::check_arrays_before_use() const {

@@ -62,6 +62,8 @@ class ArgReader {
   float* float32(const char* name, int64_t expected, const std::string& formula, bool optional = false,
                  bool is_output = false) const;
   const uint8_t* uint8(const char* name, int64_t expected, const std::string& formula, bool optional = false) const;
+  // An Int32Array field with exactly `expected` elements (ids, lengths); outputs are recorded too.
+  int32_t* int32(const char* name, int64_t expected, const std::string& formula, bool is_output = false) const;
   // A Float32Array of any length (its length is returned through `length`).
   float* float32_any(const char* name, int64_t* length, bool is_output = false) const;
 

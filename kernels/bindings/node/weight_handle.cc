@@ -90,6 +90,48 @@ WeightArgument::WeightArgument(const ArgReader& args, const char* name, int64_t 
   packed_ = owned_.get();
 }
 
+InPlaceWeight::InPlaceWeight(const ArgReader& args, const char* name, int64_t in, int64_t out, bool transposed,
+                             bool optional) {
+  name_ = args.qualified(name);
+  if (!args.has(name)) {
+    if (!optional) args.type_error(name_ + " is required (a Float32Array or a weight handle)");
+    return;
+  }
+  weight_.in_dim = in;
+  weight_.out_dim = out;
+  weight_.transposed = transposed ? 1 : 0;
+  const Napi::Value value = args.get(name);
+  std::ostringstream message;
+  if (value.IsExternal()) {
+    handle_ = value;
+    const btk_packed_weight* packed = handle_of(args, value, name_)->packed;
+    const btk_weight_format format = btk_packed_weight_format(packed);
+    if (btk_packed_weight_rows(packed) != in || btk_packed_weight_cols(packed) != out) {
+      message << name_ << " is a packed [" << btk_packed_weight_rows(packed) << ", " << btk_packed_weight_cols(packed)
+              << "] weight, expected [" << in << ", " << out << "]";
+      args.range_error(message.str());
+    }
+    if ((format == BTK_WEIGHT_BF16_TRANSPOSED) != transposed)
+      args.type_error(name_ + (transposed ? " must be packed with transposed = true"
+                                          : " must not be a transposed weight's handle"));
+    weight_.packed = packed;
+    return;
+  }
+  if (!value.IsTypedArray()) args.type_error(name_ + " must be a Float32Array or a weight handle");
+  int64_t length = 0, count = 0;
+  const float* data = args.float32_any(name, &length);
+  if (!bt_checks::CheckedMul(in, out, &count) || length != count) {
+    message << name_ << " has " << length << " elements, expected " << in << "*" << out;
+    args.range_error(message.str());
+  }
+  weight_.data = data;
+}
+
+void InPlaceWeight::check_still_valid(const ArgReader& args) const {
+  if (!handle_.IsEmpty() && handle_of(args, handle_, name_)->packed != weight_.packed)
+    args.type_error(name_ + " was released while the arguments were read");
+}
+
 void WeightArgument::check_still_valid(const ArgReader& args) const {
   if (!handle_.IsEmpty() && handle_of(args, handle_, name_)->packed != packed_)
     args.type_error(name_ + " was released while the arguments were read");

@@ -1,5 +1,6 @@
 // Packed weights as JavaScript values: a type-tagged External owning a
-// btk_packed_weight, freed by the garbage collector (or early by releaseWeight).
+// btk_packed_weight (float32 panels or a bfloat16 copy), freed by the garbage
+// collector (or early by releaseWeight).
 // The tag makes sure an arbitrary External from another addon is never
 // mistaken for one of ours.
 #ifndef BTK_ADDON_WEIGHT_HANDLE_H_
@@ -35,6 +36,22 @@ class WeightArgument {
   std::string name_;
   Napi::Value handle_;  // a local handle: keeps the External alive for the whole call
   std::unique_ptr<btk_packed_weight, void (*)(btk_packed_weight*)> owned_{nullptr, btk_free_packed_weight};
+};
+
+// A weight the decoder reads in place: a Float32Array of in*out elements
+// (row-major [in][out], or [out][in] when `transposed`) that is never copied,
+// or a handle from packWeight/packWeightBf16 of that shape (a bf16 handle made
+// with the same `transposed`). Absent: an empty btk_weight when optional.
+class InPlaceWeight {
+ public:
+  InPlaceWeight(const ArgReader& args, const char* name, int64_t in, int64_t out, bool transposed, bool optional);
+  const btk_weight& get() const { return weight_; }
+  void check_still_valid(const ArgReader& args) const;
+
+ private:
+  btk_weight weight_{};
+  std::string name_;
+  Napi::Value handle_;
 };
 
 }  // namespace btk_addon

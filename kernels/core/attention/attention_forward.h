@@ -148,9 +148,9 @@ struct AttentionForward {
   static bool run(const AttentionProblem& p, const AttentionOperand& q, const AttentionOperand& k,
                   const AttentionOperand& v, const AttentionOperand& out, float* lse) {
     int64_t longest = p.q_len;
-    if (p.seq_lens) {
+    if (p.q_lens) {
       longest = 0;
-      for (int64_t b = 0; b < p.batch; ++b) longest = max_i64(longest, p.seq_lens[b]);
+      for (int64_t b = 0; b < p.batch; ++b) longest = max_i64(longest, p.q_lens[b]);
     }
     const TransposedKeys<BK> keys(p, k);
     if (!keys.ok) return false;

@@ -39,6 +39,8 @@ bool layer_is_valid(const btk_encoder_layer_params& layer, int64_t embed_dim, co
   switch (layer.activation) {
     case BTK_ACTIVATION_NONE: case BTK_ACTIVATION_RELU: case BTK_ACTIVATION_GELU_ERF: case BTK_ACTIVATION_GELU_TANH:
       return true;
+    case BTK_ACTIVATION_SILU:  // no encoder this package fuses uses it
+      return false;
   }
   return false;
 }
@@ -83,7 +85,7 @@ bool run_layer(const KernelTable& k, const btk_encoder_layer_params& layer, cons
   problem.batch = static_cast<int64_t>(tokens.lengths.size());
   problem.heads = problem.kv_heads = heads;
   problem.head_dim = problem.value_dim = head_dim;
-  problem.seq_lens = tokens.lengths.data();
+  problem.q_lens = problem.kv_lens = tokens.lengths.data();
   const float scale = layer.attention_scale;
   problem.scale = !std::isnan(scale) ? scale : 1.0f / std::sqrt(static_cast<float>(head_dim));
   problem.causal = layer.causal != 0;

@@ -6,8 +6,11 @@
 
 #include "../attention/attention_backward.h"
 #include "../attention/attention_forward.h"
-#include "../encoder/layer_norm.h"
+#include "../attention/decode_attention.h"
 #include "../gemm/gemm_driver.h"
+#include "../gemm/view_gemm.h"
+#include "../norm/layer_norm.h"
+#include "../norm/rms_norm.h"
 #include "../kernel_table.h"
 
 namespace btk {
@@ -27,6 +30,12 @@ KernelTable make_kernel_table(Isa isa) {
   table.attention_forward = &AttentionForward<V, ATT_MR, ATT_NV>::run;
   table.attention_backward = &AttentionBackward<V, ATT_MR, ATT_NV>::run;
   table.layer_norm = &LayerNorm<V>::run;
+  table.rms_norm = &RmsNorm<V>::run;
+  table.decode_attention = &DecodeAttention<V>::run;
+  using Views = ViewGemm<V, GEMM_MR, GEMM_NV>;
+  table.gemm_view = &Views::gemm_view;
+  table.bf16_elements = &Views::bf16_elements;
+  table.pack_weight_bf16 = &Views::pack_weight_bf16;
   return table;
 }
 

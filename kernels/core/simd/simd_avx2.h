@@ -21,6 +21,16 @@ struct Avx2 {
   }
   static inline F load_partial(const float* p, int n) { return _mm256_maskload_ps(p, first(n)); }
   static inline void store_partial(float* p, F x, int n) { _mm256_maskstore_ps(p, first(n), x); }
+  // W bfloat16 values widened to float32 (exact: bf16 is the top half of a float32).
+  static inline F load_bf16(const uint16_t* p) {
+    const __m128i half = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(half), 16));
+  }
+  static inline F load_bf16_partial(const uint16_t* p, int n) {
+    alignas(16) uint16_t lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int i = 0; i < n; ++i) lanes[i] = p[i];
+    return load_bf16(lanes);
+  }
 
   static inline F add(F a, F b) { return _mm256_add_ps(a, b); }
   static inline F sub(F a, F b) { return _mm256_sub_ps(a, b); }

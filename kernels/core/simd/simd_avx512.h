@@ -22,6 +22,15 @@ struct Avx512 {
   // n in [0, W): lanes past n read as 0 and are never touched in memory.
   static inline F load_partial(const float* p, int n) { return _mm512_maskz_loadu_ps(first(n), p); }
   static inline void store_partial(float* p, F x, int n) { _mm512_mask_storeu_ps(p, first(n), x); }
+  // W bfloat16 values widened to float32 (exact: bf16 is the top half of a float32).
+  static inline F load_bf16(const uint16_t* p) {
+    const __m256i half = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
+  }
+  static inline F load_bf16_partial(const uint16_t* p, int n) {
+    const __m256i half = _mm256_maskz_loadu_epi16(first(n), p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(half), 16));
+  }
 
   static inline F add(F a, F b) { return _mm512_add_ps(a, b); }
   static inline F sub(F a, F b) { return _mm512_sub_ps(a, b); }

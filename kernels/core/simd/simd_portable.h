@@ -27,6 +27,18 @@ struct Portable {
   static inline void store_partial(float* p, F x, int n) {
     for (int i = 0; i < n; ++i) p[i] = x[i];
   }
+  // W bfloat16 values widened to float32 (exact: bf16 is the top half of a float32).
+  static inline F load_bf16_partial(const uint16_t* p, int n) {
+    F x = zero();
+    for (int i = 0; i < n; ++i) {
+      const uint32_t bits = static_cast<uint32_t>(p[i]) << 16;
+      float value;
+      memcpy(&value, &bits, sizeof value);
+      x[i] = value;
+    }
+    return x;
+  }
+  static inline F load_bf16(const uint16_t* p) { return load_bf16_partial(p, W); }
 
   static inline F add(F a, F b) { return a + b; }
   static inline F sub(F a, F b) { return a - b; }

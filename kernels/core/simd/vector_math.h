@@ -1,5 +1,5 @@
 // Elementwise math on any vector type of the simd_*.h interface: exp, erf-GELU,
-// tanh-GELU, ReLU. Templates, so each ISA translation unit gets its own copy
+// tanh-GELU, ReLU, SiLU. Templates, so each ISA translation unit gets its own copy
 // compiled with its own flags (no shared out-of-line code across ISAs).
 //
 // Accuracy: exp has ~1 ulp relative error on [-87, 88]; GELU-erf uses the
@@ -65,12 +65,20 @@ static inline typename V::F vgelu_tanh(typename V::F x) {
   return V::mul(V::mul(V::set1(0.5f), x), V::add(V::set1(1.0f), tanh_u));
 }
 
+// x * sigmoid(x) = x / (1 + e^{-x}) (vexp clamps, so very negative x give x / ~3e38, about -0).
+template <class V>
+static inline typename V::F vsilu(typename V::F x) {
+  const typename V::F e = vexp<V>(V::sub(V::zero(), x));
+  return V::div(x, V::add(V::set1(1.0f), e));
+}
+
 template <class V>
 static inline typename V::F vactivate(typename V::F x, btk_activation activation) {
   switch (activation) {
     case BTK_ACTIVATION_RELU: return V::clamp_below(x, V::zero());
     case BTK_ACTIVATION_GELU_ERF: return vgelu_erf<V>(x);
     case BTK_ACTIVATION_GELU_TANH: return vgelu_tanh<V>(x);
+    case BTK_ACTIVATION_SILU: return vsilu<V>(x);
     default: return x;
   }
 }

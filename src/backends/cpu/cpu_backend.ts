@@ -10,6 +10,9 @@ type TypedArray = Float32Array | Int32Array | Uint8Array;
 export interface CpuBackend {
   data: {get(dataId: object): {values?: unknown}};
   makeTensorInfo(shape: number[], dtype: DataType, values?: Float32Array | Int32Array | Uint8Array): TensorInfo;
+  /** Tensors sharing the data (tfjs-backend-cpu 4.x). */
+  refCount?(dataId: object): number;
+  incRef?(dataId: object): void;
 }
 
 export function asCpuBackend(backend: unknown): CpuBackend {

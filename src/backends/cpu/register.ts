@@ -1,9 +1,13 @@
 /** The kernels this package provides for tfjs-backend-cpu (`cpu`): one file per op in kernels/. */
 import type {KernelConfig} from '@tensorflow/tfjs-core';
+import {attentionWithKVCacheConfig} from './kernels/AttentionWithKVCache';
 import {embeddingSumConfig} from './kernels/EmbeddingSum';
 import {layerNormConfig} from './kernels/LayerNorm';
+import {rmsNormConfig} from './kernels/RmsNorm';
+import {rotaryEmbeddingConfig} from './kernels/RotaryEmbedding';
 import {scaledDotProductAttentionConfig} from './kernels/ScaledDotProductAttention';
 import {scaledDotProductAttentionGradConfig} from './kernels/ScaledDotProductAttentionGrad';
+import {transformerDecoderStackConfig} from './kernels/TransformerDecoderStack';
 import {transformerEncoderLayerConfig} from './kernels/TransformerEncoderLayer';
 import {transformerEncoderStackConfig} from './kernels/TransformerEncoderStack';
 
@@ -14,4 +18,8 @@ export const cpuKernelConfigs: KernelConfig[] = [
   transformerEncoderStackConfig,
   layerNormConfig,
   embeddingSumConfig,
+  rmsNormConfig,
+  rotaryEmbeddingConfig,
+  attentionWithKVCacheConfig,
+  transformerDecoderStackConfig,
 ];

@@ -101,6 +101,67 @@ export interface EncoderInput {
   keyPadding?: Uint8Array;
 }
 
+/** A decoder weight, read in place (never copied): a Float32Array, or a packWeight/packWeightBf16 handle. */
+export type InPlaceWeight = PackedWeight | Float32Array;
+
+export interface DecoderLayerParams {
+  norm1Gamma?: Float32Array;
+  norm1Beta?: Float32Array;
+  norm1Eps?: number;
+  norm2Gamma?: Float32Array;
+  norm2Beta?: Float32Array;
+  norm2Eps?: number;
+  /** [E, (H + 2 Hkv) D], columns q | k | v; or wq [E, H D], wk, wv [E, Hkv D]. */
+  wqkv?: InPlaceWeight;
+  bqkv?: Float32Array;
+  wq?: InPlaceWeight;
+  wk?: InPlaceWeight;
+  wv?: InPlaceWeight;
+  bq?: Float32Array;
+  bk?: Float32Array;
+  bv?: Float32Array;
+  wo: InPlaceWeight; // [H D, E]
+  bo?: Float32Array;
+  wgate?: InPlaceWeight; // [E, F], gatedMlp only
+  bgate?: Float32Array;
+  wup: InPlaceWeight; // [E, F]
+  bup?: Float32Array;
+  wdown: InPlaceWeight; // [F, E]
+  bdown?: Float32Array;
+}
+
+export interface DecoderModelParams {
+  vocabSize: number;
+  E: number;
+  H: number;
+  Hkv?: number;
+  D: number;
+  F: number;
+  normKind?: 'layer' | 'rms';
+  normFirst?: boolean;
+  parallel?: boolean;
+  parallelSharedNorm?: boolean;
+  activation?: 'gelu' | 'gelu_tanh' | 'relu' | 'silu';
+  gatedMlp?: boolean;
+  scale?: number;
+  embeddingScale?: number;
+  wordEmbeddings: Float32Array; // [vocabSize, E]
+  positionEmbeddings?: Float32Array; // [rows, E]
+  positionOffset?: number;
+  rotaryDim?: number;
+  rotaryInterleaved?: boolean;
+  rotaryCos?: Float32Array; // [rows, rotaryDim / 2]
+  rotarySin?: Float32Array;
+  hasFinalNorm?: boolean;
+  finalNormGamma?: Float32Array;
+  finalNormBeta?: Float32Array;
+  finalNormEps?: number;
+  lmHead: InPlaceWeight; // [E, vocab], or [vocab, E] with lmHeadTransposed
+  lmHeadTransposed?: boolean;
+  lmHeadBias?: Float32Array;
+  layers: DecoderLayerParams[];
+}
+
 export interface NativeKernels {
   scaledDotProductAttention(args: SdpaForwardArgs): void;
   scaledDotProductAttentionGrad(args: SdpaBackwardArgs): void;
@@ -120,5 +181,18 @@ export interface NativeKernels {
   }): void;
   transformerEncoderLayer(args: EncoderInput & EncoderLayerParams): void;
   transformerEncoderStack(args: EncoderInput & {layers: EncoderLayerParams[]}): void;
-  info(): {isa: 'avx512' | 'avx2' | 'scalar'; threads: number; version: string};
+  info(): {isa: 'avx512_bf16' | 'avx512' | 'avx2' | 'scalar'; threads: number; version: string};
+  /** A bfloat16 copy of a [rows=in, cols=out] weight (stored [cols, rows] when transposed). */
+  packWeightBf16(weight: Float32Array, rows: number, cols: number, transposed?: boolean): PackedWeight;
+  rmsNorm(args: {x: Float32Array; rows: number; cols: number; gamma?: Float32Array; eps?: number; out: Float32Array}): void;
+  rotaryEmbedding(args: {x: Float32Array; positions: Int32Array; B: number; H: number; S: number; D: number;
+    rotaryDim: number; interleaved?: boolean; cos: Float32Array; sin: Float32Array; out: Float32Array}): void;
+  /** The caches are appended to in place. */
+  attentionWithKVCache(args: {q: Float32Array; k: Float32Array; v: Float32Array; keyCache: Float32Array;
+    valueCache: Float32Array; pastLengths: Int32Array; newLengths: Int32Array; out: Float32Array; lengths?: Int32Array;
+    B: number; H: number; Hkv?: number; N: number; C: number; D: number; Dv?: number; scale?: number}): void;
+  /** One decoder step; the caches [layers, B, Hkv, C, D] are appended to in place. */
+  transformerDecoderStack(args: {model: DecoderModelParams; inputIds: Int32Array; pastLengths: Int32Array;
+    newLengths: Int32Array; B: number; N: number; C: number; keyCache: Float32Array; valueCache: Float32Array;
+    logitsRows?: 'last' | 'all'; logits: Float32Array; lengths?: Int32Array}): void;
 }

@@ -2,8 +2,8 @@
 // y = (x - mean) / sqrt(var + eps) * gamma + beta, biased variance, computed in
 // two passes over the row (mean, then squared deviations) for accuracy.
 // y may alias x. Rows run in parallel.
-#ifndef BTK_ENCODER_LAYER_NORM_H_
-#define BTK_ENCODER_LAYER_NORM_H_
+#ifndef BTK_NORM_LAYER_NORM_H_
+#define BTK_NORM_LAYER_NORM_H_
 
 #include <math.h>
 
@@ -59,4 +59,4 @@ struct LayerNorm {
 }  // namespace
 }  // namespace btk
 
-#endif  // BTK_ENCODER_LAYER_NORM_H_
+#endif  // BTK_NORM_LAYER_NORM_H_
