@@ -10,7 +10,7 @@
  *   4 composite   each op as plain tfjs ops
  *   5 gradients   each op's gradient
  *   6 ops         the public op functions and their argument checks
- *   7 transform, layers   the rewriting pass, the Keras layer
+ *   7 transform, layers, generation   the rewriting pass, the Keras layer, the text generator
  *   8 entry       register_all.ts, index.ts
  *   9 embeddings  SentenceEmbedder (the `./embeddings` entry)
  *  10 cli         the command line
@@ -26,7 +26,7 @@ const LAYERS = [
   {name: 'composite', path: '^src/composite/'},
   {name: 'gradients', path: '^src/gradients/'},
   {name: 'ops', path: '^src/ops/'},
-  {name: 'transform and layers', path: '^src/(transform|layers)/'},
+  {name: 'transform, layers and generation', path: '^src/(transform|layers|generation)/'},
   {name: 'entry', path: '^src/(register_all|index)\\.ts$'},
   {name: 'embeddings', path: '^src/embeddings/'},
   {name: 'cli', path: '^src/cli/'},

@@ -28,6 +28,9 @@ export type {
 export type {EmbeddingSumOptions, EmbeddingTerm} from './ops/embedding_sum';
 export {BetterTransformer} from './transform/better_transformer';
 export type {TransformOptions} from './transform/better_transformer';
+export type {
+  FinishReason, GenerateOptions, GenerationResult, GenerationStep, Generator, GeneratorOptions, GeneratorReport,
+} from './generation/generator';
 export type {TransformReport, FusedBlock, FusedBlockKind, SkippedCandidate, Verification} from './transform/report';
 export {inspectModelJson} from './transform/inspect';
 export {BetterTransformerArgumentError} from './errors';

@@ -70,12 +70,12 @@ describe('rotaryEmbedding', () => {
       [[0, 2, 3, 8], 8, false], [[2, 1, 0, 8], 8, true],
     ];
     cases.forEach(([shape, rotaryDim, interleaved], n) => tf.tidy(() => {
-      const [batch, heads, seq, depth] = shape;
+      const [batch, heads, seq, depth] = shape as [number, number, number, number];
       const rows = 40;
       const {cos, sin} = rotaryTables(rows, rotaryDim);
       const r = rng(n + 1);
       const positions = tf.tensor2d(Array.from({length: batch * seq}, () => Math.floor(r() * rows)), [batch, seq], 'int32');
-      const x = tf.randomNormal(shape, 0, 1, 'float32', n) as tf.Tensor4D;
+      const x = tf.randomNormal(shape as [number, number, number, number], 0, 1, 'float32', n) as tf.Tensor4D;
       const got = rotaryEmbedding(x, positions, cos, sin, {interleaved});
       const xs = x.dataSync(), ps = positions.dataSync(), cv = cos.dataSync(), sv = sin.dataSync();
       const want: number[] = [];
@@ -105,7 +105,7 @@ describe('rotaryEmbedding', () => {
 });
 
 describe('attentionWithKVCache', () => {
-  interface History {keys: number[][][]; values: number[][][]}  // [b][g][row]
+  interface History {keys: number[][][][]; values: number[][][][]}  // [b][g][row][feature]
 
   test.each(PREFERENCES)('step by step equals attention over everything so far: ragged lengths, GQA (%s)', preference => {
     setKernelPreference(preference);
@@ -216,8 +216,9 @@ describe('transformerDecoderStack', () => {
     const prompts = [[token(), token(), token(), token(), token()], [token()], [token(), token(), token()]];
     const batch = prompts.length, capacity = 16;
     const kvHeads = f.config.numKvHeads ?? f.config.numHeads;
-    const headDim = f.weights.layers[0].qkvWeight ? f.weights.layers[0].qkvWeight.shape[1] / (f.config.numHeads + 2 * kvHeads)
-      : (f.weights.layers[0].qWeight as tf.Tensor).shape[1] / f.config.numHeads;
+    const layer0 = f.weights.layers[0];
+    const headDim = layer0.qkvWeight ? (layer0.qkvWeight.shape[1] as number) / (f.config.numHeads + 2 * kvHeads)
+      : ((layer0.qWeight as tf.Tensor).shape[1] as number) / f.config.numHeads;
     let cache = createDecoderCache(f.weights.layers.length, batch, kvHeads, capacity, headDim);
     const before = tf.memory().numTensors;
     const sequences = prompts.map(p => p.slice());
@@ -277,17 +278,17 @@ describe('transformerDecoderStack', () => {
   test('refuses ids outside the vocabulary, positions past the model and capacity overflows before writing', () => {
     const f = randomDecoder('gpt2', 7);
     const cache = createDecoderCache(2, 1, 4, 20, 8);
-    const run = (ids: number[], past: number, options = {}) => tf.tidy(() => transformerDecoderStack(
+    const run = (ids: number[], past: number, options = {}) => tf.tidy(() => void transformerDecoderStack(
         tf.tensor2d(ids, [1, ids.length], 'int32'), f.weights, f.config,
         {...cache, pastLengths: tf.tensor1d([past], 'int32')}, options));
     expect(() => run([1, f.vocab], 0)).toThrow(/transformerDecoderStack: inputIds\[0, 1\] = \d+ is outside the vocabulary/);
     expect(() => run([1, -1], 0)).toThrow(/inputIds\[0, 1\] = -1/);
     expect(() => run([1, 2], 19)).toThrow(/more than the cache capacity C = 20/);
     const big = createDecoderCache(2, 1, 4, 100, 8);
-    expect(() => tf.tidy(() => transformerDecoderStack(tf.tensor2d([[1]], [1, 1], 'int32'), f.weights, f.config,
+    expect(() => tf.tidy(() => void transformerDecoderStack(tf.tensor2d([[1]], [1, 1], 'int32'), f.weights, f.config,
         {...big, pastLengths: tf.tensor1d([48], 'int32')}))).toThrow(/reaches position 48, past the model's 48 positions/);
     expect(() => run([1], 0, {logitsRows: 'first'})).toThrow(/options.logitsRows must be one of/);
-    expect(() => tf.tidy(() => transformerDecoderStack(tf.tensor2d([[1]], [1, 1], 'int32'), f.weights,
+    expect(() => tf.tidy(() => void transformerDecoderStack(tf.tensor2d([[1]], [1, 1], 'int32'), f.weights,
         {...f.config, numHeads: 3, numKvHeads: 3}, cache))).toThrow(/cannot derive the head size D/);
     expect(Array.from(cache.keyCache.dataSync()).every(v => v === 0)).toBe(true);
     tf.dispose([cache.keyCache, cache.valueCache, cache.pastLengths, big.keyCache, big.valueCache, big.pastLengths]);

@@ -7,6 +7,7 @@
  */
 import type {GraphModel} from '@tensorflow/tfjs-converter';
 import type {LayersModel} from '@tensorflow/tfjs-layers';
+import type {Generator, GeneratorOptions} from '../generation/generator';
 import {graphModelReport, reverseGraphModel, transformGraphModel} from './graph_model_transform';
 import {TransformReport} from './report';
 
@@ -35,6 +36,15 @@ function isLayersModel(model: unknown): model is LayersModel {
 interface LayersSupport {
   transformLayersModel(model: LayersModel, options: {keepOriginalModel: boolean}): {model: LayersModel; report: TransformReport};
   reverseLayersModel(model: LayersModel): LayersModel;
+}
+
+interface GenerationSupport {
+  createGenerator(model: unknown, options?: GeneratorOptions): Generator;
+}
+
+/** Loaded on first use, like layers support (keeps the rewriting pass free of the generator's modules). */
+function generationSupport(): GenerationSupport {
+  return require('../generation/generator') as GenerationSupport;
 }
 
 /** Loaded on first use: layers-model support pulls in tfjs-layers. */
@@ -66,4 +76,14 @@ function report(model: AnyModel): TransformReport | undefined {
   return isGraphModel(model) ? graphModelReport(model) : layersReports.get(model);
 }
 
-export const BetterTransformer = {transform, reverse, report};
+/**
+ * A text generator for a converted decoder-only model (GPT-2, OPT, GPT-J,
+ * Llama/Mistral, ...): the fused decoder step with a key/value cache where the
+ * graph is recognised and checked, else the graph recomputed per token; see
+ * src/generation/generator.ts.
+ */
+function generator(model: GraphModel, options?: GeneratorOptions): Generator {
+  return generationSupport().createGenerator(model, options);
+}
+
+export const BetterTransformer = {transform, reverse, report, generator};

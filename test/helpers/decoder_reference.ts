@@ -170,8 +170,9 @@ export function randomDecoder(family: 'gpt2' | 'opt' | 'opt-post-norm' | 'gptj' 
 
 export function disposeDecoder(f: DecoderFamily): void {
   const w = f.weights;
-  tf.dispose([w.wordEmbeddings, w.lmHead, w.positionEmbeddings, w.rotaryCos, w.rotarySin, w.finalNormGamma,
-    w.finalNormBeta, w.lmHeadBias].filter((t): t is tf.Tensor => t != null));
+  const all: Array<tf.Tensor | undefined> = [w.wordEmbeddings, w.lmHead, w.positionEmbeddings, w.rotaryCos, w.rotarySin,
+    w.finalNormGamma, w.finalNormBeta, w.lmHeadBias];
+  tf.dispose(all.filter((t): t is tf.Tensor => t != null));
   for (const l of w.layers) tf.dispose(Object.values(l).filter((t): t is tf.Tensor => t != null));
 }
 
@@ -208,7 +209,8 @@ export function decoderReference(f: DecoderFamily, ids: number[]): number[][] {
   const [vocab, e] = w.wordEmbeddings.shape;
   const heads = c.numHeads, kv = c.numKvHeads ?? heads;
   const layer0 = w.layers[0];
-  const d = (layer0.qkvWeight ? layer0.qkvWeight.shape[1] / (heads + 2 * kv) : (layer0.qWeight as tf.Tensor).shape[1] / heads);
+  const d = (layer0.qkvWeight ? (layer0.qkvWeight.shape[1] as number) / (heads + 2 * kv)
+    : ((layer0.qWeight as tf.Tensor).shape[1] as number) / heads);
   const len = ids.length;
   const word = read(w.wordEmbeddings) as number[];
   const pos = read(w.positionEmbeddings);
