@@ -162,11 +162,7 @@ btk_packed_weight* btk_pack_weight_bf16(const float* weight, int64_t rows, int64
 
 btk_weight_format btk_packed_weight_format(const btk_packed_weight* packed) {
   if (!packed) return BTK_WEIGHT_F32_PANELS;
-  switch (packed->weight.format) {
-    case btk::WeightFormat::bf16_panels: return BTK_WEIGHT_BF16;
-    case btk::WeightFormat::bf16_rows_nk: return BTK_WEIGHT_BF16_TRANSPOSED;
-    default: return BTK_WEIGHT_F32_PANELS;
-  }
+  return packed->weight.format == btk::WeightFormat::bf16_panels ? BTK_WEIGHT_BF16 : BTK_WEIGHT_F32_PANELS;
 }
 
 btk_status btk_rms_norm(int64_t rows, int64_t cols, const float* x, const float* gamma, float eps, float* y) {

@@ -17,11 +17,10 @@ enum class WeightFormat : int32_t {
   // rows 0..K-1 of columns p*NR..p*NR+NR-1, zero padded (pack_weight).
   f32_panels = 0,
   // bfloat16 column panels in the layout of the table that packed them
-  // (pack_weight_bf16): [K][NR] per panel where bf16 is widened on load,
-  // [ceil(K/2)][NR][2] (pairs along K) where the CPU has bf16 dot products.
+  // (pack_weight_bf16, which also transposes a weight stored [N][K]): [K][NR] per
+  // panel where bf16 is widened on load, [ceil(K/2)][NR][2] (pairs along K) where
+  // the CPU has bf16 dot products.
   bf16_panels = 1,
-  // bfloat16 copy of a weight stored transposed, [N][K] (a tied LM head): rows of K.
-  bf16_rows_nk = 2,
 };
 
 // A [rows=K, cols=N] weight packed for the micro-kernels of one ISA.
@@ -132,9 +131,9 @@ struct KernelTable {
   // c = epilogue(a . w) for any WeightView (k = w.k, n = w.n).
   bool (*gemm_view)(int64_t m, const float* a, int64_t lda, const WeightView& w, float* c, int64_t ldc,
                     const GemmEpilogue& epilogue);
-  // bfloat16 copies (round to nearest even) in this table's layout: bf16_panels of a [K, N]
-  // weight, or bf16_rows_nk of a transposed one ([N, K]); sizes in uint16_t elements.
-  int64_t (*bf16_elements)(int64_t k, int64_t n, bool transposed);
+  // bfloat16 copies (round to nearest even) of a [K, N] weight as bf16_panels, read from
+  // [K][N] memory, or from [N][K] when `transposed`; sizes in uint16_t elements.
+  int64_t (*bf16_elements)(int64_t k, int64_t n);
   void (*pack_weight_bf16)(const float* weight, int64_t k, int64_t n, bool transposed, uint16_t* out);
 };
 // The bool results are false only when scratch memory could not be allocated.

@@ -59,10 +59,9 @@ btk_packed_weight* pack_weight_bf16_for(const KernelTable& table, const float* w
   // Bound each size before the layout multiplies them (padding adds at most one panel and one row).
   const int64_t padded_rows = rows + 2, padded_cols = cols + table.gemm_panel_width;
   if (padded_cols > 0 && padded_rows > (kMaxBytes / 2) / padded_cols) return nullptr;
-  const int64_t elements = table.bf16_elements(rows, cols, transposed);
-  const WeightFormat format = transposed ? WeightFormat::bf16_rows_nk : WeightFormat::bf16_panels;
+  const int64_t elements = table.bf16_elements(rows, cols);
   btk_packed_weight* packed =
-      allocate(PackedWeight{rows, cols, table.gemm_panel_width, table.isa, nullptr, format}, elements * 2);
+      allocate(PackedWeight{rows, cols, table.gemm_panel_width, table.isa, nullptr, WeightFormat::bf16_panels}, elements * 2);
   if (packed && elements > 0)
     table.pack_weight_bf16(weight, rows, cols, transposed, reinterpret_cast<uint16_t*>(packed->weight.panels));
   return packed;

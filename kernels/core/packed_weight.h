@@ -15,8 +15,8 @@ namespace btk {
 // Packs for `table`; null if the size overflows or memory runs out.
 btk_packed_weight* pack_weight_for(const KernelTable& table, const float* weight, int64_t rows, int64_t cols);
 
-// A bfloat16 copy for `table` (WeightFormat::bf16_panels, or bf16_rows_nk when the weight is
-// stored transposed, [cols][rows]); null if the size overflows or memory runs out.
+// A bfloat16 copy for `table` (WeightFormat::bf16_panels) of a [rows, cols] weight stored
+// [rows][cols], or [cols][rows] when `transposed`; null if the size overflows or memory runs out.
 btk_packed_weight* pack_weight_bf16_for(const KernelTable& table, const float* weight, int64_t rows, int64_t cols,
                                         bool transposed);
 

@@ -1,6 +1,8 @@
 /* C ABI of the CUDA kernels (libbt_cuda.so, built from kernels/cuda): fused
  * scaled dot-product attention and its gradient, the fused transformer encoder
- * layer and a stack of them, on float32 device buffers. Every entry point
+ * layer and a stack of them, and the decoding ops (RMSNorm, rotary embeddings,
+ * attention over a key/value cache appended in place, a decoder-only model's
+ * step), on float32 device buffers. Every entry point
  * validates its arguments before touching the GPU and returns a status code;
  * bt_cuda_last_error() gives the message of the last failure on the calling
  * thread. Nothing here aborts the process. The checks the CPU front ends make
@@ -12,6 +14,10 @@
  *   ScaledDotProductAttentionGrad  bt_cuda_scaled_dot_product_attention_grad (+ _workspace_bytes)
  *   TransformerEncoderLayer        bt_cuda_transformer_encoder_layer (+ _workspace_bytes)
  *   TransformerEncoderStack        bt_cuda_transformer_encoder_stack (+ _workspace_bytes)
+ *   RmsNorm                        bt_cuda_rms_norm
+ *   RotaryEmbedding                bt_cuda_rotary_embedding (+ _workspace_bytes)
+ *   AttentionWithKVCache           bt_cuda_attention_with_kv_cache (+ _workspace_bytes)
+ *   TransformerDecoderStack        bt_cuda_transformer_decoder_stack (+ _workspace_bytes)
  *
  * Semantics are the package's (README.md, API section): bottom-right causal
  * alignment, masks combined, rows with no visible key give zeros (lse = -inf),
@@ -26,7 +32,7 @@
 extern "C" {
 #endif
 
-#define BT_CUDA_ABI_VERSION 2
+#define BT_CUDA_ABI_VERSION 3
 
 enum bt_cuda_status {
   BT_CUDA_OK = 0,
@@ -44,7 +50,8 @@ enum bt_cuda_precision {
 
 enum bt_cuda_mask_kind { BT_CUDA_MASK_NONE = 0, BT_CUDA_MASK_BOOL = 1, BT_CUDA_MASK_ADDITIVE = 2 };
 
-enum bt_cuda_activation { BT_CUDA_GELU = 0, BT_CUDA_GELU_TANH = 1, BT_CUDA_RELU = 2 };
+/* The encoder layers take GELU, GELU_TANH and RELU; the decoder also SILU (x * sigmoid(x)). */
+enum bt_cuda_activation { BT_CUDA_GELU = 0, BT_CUDA_GELU_TANH = 1, BT_CUDA_RELU = 2, BT_CUDA_SILU = 3 };
 
 /* Largest head depth (D and Dv) the attention kernels take. */
 #define BT_CUDA_MAX_HEAD_DEPTH 128
@@ -113,9 +120,121 @@ typedef struct bt_cuda_encoder_stack {
   const bt_cuda_encoder* layers; /* HOST memory, num_layers entries */
 } bt_cuda_encoder_stack;
 
+/* ---- Decoding (the semantics of the CPU core's btk.h functions of the same names) ----
+ * Values that decide which memory is touched (positions, token ids, cache lengths) are read
+ * from HOST memory (the _host fields) and checked before any kernel runs; they travel to the
+ * device in the caller's workspace. */
+
+/* y[rows, width] = x / sqrt(mean(x^2 over the row) + eps) * gamma. */
+typedef struct bt_cuda_rms_norm_args {
+  int64_t rows, width;
+  float eps;
+  int32_t reserved0;
+  const float* x;      /* [rows, width] */
+  const float* gamma;  /* [width], or null (ones) */
+  float* y;            /* [rows, width]; may be x */
+} bt_cuda_rms_norm_args;
+
+/* Rotary position embedding of x [B, H, S, D] at positions [B, S] (host): for each pair (a, b)
+ * of the first rotary_dim features, a' = a cos - b sin, b' = b cos + a sin with cos/sin the
+ * tables' row at the position; pairs (i, i + rotary_dim / 2), or (2i, 2i + 1) when interleaved;
+ * the other features pass through. */
+typedef struct bt_cuda_rotary_args {
+  int64_t batch, heads, seq, head_dim, rotary_dim, table_rows;
+  int32_t interleaved, reserved0;
+  const float* x;                 /* [B, H, S, D] */
+  const int32_t* positions_host;  /* HOST [B, S], each in [0, table_rows) */
+  const float* cos;               /* [table_rows, rotary_dim / 2] */
+  const float* sin;
+  float* y;                       /* [B, H, S, D]; may be x */
+} bt_cuda_rotary_args;
+
+/* Attention over a preallocated key/value cache, appending in place (btk_attention_with_kv_cache):
+ * the first new_lengths[b] rows of k/v go to cache rows [past_b, past_b + new_b); new query i
+ * attends to cache rows [0, past_b + i]; query rows past new_lengths[b] output zeros; query
+ * head h reads kv head h / (H / Hkv). */
+typedef struct bt_cuda_kv_cache {
+  int64_t batch, heads, kv_heads, new_len, capacity, head_dim, value_dim;
+  float scale;
+  int32_t precision;               /* enum bt_cuda_precision (decode steps are FP32 in both) */
+  const float* q;                  /* [B, H, N, D] */
+  const float* k;                  /* [B, Hkv, N, D] */
+  const float* v;                  /* [B, Hkv, N, Dv] */
+  float* key_cache;                /* [B, Hkv, C, D], appended in place */
+  float* value_cache;              /* [B, Hkv, C, Dv] */
+  const int32_t* past_lengths_host; /* HOST [B] */
+  const int32_t* new_lengths_host;  /* HOST [B], each in [0, N]; past + new <= C */
+  float* out;                      /* [B, H, N, Dv] */
+  int32_t* lengths_host;           /* HOST [B] or null: receives past + new */
+} bt_cuda_kv_cache;
+
+enum bt_cuda_norm_kind { BT_CUDA_NORM_LAYER = 0, BT_CUDA_NORM_RMS = 1 };
+enum bt_cuda_logits_rows { BT_CUDA_LOGITS_LAST = 0, BT_CUDA_LOGITS_ALL = 1 };
+
+/* One decoder layer's weights (device memory, [in, out] row-major). QKV packed ([E, (H + 2 Hkv) D],
+ * columns q | k | v) or three projections; biases, betas null = 0, gammas null = 1; gate only
+ * for a gated MLP (down(act(gate(x)) * up(x))); norm2 unused by a parallel layer sharing norm1. */
+typedef struct bt_cuda_decoder_layer {
+  const float* norm1_gamma; const float* norm1_beta; const float* norm2_gamma; const float* norm2_beta;
+  float norm1_eps, norm2_eps;
+  const float* qkv_weight; const float* qkv_bias;
+  const float* q_weight; const float* q_bias; const float* k_weight; const float* k_bias;
+  const float* v_weight; const float* v_bias;
+  const float* out_weight; const float* out_bias;
+  const float* gate_weight; const float* gate_bias;
+  const float* up_weight; const float* up_bias; const float* down_weight; const float* down_bias;
+} bt_cuda_decoder_layer;
+
+/* A decoder-only language model (btk_decoder). */
+typedef struct bt_cuda_decoder {
+  int64_t num_layers, vocab_size, embed_dim, num_heads, num_kv_heads, head_dim, ffn_dim;
+  int32_t norm_kind;             /* enum bt_cuda_norm_kind */
+  int32_t norm_first;            /* 1: pre-norm; 0: post-norm */
+  int32_t parallel;              /* x + attn(n1(x)) + mlp(n2(x) or n1(x)) */
+  int32_t parallel_shared_norm;
+  int32_t activation;            /* enum bt_cuda_activation */
+  int32_t gated_mlp;
+  int32_t precision;             /* enum bt_cuda_precision: the GEMMs' and the prompt attention's */
+  int32_t has_final_norm;
+  int32_t lm_head_transposed;    /* lm_head is [vocab, E] (tied to the word embeddings) */
+  int32_t rotary_interleaved;
+  float attention_scale, embedding_scale, final_norm_eps;
+  int32_t reserved0;
+  const float* word_embeddings;      /* [vocab, E] */
+  const float* position_embeddings;  /* learned [position_rows, E], or null */
+  int64_t position_rows, position_offset;  /* a token at position p reads row p + offset */
+  const float* rotary_cos;           /* [rotary_rows, rotary_dim / 2], or null (rotary_dim 0) */
+  const float* rotary_sin;
+  int64_t rotary_dim, rotary_rows;
+  const float* final_norm_gamma; const float* final_norm_beta;
+  const float* lm_head;              /* [E, vocab], or [vocab, E] when lm_head_transposed */
+  const float* lm_head_bias;         /* [vocab] or null */
+  const bt_cuda_decoder_layer* layers; /* HOST memory, num_layers entries */
+} bt_cuda_decoder;
+
+/* One step over new tokens (btk_decoder_step): input_ids [B, N] (row b's first new_lengths[b]
+ * ids are its new tokens at positions past_lengths[b] + i; the rest is never read), caches
+ * [num_layers, B, Hkv, C, D] appended in place, logits [B, vocab] of each sequence's last new
+ * token (LAST) or [B, N, vocab] (ALL); rows without a token are zeros. */
+typedef struct bt_cuda_decoder_step {
+  int64_t batch, new_len, capacity;
+  int32_t logits_rows;              /* enum bt_cuda_logits_rows */
+  int32_t reserved0;
+  const int32_t* input_ids_host;    /* HOST [B, N] */
+  const int32_t* past_lengths_host; /* HOST [B] */
+  const int32_t* new_lengths_host;  /* HOST [B] */
+  float* key_cache;                 /* [layers, B, Hkv, C, D] */
+  float* value_cache;
+  float* logits;
+  int32_t* lengths_host;            /* HOST [B] or null: receives past + new */
+} bt_cuda_decoder_step;
+
 int bt_cuda_abi_version(void);
 /* sizeof of the argument structs, so bindings can check their layout. */
 void bt_cuda_struct_sizes(size_t* attention, size_t* attention_grad, size_t* encoder, size_t* encoder_stack);
+/* sizeof of the decoding structs (ABI 3). */
+void bt_cuda_decoder_struct_sizes(size_t* rms_norm, size_t* rotary, size_t* kv_cache, size_t* decoder_layer,
+                                  size_t* decoder, size_t* decoder_step);
 const char* bt_cuda_last_error(void);
 const char* bt_cuda_status_name(int status);
 
@@ -148,6 +267,24 @@ int bt_cuda_transformer_encoder_layer(bt_cuda_context* ctx, const bt_cuda_encode
 int bt_cuda_transformer_encoder_stack_workspace_bytes(const bt_cuda_encoder_stack* s, size_t* bytes);
 int bt_cuda_transformer_encoder_stack(bt_cuda_context* ctx, const bt_cuda_encoder_stack* s, void* workspace,
                                       size_t workspace_bytes, void* stream);
+
+/* Decoding. RMSNorm needs no workspace; the others' workspaces carry the host tables (positions,
+ * lengths, token rows) to the device, and their scratch. */
+int bt_cuda_rms_norm(bt_cuda_context* ctx, const bt_cuda_rms_norm_args* a, void* stream);
+
+int bt_cuda_rotary_embedding_workspace_bytes(const bt_cuda_rotary_args* a, size_t* bytes);
+int bt_cuda_rotary_embedding(bt_cuda_context* ctx, const bt_cuda_rotary_args* a, void* workspace,
+                             size_t workspace_bytes, void* stream);
+
+int bt_cuda_attention_with_kv_cache_workspace_bytes(const bt_cuda_kv_cache* a, size_t* bytes);
+int bt_cuda_attention_with_kv_cache(bt_cuda_context* ctx, const bt_cuda_kv_cache* a, void* workspace,
+                                    size_t workspace_bytes, void* stream);
+
+int bt_cuda_transformer_decoder_stack_workspace_bytes(const bt_cuda_decoder* model, const bt_cuda_decoder_step* step,
+                                                      size_t* bytes);
+int bt_cuda_transformer_decoder_stack(bt_cuda_context* ctx, const bt_cuda_decoder* model,
+                                      const bt_cuda_decoder_step* step, void* workspace, size_t workspace_bytes,
+                                      void* stream);
 
 #ifdef __cplusplus
 }

@@ -113,16 +113,15 @@ btk_status btk_transformer_encoder_stack(const btk_encoder_layer_params* layers,
 btk_status btk_transformer_encoder_layer(const btk_encoder_layer_params* layer, const float* x, int64_t batch,
                                          int64_t seq_len, int64_t embed_dim, const uint8_t* key_padding, float* y);
 
-/* A bfloat16 copy (round to nearest even) of a [rows=in, cols=out] weight, or of one stored
- * transposed ([cols, rows] in memory: an LM head tied to the word embeddings) when `transposed`
- * is nonzero, in the active kernels' layout; half the bytes of float32. Freed with
+/* A bfloat16 copy (round to nearest even) of a [rows=in, cols=out] weight, read from memory laid
+ * out [rows][cols], or [cols][rows] when `transposed` is nonzero (an LM head tied to the word
+ * embeddings), packed in the active kernels' layout; half the bytes of float32. Freed with
  * btk_free_packed_weight; usable wherever a btk_packed_weight is (btk_gemm, btk_weight.packed). */
 btk_packed_weight* btk_pack_weight_bf16(const float* weight, int64_t rows, int64_t cols, int transposed);
 
 typedef enum btk_weight_format {
-  BTK_WEIGHT_F32_PANELS = 0,       /* btk_pack_weight */
-  BTK_WEIGHT_BF16 = 1,             /* btk_pack_weight_bf16, transposed = 0 */
-  BTK_WEIGHT_BF16_TRANSPOSED = 2   /* btk_pack_weight_bf16, transposed = 1 */
+  BTK_WEIGHT_F32_PANELS = 0,  /* btk_pack_weight */
+  BTK_WEIGHT_BF16 = 1         /* btk_pack_weight_bf16 */
 } btk_weight_format;
 btk_weight_format btk_packed_weight_format(const btk_packed_weight* packed);
 
@@ -173,7 +172,8 @@ typedef enum btk_norm_kind {
 /* A projection weight, y = x . W with W [in_dim, out_dim], read in place from the caller's
  * float32 `data` (row-major [in_dim][out_dim]; [out_dim][in_dim] when `transposed`, as an LM
  * head tied to the word embeddings is) — or, when `packed` is set, from that packed copy
- * (btk_pack_weight, btk_pack_weight_bf16) instead. A weight with neither is absent. */
+ * (btk_pack_weight, btk_pack_weight_bf16 of the same [in_dim, out_dim] weight; `transposed`
+ * then does not matter) instead. A weight with neither is absent. */
 typedef struct btk_weight {
   const float* data;
   int64_t in_dim, out_dim;

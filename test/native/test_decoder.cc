@@ -64,7 +64,7 @@ void check_view_gemm(int64_t m, int64_t k, int64_t n, bool transposed, bool bf16
     for (int64_t p = 0; p < k; ++p)
       for (int64_t j = 0; j < n; ++j) (transposed ? dense[j * k + p] : dense[p * n + j]) = w[p * n + j];
     packed = btk_pack_weight_bf16(dense.data(), k, n, transposed);
-    CHECK(packed != nullptr && btk_packed_weight_format(packed) == (transposed ? BTK_WEIGHT_BF16_TRANSPOSED : BTK_WEIGHT_BF16), "bf16 pack %ldx%ld", (long)k, (long)n);
+    CHECK(packed != nullptr && btk_packed_weight_format(packed) == BTK_WEIGHT_BF16, "bf16 pack %ldx%ld", (long)k, (long)n);
     if (!packed) return;
     view.kind = btk::WeightView::prepacked;
     view.packed = &packed->weight;

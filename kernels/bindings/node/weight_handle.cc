@@ -105,15 +105,12 @@ InPlaceWeight::InPlaceWeight(const ArgReader& args, const char* name, int64_t in
   if (value.IsExternal()) {
     handle_ = value;
     const btk_packed_weight* packed = handle_of(args, value, name_)->packed;
-    const btk_weight_format format = btk_packed_weight_format(packed);
+    // A handle holds the [in, out] weight packed (a transposed one was transposed as it was packed).
     if (btk_packed_weight_rows(packed) != in || btk_packed_weight_cols(packed) != out) {
       message << name_ << " is a packed [" << btk_packed_weight_rows(packed) << ", " << btk_packed_weight_cols(packed)
               << "] weight, expected [" << in << ", " << out << "]";
       args.range_error(message.str());
     }
-    if ((format == BTK_WEIGHT_BF16_TRANSPOSED) != transposed)
-      args.type_error(name_ + (transposed ? " must be packed with transposed = true"
-                                          : " must not be a transposed weight's handle"));
     weight_.packed = packed;
     return;
   }

@@ -40,8 +40,8 @@ class WeightArgument {
 
 // A weight the decoder reads in place: a Float32Array of in*out elements
 // (row-major [in][out], or [out][in] when `transposed`) that is never copied,
-// or a handle from packWeight/packWeightBf16 of that shape (a bf16 handle made
-// with the same `transposed`). Absent: an empty btk_weight when optional.
+// or a handle from packWeight/packWeightBf16 of the [in, out] weight. Absent:
+// an empty btk_weight when optional.
 class InPlaceWeight {
  public:
   InPlaceWeight(const ArgReader& args, const char* name, int64_t in, int64_t out, bool transposed, bool optional);

@@ -33,8 +33,7 @@ bool weight_is(const btk_weight& w, int64_t in, int64_t out, const KernelTable& 
   if (w.packed) {
     if (!packed_weight_matches(w.packed, kernels)) return false;
     const PackedWeight& p = w.packed->weight;
-    if (p.rows != in || p.cols != out) return false;
-    return (p.format == WeightFormat::bf16_rows_nk) == (w.transposed != 0);
+    return p.rows == in && p.cols == out;
   }
   return w.data != nullptr || in * out == 0;
 }

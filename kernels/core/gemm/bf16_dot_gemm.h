@@ -3,8 +3,8 @@
 //
 // vdpbf16ps multiplies pairs of bfloat16 and adds both products to a float32
 // lane, so weights are packed with pairs of consecutive k next to each other:
-// a [K, N] weight as column panels [ceil(K/2)][NR][2], a transposed [N, K] one
-// as rows of round_up(K, 2). The activations are rounded to bfloat16 (nearest
+// column panels [ceil(K/2)][NR][2] (a weight stored transposed, [N][K], is
+// transposed as it is packed). The activations are rounded to bfloat16 (nearest
 // even) when they are packed; products accumulate in float32.
 #ifndef BTK_GEMM_BF16_DOT_GEMM_H_
 #define BTK_GEMM_BF16_DOT_GEMM_H_
@@ -29,15 +29,9 @@ struct Bf16DotGemm {
   static constexpr int64_t SMALL_M = G::SMALL_M_TILES * MR;
   static constexpr int64_t MC_MAX = G::MC_MAX;
 
-  static int64_t bf16_elements(int64_t k, int64_t n, bool transposed) {
-    return transposed ? n * round_up(k, 2) : ceil_div(n, NR) * round_up(k, 2) * NR;
-  }
+  static int64_t bf16_elements(int64_t k, int64_t n) { return ceil_div(n, NR) * round_up(k, 2) * NR; }
 
   static void pack_weight_bf16(const float* w, int64_t k, int64_t n, bool transposed, uint16_t* out) {
-    if (transposed) {
-      Fallback::pack_weight_bf16(w, k, n, true, out);  // the same [N][round_up(K, 2)] rows
-      return;
-    }
     const int64_t pairs = ceil_div(k, 2);
     for (int64_t p = 0; p < ceil_div(n, NR); ++p) {
       const int64_t col0 = p * NR, width = min_i64(NR, n - col0);
@@ -46,7 +40,7 @@ struct Bf16DotGemm {
         for (int64_t j = 0; j < NR; ++j)
           for (int64_t h = 0; h < 2; ++h) {
             const int64_t kk = 2 * kp + h;
-            panel[(kp * NR + j) * 2 + h] = j < width && kk < k ? to_bf16(w[kk * n + col0 + j]) : 0;
+            panel[(kp * NR + j) * 2 + h] = j < width && kk < k ? to_bf16(Fallback::weight_at(w, k, n, transposed, kk, col0 + j)) : 0;
           }
     }
   }
@@ -75,6 +69,10 @@ struct Bf16DotGemm {
     for (int i = 0; i < H; ++i)
       for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
     for (int64_t kp = 0; kp < pairs; ++kp) {
+      // The panel is one contiguous stream: fetch ~1.5 KiB ahead (a single stream per thread otherwise
+      // leaves memory bandwidth unused at few rows).
+      const uint16_t* ahead = b + (kp + 8) * NR * 2;
+      for (int line = 0; line < NV; ++line) _mm_prefetch(reinterpret_cast<const char*>(ahead + line * 32), _MM_HINT_T0);
       __m512bh b_row[NV];
       for (int v = 0; v < NV; ++v) b_row[v] = (__m512bh)_mm512_loadu_si512(b + (kp * NR + v * W) * 2);
       for (int i = 0; i < H; ++i) {
@@ -116,29 +114,49 @@ struct Bf16DotGemm {
     alignas(64) float edge_tile[MR * NR];
     const int64_t m0 = (index / t.col_blocks) * t.row_block, n0 = (index % t.col_blocks) * t.col_block;
     const int64_t rows = min_i64(t.row_block, t.m - m0), cols = min_i64(t.col_block, t.n - n0);
-    const int64_t row_panels = ceil_div(rows, MR), all_pairs = ceil_div(t.k, 2);
-    const bool small = rows <= SMALL_M;
-    if (small)
-      for (int64_t k0 = 0; k0 < t.k; k0 += KC)
-        pack_pairs(t.a + m0 * t.lda, t.lda, rows, k0, min_i64(KC, t.k - k0), t.k, packed_a + (k0 / 2) * row_panels * MR);
+    const int64_t all_pairs = ceil_div(t.k, 2);
+    auto finish_tile = [&](float* c_tile, int64_t height, int64_t width, bool accumulate) {
+      for (int64_t r = 0; r < height; ++r)
+        for (int64_t s = 0; s < width; ++s)
+          c_tile[r * t.ldc + s] = accumulate ? c_tile[r * t.ldc + s] + edge_tile[r * NR + s] : edge_tile[r * NR + s];
+    };
+    if (rows <= SMALL_M) {
+      // Few rows (decoding): A packed once for all of K, then each weight panel streamed from its first
+      // row pair to its last (one contiguous read), the tile accumulating in registers throughout.
+      pack_pairs(t.a + m0 * t.lda, t.lda, rows, 0, t.k, t.k, packed_a);
+      for (int64_t j = 0; j < cols; j += NR) {
+        const int64_t col = n0 + j, width = min_i64(NR, cols - j);
+        const uint16_t* b = t.panels + (col / NR) * all_pairs * NR * 2;
+        for (int64_t i = 0; i < rows; i += MR) {
+          const int64_t height = min_i64(MR, rows - i);
+          float* c_tile = t.c + (m0 + i) * t.ldc + col;
+          const uint32_t* a_panel = packed_a + (i / MR) * all_pairs * MR;
+          if (width == NR) {
+            tile_rows<MR>(height, all_pairs, a_panel, b, c_tile, t.ldc, false);
+          } else {
+            tile_rows<MR>(height, all_pairs, a_panel, b, edge_tile, NR, false);
+            finish_tile(c_tile, height, width, false);
+          }
+        }
+        apply_epilogue<V>(t.c + m0 * t.ldc + col, t.ldc, rows, m0, col, width, *t.epilogue);
+      }
+      return;
+    }
     for (int64_t k0 = 0; k0 < t.k; k0 += KC) {
       const int64_t kc = min_i64(KC, t.k - k0), pairs = ceil_div(kc, 2);
-      const uint32_t* a_block = small ? packed_a + (k0 / 2) * row_panels * MR : packed_a;
-      if (!small) pack_pairs(t.a + m0 * t.lda, t.lda, rows, k0, kc, t.k, packed_a);
+      pack_pairs(t.a + m0 * t.lda, t.lda, rows, k0, kc, t.k, packed_a);
       for (int64_t j = 0; j < cols; j += NR) {
         const int64_t col = n0 + j, width = min_i64(NR, cols - j);
         const uint16_t* b = t.panels + ((col / NR) * all_pairs + k0 / 2) * NR * 2;
         for (int64_t i = 0; i < rows; i += MR) {
           const int64_t height = min_i64(MR, rows - i);
           float* c_tile = t.c + (m0 + i) * t.ldc + col;
-          const uint32_t* a_panel = a_block + (i / MR) * pairs * MR;
+          const uint32_t* a_panel = packed_a + (i / MR) * pairs * MR;
           if (width == NR) {
             tile_rows<MR>(height, pairs, a_panel, b, c_tile, t.ldc, k0 > 0);
           } else {
             tile_rows<MR>(height, pairs, a_panel, b, edge_tile, NR, false);
-            for (int64_t r = 0; r < height; ++r)
-              for (int64_t s = 0; s < width; ++s)
-                c_tile[r * t.ldc + s] = k0 == 0 ? edge_tile[r * NR + s] : c_tile[r * t.ldc + s] + edge_tile[r * NR + s];
+            finish_tile(c_tile, height, width, k0 > 0);
           }
         }
         if (k0 + kc == t.k) apply_epilogue<V>(t.c + m0 * t.ldc + col, t.ldc, rows, m0, col, width, *t.epilogue);
@@ -161,7 +179,7 @@ struct Bf16DotGemm {
     Task task{reinterpret_cast<const uint16_t*>(w.panels), m, k, n, row_block, col_block, ceil_div(n, col_block),
               a, lda, c, ldc, &epilogue, false};
     auto body = [&task](int64_t begin, int64_t end) {
-      const int64_t pairs = task.row_block <= SMALL_M ? ceil_div(round_up(task.k, KC), 2) : KC / 2;
+      const int64_t pairs = task.row_block <= SMALL_M ? ceil_div(task.k, 2) : KC / 2;
       ScratchArray<uint32_t> packed_a(round_up(task.row_block, MR) * pairs);
       if (!packed_a.data) { task.out_of_memory = true; return; }
       for (int64_t index = begin; index < end; ++index) run_block(task, index, packed_a.data);
@@ -170,71 +188,11 @@ struct Bf16DotGemm {
     return !task.out_of_memory;
   }
 
-  // Transposed weights ([N][ld] bf16 rows): dot products of bf16 rows of a and w, 32 values a step.
-  template <int RM>
-  static inline void dot_tile(int64_t k2, const uint16_t* a, int64_t lda, const uint16_t* w, int64_t ldw, int64_t cols,
-                              float* c, int64_t ldc) {
-    __m512 acc[RM][4];
-    for (int r = 0; r < RM; ++r)
-      for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_setzero_ps();
-    const uint16_t* rows[4];
-    for (int j = 0; j < 4; ++j) rows[j] = w + (j < cols ? j : 0) * ldw;
-    for (int64_t kk = 0; kk < k2; kk += 32) {
-      const int64_t left = k2 - kk;
-      const __mmask32 mask = left >= 32 ? ~__mmask32(0) : static_cast<__mmask32>((1u << left) - 1u);
-      __m512bh wv[4];
-      for (int j = 0; j < 4; ++j) wv[j] = (__m512bh)_mm512_maskz_loadu_epi16(mask, rows[j] + kk);
-      for (int r = 0; r < RM; ++r) {
-        const __m512bh av = (__m512bh)_mm512_maskz_loadu_epi16(mask, a + r * lda + kk);
-        for (int j = 0; j < 4; ++j) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], av, wv[j]);
-      }
-    }
-    for (int r = 0; r < RM; ++r)
-      for (int j = 0; j < cols; ++j) c[r * ldc + j] = _mm512_reduce_add_ps(acc[r][j]);
-  }
-
-  static bool gemm_rows_nk(int64_t m, const float* a, int64_t lda, const PackedWeight& w, float* c, int64_t ldc,
-                           const GemmEpilogue& epilogue) {
-    const int64_t k = w.rows, n = w.cols, k2 = round_up(k, 2);
-    const uint16_t* rows = reinterpret_cast<const uint16_t*>(w.panels);
-    ScratchArray<uint16_t> a16(m * k2);
-    if (!a16.data) return false;
-    for (int64_t i = 0; i < m; ++i) {
-      for (int64_t kk = 0; kk < k; ++kk) a16.data[i * k2 + kk] = to_bf16(a[i * lda + kk]);
-      for (int64_t kk = k; kk < k2; ++kk) a16.data[i * k2 + kk] = 0;
-    }
-    constexpr int64_t kColumns = 64;
-    const uint16_t* a_rows = a16.data;
-    auto body = [&](int64_t begin, int64_t end) {
-      for (int64_t block = begin; block < end; ++block) {
-        const int64_t n0 = block * kColumns, n1 = min_i64(n, n0 + kColumns);
-        for (int64_t j = n0; j < n1; j += 4) {
-          const int64_t cols = min_i64(4, n1 - j);
-          for (int64_t i = 0; i < m; i += 4) {
-            const uint16_t* a_tile = a_rows + i * k2;
-            float* c_tile = c + i * ldc + j;
-            switch (min_i64(4, m - i)) {
-              case 4: dot_tile<4>(k2, a_tile, k2, rows + j * k2, k2, cols, c_tile, ldc); break;
-              case 3: dot_tile<3>(k2, a_tile, k2, rows + j * k2, k2, cols, c_tile, ldc); break;
-              case 2: dot_tile<2>(k2, a_tile, k2, rows + j * k2, k2, cols, c_tile, ldc); break;
-              default: dot_tile<1>(k2, a_tile, k2, rows + j * k2, k2, cols, c_tile, ldc); break;
-            }
-          }
-        }
-        apply_epilogue<V>(c + n0, ldc, m, 0, n0, n1 - n0, epilogue);
-      }
-    };
-    parallel_for_each(ceil_div(n, kColumns), 1, body);
-    return true;
-  }
-
   static bool gemm_view(int64_t m, const float* a, int64_t lda, const WeightView& w, float* c, int64_t ldc,
                         const GemmEpilogue& epilogue) {
     if (m <= 0 || w.n <= 0) return true;
     if (w.kind == WeightView::prepacked && w.packed->format == WeightFormat::bf16_panels)
       return gemm_panels(m, a, lda, *w.packed, c, ldc, epilogue);
-    if (w.kind == WeightView::prepacked && w.packed->format == WeightFormat::bf16_rows_nk)
-      return gemm_rows_nk(m, a, lda, *w.packed, c, ldc, epilogue);
     return Fallback::gemm_view(m, a, lda, w, c, ldc, epilogue);
   }
 };

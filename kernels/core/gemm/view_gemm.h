@@ -47,25 +47,20 @@ struct ViewGemm {
   static constexpr int64_t MC_MAX = G::MC_MAX;
 
   // ---- bfloat16 copies in the widened-on-load layout --------------------------------------------
-  // bf16_panels: panel p holds [K][NR] (columns past N zero); bf16_rows_nk: [N][round_up(K, 2)].
-  static int64_t bf16_elements(int64_t k, int64_t n, bool transposed) {
-    return transposed ? n * round_up(k, 2) : ceil_div(n, NR) * k * NR;
+  // bf16_panels: panel p holds [K][NR] (columns past N zero).
+  static int64_t bf16_elements(int64_t k, int64_t n) { return ceil_div(n, NR) * k * NR; }
+
+  /** Element (kk, j) of a [K, N] weight stored [K][N], or [N][K] when transposed. */
+  static inline float weight_at(const float* w, int64_t k, int64_t n, bool transposed, int64_t kk, int64_t j) {
+    return transposed ? w[j * k + kk] : w[kk * n + j];
   }
 
   static void pack_weight_bf16(const float* w, int64_t k, int64_t n, bool transposed, uint16_t* out) {
-    if (transposed) {
-      const int64_t ld = round_up(k, 2);
-      for (int64_t j = 0; j < n; ++j) {
-        for (int64_t kk = 0; kk < k; ++kk) out[j * ld + kk] = to_bf16(w[j * k + kk]);
-        for (int64_t kk = k; kk < ld; ++kk) out[j * ld + kk] = 0;
-      }
-      return;
-    }
     for (int64_t p = 0; p < ceil_div(n, NR); ++p) {
       const int64_t col0 = p * NR, width = min_i64(NR, n - col0);
       uint16_t* panel = out + p * k * NR;
       for (int64_t kk = 0; kk < k; ++kk) {
-        for (int64_t j = 0; j < width; ++j) panel[kk * NR + j] = to_bf16(w[kk * n + col0 + j]);
+        for (int64_t j = 0; j < width; ++j) panel[kk * NR + j] = to_bf16(weight_at(w, k, n, transposed, kk, col0 + j));
         for (int64_t j = width; j < NR; ++j) panel[kk * NR + j] = 0;
       }
     }
@@ -193,6 +188,94 @@ struct ViewGemm {
     return !task.out_of_memory;
   }
 
+  // ---- [K, N] weights at few rows (decoding): K split, each part streamed front to back -----------
+  // At a handful of rows the product is bound by reading the weight once. Column strips read
+  // row after row N floats apart, a different page every row, which the hardware prefetchers do
+  // not follow (measured: 4-7 GB/s of 15 GB/s here). Instead each thread takes a contiguous block
+  // of rows of W and streams it in order (R rows side by side, each a sequential stream), adding
+  // into its own partial [M, N] (kept in L2); the partials are then summed and the epilogue runs.
+  static constexpr int64_t STREAM_MAX_ROWS = 8;
+  static constexpr int64_t STREAM_MIN_K_PER_THREAD = 64;
+
+  template <int M, int R, class BT>
+  static void stream_rows(const float* a, int64_t lda, const BT* w, int64_t ldw, int64_t k0, int64_t k1, int64_t n,
+                          float* partial) {
+    for (int64_t i = 0; i < M; ++i) memset(partial + i * n, 0, sizeof(float) * n);
+    int64_t kb = k0;
+    for (; kb + R <= k1; kb += R) {
+      // Scalars, broadcast inside the FMA (an embedded broadcast where the ISA has one): no register per (row, k).
+      float av[M][R];
+      for (int i = 0; i < M; ++i)
+        for (int r = 0; r < R; ++r) av[i][r] = a[i * lda + kb + r];
+      const BT* rows[R];
+      for (int r = 0; r < R; ++r) rows[r] = w + (kb + r) * ldw;
+      int64_t j = 0;
+      for (; j + W <= n; j += W) {
+        F wv[R];
+        for (int r = 0; r < R; ++r) wv[r] = load_b<V>(rows[r] + j);
+        for (int i = 0; i < M; ++i) {
+          F acc = V::load(partial + i * n + j);
+          for (int r = 0; r < R; ++r) acc = V::fmadd(V::set1(av[i][r]), wv[r], acc);
+          V::store(partial + i * n + j, acc);
+        }
+      }
+      for (; j < n; ++j)
+        for (int i = 0; i < M; ++i) {
+          float sum = partial[i * n + j];
+          for (int r = 0; r < R; ++r) sum += a[i * lda + kb + r] * scalar_of(rows[r][j]);
+          partial[i * n + j] = sum;
+        }
+    }
+    for (; kb < k1; ++kb)  // the last rows, one at a time
+      for (int64_t j = 0; j < n; ++j)
+        for (int i = 0; i < M; ++i) partial[i * n + j] += a[i * lda + kb] * scalar_of(w[kb * ldw + j]);
+  }
+
+  static inline float scalar_of(float x) { return x; }
+  static inline float scalar_of(uint16_t x) { return from_bf16(x); }
+
+  template <class BT>
+  static bool gemm_streamed(int64_t m, const float* a, int64_t lda, const BT* w, int64_t ldw, int64_t k, int64_t n,
+                            float* c, int64_t ldc, const GemmEpilogue& epilogue) {
+    const int64_t parts = max_i64(1, min_i64(thread_count(), k / STREAM_MIN_K_PER_THREAD));
+    ScratchFloats partials(parts * m * n);
+    if (!partials.data) return false;
+    auto body = [&](int64_t begin, int64_t end) {
+      for (int64_t part = begin; part < end; ++part) {
+        const int64_t k0 = part * k / parts, k1 = (part + 1) * k / parts;
+        float* partial = partials.data + part * m * n;
+        switch (m) {
+#define BTK_STREAM_CASE(MM, RR) \
+          case MM: stream_rows<MM, RR>(a, lda, w, ldw, k0, k1, n, partial); break;
+          BTK_STREAM_CASE(1, 4) BTK_STREAM_CASE(2, 4) BTK_STREAM_CASE(3, 4) BTK_STREAM_CASE(4, 4)
+          BTK_STREAM_CASE(5, 4) BTK_STREAM_CASE(6, 4) BTK_STREAM_CASE(7, 4) default: stream_rows<8, 4>(a, lda, w, ldw, k0, k1, n, partial);
+#undef BTK_STREAM_CASE
+        }
+      }
+    };
+    parallel_for_each(parts, 1, body);
+    // Sum the partials into c, then the epilogue, column blocks in parallel.
+    constexpr int64_t kColumns = 512;
+    auto reduce = [&](int64_t begin, int64_t end) {
+      for (int64_t block = begin; block < end; ++block) {
+        const int64_t j0 = block * kColumns, width = min_i64(kColumns, n - j0);
+        for (int64_t i = 0; i < m; ++i) {
+          float* dst = c + i * ldc + j0;
+          memcpy(dst, partials.data + i * n + j0, sizeof(float) * width);
+          for (int64_t part = 1; part < parts; ++part) {
+            const float* src = partials.data + (part * m + i) * n + j0;
+            int64_t j = 0;
+            for (; j + W <= width; j += W) V::store(dst + j, V::add(V::load(dst + j), V::load(src + j)));
+            for (; j < width; ++j) dst[j] += src[j];
+          }
+        }
+        apply_epilogue<V>(c + j0, ldc, m, 0, j0, width, epilogue);
+      }
+    };
+    parallel_for_each(ceil_div(n, kColumns), 1, reduce);
+    return true;
+  }
+
   // ---- [N, K] weights (transposed): dot products along K ---------------------------------------
   template <class BT>
   static inline F load_k(const BT* p, int64_t kk, int64_t k) {
@@ -206,25 +289,47 @@ struct ViewGemm {
     }
   }
 
-  // c[i][j] = sum_k a[i][k] w[j][k] for RM rows i and 4 rows j of w (fewer at the edge: `cols`).
-  template <int RM, class BT>
-  static inline void dot_tile(int64_t k, const float* a, int64_t lda, const BT* w, int64_t ldw, int64_t cols, float* c,
-                              int64_t ldc) {
-    F acc[RM][4];
+  // c[i][j] = sum_k a[i][k] w[j][k] for RM rows i and CN rows j of w: the CN weight rows are read
+  // once for the RM rows (from L1 for the following row tiles), accumulators stay in registers.
+  template <int RM, int CN, class BT>
+  static inline void dot_tile(int64_t k, const float* a, int64_t lda, const BT* w, int64_t ldw, float* c, int64_t ldc) {
+    F acc[RM][CN];
+#pragma GCC unroll 8
     for (int r = 0; r < RM; ++r)
-      for (int j = 0; j < 4; ++j) acc[r][j] = V::zero();
-    const BT* rows[4];
-    for (int j = 0; j < 4; ++j) rows[j] = w + (j < cols ? j : 0) * ldw;
+#pragma GCC unroll 4
+      for (int j = 0; j < CN; ++j) acc[r][j] = V::zero();
     for (int64_t kk = 0; kk < k; kk += W) {
-      F wv[4];
-      for (int j = 0; j < 4; ++j) wv[j] = load_k(rows[j], kk, k);
+      F wv[CN];
+#pragma GCC unroll 4
+      for (int j = 0; j < CN; ++j) wv[j] = load_k(w + j * ldw, kk, k);
+#pragma GCC unroll 8
       for (int r = 0; r < RM; ++r) {
         const F av = load_k(a + r * lda, kk, k);
-        for (int j = 0; j < 4; ++j) acc[r][j] = V::fmadd(av, wv[j], acc[r][j]);
+#pragma GCC unroll 4
+        for (int j = 0; j < CN; ++j) acc[r][j] = V::fmadd(av, wv[j], acc[r][j]);
       }
     }
+#pragma GCC unroll 8
     for (int r = 0; r < RM; ++r)
-      for (int j = 0; j < cols; ++j) c[r * ldc + j] = V::reduce_add(acc[r][j]);
+#pragma GCC unroll 4
+      for (int j = 0; j < CN; ++j) c[r * ldc + j] = V::reduce_add(acc[r][j]);
+  }
+
+  template <int CN, class BT>
+  static inline void dot_rows(int64_t m, int64_t k, const float* a, int64_t lda, const BT* w, int64_t ldw, float* c,
+                              int64_t ldc) {
+    int64_t i = 0;
+    for (; i + 8 <= m; i += 8) dot_tile<8, CN>(k, a + i * lda, lda, w, ldw, c + i * ldc, ldc);
+    switch (m - i) {
+      case 7: dot_tile<7, CN>(k, a + i * lda, lda, w, ldw, c + i * ldc, ldc); break;
+      case 6: dot_tile<6, CN>(k, a + i * lda, lda, w, ldw, c + i * ldc, ldc); break;
+      case 5: dot_tile<5, CN>(k, a + i * lda, lda, w, ldw, c + i * ldc, ldc); break;
+      case 4: dot_tile<4, CN>(k, a + i * lda, lda, w, ldw, c + i * ldc, ldc); break;
+      case 3: dot_tile<3, CN>(k, a + i * lda, lda, w, ldw, c + i * ldc, ldc); break;
+      case 2: dot_tile<2, CN>(k, a + i * lda, lda, w, ldw, c + i * ldc, ldc); break;
+      case 1: dot_tile<1, CN>(k, a + i * lda, lda, w, ldw, c + i * ldc, ldc); break;
+      default: break;
+    }
   }
 
   template <class BT>
@@ -234,19 +339,9 @@ struct ViewGemm {
     auto body = [&](int64_t begin, int64_t end) {
       for (int64_t block = begin; block < end; ++block) {
         const int64_t n0 = block * kColumns, n1 = min_i64(n, n0 + kColumns);
-        for (int64_t j = n0; j < n1; j += 4) {
-          const int64_t cols = min_i64(4, n1 - j);
-          for (int64_t i = 0; i < m; i += 4) {
-            const float* a_rows = a + i * lda;
-            float* c_tile = c + i * ldc + j;
-            switch (min_i64(4, m - i)) {
-              case 4: dot_tile<4>(k, a_rows, lda, w + j * ldw, ldw, cols, c_tile, ldc); break;
-              case 3: dot_tile<3>(k, a_rows, lda, w + j * ldw, ldw, cols, c_tile, ldc); break;
-              case 2: dot_tile<2>(k, a_rows, lda, w + j * ldw, ldw, cols, c_tile, ldc); break;
-              default: dot_tile<1>(k, a_rows, lda, w + j * ldw, ldw, cols, c_tile, ldc); break;
-            }
-          }
-        }
+        int64_t j = n0;
+        for (; j + 2 <= n1; j += 2) dot_rows<2>(m, k, a, lda, w + j * ldw, ldw, c + j, ldc);
+        if (j < n1) dot_rows<1>(m, k, a, lda, w + j * ldw, ldw, c + j, ldc);
         apply_epilogue<V>(c + n0, ldc, m, 0, n0, n1 - n0, epilogue);
       }
     };
@@ -260,6 +355,7 @@ struct ViewGemm {
     if (m <= 0 || w.n <= 0) return true;
     switch (w.kind) {
       case WeightView::f32_kn: {
+        if (m <= STREAM_MAX_ROWS) return gemm_streamed(m, a, lda, w.data, w.ld, w.k, w.n, c, ldc, epilogue);
         const Strips strips{w.data, w.ld, nullptr};
         return gemm_strips(m, a, lda, strips, w.k, w.n, c, ldc, epilogue);
       }
@@ -269,8 +365,6 @@ struct ViewGemm {
         const PackedWeight& p = *w.packed;
         if (p.format == WeightFormat::f32_panels) return G::gemm(m, a, lda, p, c, ldc, epilogue);
         const uint16_t* bf16 = reinterpret_cast<const uint16_t*>(p.panels);
-        if (p.format == WeightFormat::bf16_rows_nk)
-          return gemm_dot(m, a, lda, bf16, round_up(p.rows, 2), p.rows, p.cols, c, ldc, epilogue);
         const Strips strips{nullptr, 0, bf16};
         return gemm_strips(m, a, lda, strips, p.rows, p.cols, c, ldc, epilogue);
       }
