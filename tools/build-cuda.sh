@@ -85,7 +85,8 @@ FLAGS=(-std=c++17 -O3 -Xcompiler -fPIC,-Wall,-Wextra "${WERROR[@]}" -I"$CUDA_HOM
 mkdir -p "$OUT/obj"
 echo "build-cuda: $("$NVCC" --version | tail -1); archs: $ARCHS"
 
-SOURCES=(attention_fwd_fp32 attention_fwd_tf32 attention_bwd layer_norm pack activation gemm_lt encoder_layer bt_cuda_api)
+SOURCES=(attention_fwd_fp32 attention_fwd_tf32 attention_bwd layer_norm pack activation gemm_lt encoder_layer
+         decoder_kernels decode_attention decoder_stack bt_cuda_api)
 compile() {
   "$NVCC" "${FLAGS[@]}" -c "$SRC/$1.cu" -o "$OUT/obj/$1.o" > "$OUT/obj/$1.ptxas.log" 2>&1 || {
     cat "$OUT/obj/$1.ptxas.log" >&2

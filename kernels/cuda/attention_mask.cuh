@@ -29,6 +29,14 @@ __device__ inline HeadView MakeHeadView(const AttentionParams& p, int b, int h) 
     v.k_base = k_row0 * p.k_ss + kvh * p.k_sh;
     v.v_base = k_row0 * p.v_ss + kvh * p.v_sh;
     v.o_base = q_row0 * p.o_ss + h * p.o_sh;
+  } else if (p.k_lens) {
+    v.q_len = p.q_lens[b];
+    v.k_len = p.k_lens[b];
+    const int64_t q_row0 = p.q_row0 ? p.q_row0[b] : 0;
+    v.q_base = (p.q_row0 ? q_row0 * p.q_ss : b * p.q_sb) + h * p.q_sh;
+    v.o_base = (p.q_row0 ? q_row0 * p.o_ss : b * p.o_sb) + h * p.o_sh;
+    v.k_base = b * p.k_sb + kvh * p.k_sh;
+    v.v_base = b * p.v_sb + kvh * p.v_sh;
   } else {
     v.q_len = p.q_seq;
     v.k_len = p.k_seq;

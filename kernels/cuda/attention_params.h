@@ -22,6 +22,13 @@ struct AttentionParams {
   // Variable lengths: batch b's rows are rows seq_offsets[b] .. seq_offsets[b+1]-1 of
   // every tensor (batch strides unused), for queries and keys alike; null = fixed sizes.
   const int* seq_offsets;
+  // Per-sequence lengths over a key/value cache (seq_offsets null): batch b has q_lens[b] query
+  // rows and k_lens[b] keys (bottom-right causal between them), its queries (and outputs) start
+  // at row q_row0[b] of q (and out) when q_row0 is set (the decoder's packed rows), else at the
+  // batch stride; keys at the batch stride. null = fixed sizes q_seq, k_seq.
+  const int* q_lens;
+  const int* k_lens;
+  const int* q_row0;
   int mask_kind;  // 0 none, 1 bool (uint8), 2 additive (float)
   const void* mask;
   int64_t mask_strides[4];

@@ -1,21 +1,29 @@
 // The C ABI (kernels/include/bt_cuda.h): argument validation, device checks,
 // then dispatch. Validation needs no GPU; every failure returns a status with
 // a message. The checks shared with the CPU front ends (attention and encoder
-// sizes, mask extents, overflow-checked counts) are kernels/shared/problem_checks.h.
+// sizes, mask extents, overflow-checked counts) are kernels/shared/problem_checks.h;
+// the decoding ops' value checks (cache lengths, token ids, positions) are
+// shared with the TensorFlow op library through
+// kernels/bindings/tensorflow/decoder_checks.h.
 #include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstring>
+#include <initializer_list>
 #include <new>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <cublasLt.h>
 #include <cuda_runtime.h>
 
+#include "../bindings/tensorflow/decoder_checks.h"
 #include "../shared/problem_checks.h"
 #include "attention_params.h"
 #include "bt_cuda.h"
+#include "decoder_kernels.h"
+#include "decoder_stack.h"
 #include "encoder_kernels.h"
 #include "encoder_layer.h"
 #include "gemm_lt.h"
@@ -345,6 +353,219 @@ int CopyRealRows(const bt_cuda_encoder_stack& s, const btc::EncoderPlan& plan, c
   return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "copying the real rows of x");
 }
 
+// ---- decoding ----
+
+bool FiniteNonNegative(float v) { return std::isfinite(v) && v >= 0.f; }
+
+int CheckHostPointers(std::initializer_list<std::pair<const void*, const char*>> pointers) {
+  for (const auto& p : pointers) BT_RETURN_IF(RequireHostPointer(p.first, p.second));
+  return BT_CUDA_OK;
+}
+
+int CheckDevicePointers(std::initializer_list<std::pair<const void*, const char*>> pointers) {
+  for (const auto& p : pointers) BT_RETURN_IF(RequireDevicePointer(p.first, p.second));
+  return BT_CUDA_OK;
+}
+
+int ValidateRmsNorm(const bt_cuda_rms_norm_args* a) {
+  if (!a) return Invalid("rms norm arguments are null");
+  if (a->rows < 0 || a->width < 0) return Invalid("rows and width must be non-negative");
+  if (!FiniteNonNegative(a->eps)) return Invalid("eps must be finite and non-negative");
+  if (a->width > INT_MAX || !CountFits({a->rows, a->width}, INT64_MAX / 8) || a->rows / 8 >= INT_MAX) {
+    return Fail(BT_CUDA_UNSUPPORTED, "sizes exceed the GPU kernels' limits");
+  }
+  if (a->rows * a->width > 0 && (!a->x || !a->y)) return Invalid("x or y is null");
+  return BT_CUDA_OK;
+}
+
+int ValidateRotary(const bt_cuda_rotary_args* a) {
+  if (!a) return Invalid("rotary arguments are null");
+  if (a->batch < 0 || a->heads < 0 || a->seq < 0 || a->head_dim < 0) {
+    return Invalid("batch, heads, seq and head_dim must be non-negative");
+  }
+  BT_RETURN_IF(InvalidIf(bt_checks::RotaryDimError(a->rotary_dim, a->head_dim)));
+  if (!CountFits({a->batch, a->heads, a->seq}, INT_MAX) || !CountFits({a->batch, a->seq}, INT_MAX) ||
+      a->head_dim > INT_MAX || !CountFits({a->batch, a->heads, a->seq, a->head_dim}, INT64_MAX / 8)) {
+    return Fail(BT_CUDA_UNSUPPORTED, "sizes exceed the GPU kernels' limits");
+  }
+  const int64_t elements = a->batch * a->heads * a->seq * a->head_dim;
+  if (elements > 0 && (!a->x || !a->y)) return Invalid("x or y is null");
+  if (a->rotary_dim > 0) {
+    if (a->table_rows < 1 || !a->cos || !a->sin) return Invalid("cos and sin need at least one row");
+    if (elements > 0) {
+      if (!a->positions_host) return Invalid("positions_host is null");
+      BT_RETURN_IF(InvalidIf(bt_checks::RotaryPositionsError(a->batch * a->seq, a->positions_host, a->table_rows)));
+    }
+  }
+  return CheckHostPointers({{a->positions_host, "positions_host"}});
+}
+
+// Grid and index limits shared by the cache attention of both ops: per-sequence lengths and
+// positions are int, the append and decode grids index B·Hkv·rows blocks, the tiled kernels
+// B·H blocks by query tiles of 32.
+bool CacheAttentionFits(int64_t batch, int64_t heads, int64_t kv_heads, int64_t new_len, int64_t capacity) {
+  return capacity <= INT_MAX / 2 && new_len <= 65535LL * 32 && CountFits({batch, heads}, INT_MAX) &&
+         CountFits({batch, kv_heads, new_len}, INT_MAX) &&
+         CountFits({batch, kv_heads, btc::DecodeRowChunks(heads, kv_heads, new_len)}, INT_MAX) &&
+         CountFits({batch, heads, new_len, 130}, INT64_MAX / 256);
+}
+
+int ValidateKvCache(const bt_cuda_kv_cache* a) {
+  if (!a) return Invalid("kv cache arguments are null");
+  const bt_checks::AttentionDims dims{a->batch, a->heads, a->kv_heads, a->new_len, a->capacity, a->head_dim,
+                                      a->value_dim};
+  BT_RETURN_IF(InvalidIf(bt_checks::AttentionDimsError(dims, /*require_heads_and_depth=*/true)));
+  if (a->precision != BT_CUDA_PRECISION_HIGHEST && a->precision != BT_CUDA_PRECISION_HIGH) {
+    return Invalid("precision must be 0 (highest) or 1 (high)");
+  }
+  if (!std::isfinite(a->scale)) return Invalid("scale must be finite");
+  if (a->head_dim > BT_CUDA_MAX_HEAD_DEPTH || a->value_dim > BT_CUDA_MAX_HEAD_DEPTH) {
+    return Fail(BT_CUDA_UNSUPPORTED, "the GPU attention kernels take head_dim and value_dim up to 128");
+  }
+  if (!CacheAttentionFits(a->batch, a->heads, a->kv_heads, a->new_len, a->capacity) ||
+      !CountFits({a->batch, a->kv_heads, a->capacity, 128}, INT64_MAX / 8)) {
+    return Fail(BT_CUDA_UNSUPPORTED, "sizes exceed the GPU kernels' limits");
+  }
+  if (a->batch > 0 && (!a->past_lengths_host || !a->new_lengths_host)) {
+    return Invalid("past_lengths_host and new_lengths_host are required");
+  }
+  BT_RETURN_IF(CheckHostPointers({{a->past_lengths_host, "past_lengths_host"},
+                                  {a->new_lengths_host, "new_lengths_host"},
+                                  {a->lengths_host, "lengths_host"}}));
+  BT_RETURN_IF(InvalidIf(bt_checks::CacheLengthsError(a->batch, a->new_len, a->capacity, a->past_lengths_host,
+                                                      a->new_lengths_host)));
+  const bool rows = a->batch * a->heads * a->new_len > 0, keys = a->batch * a->kv_heads * a->capacity > 0;
+  if (rows && (!a->q || !a->out)) return Invalid("q or out is null");
+  if (a->batch * a->kv_heads * a->new_len > 0 && (!a->k || !a->v)) return Invalid("k or v is null");
+  if (keys && (!a->key_cache || !a->value_cache)) return Invalid("key_cache or value_cache is null");
+  if (keys && static_cast<const void*>(a->key_cache) == static_cast<const void*>(a->value_cache)) {
+    return Invalid("key_cache and value_cache are the same buffer");
+  }
+  return BT_CUDA_OK;
+}
+
+int CheckKvCachePointers(const bt_cuda_kv_cache& a) {
+  return CheckDevicePointers({{a.q, "q"}, {a.k, "k"}, {a.v, "v"}, {a.key_cache, "key_cache"},
+                              {a.value_cache, "value_cache"}, {a.out, "out"}});
+}
+
+void WriteLengths(int32_t* lengths, int64_t batch, const int32_t* past, const int32_t* fresh) {
+  for (int64_t b = 0; lengths && b < batch; ++b) lengths[b] = past[b] + fresh[b];
+}
+
+int ValidateDecoderLayer(const bt_cuda_decoder& m, const bt_cuda_decoder_layer& l) {
+  if (!FiniteNonNegative(l.norm1_eps) || !FiniteNonNegative(l.norm2_eps)) {
+    return Invalid("norm1_eps and norm2_eps must be finite and non-negative");
+  }
+  if (l.qkv_weight) {
+    if (l.q_weight || l.k_weight || l.v_weight) return Invalid("give qkv_weight or q/k/v weights, not both");
+  } else if (!l.q_weight || !l.k_weight || !l.v_weight) {
+    return Invalid("qkv_weight, or q_weight, k_weight and v_weight, are required");
+  }
+  if (!l.out_weight || !l.up_weight || !l.down_weight) return Invalid("out_weight, up_weight and down_weight are required");
+  if (m.gated_mlp ? !l.gate_weight : l.gate_weight != nullptr) {
+    return Invalid(m.gated_mlp ? "gate_weight is required by a gated MLP" : "gate_weight is given but gated_mlp is 0");
+  }
+  return BT_CUDA_OK;
+}
+
+int ValidateDecoder(const bt_cuda_decoder* m, const bt_cuda_decoder_step* s) {
+  if (!m || !s) return Invalid("decoder arguments are null");
+  if (m->num_layers < 0 || m->num_layers > 65536) return Invalid("num_layers must be in [0, 65536]");
+  if (m->vocab_size < 1 || m->embed_dim < 1) return Invalid("vocab_size and embed_dim must be at least 1");
+  BT_RETURN_IF(InvalidIf(bt_checks::DecoderHeadsError(m->num_heads, m->num_kv_heads, m->head_dim)));
+  if (m->num_layers > 0 && m->ffn_dim < 1) return Invalid("ffn_dim must be at least 1");
+  if (m->head_dim > BT_CUDA_MAX_HEAD_DEPTH) {
+    return Fail(BT_CUDA_UNSUPPORTED, "the GPU attention kernels take head_dim up to 128");
+  }
+  if (m->norm_kind != BT_CUDA_NORM_LAYER && m->norm_kind != BT_CUDA_NORM_RMS) {
+    return Invalid("norm_kind must be 0 (layer) or 1 (rms)");
+  }
+  if (m->activation < BT_CUDA_GELU || m->activation > BT_CUDA_SILU) {
+    return Invalid("activation must be 0 (gelu), 1 (gelu_tanh), 2 (relu) or 3 (silu)");
+  }
+  if (m->precision != BT_CUDA_PRECISION_HIGHEST && m->precision != BT_CUDA_PRECISION_HIGH) {
+    return Invalid("precision must be 0 (highest) or 1 (high)");
+  }
+  if (!std::isfinite(m->attention_scale) || !std::isfinite(m->embedding_scale)) {
+    return Invalid("attention_scale and embedding_scale must be finite");
+  }
+  if (!FiniteNonNegative(m->final_norm_eps)) return Invalid("final_norm_eps must be finite and non-negative");
+  if (!m->word_embeddings || !m->lm_head) return Invalid("word_embeddings and lm_head are required");
+  if (m->position_embeddings && (m->position_rows < 1 || m->position_offset < 0)) {
+    return Invalid("position_embeddings need position_rows >= 1 and position_offset >= 0");
+  }
+  BT_RETURN_IF(InvalidIf(bt_checks::RotaryDimError(m->rotary_dim, m->head_dim)));
+  if (m->rotary_dim > 0 && (!m->rotary_cos || !m->rotary_sin || m->rotary_rows < 1)) {
+    return Invalid("rotary_cos and rotary_sin need at least one row");
+  }
+  if (m->num_layers > 0 && !m->layers) return Invalid("layers is null");
+  for (int64_t l = 0; l < m->num_layers; ++l) {
+    const int status = ValidateDecoderLayer(*m, m->layers[l]);
+    if (status != BT_CUDA_OK) return Fail(status, "layers[" + std::to_string(l) + "]: " + g_last_error);
+  }
+  if (s->batch < 0 || s->new_len < 0 || s->capacity < 0) return Invalid("batch, new_len and capacity must be non-negative");
+  if (s->logits_rows != BT_CUDA_LOGITS_LAST && s->logits_rows != BT_CUDA_LOGITS_ALL) {
+    return Invalid("logits_rows must be 0 (last) or 1 (all)");
+  }
+  // Token rows and positions are int on the device; buffers' bytes fit in int64.
+  constexpr int64_t kMaxFloats = INT64_MAX / 16;
+  const int64_t qkv = (m->num_heads + 2 * m->num_kv_heads) * m->head_dim;
+  if (!CacheAttentionFits(s->batch, m->num_heads, m->num_kv_heads, s->new_len, s->capacity) ||
+      !CountFits({s->batch, s->new_len}, INT_MAX / 4) || m->embed_dim > INT_MAX || m->vocab_size > INT_MAX ||
+      !CountFits({s->batch, s->new_len, m->vocab_size}, kMaxFloats) ||
+      !CountFits({s->batch, s->new_len, m->embed_dim + qkv + m->ffn_dim}, kMaxFloats / 8) ||
+      !CountFits({m->num_layers, s->batch, m->num_kv_heads, s->capacity, m->head_dim}, kMaxFloats)) {
+    return Fail(BT_CUDA_UNSUPPORTED, "sizes exceed the GPU kernels' limits");
+  }
+  if (s->batch > 0 && (!s->past_lengths_host || !s->new_lengths_host)) {
+    return Invalid("past_lengths_host and new_lengths_host are required");
+  }
+  if (s->batch * s->new_len > 0 && !s->input_ids_host) return Invalid("input_ids_host is required");
+  BT_RETURN_IF(CheckHostPointers({{s->input_ids_host, "input_ids_host"}, {s->past_lengths_host, "past_lengths_host"},
+                                  {s->new_lengths_host, "new_lengths_host"}, {s->lengths_host, "lengths_host"}}));
+  BT_RETURN_IF(InvalidIf(bt_checks::CacheLengthsError(s->batch, s->new_len, s->capacity, s->past_lengths_host,
+                                                      s->new_lengths_host)));
+  BT_RETURN_IF(InvalidIf(bt_checks::TokenIdsError(s->batch, s->new_len, s->input_ids_host, s->new_lengths_host,
+                                                  m->vocab_size)));
+  BT_RETURN_IF(InvalidIf(bt_checks::StepPositionsError(s->batch, s->past_lengths_host, s->new_lengths_host,
+                                                       m->position_embeddings ? m->position_rows : 0,
+                                                       m->position_offset, m->rotary_dim > 0 ? m->rotary_rows : 0)));
+  const bool caches = m->num_layers * s->batch * m->num_kv_heads * s->capacity > 0;
+  if (caches && (!s->key_cache || !s->value_cache)) return Invalid("key_cache or value_cache is null");
+  if (caches && s->key_cache == s->value_cache) return Invalid("key_cache and value_cache are the same buffer");
+  const int64_t logit_rows = s->logits_rows == BT_CUDA_LOGITS_ALL ? s->batch * s->new_len : s->batch;
+  if (logit_rows > 0 && !s->logits) return Invalid("logits is null");
+  return BT_CUDA_OK;
+}
+
+int CheckDecoderPointers(const bt_cuda_decoder& m, const bt_cuda_decoder_step& s) {
+  BT_RETURN_IF(CheckDevicePointers({{m.word_embeddings, "word_embeddings"},
+                                    {m.position_embeddings, "position_embeddings"},
+                                    {m.rotary_dim > 0 ? m.rotary_cos : nullptr, "rotary_cos"},
+                                    {m.rotary_dim > 0 ? m.rotary_sin : nullptr, "rotary_sin"},
+                                    {m.final_norm_gamma, "final_norm_gamma"}, {m.final_norm_beta, "final_norm_beta"},
+                                    {m.lm_head, "lm_head"}, {m.lm_head_bias, "lm_head_bias"},
+                                    {s.key_cache, "key_cache"}, {s.value_cache, "value_cache"}, {s.logits, "logits"}}));
+  for (int64_t i = 0; i < m.num_layers; ++i) {
+    const bt_cuda_decoder_layer& l = m.layers[i];
+    const int status = CheckDevicePointers(
+        {{l.norm1_gamma, "norm1_gamma"}, {l.norm1_beta, "norm1_beta"}, {l.norm2_gamma, "norm2_gamma"},
+         {l.norm2_beta, "norm2_beta"}, {l.qkv_weight, "qkv_weight"}, {l.qkv_bias, "qkv_bias"},
+         {l.q_weight, "q_weight"}, {l.q_bias, "q_bias"}, {l.k_weight, "k_weight"}, {l.k_bias, "k_bias"},
+         {l.v_weight, "v_weight"}, {l.v_bias, "v_bias"}, {l.out_weight, "out_weight"}, {l.out_bias, "out_bias"},
+         {l.gate_weight, "gate_weight"}, {l.gate_bias, "gate_bias"}, {l.up_weight, "up_weight"},
+         {l.up_bias, "up_bias"}, {l.down_weight, "down_weight"}, {l.down_bias, "down_bias"}});
+    if (status != BT_CUDA_OK) return Fail(status, "layers[" + std::to_string(i) + "]: " + g_last_error);
+  }
+  return BT_CUDA_OK;
+}
+
+int WorkspaceTooSmall(size_t given, size_t needed, const void* workspace, const char* query) {
+  if (given < needed || (needed > 0 && !workspace)) return Invalid(std::string("workspace is smaller than ") + query);
+  return BT_CUDA_OK;
+}
+
 }  // namespace
 
 extern "C" {
@@ -356,6 +577,16 @@ void bt_cuda_struct_sizes(size_t* attention, size_t* attention_grad, size_t* enc
   if (attention_grad) *attention_grad = sizeof(bt_cuda_attention_grad);
   if (encoder) *encoder = sizeof(bt_cuda_encoder);
   if (encoder_stack) *encoder_stack = sizeof(bt_cuda_encoder_stack);
+}
+
+void bt_cuda_decoder_struct_sizes(size_t* rms_norm, size_t* rotary, size_t* kv_cache, size_t* decoder_layer,
+                                  size_t* decoder, size_t* decoder_step) {
+  if (rms_norm) *rms_norm = sizeof(bt_cuda_rms_norm_args);
+  if (rotary) *rotary = sizeof(bt_cuda_rotary_args);
+  if (kv_cache) *kv_cache = sizeof(bt_cuda_kv_cache);
+  if (decoder_layer) *decoder_layer = sizeof(bt_cuda_decoder_layer);
+  if (decoder) *decoder = sizeof(bt_cuda_decoder);
+  if (decoder_step) *decoder_step = sizeof(bt_cuda_decoder_step);
 }
 
 const char* bt_cuda_last_error(void) { return g_last_error.c_str(); }
@@ -577,6 +808,105 @@ int bt_cuda_transformer_encoder_stack(bt_cuda_context* ctx, const bt_cuda_encode
       return Fail(status, "encoder stack, layer " + std::to_string(l) + ": " + error);
     }
     x = y;
+  }
+  return BT_CUDA_OK;
+}
+
+// ---- decoding ----
+
+int bt_cuda_rms_norm(bt_cuda_context* ctx, const bt_cuda_rms_norm_args* a, void* stream) {
+  BT_RETURN_IF(ValidateRmsNorm(a));
+  BT_RETURN_IF(RequireDevice());
+  cudaStream_t s = nullptr;
+  BT_RETURN_IF(Enter(ctx, stream, &s));
+  if (a->rows * a->width == 0) return BT_CUDA_OK;
+  BT_RETURN_IF(CheckDevicePointers({{a->x, "x"}, {a->gamma, "gamma"}, {a->y, "y"}}));
+  const cudaError_t err =
+      btc::LaunchNormRows(BT_CUDA_NORM_RMS, a->x, a->gamma, nullptr, a->eps, a->y, a->rows, static_cast<int>(a->width), s);
+  return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "rms norm launch");
+}
+
+int bt_cuda_rotary_embedding_workspace_bytes(const bt_cuda_rotary_args* a, size_t* bytes) {
+  BT_RETURN_IF(ValidateRotary(a));
+  if (!bytes) return Invalid("bytes is null");
+  *bytes = btc::RotaryWorkspaceBytes(*a);
+  return BT_CUDA_OK;
+}
+
+int bt_cuda_rotary_embedding(bt_cuda_context* ctx, const bt_cuda_rotary_args* a, void* workspace,
+                             size_t workspace_bytes, void* stream) {
+  BT_RETURN_IF(ValidateRotary(a));
+  BT_RETURN_IF(WorkspaceTooSmall(workspace_bytes, btc::RotaryWorkspaceBytes(*a), workspace,
+                                 "bt_cuda_rotary_embedding_workspace_bytes"));
+  BT_RETURN_IF(RequireDevice());
+  cudaStream_t s = nullptr;
+  BT_RETURN_IF(Enter(ctx, stream, &s));
+  if (a->batch * a->heads * a->seq * a->head_dim == 0) return BT_CUDA_OK;
+  BT_RETURN_IF(CheckDevicePointers({{a->x, "x"}, {a->y, "y"}, {a->rotary_dim > 0 ? a->cos : nullptr, "cos"},
+                                    {a->rotary_dim > 0 ? a->sin : nullptr, "sin"}, {workspace, "workspace"}}));
+  std::string error;
+  const int status = btc::RunRotary(*a, workspace, s, &error);
+  if (status != BT_CUDA_OK) {
+    (void)cudaGetLastError();
+    return Fail(status, "rotary embedding: " + error);
+  }
+  return BT_CUDA_OK;
+}
+
+int bt_cuda_attention_with_kv_cache_workspace_bytes(const bt_cuda_kv_cache* a, size_t* bytes) {
+  BT_RETURN_IF(ValidateKvCache(a));
+  if (!bytes) return Invalid("bytes is null");
+  *bytes = btc::KvCacheWorkspaceBytes(*a, btc::PlanKvCache(*a));
+  return BT_CUDA_OK;
+}
+
+int bt_cuda_attention_with_kv_cache(bt_cuda_context* ctx, const bt_cuda_kv_cache* a, void* workspace,
+                                    size_t workspace_bytes, void* stream) {
+  BT_RETURN_IF(ValidateKvCache(a));
+  const btc::KvCachePlan plan = btc::PlanKvCache(*a);
+  BT_RETURN_IF(WorkspaceTooSmall(workspace_bytes, btc::KvCacheWorkspaceBytes(*a, plan), workspace,
+                                 "bt_cuda_attention_with_kv_cache_workspace_bytes"));
+  BT_RETURN_IF(RequireDevice());
+  cudaStream_t s = nullptr;
+  BT_RETURN_IF(Enter(ctx, stream, &s));
+  BT_RETURN_IF(CheckKvCachePointers(*a));
+  BT_RETURN_IF(RequireDevicePointer(workspace, "workspace"));
+  WriteLengths(a->lengths_host, a->batch, a->past_lengths_host, a->new_lengths_host);
+  std::string error;
+  const int status = btc::RunKvCache(*a, plan, workspace, s, &error);
+  if (status != BT_CUDA_OK) {
+    (void)cudaGetLastError();
+    return Fail(status, "attention with kv cache: " + error);
+  }
+  return BT_CUDA_OK;
+}
+
+int bt_cuda_transformer_decoder_stack_workspace_bytes(const bt_cuda_decoder* model, const bt_cuda_decoder_step* step,
+                                                      size_t* bytes) {
+  BT_RETURN_IF(ValidateDecoder(model, step));
+  if (!bytes) return Invalid("bytes is null");
+  *bytes = btc::DecoderWorkspaceBytes(*model, *step, btc::PlanDecoder(*model, *step));
+  return BT_CUDA_OK;
+}
+
+int bt_cuda_transformer_decoder_stack(bt_cuda_context* ctx, const bt_cuda_decoder* model,
+                                      const bt_cuda_decoder_step* step, void* workspace, size_t workspace_bytes,
+                                      void* stream) {
+  BT_RETURN_IF(ValidateDecoder(model, step));
+  const btc::DecoderPlan plan = btc::PlanDecoder(*model, *step);
+  BT_RETURN_IF(WorkspaceTooSmall(workspace_bytes, btc::DecoderWorkspaceBytes(*model, *step, plan), workspace,
+                                 "bt_cuda_transformer_decoder_stack_workspace_bytes"));
+  BT_RETURN_IF(RequireDevice());
+  cudaStream_t s = nullptr;
+  BT_RETURN_IF(Enter(ctx, stream, &s));
+  BT_RETURN_IF(CheckDecoderPointers(*model, *step));
+  BT_RETURN_IF(RequireDevicePointer(workspace, "workspace"));
+  WriteLengths(step->lengths_host, step->batch, step->past_lengths_host, step->new_lengths_host);
+  std::string error;
+  const int status = btc::RunDecoder(ctx->lt, *model, *step, plan, workspace, s, &error);
+  if (status != BT_CUDA_OK) {
+    (void)cudaGetLastError();
+    return Fail(status, "transformer decoder stack: " + error);
   }
   return BT_CUDA_OK;
 }

@@ -1,7 +1,9 @@
 // cuBLASLt is column-major: a row-major y[rows, n] = x[rows, k]·w[k, n] is the
 // column-major yᵀ (n × rows) = wᵀ (n × k) · xᵀ (k × rows), with each matrix's
 // row stride as its leading dimension and no transposes. The bias then runs
-// along yᵀ's rows, which is what cuBLASLt's bias epilogues expect.
+// along yᵀ's rows, which is what cuBLASLt's bias epilogues expect. A weight
+// stored [n, k] (w_transposed) is the column-major k × n matrix, used with
+// TRANSA = T.
 #include "gemm_lt.h"
 
 namespace btc {
@@ -33,7 +35,8 @@ uint32_t Alignment(const void* p) {
 
 cublasStatus_t GemmRowMajor(const GemmLt& lt, int64_t rows, int64_t n, int64_t k, const float* x, int64_t ldx,
                             const float* w, const float* bias, const float* residual, float* y, int64_t ldy,
-                            GemmEpilogue epilogue, bool tf32, cudaStream_t stream, std::string* error) {
+                            GemmEpilogue epilogue, bool tf32, cudaStream_t stream, std::string* error,
+                            bool w_transposed) {
   if (rows == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
   LtCall call;
   cublasStatus_t st;
@@ -46,12 +49,20 @@ cublasStatus_t GemmRowMajor(const GemmLt& lt, int64_t rows, int64_t n, int64_t k
     }                                                 \
   } while (0)
   BT_LT(cublasLtMatmulDescCreate(&call.op, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F));
-  const cublasLtEpilogue_t ep = epilogue == GemmEpilogue::kBiasRelu       ? CUBLASLT_EPILOGUE_RELU_BIAS
-                                : epilogue == GemmEpilogue::kBiasGeluTanh ? CUBLASLT_EPILOGUE_GELU_BIAS
-                                                                          : CUBLASLT_EPILOGUE_BIAS;
+  const bool has_bias = bias != nullptr;
+  const cublasLtEpilogue_t ep =
+      epilogue == GemmEpilogue::kBiasRelu       ? (has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU)
+      : epilogue == GemmEpilogue::kBiasGeluTanh ? (has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
+                                                : (has_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
   BT_LT(cublasLtMatmulDescSetAttribute(call.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof(ep)));
-  BT_LT(cublasLtMatmulDescSetAttribute(call.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
-  BT_LT(cublasLtMatrixLayoutCreate(&call.a, CUDA_R_32F, static_cast<uint64_t>(n), static_cast<uint64_t>(k), n));
+  if (has_bias) BT_LT(cublasLtMatmulDescSetAttribute(call.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+  if (w_transposed) {
+    const cublasOperation_t transa = CUBLAS_OP_T;
+    BT_LT(cublasLtMatmulDescSetAttribute(call.op, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof(transa)));
+    BT_LT(cublasLtMatrixLayoutCreate(&call.a, CUDA_R_32F, static_cast<uint64_t>(k), static_cast<uint64_t>(n), k));
+  } else {
+    BT_LT(cublasLtMatrixLayoutCreate(&call.a, CUDA_R_32F, static_cast<uint64_t>(n), static_cast<uint64_t>(k), n));
+  }
   BT_LT(cublasLtMatrixLayoutCreate(&call.b, CUDA_R_32F, static_cast<uint64_t>(k), static_cast<uint64_t>(rows), ldx));
   BT_LT(cublasLtMatrixLayoutCreate(&call.c, CUDA_R_32F, static_cast<uint64_t>(n), static_cast<uint64_t>(rows), ldy));
   BT_LT(cublasLtMatmulPreferenceCreate(&call.pref));

@@ -254,16 +254,211 @@ static void stack_checks(void) {
   layers[0].batch = layers[1].batch = layers[2].batch = 2;
 }
 
+/* ---- decoding ---- */
+
+static const int32_t past2[2] = {3, 0}, fresh2[2] = {2, 1}, ids2[4] = {5, 7, 1, 0};
+static int32_t lengths2[2];
+
+static bt_cuda_rms_norm_args valid_rms(void) {
+  bt_cuda_rms_norm_args a;
+  memset(&a, 0, sizeof a);
+  a.rows = 3; a.width = 8; a.eps = 1e-6f; a.x = w; a.gamma = w; a.y = w + 64;
+  return a;
+}
+
+static const int32_t positions[2 * 3] = {0, 1, 2, 3, 4, 5};
+
+static bt_cuda_rotary_args valid_rotary(void) {
+  bt_cuda_rotary_args a;
+  memset(&a, 0, sizeof a);
+  a.batch = 2; a.heads = 2; a.seq = 3; a.head_dim = 8; a.rotary_dim = 4; a.table_rows = 6;
+  a.x = w; a.y = w + 128; a.cos = w; a.sin = w; a.positions_host = positions;
+  return a;
+}
+
+static bt_cuda_kv_cache valid_kv(void) {
+  bt_cuda_kv_cache a;
+  memset(&a, 0, sizeof a);
+  a.batch = 2; a.heads = 4; a.kv_heads = 2; a.new_len = 2; a.capacity = 6; a.head_dim = 8; a.value_dim = 8;
+  a.scale = 0.35f;
+  a.q = w; a.k = w; a.v = w; a.key_cache = w + 1024; a.value_cache = w + 2048; a.out = w + 3072;
+  a.past_lengths_host = past2; a.new_lengths_host = fresh2; a.lengths_host = lengths2;
+  return a;
+}
+
+static bt_cuda_decoder_layer decoder_layers[2];
+
+static bt_cuda_decoder valid_decoder(void) {
+  for (int l = 0; l < 2; ++l) {
+    memset(&decoder_layers[l], 0, sizeof decoder_layers[l]);
+    decoder_layers[l].norm1_eps = decoder_layers[l].norm2_eps = 1e-5f;
+    decoder_layers[l].qkv_weight = w; decoder_layers[l].out_weight = w;
+    decoder_layers[l].up_weight = w; decoder_layers[l].down_weight = w;
+  }
+  bt_cuda_decoder m;
+  memset(&m, 0, sizeof m);
+  m.num_layers = 2; m.vocab_size = 10; m.embed_dim = 16; m.num_heads = 4; m.num_kv_heads = 2; m.head_dim = 4;
+  m.ffn_dim = 32; m.norm_first = 1; m.activation = BT_CUDA_GELU_TANH;
+  m.attention_scale = 0.5f; m.embedding_scale = 1.f; m.final_norm_eps = 1e-5f; m.has_final_norm = 1;
+  m.word_embeddings = w; m.lm_head = w;
+  m.position_embeddings = w; m.position_rows = 8;
+  m.layers = decoder_layers;
+  return m;
+}
+
+static bt_cuda_decoder_step valid_step(void) {
+  bt_cuda_decoder_step s;
+  memset(&s, 0, sizeof s);
+  s.batch = 2; s.new_len = 2; s.capacity = 6;
+  s.input_ids_host = ids2; s.past_lengths_host = past2; s.new_lengths_host = fresh2;
+  s.key_cache = w + 1024; s.value_cache = w + 2048; s.logits = w + 3072; s.lengths_host = lengths2;
+  return s;
+}
+
+static void decoder_checks(void) {
+  size_t bytes = 0;
+  bt_cuda_rms_norm_args r = valid_rms();
+  expect("null rms norm", bt_cuda_rms_norm(NULL, NULL, NULL), BT_CUDA_INVALID_ARGUMENT);
+  r.eps = -1.f;
+  expect("negative rms eps", bt_cuda_rms_norm(NULL, &r, NULL), BT_CUDA_INVALID_ARGUMENT);
+  r = valid_rms(); r.y = NULL;
+  expect("rms norm without y", bt_cuda_rms_norm(NULL, &r, NULL), BT_CUDA_INVALID_ARGUMENT);
+  r = valid_rms(); r.width = -2;
+  expect("negative width", bt_cuda_rms_norm(NULL, &r, NULL), BT_CUDA_INVALID_ARGUMENT);
+
+  bt_cuda_rotary_args t = valid_rotary();
+  t.rotary_dim = 3;
+  expect("odd rotary_dim", bt_cuda_rotary_embedding_workspace_bytes(&t, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  t = valid_rotary(); t.rotary_dim = 10;
+  expect("rotary_dim above head_dim", bt_cuda_rotary_embedding_workspace_bytes(&t, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  t = valid_rotary(); t.table_rows = 5;
+  expect("a position past the tables", bt_cuda_rotary_embedding_workspace_bytes(&t, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  expect_message("the position is named", "positions[5] = 5");
+  t = valid_rotary(); t.positions_host = NULL;
+  expect("rotary without positions", bt_cuda_rotary_embedding_workspace_bytes(&t, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  t = valid_rotary();
+  expect("rotary workspace query", bt_cuda_rotary_embedding_workspace_bytes(&t, &bytes), BT_CUDA_OK);
+  check("rotary workspace holds the positions", bytes == round256(6 * sizeof(int)));
+  expect("rotary with a small workspace", bt_cuda_rotary_embedding(NULL, &t, w, bytes - 1, NULL),
+         BT_CUDA_INVALID_ARGUMENT);
+
+  bt_cuda_kv_cache k = valid_kv();
+  expect("null kv cache", bt_cuda_attention_with_kv_cache_workspace_bytes(NULL, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  k.kv_heads = 3;
+  expect("kv cache H not a multiple of Hkv", bt_cuda_attention_with_kv_cache_workspace_bytes(&k, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  k = valid_kv(); k.head_dim = 160;
+  expect("kv cache depth above 128", bt_cuda_attention_with_kv_cache_workspace_bytes(&k, &bytes), BT_CUDA_UNSUPPORTED);
+  k = valid_kv(); k.capacity = 4;
+  expect("past + new past the capacity", bt_cuda_attention_with_kv_cache_workspace_bytes(&k, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  expect_message("the sequence is named", "past_lengths[0] + new_lengths[0] = 5 exceeds the cache capacity C = 4");
+  k = valid_kv(); k.new_len = 1;
+  expect("new length above N", bt_cuda_attention_with_kv_cache_workspace_bytes(&k, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  expect_message("the new length is named", "new_lengths[0] = 2 is outside [0, N = 1]");
+  k = valid_kv(); k.past_lengths_host = NULL;
+  expect("kv cache without lengths", bt_cuda_attention_with_kv_cache_workspace_bytes(&k, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  k = valid_kv(); k.value_cache = k.key_cache;
+  expect("one buffer for both caches", bt_cuda_attention_with_kv_cache_workspace_bytes(&k, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  k = valid_kv(); k.scale = NAN;
+  expect("NaN scale", bt_cuda_attention_with_kv_cache_workspace_bytes(&k, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  k = valid_kv(); k.precision = 5;
+  expect("kv cache bad precision", bt_cuda_attention_with_kv_cache_workspace_bytes(&k, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  k = valid_kv(); k.out = NULL;
+  expect("kv cache without out", bt_cuda_attention_with_kv_cache_workspace_bytes(&k, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  k = valid_kv();
+  expect("kv cache workspace query", bt_cuda_attention_with_kv_cache_workspace_bytes(&k, &bytes), BT_CUDA_OK);
+  check("kv cache workspace holds the length tables and the split partials", bytes >= round256(6 * sizeof(int)));
+  expect("kv cache with a small workspace", bt_cuda_attention_with_kv_cache(NULL, &k, w, bytes - 1, NULL),
+         BT_CUDA_INVALID_ARGUMENT);
+
+  bt_cuda_decoder m = valid_decoder();
+  bt_cuda_decoder_step s = valid_step();
+  expect("decoder workspace query", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes), BT_CUDA_OK);
+  check("decoder workspace is positive", bytes > 0);
+  expect("null decoder", bt_cuda_transformer_decoder_stack_workspace_bytes(NULL, &s, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  m.num_kv_heads = 3;
+  expect("decoder H not a multiple of Hkv", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  m = valid_decoder(); m.activation = 4;
+  expect("decoder bad activation", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  m = valid_decoder(); m.norm_kind = 2;
+  expect("decoder bad norm kind", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  m = valid_decoder(); m.rotary_dim = 6;
+  expect("decoder rotary_dim above head_dim", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  m = valid_decoder(); m.rotary_dim = 4;
+  expect("decoder rotary without tables", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  m = valid_decoder(); m.head_dim = 256; m.num_heads = 1; m.num_kv_heads = 1;
+  expect("decoder head_dim above 128", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_UNSUPPORTED);
+  m = valid_decoder(); decoder_layers[1].up_weight = NULL;
+  expect("decoder layer without a weight", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  expect_message("the decoder layer is named", "layers[1]: ");
+  m = valid_decoder(); decoder_layers[0].q_weight = w;
+  expect("decoder layer with both QKV forms", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  m = valid_decoder(); m.gated_mlp = 1;
+  expect("gated decoder without gate weights", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  m = valid_decoder(); m.vocab_size = 7;
+  expect("a token id past the vocabulary", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  expect_message("the token is named", "input_ids[0, 1] = 7 is outside the vocabulary [0, 7)");
+  m = valid_decoder(); m.position_rows = 4;
+  expect("a position past the learned positions", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  expect_message("the position is named", "position 4 of sequence 0 is past the 4 learned positions");
+  m = valid_decoder(); s.capacity = 4;
+  expect("decoder capacity overflow", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  s = valid_step(); s.value_cache = s.key_cache;
+  expect("decoder with one buffer for both caches", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  s = valid_step(); s.logits_rows = 2;
+  expect("decoder bad logits_rows", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  s = valid_step(); s.input_ids_host = NULL;
+  expect("decoder without ids", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  s = valid_step(); s.logits = NULL;
+  expect("decoder without logits", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  s = valid_step();
+  size_t last = 0, all = 0;
+  expect("decoder workspace, last rows", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &last), BT_CUDA_OK);
+  s.logits_rows = BT_CUDA_LOGITS_ALL;
+  expect("decoder workspace, all rows", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &all), BT_CUDA_OK);
+  check("ragged 'all' logits need scatter scratch", all > last);
+  s = valid_step();
+  expect("decoder with a small workspace", bt_cuda_transformer_decoder_stack(NULL, &m, &s, w, last - 1, NULL),
+         BT_CUDA_INVALID_ARGUMENT);
+}
+
 int main(void) {
   size_t sa = 0, sg = 0, se = 0, ss = 0;
   bt_cuda_struct_sizes(&sa, &sg, &se, &ss);
-  check("abi version", bt_cuda_abi_version() == BT_CUDA_ABI_VERSION && BT_CUDA_ABI_VERSION == 2);
+  check("abi version", bt_cuda_abi_version() == BT_CUDA_ABI_VERSION && BT_CUDA_ABI_VERSION == 3);
   check("struct sizes match", sa == sizeof(bt_cuda_attention) && sg == sizeof(bt_cuda_attention_grad) &&
                                   se == sizeof(bt_cuda_encoder) && ss == sizeof(bt_cuda_encoder_stack));
+  size_t dr = 0, dt = 0, dk = 0, dl = 0, dm = 0, ds = 0;
+  bt_cuda_decoder_struct_sizes(&dr, &dt, &dk, &dl, &dm, &ds);
+  check("decoding struct sizes match", dr == sizeof(bt_cuda_rms_norm_args) && dt == sizeof(bt_cuda_rotary_args) &&
+                                           dk == sizeof(bt_cuda_kv_cache) && dl == sizeof(bt_cuda_decoder_layer) &&
+                                           dm == sizeof(bt_cuda_decoder) && ds == sizeof(bt_cuda_decoder_step));
   attention_checks();
   size_t padded = 0;
   encoder_checks(&padded);
   stack_checks();
+  decoder_checks();
 
   /* Device-dependent paths. */
   bt_cuda_context* ctx = NULL;
@@ -295,6 +490,22 @@ int main(void) {
     expect("stack without a device", bt_cuda_transformer_encoder_stack(NULL, &s, w, stack_bytes, NULL),
            BT_CUDA_NO_DEVICE);
     expect("wait without a context", bt_cuda_wait_device(NULL), BT_CUDA_INVALID_ARGUMENT);
+    bt_cuda_rms_norm_args r = valid_rms();
+    expect("rms norm without a device", bt_cuda_rms_norm(NULL, &r, NULL), BT_CUDA_NO_DEVICE);
+    bt_cuda_rotary_args t = valid_rotary();
+    size_t bytes = 0;
+    bt_cuda_rotary_embedding_workspace_bytes(&t, &bytes);
+    expect("rotary without a device", bt_cuda_rotary_embedding(NULL, &t, w, bytes, NULL), BT_CUDA_NO_DEVICE);
+    bt_cuda_kv_cache k = valid_kv();
+    bt_cuda_attention_with_kv_cache_workspace_bytes(&k, &bytes);
+    lengths2[0] = lengths2[1] = -1;
+    expect("kv cache without a device", bt_cuda_attention_with_kv_cache(NULL, &k, w, bytes, NULL), BT_CUDA_NO_DEVICE);
+    check("no lengths written without a device", lengths2[0] == -1 && lengths2[1] == -1);
+    bt_cuda_decoder m = valid_decoder();
+    bt_cuda_decoder_step st = valid_step();
+    bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &st, &bytes);
+    expect("decoder without a device", bt_cuda_transformer_decoder_stack(NULL, &m, &st, w, bytes, NULL),
+           BT_CUDA_NO_DEVICE);
     printf("no CUDA device here: checked the no-device paths\n");
   } else {
     expect("context on device 0", created, BT_CUDA_OK);
@@ -303,6 +514,16 @@ int main(void) {
     expect("encoder with host pointers", bt_cuda_transformer_encoder_layer(ctx, &e, w, padded, NULL),
            BT_CUDA_INVALID_ARGUMENT);
     expect("stack with host pointers", bt_cuda_transformer_encoder_stack(ctx, &s, w, stack_bytes, NULL),
+           BT_CUDA_INVALID_ARGUMENT);
+    bt_cuda_kv_cache k = valid_kv();
+    size_t bytes = 0;
+    bt_cuda_attention_with_kv_cache_workspace_bytes(&k, &bytes);
+    expect("kv cache with host pointers", bt_cuda_attention_with_kv_cache(ctx, &k, w, bytes, NULL),
+           BT_CUDA_INVALID_ARGUMENT);
+    bt_cuda_decoder m = valid_decoder();
+    bt_cuda_decoder_step st = valid_step();
+    bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &st, &bytes);
+    expect("decoder with host pointers", bt_cuda_transformer_decoder_stack(ctx, &m, &st, w, bytes, NULL),
            BT_CUDA_INVALID_ARGUMENT);
     bt_cuda_context* missing = NULL;
     expect("context of a missing device", bt_cuda_context_create(4096, &missing), BT_CUDA_INVALID_ARGUMENT);

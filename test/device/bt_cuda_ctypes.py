@@ -1,15 +1,17 @@
-"""ctypes binding of libbt_cuda (kernels/include/bt_cuda.h, ABI version 2) for the device check.
+"""ctypes binding of libbt_cuda (kernels/include/bt_cuda.h, ABI version 3) for the device check.
 
 The structures mirror the C header field for field; `load()` checks their sizes
 against the library's own sizeof before anything is called.
 """
 import ctypes as C
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 OK, INVALID_ARGUMENT, NO_DEVICE, UNSUPPORTED, RUNTIME_ERROR, CUBLAS_ERROR = range(6)
 PRECISION = {"highest": 0, "high": 1}
 MASK_KIND = {"none": 0, "bool": 1, "additive": 2}
-ACTIVATION = {"gelu": 0, "gelu_tanh": 1, "relu": 2}
+ACTIVATION = {"gelu": 0, "gelu_tanh": 1, "relu": 2, "silu": 3}
+NORM_KIND = {"layer": 0, "rms": 1}
+LOGITS_ROWS = {"last": 0, "all": 1}
 
 _f32p = C.POINTER(C.c_float)
 
@@ -46,6 +48,60 @@ class EncoderStack(C.Structure):
         ("x", C.c_void_p), ("key_valid_host", C.c_void_p), ("y", C.c_void_p), ("layers", C.POINTER(Encoder))]
 
 
+# ---- decoding (ABI 3) ----
+
+class RmsNormArgs(C.Structure):
+    _fields_ = [("rows", C.c_int64), ("width", C.c_int64), ("eps", C.c_float), ("reserved0", C.c_int32),
+                ("x", C.c_void_p), ("gamma", C.c_void_p), ("y", C.c_void_p)]
+
+
+class RotaryArgs(C.Structure):
+    _fields_ = [(n, C.c_int64) for n in ("batch", "heads", "seq", "head_dim", "rotary_dim", "table_rows")] + [
+        ("interleaved", C.c_int32), ("reserved0", C.c_int32),
+        ("x", C.c_void_p), ("positions_host", C.c_void_p), ("cos", C.c_void_p), ("sin", C.c_void_p),
+        ("y", C.c_void_p)]
+
+
+class KvCache(C.Structure):
+    _fields_ = [(n, C.c_int64) for n in ("batch", "heads", "kv_heads", "new_len", "capacity", "head_dim",
+                                         "value_dim")] + [
+        ("scale", C.c_float), ("precision", C.c_int32)] + [
+        (n, C.c_void_p) for n in ("q", "k", "v", "key_cache", "value_cache", "past_lengths_host",
+                                  "new_lengths_host", "out", "lengths_host")]
+
+
+DECODER_LAYER_TENSORS = ("qkv_weight", "qkv_bias", "q_weight", "q_bias", "k_weight", "k_bias", "v_weight", "v_bias",
+                         "out_weight", "out_bias", "gate_weight", "gate_bias", "up_weight", "up_bias", "down_weight",
+                         "down_bias")
+
+
+class DecoderLayer(C.Structure):
+    _fields_ = [(n, C.c_void_p) for n in ("norm1_gamma", "norm1_beta", "norm2_gamma", "norm2_beta")] + [
+        ("norm1_eps", C.c_float), ("norm2_eps", C.c_float)] + [(n, C.c_void_p) for n in DECODER_LAYER_TENSORS]
+
+
+class Decoder(C.Structure):
+    _fields_ = [(n, C.c_int64) for n in ("num_layers", "vocab_size", "embed_dim", "num_heads", "num_kv_heads",
+                                         "head_dim", "ffn_dim")] + [
+        (n, C.c_int32) for n in ("norm_kind", "norm_first", "parallel", "parallel_shared_norm", "activation",
+                                 "gated_mlp", "precision", "has_final_norm", "lm_head_transposed",
+                                 "rotary_interleaved")] + [
+        ("attention_scale", C.c_float), ("embedding_scale", C.c_float), ("final_norm_eps", C.c_float),
+        ("reserved0", C.c_int32),
+        ("word_embeddings", C.c_void_p), ("position_embeddings", C.c_void_p),
+        ("position_rows", C.c_int64), ("position_offset", C.c_int64),
+        ("rotary_cos", C.c_void_p), ("rotary_sin", C.c_void_p), ("rotary_dim", C.c_int64), ("rotary_rows", C.c_int64),
+        ("final_norm_gamma", C.c_void_p), ("final_norm_beta", C.c_void_p), ("lm_head", C.c_void_p),
+        ("lm_head_bias", C.c_void_p), ("layers", C.POINTER(DecoderLayer))]
+
+
+class DecoderStep(C.Structure):
+    _fields_ = [(n, C.c_int64) for n in ("batch", "new_len", "capacity")] + [
+        ("logits_rows", C.c_int32), ("reserved0", C.c_int32)] + [
+        (n, C.c_void_p) for n in ("input_ids_host", "past_lengths_host", "new_lengths_host", "key_cache",
+                                  "value_cache", "logits", "lengths_host")]
+
+
 class BtCudaError(RuntimeError):
     def __init__(self, status, name, message):
         super().__init__(f"{name} ({status}): {message}")
@@ -78,6 +134,17 @@ class Library:
                                                                           C.POINTER(C.c_size_t)]
         lib.bt_cuda_transformer_encoder_stack.argtypes = [C.c_void_p, C.POINTER(EncoderStack), C.c_void_p,
                                                           C.c_size_t, C.c_void_p]
+        lib.bt_cuda_rms_norm.argtypes = [C.c_void_p, C.POINTER(RmsNormArgs), C.c_void_p]
+        lib.bt_cuda_rotary_embedding_workspace_bytes.argtypes = [C.POINTER(RotaryArgs), C.POINTER(C.c_size_t)]
+        lib.bt_cuda_rotary_embedding.argtypes = [C.c_void_p, C.POINTER(RotaryArgs), C.c_void_p, C.c_size_t,
+                                                 C.c_void_p]
+        lib.bt_cuda_attention_with_kv_cache_workspace_bytes.argtypes = [C.POINTER(KvCache), C.POINTER(C.c_size_t)]
+        lib.bt_cuda_attention_with_kv_cache.argtypes = [C.c_void_p, C.POINTER(KvCache), C.c_void_p, C.c_size_t,
+                                                        C.c_void_p]
+        lib.bt_cuda_transformer_decoder_stack_workspace_bytes.argtypes = [C.POINTER(Decoder), C.POINTER(DecoderStep),
+                                                                          C.POINTER(C.c_size_t)]
+        lib.bt_cuda_transformer_decoder_stack.argtypes = [C.c_void_p, C.POINTER(Decoder), C.POINTER(DecoderStep),
+                                                          C.c_void_p, C.c_size_t, C.c_void_p]
         lib.bt_cuda_abi_version.restype = C.c_int
         self.abi_version = lib.bt_cuda_abi_version()
         if self.abi_version != ABI_VERSION:
@@ -88,6 +155,12 @@ class Library:
         got = [s.value for s in sizes]
         if got != want:
             raise RuntimeError(f"struct layout mismatch: library {got}, binding {want}")
+        sizes = [C.c_size_t() for _ in range(6)]
+        lib.bt_cuda_decoder_struct_sizes(*[C.byref(s) for s in sizes])
+        want = [C.sizeof(t) for t in (RmsNormArgs, RotaryArgs, KvCache, DecoderLayer, Decoder, DecoderStep)]
+        got = [s.value for s in sizes]
+        if got != want:
+            raise RuntimeError(f"decoding struct layout mismatch: library {got}, binding {want}")
 
     def check(self, status, what):
         if status != OK:

@@ -18,7 +18,7 @@
       'target_name': 'bt_tensorflow_ops',
       'sources': [
         'op_library.cc', 'attention_inputs.cc', 'attention_ops.cc', 'encoder_inputs.cc', 'encoder_ops.cc',
-        'packed_weight_cache.cc',
+        'decoder_inputs.cc', 'decoder_ops.cc', 'packed_weight_cache.cc',
       ],
       'dependencies': ['btk_core'],
       'include_dirs': ['<(tf_dir)/include', '../../include'],

@@ -1,20 +1,29 @@
-// DEVICE_GPU kernels of the four ops (tfjs-node-gpu), on libbt_cuda
+// DEVICE_GPU kernels of the ops (tfjs-node-gpu), on libbt_cuda
 // (kernels/cuda, C ABI kernels/include/bt_cuda.h): each op calls the
 // bt_cuda function of its name. Built only with BT_WITH_CUDA
 // (tools/build-tensorflow-ops.sh --gpu). Op definitions, inputs, attributes and
-// outputs are those of attention_ops.cc and encoder_ops.cc, and the inputs are
-// read and checked by the same code as on the CPU (attention_inputs.h,
-// encoder_inputs.h); the key padding mask is read in host memory (its
-// per-sequence layout is turned into tables on the host), every other tensor
-// stays on the device. Precision comes from TFJS_BT_GPU_PRECISION ('highest',
-// the default: FP32 math; 'high': TF32 tensor cores).
+// outputs are those of attention_ops.cc, encoder_ops.cc and decoder_ops.cc, and
+// the inputs are read and checked by the same code as on the CPU
+// (attention_inputs.h, encoder_inputs.h, decoder_inputs.h). In host memory:
+// the key padding mask (its per-sequence layout is turned into tables on the
+// host), and the decoding ops' positions, token ids and cache lengths (checked
+// on the host before anything is written) and their `lengths` output; every
+// other tensor stays on the device. The key/value caches are updated in place
+// and returned, as on the CPU. Precision comes from TFJS_BT_GPU_PRECISION
+// ('highest', the default: FP32 math; 'high': TF32 tensor cores for the GEMMs
+// and the prompt attention). BtTransformerDecoderStack computes in float32 on
+// the GPU whatever its weight_precision (bfloat16 copies are a CPU kernel
+// feature).
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
 #include "attention_inputs.h"
 #include "bt_cuda.h"
+#include "decoder_inputs.h"
 #include "encoder_inputs.h"
 #include "gpu_stream_order.h"
 #include "ops_registry.h"
@@ -286,10 +295,238 @@ void ComputeEncoderStack(void* attrs, TF_OpKernelContext* ctx) {
   ComputeEncoder(attrs, ctx, kEncoderStackInputs, true);
 }
 
+// ---- decoding ops ----
+
+struct GpuScalarAttrs {
+  float value;  // epsilon (BtRmsNorm) or scale (BtAttentionWithKVCache)
+  int precision;
+};
+
+void* CreateGpuRmsNorm(TF_OpKernelConstruction* ctx) {
+  AttrReader r{ctx};
+  auto* a = new GpuScalarAttrs{r.Float("epsilon"), PrecisionFromEnv()};
+  if (r.ok && !(std::isfinite(a->value) && a->value >= 0)) Fail(ctx, "epsilon must be finite and non-negative");
+  return a;
+}
+
+void* CreateGpuKvCache(TF_OpKernelConstruction* ctx) {
+  AttrReader r{ctx};
+  auto* a = new GpuScalarAttrs{r.Float("scale"), PrecisionFromEnv()};
+  if (r.ok && !std::isfinite(a->value)) Fail(ctx, "scale must be finite");
+  return a;
+}
+
+void DeleteGpuScalar(void* a) { delete static_cast<GpuScalarAttrs*>(a); }
+
+void ComputeGpuRmsNorm(void* attrs, TF_OpKernelContext* ctx) {
+  GuardedCompute(ctx, [&] {
+    RmsNormInputs in;
+    ReadRmsNormInputs(ctx, &in);
+    TensorPtr y = Output(ctx, 0, ShapeOf(in.x.get()));
+    if (in.rows * in.width == 0) return;
+    bt_cuda_rms_norm_args a{};
+    a.rows = in.rows;
+    a.width = in.width;
+    a.eps = static_cast<GpuScalarAttrs*>(attrs)->value;
+    a.x = FloatData(in.x.get());
+    a.gamma = FloatData(in.gamma.get());
+    a.y = FloatData(y.get());
+    OrderedGpuWork work(TF_GetDeviceId(ctx));
+    CheckCuda(bt_cuda_rms_norm(work.context(), &a, nullptr), "rms norm");
+    work.Finish();
+  });
+}
+
+struct GpuRotaryAttrs {
+  int32_t rotary_dim;
+  bool interleaved;
+};
+
+void* CreateGpuRotary(TF_OpKernelConstruction* ctx) {
+  AttrReader r{ctx};
+  auto* a = new GpuRotaryAttrs{r.Int("rotary_dim"), r.Bool("interleaved")};
+  if (r.ok && (a->rotary_dim < 0 || a->rotary_dim % 2 != 0)) Fail(ctx, "rotary_dim must be even and non-negative");
+  return a;
+}
+
+void DeleteGpuRotary(void* a) { delete static_cast<GpuRotaryAttrs*>(a); }
+
+void ComputeGpuRotary(void* attrs, TF_OpKernelContext* ctx) {
+  GuardedCompute(ctx, [&] {
+    const auto& at = *static_cast<GpuRotaryAttrs*>(attrs);
+    RotaryInputs in;
+    ReadRotaryInputs(ctx, at.rotary_dim, &in);  // positions: host memory
+    TensorPtr y = Output(ctx, 0, ShapeOf(in.x.get()));
+    if (in.batch * in.heads * in.seq * in.head_dim == 0) return;
+    bt_cuda_rotary_args a{};
+    a.batch = in.batch; a.heads = in.heads; a.seq = in.seq; a.head_dim = in.head_dim;
+    a.rotary_dim = at.rotary_dim; a.interleaved = at.interleaved ? 1 : 0;
+    a.x = FloatData(in.x.get());
+    a.y = FloatData(y.get());
+    if (at.rotary_dim > 0) {
+      a.table_rows = in.table_rows;
+      a.cos = FloatData(in.cos.get());
+      a.sin = FloatData(in.sin.get());
+      a.positions_host = in.position_values.data();
+    }
+    size_t ws_bytes = 0;
+    CheckCuda(bt_cuda_rotary_embedding_workspace_bytes(&a, &ws_bytes), "rotary embedding");
+    TensorPtr ws = DeviceTemp(ctx, static_cast<int64_t>(ws_bytes));
+    OrderedGpuWork work(TF_GetDeviceId(ctx));
+    CheckCuda(bt_cuda_rotary_embedding(work.context(), &a, TF_TensorData(ws.get()), ws_bytes, nullptr),
+              "rotary embedding");
+    work.Finish();
+  });
+}
+
+void ComputeGpuKvCache(void* attrs, TF_OpKernelContext* ctx) {
+  GuardedCompute(ctx, [&] {
+    const auto& at = *static_cast<GpuScalarAttrs*>(attrs);
+    KvCacheInputs in;
+    ReadKvCacheInputs(ctx, &in);  // lengths: host memory
+    TensorPtr out = Output(ctx, 0, {in.batch, in.heads, in.new_len, in.value_dim});
+    TensorPtr lengths = OutputOf(ctx, 3, {in.batch}, TF_INT32);  // host memory
+    bt_cuda_kv_cache a{};
+    a.batch = in.batch; a.heads = in.heads; a.kv_heads = in.kv_heads; a.new_len = in.new_len;
+    a.capacity = in.capacity; a.head_dim = in.head_dim; a.value_dim = in.value_dim;
+    a.scale = at.value;
+    a.precision = at.precision;
+    a.q = FloatData(in.q.get()); a.k = FloatData(in.k.get()); a.v = FloatData(in.v.get());
+    a.key_cache = FloatData(in.key_cache.get());
+    a.value_cache = FloatData(in.value_cache.get());
+    a.past_lengths_host = in.past.data();
+    a.new_lengths_host = in.fresh.data();
+    a.out = FloatData(out.get());
+    a.lengths_host = static_cast<int32_t*>(TF_TensorData(lengths.get()));
+    size_t ws_bytes = 0;
+    CheckCuda(bt_cuda_attention_with_kv_cache_workspace_bytes(&a, &ws_bytes), "attention with kv cache");
+    TensorPtr ws = DeviceTemp(ctx, static_cast<int64_t>(ws_bytes));
+    OrderedGpuWork work(TF_GetDeviceId(ctx));
+    CheckCuda(bt_cuda_attention_with_kv_cache(work.context(), &a, TF_TensorData(ws.get()), ws_bytes, nullptr),
+              "attention with kv cache");
+    work.Finish();
+    ForwardAsOutput(ctx, 1, in.key_cache.get());
+    ForwardAsOutput(ctx, 2, in.value_cache.get());
+  });
+}
+
+struct GpuDecoderAttrs {
+  DecoderOpAttrs op;
+  int precision;
+};
+
+void* CreateGpuDecoder(TF_OpKernelConstruction* ctx) {
+  auto* a = new GpuDecoderAttrs{};
+  ReadDecoderStackAttrs(ctx, &a->op);
+  a->precision = PrecisionFromEnv();
+  return a;
+}
+
+void DeleteGpuDecoder(void* a) { delete static_cast<GpuDecoderAttrs*>(a); }
+
+int CudaDecoderActivation(btk_activation activation) {
+  switch (activation) {
+    case BTK_ACTIVATION_GELU_TANH: return BT_CUDA_GELU_TANH;
+    case BTK_ACTIVATION_RELU: return BT_CUDA_RELU;
+    case BTK_ACTIVATION_SILU: return BT_CUDA_SILU;
+    default: return BT_CUDA_GELU;
+  }
+}
+
+void ComputeGpuDecoder(void* attrs, TF_OpKernelContext* ctx) {
+  GuardedCompute(ctx, [&] {
+    const auto& at = *static_cast<GpuDecoderAttrs*>(attrs);
+    const DecoderOpAttrs& a = at.op;
+    DecoderStackInputs in;
+    ReadDecoderStackInputs(ctx, a, &in);  // ids and lengths: host memory
+    const auto data = [](const TensorPtr& t) -> const float* {
+      return IsPlaceholder(t.get()) ? nullptr : FloatData(t.get());
+    };
+    const bool rms = a.norm_kind == BTK_NORM_RMS;
+    auto& g = in.globals;
+    std::vector<bt_cuda_decoder_layer> layers(static_cast<size_t>(a.num_layers));
+    for (int32_t l = 0; l < a.num_layers; ++l) {
+      const auto& t = in.layers[static_cast<size_t>(l)];
+      bt_cuda_decoder_layer& L = layers[static_cast<size_t>(l)];
+      L.norm1_gamma = data(t[decoder_layer::kNorm1Gamma]);
+      L.norm1_beta = rms ? nullptr : data(t[decoder_layer::kNorm1Beta]);
+      L.norm2_gamma = data(t[decoder_layer::kNorm2Gamma]);
+      L.norm2_beta = rms ? nullptr : data(t[decoder_layer::kNorm2Beta]);
+      L.norm1_eps = a.eps1[static_cast<size_t>(l)];
+      L.norm2_eps = a.eps2[static_cast<size_t>(l)];
+      if (a.packed_qkv) {
+        L.qkv_weight = data(t[decoder_layer::kQkvWeight]); L.qkv_bias = data(t[decoder_layer::kQkvBias]);
+      } else {
+        L.q_weight = data(t[decoder_layer::kQWeight]); L.q_bias = data(t[decoder_layer::kQBias]);
+        L.k_weight = data(t[decoder_layer::kKWeight]); L.k_bias = data(t[decoder_layer::kKBias]);
+        L.v_weight = data(t[decoder_layer::kVWeight]); L.v_bias = data(t[decoder_layer::kVBias]);
+      }
+      L.out_weight = data(t[decoder_layer::kOutWeight]); L.out_bias = data(t[decoder_layer::kOutBias]);
+      if (a.gated_mlp) {
+        L.gate_weight = data(t[decoder_layer::kGateWeight]); L.gate_bias = data(t[decoder_layer::kGateBias]);
+      }
+      L.up_weight = data(t[decoder_layer::kUpWeight]); L.up_bias = data(t[decoder_layer::kUpBias]);
+      L.down_weight = data(t[decoder_layer::kDownWeight]); L.down_bias = data(t[decoder_layer::kDownBias]);
+    }
+    bt_cuda_decoder m{};
+    m.num_layers = a.num_layers; m.vocab_size = in.vocab; m.embed_dim = in.embed;
+    m.num_heads = a.num_heads; m.num_kv_heads = a.num_kv_heads; m.head_dim = a.head_dim; m.ffn_dim = in.ffn;
+    m.norm_kind = rms ? BT_CUDA_NORM_RMS : BT_CUDA_NORM_LAYER;
+    m.norm_first = a.norm_first; m.parallel = a.parallel; m.parallel_shared_norm = a.parallel_shared_norm;
+    m.activation = CudaDecoderActivation(a.activation);
+    m.gated_mlp = a.gated_mlp;
+    m.precision = at.precision;
+    m.has_final_norm = a.has_final_norm;
+    m.lm_head_transposed = a.lm_head_transposed;
+    m.rotary_interleaved = a.rotary_interleaved;
+    m.attention_scale = a.scale; m.embedding_scale = a.embedding_scale; m.final_norm_eps = a.final_norm_eps;
+    m.word_embeddings = data(g[kWordEmbeddings]);
+    if (in.position_rows > 0) {
+      m.position_embeddings = data(g[kPositionEmbeddings]);
+      m.position_rows = in.position_rows;
+      m.position_offset = a.position_offset;
+    }
+    if (a.rotary_dim > 0) {
+      m.rotary_cos = data(g[kRotaryCos]); m.rotary_sin = data(g[kRotarySin]);
+      m.rotary_dim = a.rotary_dim; m.rotary_rows = in.rotary_rows;
+    }
+    m.final_norm_gamma = data(g[kFinalNormGamma]);
+    m.final_norm_beta = rms ? nullptr : data(g[kFinalNormBeta]);
+    m.lm_head = data(g[kLmHead]); m.lm_head_bias = data(g[kLmHeadBias]);
+    m.layers = layers.empty() ? nullptr : layers.data();
+
+    const std::vector<int64_t> logits_shape =
+        a.logits_all ? std::vector<int64_t>{in.batch, in.new_len, in.vocab} : std::vector<int64_t>{in.batch, in.vocab};
+    TensorPtr logits = Output(ctx, 0, logits_shape);
+    TensorPtr lengths = OutputOf(ctx, 3, {in.batch}, TF_INT32);  // host memory
+    bt_cuda_decoder_step s{};
+    s.batch = in.batch; s.new_len = in.new_len; s.capacity = in.capacity;
+    s.logits_rows = a.logits_all ? BT_CUDA_LOGITS_ALL : BT_CUDA_LOGITS_LAST;
+    s.input_ids_host = in.input_ids.empty() ? nullptr : in.input_ids.data();
+    s.past_lengths_host = in.past.data();
+    s.new_lengths_host = in.fresh.data();
+    s.key_cache = FloatData(in.key_cache.get());
+    s.value_cache = FloatData(in.value_cache.get());
+    s.logits = FloatData(logits.get());
+    s.lengths_host = static_cast<int32_t*>(TF_TensorData(lengths.get()));
+    size_t ws_bytes = 0;
+    CheckCuda(bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &ws_bytes), "transformer decoder stack");
+    TensorPtr ws = DeviceTemp(ctx, static_cast<int64_t>(ws_bytes));
+    OrderedGpuWork work(TF_GetDeviceId(ctx));
+    CheckCuda(bt_cuda_transformer_decoder_stack(work.context(), &m, &s, TF_TensorData(ws.get()), ws_bytes, nullptr),
+              "transformer decoder stack");
+    work.Finish();
+    ForwardAsOutput(ctx, 1, in.key_cache.get());
+    ForwardAsOutput(ctx, 2, in.value_cache.get());
+  });
+}
+
+// `host_memory`: the op's arguments (inputs or outputs) the kernel reads or writes on the host.
 void RegisterGpuKernel(const char* op, void* (*create)(TF_OpKernelConstruction*),
-                       void (*compute)(void*, TF_OpKernelContext*), void (*destroy)(void*), TF_Status* status) {
+                       void (*compute)(void*, TF_OpKernelContext*), void (*destroy)(void*), TF_Status* status,
+                       std::initializer_list<const char*> host_memory = {"key_padding_mask"}) {
   TF_KernelBuilder* k = TF_NewKernelBuilder(op, "GPU", create, compute, destroy);
-  TF_KernelBuilder_HostMemory(k, "key_padding_mask");
+  for (const char* arg : host_memory) TF_KernelBuilder_HostMemory(k, arg);
   TF_RegisterKernelBuilder(op, k, status);
 }
 
@@ -310,6 +547,25 @@ void RegisterTransformerEncoderLayerGpu(TF_Status* status) {
 
 void RegisterTransformerEncoderStackGpu(TF_Status* status) {
   RegisterGpuKernel(kTransformerEncoderStackOp, &CreateEncoderStack, &ComputeEncoderStack, &DeleteEncoder, status);
+}
+
+void RegisterRmsNormGpu(TF_Status* status) {
+  RegisterGpuKernel(kRmsNormOp, &CreateGpuRmsNorm, &ComputeGpuRmsNorm, &DeleteGpuScalar, status, {});
+}
+
+void RegisterRotaryEmbeddingGpu(TF_Status* status) {
+  RegisterGpuKernel(kRotaryEmbeddingOp, &CreateGpuRotary, &ComputeGpuRotary, &DeleteGpuRotary, status,
+                    {"positions"});
+}
+
+void RegisterAttentionWithKVCacheGpu(TF_Status* status) {
+  RegisterGpuKernel(kAttentionWithKVCacheOp, &CreateGpuKvCache, &ComputeGpuKvCache, &DeleteGpuScalar, status,
+                    {"past_lengths", "new_lengths", "lengths"});
+}
+
+void RegisterTransformerDecoderStackGpu(TF_Status* status) {
+  RegisterGpuKernel(kTransformerDecoderStackOp, &CreateGpuDecoder, &ComputeGpuDecoder, &DeleteGpuDecoder, status,
+                    {"input_ids", "past_lengths", "new_lengths", "lengths"});
 }
 
 }  // namespace bt_tf

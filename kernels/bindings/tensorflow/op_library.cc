@@ -26,11 +26,23 @@ const OpRegistration kRegistrations[] = {
     {bt_tf::kTransformerEncoderLayerOp, "CPU", &bt_tf::RegisterTransformerEncoderLayerCpu},
     {bt_tf::kTransformerEncoderStackOp, nullptr, &bt_tf::DefineTransformerEncoderStack},
     {bt_tf::kTransformerEncoderStackOp, "CPU", &bt_tf::RegisterTransformerEncoderStackCpu},
+    {bt_tf::kRmsNormOp, nullptr, &bt_tf::DefineRmsNorm},
+    {bt_tf::kRmsNormOp, "CPU", &bt_tf::RegisterRmsNormCpu},
+    {bt_tf::kRotaryEmbeddingOp, nullptr, &bt_tf::DefineRotaryEmbedding},
+    {bt_tf::kRotaryEmbeddingOp, "CPU", &bt_tf::RegisterRotaryEmbeddingCpu},
+    {bt_tf::kAttentionWithKVCacheOp, nullptr, &bt_tf::DefineAttentionWithKVCache},
+    {bt_tf::kAttentionWithKVCacheOp, "CPU", &bt_tf::RegisterAttentionWithKVCacheCpu},
+    {bt_tf::kTransformerDecoderStackOp, nullptr, &bt_tf::DefineTransformerDecoderStack},
+    {bt_tf::kTransformerDecoderStackOp, "CPU", &bt_tf::RegisterTransformerDecoderStackCpu},
 #ifdef BT_WITH_CUDA
     {bt_tf::kScaledDotProductAttentionOp, "GPU", &bt_tf::RegisterScaledDotProductAttentionGpu},
     {bt_tf::kScaledDotProductAttentionGradOp, "GPU", &bt_tf::RegisterScaledDotProductAttentionGradGpu},
     {bt_tf::kTransformerEncoderLayerOp, "GPU", &bt_tf::RegisterTransformerEncoderLayerGpu},
     {bt_tf::kTransformerEncoderStackOp, "GPU", &bt_tf::RegisterTransformerEncoderStackGpu},
+    {bt_tf::kRmsNormOp, "GPU", &bt_tf::RegisterRmsNormGpu},
+    {bt_tf::kRotaryEmbeddingOp, "GPU", &bt_tf::RegisterRotaryEmbeddingGpu},
+    {bt_tf::kAttentionWithKVCacheOp, "GPU", &bt_tf::RegisterAttentionWithKVCacheGpu},
+    {bt_tf::kTransformerDecoderStackOp, "GPU", &bt_tf::RegisterTransformerDecoderStackGpu},
 #endif
 };
 

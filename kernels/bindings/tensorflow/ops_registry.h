@@ -4,8 +4,9 @@
 //
 // One name per op end to end: the tfjs kernels, the addon's functions, the CPU
 // core's C ABI and the CUDA ABI call the ops ScaledDotProductAttention,
-// ScaledDotProductAttentionGrad, TransformerEncoderLayer and
-// TransformerEncoderStack; the TensorFlow ops are those names prefixed with Bt.
+// ScaledDotProductAttentionGrad, TransformerEncoderLayer, TransformerEncoderStack,
+// RmsNorm, RotaryEmbedding, AttentionWithKVCache and TransformerDecoderStack; the
+// TensorFlow ops are those names prefixed with Bt.
 #ifndef TFJS_BT_TENSORFLOW_OPS_REGISTRY_H_
 #define TFJS_BT_TENSORFLOW_OPS_REGISTRY_H_
 
@@ -18,6 +19,10 @@ constexpr const char* kScaledDotProductAttentionOp = "BtScaledDotProductAttentio
 constexpr const char* kScaledDotProductAttentionGradOp = "BtScaledDotProductAttentionGrad";
 constexpr const char* kTransformerEncoderLayerOp = "BtTransformerEncoderLayer";
 constexpr const char* kTransformerEncoderStackOp = "BtTransformerEncoderStack";
+constexpr const char* kRmsNormOp = "BtRmsNorm";
+constexpr const char* kRotaryEmbeddingOp = "BtRotaryEmbedding";
+constexpr const char* kAttentionWithKVCacheOp = "BtAttentionWithKVCache";
+constexpr const char* kTransformerDecoderStackOp = "BtTransformerDecoderStack";
 
 // One registration: an op's definition (device null) or one of its kernels
 // (device "CPU" or "GPU"). `add` registers it, reporting failure through status.
@@ -27,23 +32,35 @@ struct OpRegistration {
   void (*add)(TF_Status* status);
 };
 
-// Op definitions (attention_ops.cc, encoder_op.cc, encoder_stack_op.cc).
+// Op definitions (attention_ops.cc, encoder_ops.cc, decoder_ops.cc).
 void DefineScaledDotProductAttention(TF_Status* status);
 void DefineScaledDotProductAttentionGrad(TF_Status* status);
 void DefineTransformerEncoderLayer(TF_Status* status);
 void DefineTransformerEncoderStack(TF_Status* status);
+void DefineRmsNorm(TF_Status* status);
+void DefineRotaryEmbedding(TF_Status* status);
+void DefineAttentionWithKVCache(TF_Status* status);
+void DefineTransformerDecoderStack(TF_Status* status);
 
 // DEVICE_CPU kernels, over the native core (same files).
 void RegisterScaledDotProductAttentionCpu(TF_Status* status);
 void RegisterScaledDotProductAttentionGradCpu(TF_Status* status);
 void RegisterTransformerEncoderLayerCpu(TF_Status* status);
 void RegisterTransformerEncoderStackCpu(TF_Status* status);
+void RegisterRmsNormCpu(TF_Status* status);
+void RegisterRotaryEmbeddingCpu(TF_Status* status);
+void RegisterAttentionWithKVCacheCpu(TF_Status* status);
+void RegisterTransformerDecoderStackCpu(TF_Status* status);
 
 // DEVICE_GPU kernels, over libbt_cuda (gpu_kernels.cc; only in BT_WITH_CUDA builds).
 void RegisterScaledDotProductAttentionGpu(TF_Status* status);
 void RegisterScaledDotProductAttentionGradGpu(TF_Status* status);
 void RegisterTransformerEncoderLayerGpu(TF_Status* status);
 void RegisterTransformerEncoderStackGpu(TF_Status* status);
+void RegisterRmsNormGpu(TF_Status* status);
+void RegisterRotaryEmbeddingGpu(TF_Status* status);
+void RegisterAttentionWithKVCacheGpu(TF_Status* status);
+void RegisterTransformerDecoderStackGpu(TF_Status* status);
 
 // The ops' shape function: tfjs-node runs them eagerly, where kernels allocate
 // their outputs, so graph shape inference is not needed and outputs are

@@ -75,7 +75,33 @@ inline TensorPtr Output(TF_OpKernelContext* ctx, int i, const std::vector<int64_
   return TensorPtr(t);
 }
 
+// Output i of `dtype` (int32 lengths, say).
+inline TensorPtr OutputOf(TF_OpKernelContext* ctx, int i, const std::vector<int64_t>& shape, TF_DataType dtype) {
+  auto status = NewStatus();
+  TF_Tensor* t = TF_AllocateOutput(ctx, i, dtype, shape.data(), static_cast<int>(shape.size()),
+                                   NumElements(shape) * static_cast<int64_t>(TF_DataTypeSize(dtype)), status.get());
+  if (TF_GetCode(status.get()) != TF_OK) throw InvalidArgument{std::string("allocating output: ") + TF_Message(status.get())};
+  return TensorPtr(t);
+}
+
+// Output i is input tensor `t` itself (its buffer, not a copy): an input updated in place.
+inline void ForwardAsOutput(TF_OpKernelContext* ctx, int i, const TF_Tensor* t) {
+  auto status = NewStatus();
+  TF_SetOutput(ctx, i, t, status.get());
+  if (TF_GetCode(status.get()) != TF_OK) throw InvalidArgument{std::string("setting output: ") + TF_Message(status.get())};
+}
+
 inline float* FloatData(TF_Tensor* t) { return static_cast<float*>(TF_TensorData(t)); }
+
+// An int32 tensor's values copied out (host memory only: CPU kernels, HostMemory inputs of GPU kernels).
+inline std::vector<int32_t> Int32Values(const TF_Tensor* t) {
+  const int64_t n = TF_TensorElementCount(t);
+  const auto* data = static_cast<const int32_t*>(TF_TensorData(t));
+  return n > 0 ? std::vector<int32_t>(data, data + n) : std::vector<int32_t>();
+}
+
+// A tensor with no element: a [0]-shaped placeholder for an absent input.
+inline bool IsPlaceholder(const TF_Tensor* t) { return TF_TensorElementCount(t) == 0; }
 
 // A [B, S] key padding mask of dtype int32, bool or float as bytes (nonzero = real token).
 inline std::vector<uint8_t> KeyValidity(const TF_Tensor* t) {

@@ -3,8 +3,12 @@
  * file per op in kernels/), usable once the op library loads.
  */
 import type {KernelConfig} from '@tensorflow/tfjs-core';
+import {attentionWithKVCacheConfig} from './kernels/AttentionWithKVCache';
+import {rmsNormConfig} from './kernels/RmsNorm';
+import {rotaryEmbeddingConfig} from './kernels/RotaryEmbedding';
 import {scaledDotProductAttentionConfig} from './kernels/ScaledDotProductAttention';
 import {scaledDotProductAttentionGradConfig} from './kernels/ScaledDotProductAttentionGrad';
+import {transformerDecoderStackConfig} from './kernels/TransformerDecoderStack';
 import {transformerEncoderLayerConfig} from './kernels/TransformerEncoderLayer';
 import {transformerEncoderStackConfig} from './kernels/TransformerEncoderStack';
 
@@ -13,4 +17,8 @@ export const tensorflowKernelConfigs: KernelConfig[] = [
   scaledDotProductAttentionGradConfig,
   transformerEncoderLayerConfig,
   transformerEncoderStackConfig,
+  rmsNormConfig,
+  rotaryEmbeddingConfig,
+  attentionWithKVCacheConfig,
+  transformerDecoderStackConfig,
 ];
