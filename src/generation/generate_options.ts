@@ -29,6 +29,8 @@ export interface GenerateOptions {
   signal?: AbortSignal;
   /** For a tensor of padded prompts: 1 for real tokens, 0 for padding. */
   attentionMask?: tf.Tensor;
+  /** Also return each step's logits (before the repetition penalty and sampling), per sequence. */
+  returnLogits?: boolean;
 }
 
 export interface CheckedGenerateOptions {
@@ -37,10 +39,11 @@ export interface CheckedGenerateOptions {
   seed: number;
   stopTokens: Set<number>;
   signal: AbortSignal | null;
+  returnLogits: boolean;
 }
 
 const KEYS = ['maxNewTokens', 'temperature', 'topK', 'topP', 'repetitionPenalty', 'seed', 'stopTokens', 'signal',
-  'attentionMask'] as const;
+  'attentionMask', 'returnLogits'] as const;
 
 function integer(op: string, name: string, x: unknown, min: number): number {
   if (typeof x !== 'number' || !Number.isInteger(x) || x < min) fail(op, `${name} must be an integer >= ${min}, got ${String(x)}`);
@@ -79,13 +82,19 @@ export function checkGenerateOptions(op: string, options: unknown, vocab: number
     if (typeof s !== 'object' || typeof s.aborted !== 'boolean') fail(op, `options.signal must be an AbortSignal, got ${describeValue(o.signal)}`);
     signal = o.signal;
   }
+  if (o.returnLogits !== undefined && typeof o.returnLogits !== 'boolean') {
+    fail(op, `options.returnLogits must be a boolean, got ${describeValue(o.returnLogits)}`);
+  }
+  const returnLogits = o.returnLogits ?? false;
   const sample = (o.temperature !== undefined && temperature > 0) || o.topK !== undefined || o.topP !== undefined ||
       o.seed !== undefined;
   if (sample && temperature === 0 && o.temperature !== undefined) {
     // temperature 0 asks for greedy decoding even with the other sampling options.
-    return {maxNewTokens, seed, stopTokens, signal, sampling: {sample: false, temperature: 1, topK, topP, repetitionPenalty}};
+    return {maxNewTokens, seed, stopTokens, signal, returnLogits,
+      sampling: {sample: false, temperature: 1, topK, topP, repetitionPenalty}};
   }
-  return {maxNewTokens, seed, stopTokens, signal, sampling: {sample, temperature: temperature || 1, topK, topP, repetitionPenalty}};
+  return {maxNewTokens, seed, stopTokens, signal, returnLogits,
+    sampling: {sample, temperature: temperature || 1, topK, topP, repetitionPenalty}};
 }
 
 /** Prompts as arrays of token ids, each checked against the vocabulary and non-empty. */

@@ -64,6 +64,8 @@ export interface GenerationResult {
   finishReasons: FinishReason[];
   promptTokens: number;
   newTokens: number;
+  /** With options.returnLogits: each sequence's logits at each of its steps (before penalty and sampling). */
+  logits?: Float32Array[][];
 }
 
 export interface GenerationStep {
@@ -113,10 +115,11 @@ export class Generator {
     const tokens: number[][] = prompts.map(() => []);
     const finishReasons: Array<FinishReason | null> = prompts.map(() => null);
     const random = o.sampling.sample ? new SeededRandom(o.seed) : null;
+    const stepLogits: Float32Array[][] | null = o.returnLogits ? prompts.map(() => []) : null;
     const result = (): GenerationResult => ({
       tokens, sequences: prompts.map((p, b) => [...p, ...tokens[b]]),
       finishReasons: finishReasons.map(r => r ?? 'length'), promptTokens: prompts.reduce((n, p) => n + p.length, 0),
-      newTokens: tokens.reduce((n, t) => n + t.length, 0),
+      newTokens: tokens.reduce((n, t) => n + t.length, 0), ...(stepLogits ? {logits: stepLogits} : {}),
     });
     if (o.maxNewTokens === 0) return result();
     this.running = true;
@@ -125,6 +128,7 @@ export class Generator {
       for (let step = 0; ; step++) {
         const chosen = logits.map((row, b) => {
           if (row === null || finishReasons[b] !== null) return null;
+          stepLogits?.[b].push(row.slice());
           const token = chooseToken(row, [...prompts[b], ...tokens[b]], o.sampling, random);
           tokens[b].push(token);
           if (o.stopTokens.has(token)) finishReasons[b] = 'stop';
