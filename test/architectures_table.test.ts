@@ -18,6 +18,7 @@ test('every architecture entry is well formed', () => {
     expect(['encoderLayer', 'attention', 'refused']).toContain(entry.fusion);
     if (entry.fusion !== 'encoderLayer') expect(entry.reason ?? entry.notes).toBeTruthy();
     expect(entry.modelTypes.length).toBeGreaterThan(0);
+    expect(['cached', null]).toContain(entry.generation);
   }
 });
 
@@ -31,5 +32,10 @@ test('every fixture belongs to exactly one entry, and entries name only graph op
     for (const id of entry.fixtures) expect([entry.id, id, fixtureIds.has(id)]).toEqual([entry.id, id, true]);
     for (const op of entry.fusedOps) expect([entry.id, op, OP_NAMES.includes(op) && OPS[op].graphOp]).toEqual([entry.id, op, true]);
     expect(entry.fusedOps.length === 0).toBe(entry.fusion === 'refused');
+  }
+  // A decoder fixture's family says how the generator runs it (test/generation.test.ts holds it to that).
+  for (const fixture of listFixtures().filter(f => f.kind === 'decoder' && f.format === 'graph-model')) {
+    const entry = architectureTable().find(e => e.fixtures.includes(fixture.id));
+    expect([fixture.id, entry?.generation]).toEqual([fixture.id, 'cached']);
   }
 });

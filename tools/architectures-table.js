@@ -26,9 +26,11 @@ function table() {
         .filter(Boolean).join(', ');
     const why = (e.reason ?? e.notes ?? '').replace(/\|/g, '\\|');
     const ops = e.fusedOps.length > 0 ? e.fusedOps.map(op => `\`${op}\``).join(', ') : '—';
-    return `| ${e.name} | ${blocks || '—'} | ${FUSION[e.fusion]} | ${ops} | ${why} |`;
+    const generate = e.generation === 'cached' ? 'key/value cache' : '—';
+    return `| ${e.name} | ${blocks || '—'} | ${FUSION[e.fusion]} | ${ops} | ${generate} | ${why} |`;
   });
-  return ['| architecture | blocks | fused | ops | notes |', '| --- | --- | --- | --- | --- |', ...rows].join('\n');
+  return ['| architecture | blocks | transform fuses | ops | generator | notes |', '| --- | --- | --- | --- | --- | --- |', ...rows]
+      .join('\n');
 }
 
 function withTable(readme) {

@@ -51,9 +51,10 @@ export class CachedSteps implements StepModel {
   private run(ids: tf.Tensor2D, fresh: number[]): tf.Tensor {
     const cache = this.cache as DecoderCache;
     const newLengths = tf.tensor1d(fresh, 'int32');
-    const [logits, keyCache, valueCache, lengths] = runOp('TransformerDecoderStack', decoderStackInputs(this.model, {
+    // tidy: the placeholders standing for absent weights are made per call.
+    const [logits, keyCache, valueCache, lengths] = tf.tidy(() => runOp('TransformerDecoderStack', decoderStackInputs(this.model, {
       inputIds: ids, pastLengths: cache.pastLengths, newLengths, keyCache: cache.keyCache, valueCache: cache.valueCache,
-    }), {...this.model.attrs, logitsRows: 'last', weightPrecision: this.precision});
+    }), {...this.model.attrs, logitsRows: 'last', weightPrecision: this.precision}));
     // The old tensors share their data with the new caches where the kernel wrote in place: disposing them frees nothing more.
     tf.dispose([ids, newLengths, cache.keyCache, cache.valueCache, cache.pastLengths]);
     this.cache = {keyCache, valueCache, pastLengths: lengths as tf.Tensor1D};

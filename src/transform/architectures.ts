@@ -24,6 +24,8 @@ export interface ArchitectureEntry {
   fixtures: string[];
   /** The op-table ops a transformed model of the family runs (graph models: its graph's fused ops). */
   fusedOps: OpName[];
+  /** How BetterTransformer.generator runs the family's decoders: 'cached' on the fused decoder stack; null: not a decoder. */
+  generation: 'cached' | null;
   notes: string;
 }
 

@@ -27,6 +27,8 @@ export interface FixtureMeta {
   refusalHint: string | null;
   quantization: null | 'float16' | 'uint8';
   intermediate: number;
+  /** Decoder fixtures (language models) carry generation.json: Python's greedy tokens and per-step logits. */
+  kind?: 'encoder' | 'decoder';
   notes: string | null;
   /** Versions of the tools that made the fixture. */
   converter: string;

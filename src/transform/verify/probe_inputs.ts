@@ -44,9 +44,12 @@ export function randomInputs(specs: InputSpec[], batch: number, seq: number, pad
 } {
   const inputs: tf.NamedTensorMap = {};
   let validTokens: number[][] | null = null;
-  for (const spec of specs) {
+  // Every shape is resolved before any tensor is made: an input that cannot be
+  // probed must not leave the others' tensors behind.
+  const shapes = specs.map(spec => resolveShape(spec, batch, seq));
+  for (const [i, spec] of specs.entries()) {
     const key = spec.name.replace(/:0$/, '');
-    const shape = resolveShape(spec, batch, seq);
+    const shape = shapes[i];
     const isInt = spec.dtype === 'int32' || spec.dtype === 'DT_INT32';
     if (/mask/i.test(key) && shape.length === 2) {
       const lengths = paddedLengths(shape[0], shape[1], padding);
