@@ -1,7 +1,8 @@
 /**
  * The tfjs-better-transformer CLI, run as a user would (node dist/cli/main.js;
  * `npm test` builds dist first): inspect's JSON contract, convert's output
- * loading with the package, bench's parity, and one-line errors.
+ * loading with the package, bench's parity, generate's tokens against the
+ * Python greedy references, and one-line errors.
  */
 import {spawnSync} from 'child_process';
 import * as fs from 'fs';
@@ -18,7 +19,9 @@ const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 
 function cli(...args: string[]) {
   const r = spawnSync(process.execPath, [CLI, ...args], {encoding: 'utf8', env: {...process.env, TF_CPP_MIN_LOG_LEVEL: '3'}});
-  return {code: r.status, stdout: r.stdout, stderr: r.stderr.split('\n').filter(l => !/^\s*$|npm warn|cpu_feature_guard|oneDNN|rebuild TensorFlow/.test(l))};
+  // Dropped: TensorFlow's start-up logs and tfjs-backend-cpu's one-time "install tfjs-node" banner (a console.warn).
+  return {code: r.status, stdout: r.stdout, stderr: r.stderr.split('\n').filter(l =>
+    !/^\s*$|npm warn|cpu_feature_guard|oneDNN|rebuild TensorFlow|^=+$|looks like you are running TensorFlow\.js in Node\.js/.test(l))};
 }
 
 function tmpdir(): string {
@@ -100,5 +103,180 @@ describe('tfjs-better-transformer CLI', () => {
     expect(r.stderr).toHaveLength(1);
     expect(r.stderr[0]).toMatch(message);
     expect(r.stderr.join('\n')).not.toMatch(/\n\s+at /);
+  });
+});
+
+interface GenerationFixture {
+  prompts: number[][];
+  /** The new tokens of each prompt generated alone (the prompt not included), greedy. */
+  greedySingle: number[][];
+  /** The new tokens of each row of the left-padded batch of all prompts, greedy. */
+  greedyBatched: number[][];
+}
+
+function generationFixture(id: string): GenerationFixture {
+  return JSON.parse(fs.readFileSync(path.join(FIXTURES_DIR, id, 'generation.json'), 'utf8')) as GenerationFixture;
+}
+
+interface GenerateJson {
+  mode: 'cached' | 'recompute';
+  reason: string | null;
+  backend: string;
+  weightPrecision: string;
+  sequences: Array<{prompt: number[]; tokens: number[]; finishReason: string; text?: string}>;
+  timing: {steps: number; newTokens: number; ms: number; firstTokenMs: number | null; tokensPerSecond: number};
+}
+
+function generateJson(...args: string[]): GenerateJson {
+  const r = cli('generate', ...args, '--json');
+  if (r.code !== 0) throw new Error(`generate ${args.join(' ')} exited ${r.code}: ${r.stderr.join('\n')}`);
+  return JSON.parse(r.stdout) as GenerateJson;
+}
+
+const ids = (tokens: number[]) => tokens.join(',');
+
+describe('tfjs-better-transformer generate', () => {
+  const NEW = 8;
+
+  describe.each(['gpt2_lm', 'mistral_lm'])('%s', id => {
+    const dir = path.join(FIXTURES_DIR, id);
+    const g = generationFixture(id);
+
+    test('one prompt gives the Python greedy tokens, with the JSON contract', () => {
+      const out = generateJson(dir, '--prompt-ids', ids(g.prompts[0]), '--max-new-tokens', String(NEW), '--backend', 'cpu');
+      expect(Object.keys(out).sort()).toEqual(['backend', 'mode', 'reason', 'sequences', 'timing', 'weightPrecision']);
+      expect(out).toMatchObject({mode: 'cached', reason: null, backend: 'cpu', weightPrecision: 'float32'});
+      expect(out.sequences).toEqual([{prompt: g.prompts[0], tokens: g.greedySingle[0].slice(0, NEW), finishReason: 'length'}]);
+      expect(out.timing.steps).toBe(NEW);
+      expect(out.timing.newTokens).toBe(NEW);
+      expect(out.timing.ms).toBeGreaterThan(0);
+      expect(out.timing.tokensPerSecond).toBeGreaterThan(0);
+    });
+
+    test('repeated --prompt-ids make a batch that gives the Python batched tokens', () => {
+      const out = generateJson(dir, '--prompt-ids', ids(g.prompts[0]), '--prompt-ids', ids(g.prompts[1]),
+          '--max-new-tokens', String(NEW), '--backend', 'cpu');
+      expect(out.sequences.map(s => s.prompt)).toEqual([g.prompts[0], g.prompts[1]]);
+      expect(out.sequences.map(s => s.tokens)).toEqual([g.greedyBatched[0].slice(0, NEW), g.greedyBatched[1].slice(0, NEW)]);
+      expect(out.timing.newTokens).toBe(2 * NEW);
+    });
+
+    test('--no-cache recomputes with the graph and gives the same tokens', () => {
+      const out = generateJson(dir, '--prompt-ids', ids(g.prompts[0]), '--prompt-ids', ids(g.prompts[2]),
+          '--max-new-tokens', String(NEW), '--no-cache', '--backend', 'cpu');
+      expect(out.mode).toBe('recompute');
+      expect(out.reason).toMatch(/--no-cache/);
+      expect(out.sequences.map(s => s.tokens)).toEqual([g.greedySingle[0].slice(0, NEW), g.greedySingle[2].slice(0, NEW)]);
+    });
+
+    test('the human form: one line of ids per sequence on stdout, how they were made on stderr', () => {
+      // The default backend: tensorflow where tfjs-node is installed, else cpu.
+      const r = cli('generate', dir, '--prompt-ids', ids(g.prompts[0]), '--prompt-ids', ids(g.prompts[1]), '--max-new-tokens', String(NEW));
+      expect(r.code).toBe(0);
+      expect(r.stdout).toBe(`${g.greedyBatched[0].slice(0, NEW).join(' ')}\n${g.greedyBatched[1].slice(0, NEW).join(' ')}\n`);
+      expect(r.stderr).toHaveLength(1);
+      expect(r.stderr[0]).toMatch(/^mode cached .*backend (cpu|tensorflow): 16 new tokens in 8 steps, .* tokens\/s/);
+    });
+  });
+
+  const mistral = path.join(FIXTURES_DIR, 'mistral_lm');
+  const m = generationFixture('mistral_lm');
+
+  test('--stream prints the tokens as they come: one line for one sequence, a line per step for a batch', () => {
+    const one = cli('generate', mistral, '--prompt-ids', ids(m.prompts[0]), '--max-new-tokens', String(NEW), '--stream', '--backend', 'cpu');
+    expect(one.code).toBe(0);
+    expect(one.stdout).toBe(`${m.greedySingle[0].slice(0, NEW).join(' ')}\n`);
+    expect(one.stderr[0]).toMatch(/^mode cached/);
+    // The second sequence stops at its second token (a stop token neither sequence makes earlier); '-' marks it finished.
+    const stop = m.greedyBatched[1][1];
+    expect([...m.greedyBatched[0].slice(0, 4), m.greedyBatched[1][0]]).not.toContain(stop);
+    const batch = cli('generate', mistral, '--prompt-ids', ids(m.prompts[0]), '--prompt-ids', ids(m.prompts[1]), '--max-new-tokens', '4',
+        '--stop-tokens', String(stop), '--stream', '--backend', 'cpu');
+    expect(batch.code).toBe(0);
+    const steps = m.greedyBatched[0].slice(0, 4).map((t, i) => `step ${i}: ${t} ${i <= 1 ? m.greedyBatched[1][i] : '-'}`);
+    expect(batch.stdout).toBe(`${steps.join('\n')}\n`);
+  });
+
+  test('--stop-tokens ends a sequence at the token (kept), finishReason stop', () => {
+    const stop = m.greedySingle[0][2];
+    expect(m.greedySingle[0].slice(0, 2)).not.toContain(stop);
+    const out = generateJson(mistral, '--prompt-ids', ids(m.prompts[0]), '--prompt-ids', ids(m.prompts[1]), '--max-new-tokens', String(NEW),
+        '--stop-tokens', String(stop), '--backend', 'cpu');
+    expect(m.greedySingle[1].slice(0, NEW)).not.toContain(stop);
+    expect(out.sequences.map(s => [s.tokens, s.finishReason])).toEqual([
+      [m.greedySingle[0].slice(0, 3), 'stop'], [m.greedySingle[1].slice(0, NEW), 'length']]);
+  });
+
+  test('sampling with --seed is reproducible', () => {
+    const args = [mistral, '--prompt-ids', ids(m.prompts[0]), '--max-new-tokens', '16', '--temperature', '1.5', '--top-k', '40',
+      '--top-p', '0.95', '--seed', '7', '--backend', 'cpu'];
+    const a = generateJson(...args);
+    const b = generateJson(...args);
+    expect(a.sequences[0].tokens).toHaveLength(16);
+    expect(b.sequences[0].tokens).toEqual(a.sequences[0].tokens);
+    // It did sample: 16 draws at temperature 1.5 from a 100-token vocabulary are not the greedy tokens.
+    expect(a.sequences[0].tokens).not.toEqual(m.greedySingle[0].slice(0, 16));
+  });
+
+  test('--weight-precision bfloat16 runs the cached step on bfloat16 weights', () => {
+    const out = generateJson(mistral, '--prompt-ids', ids(m.prompts[0]), '--max-new-tokens', String(NEW), '--weight-precision', 'bfloat16',
+        '--backend', 'cpu');
+    expect(out).toMatchObject({mode: 'cached', weightPrecision: 'bfloat16'});
+    expect(out.sequences[0].tokens).toHaveLength(NEW);
+  });
+
+  test('--tokenizer encodes --prompt text and decodes the new tokens', () => {
+    // A word-piece tokenizer whose words w0 … w99 are the fixture's ids 0 … 99.
+    const vocab: Record<string, number> = {'[UNK]': 100};
+    for (let i = 0; i < 100; i++) vocab[`w${i}`] = i;
+    const dir = tmpdir();
+    fs.writeFileSync(path.join(dir, 'tokenizer.json'), JSON.stringify({
+      version: '1.0', added_tokens: [], normalizer: null, pre_tokenizer: {type: 'WhitespaceSplit'}, post_processor: null,
+      decoder: {type: 'WordPiece', prefix: '##', cleanup: false},
+      model: {type: 'WordPiece', vocab, unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100},
+    }));
+    const words = (tokens: number[]) => tokens.map(t => `w${t}`).join(' ');
+    const out = generateJson(mistral, '--tokenizer', path.join(dir, 'tokenizer.json'), '--prompt', words(m.prompts[0]),
+        '--prompt', words(m.prompts[1]), '--max-new-tokens', String(NEW), '--backend', 'cpu');
+    expect(out.sequences).toEqual([0, 1].map(b => ({
+      prompt: m.prompts[b], tokens: m.greedyBatched[b].slice(0, NEW), finishReason: 'length', text: words(m.greedyBatched[b].slice(0, NEW)),
+    })));
+    const text = cli('generate', mistral, '--tokenizer', dir, '--prompt', words(m.prompts[0]), '--max-new-tokens', String(NEW), '--backend', 'cpu');
+    expect(text.stdout).toBe(`${words(m.greedySingle[0].slice(0, NEW))}\n`);
+    const unknown = cli('generate', mistral, '--tokenizer', dir, '--prompt', 'w1 hello', '--backend', 'cpu');
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toEqual(['tfjs-better-transformer: --prompt #1: 100 (position 2) is not a token id in [0, 100)']);
+  });
+
+  const gpt2 = path.join(FIXTURES_DIR, 'gpt2_lm');
+  const P = ['--prompt-ids', '85,64,52'];
+  test.each([
+    ['--max-new-tokens 0', [gpt2, ...P, '--max-new-tokens', '0'], 2, /'--max-new-tokens <n>' argument '0' is invalid\. expected an integer >= 1/],
+    ['--max-new-tokens abc', [gpt2, ...P, '--max-new-tokens', 'abc'], 2, /--max-new-tokens .* expected an integer >= 1/],
+    ['--max-new-tokens beyond the model', [gpt2, ...P, '--max-new-tokens', '1000', '--backend', 'cpu'], 1,
+      /--max-new-tokens 1000 after a prompt of 3 tokens needs 1003 positions; the model takes \d+/],
+    ['a non-integer id', [gpt2, '--prompt-ids', '1,x'], 2, /--prompt-ids .* 'x' is not a token id/],
+    ['an empty --prompt-ids', [gpt2, '--prompt-ids', ' , '], 2, /--prompt-ids .* expected token ids/],
+    ['an id outside the vocabulary', [gpt2, ...P, '--prompt-ids', '1,500', '--backend', 'cpu'], 1,
+      /--prompt-ids #2: 500 \(position 2\) is not a token id in \[0, 100\)/],
+    ['no prompt', [gpt2], 2, /--prompt-ids/],
+    ['--prompt without --tokenizer', [gpt2, '--prompt', 'hello'], 2, /--prompt needs --tokenizer/],
+    ['--temperature -1', [gpt2, ...P, '--temperature', '-1'], 2, /--temperature .* expected a number >= 0/],
+    ['--top-k 1.5', [gpt2, ...P, '--top-k', '1.5'], 2, /--top-k .* expected an integer >= 0/],
+    ['--top-p 2', [gpt2, ...P, '--top-p', '2'], 2, /--top-p .* expected a number in \(0, 1\]/],
+    ['--seed -3', [gpt2, ...P, '--seed', '-3'], 2, /--seed .* expected an integer in \[0, 4294967295\]/],
+    ['--stop-tokens outside the vocabulary', [gpt2, ...P, '--stop-tokens', '100', '--backend', 'cpu'], 1, /--stop-tokens: 100 is not a token id/],
+    ['--weight-precision float16', [gpt2, ...P, '--weight-precision', 'float16'], 2, /--weight-precision .* float32, bfloat16/],
+    ['--backend webgl', [gpt2, ...P, '--backend', 'webgl'], 2, /--backend .* cpu, tensorflow/],
+    ['--json with --stream', [gpt2, ...P, '--json', '--stream'], 2, /'--json' cannot be used with option '--stream'/],
+    ['a missing model', ['/no/such/model', ...P], 1, /^tfjs-better-transformer: no model at \/no\/such\/model/],
+    ['a model that is not a decoder', [path.join(FIXTURES_DIR, 'bert'), ...P, '--backend', 'cpu'], 1, /cannot generate with this model/],
+    ['a layers model', [path.join(FIXTURES_DIR, 'keras_decoder'), ...P], 1, /generate works on converted graph models/],
+  ] as Array<[string, string[], number, RegExp]>)('%s is one clear line and a non-zero exit', (_, args, code, message) => {
+    const r = cli('generate', ...args);
+    expect(r.code).toBe(code);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toHaveLength(1);
+    expect(r.stderr[0]).toMatch(message);
   });
 });

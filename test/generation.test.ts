@@ -12,7 +12,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import {GraphModel, loadGraphModelSync} from '@tensorflow/tfjs-converter';
-import {BetterTransformer, BetterTransformerArgumentError} from '../src';
+import {BetterTransformer, BetterTransformerArgumentError, setKernelPreference} from '../src';
 import type {Generator} from '../src/generation/generator';
 import {architectureTable} from '../src/transform/architectures';
 import {listFixtures, loadFixture} from './helpers/load_fixture';
@@ -123,6 +123,20 @@ describe.each(decoderFixtures.map(f => [f.id, f] as const))('generator on %s', (
     expect(c.tokens).not.toEqual(a.tokens);
     const topOne = await generator.generate(expected.prompts, {maxNewTokens: 16, temperature: 1.5, topK: 1, seed: 3});
     expect(topOne.tokens).toEqual(expected.greedyBatched.map(t => t.slice(0, 16)));
+  });
+
+  test('sampling gives the same tokens on every implementation of the step (fused kernel and composite)', async () => {
+    // The projects run this file on native cpu, portable cpu and tensorflow; here the same backend's
+    // fused kernel and plain-tfjs composite must agree too (logits differ only by float rounding).
+    const options = {maxNewTokens: 24, temperature: 0.9, topK: 40, topP: 0.9, repetitionPenalty: 1.1, seed: 5};
+    const fused = await generator.generate(expected.prompts, options);
+    setKernelPreference('composite');
+    try {
+      const composite = await generator.generate(expected.prompts, options);
+      expect(composite.tokens).toEqual(fused.tokens);
+    } finally {
+      setKernelPreference('auto');
+    }
   });
 
   test('bfloat16 weights: the report measures the difference, and the prompts\' logits stay within 3e-2 of Python\'s', async () => {

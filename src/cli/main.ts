@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 /**
- * tfjs-better-transformer CLI: inspect, convert and bench converted models.
+ * tfjs-better-transformer CLI: inspect, convert and bench converted models, and
+ * generate tokens with converted decoder-only models.
  * Every failure is one line on stderr and a non-zero exit code.
  */
 import {Command, CommanderError} from 'commander';
 import {benchCommand} from './bench_command';
 import {convertCommand} from './convert_command';
+import {registerGenerateCommand} from './generate_command';
 import {inspectCommand} from './inspect_command';
 
 function fail(error: unknown): never {
@@ -36,6 +38,7 @@ export async function main(argv: string[]): Promise<void> {
       .option('--backend <name>', "tfjs backend: 'cpu' or 'tensorflow' (tfjs-node)")
       .option('--json <file>', 'write the results as JSON')
       .action(async (model: string, opts: Record<string, string>) => benchCommand(model, opts));
+  registerGenerateCommand(program);
   try {
     await program.parseAsync(argv);
   } catch (e) {
