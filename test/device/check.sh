@@ -8,7 +8,10 @@
 # Results: $OUT/check.json, $OUT/check.md, $OUT/build.log, $OUT/ptxas.log,
 # $OUT/check.log (OUT defaults to /tmp/bt_cuda_check). BT_CHECK_BUDGET_S bounds
 # the Python part (default 270 s; late timing cases are skipped). Extra arguments go to
-# check_cuda.py (--only TEXT, --precisions, --skip-timing, --skip-ordering).
+# check_cuda.py (--only TEXT, --precisions, --skip-timing, --skip-ordering). --only matches
+# '<kind>: <name>' ('|' separates alternatives); the decoding ops (RMSNorm, rotary, attention with
+# a kv cache, the decoder stack) read 'decoder <kind>: <name>', so only they run with
+#   bash test/device/check.sh --only decoder --skip-timing --skip-ordering
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 OUT="${OUT:-/tmp/bt_cuda_check}"
@@ -44,12 +47,14 @@ echo "check: built in $(( $(date +%s) - t0 )) s; ABI test:"
 grep -E "abi_validation_test|FAIL|device" "$OUT/build.log" | tail -5
 
 # Optional (BT_CHECK_SANITIZE=1, where compute-sanitizer reads the GPU): out-of-bounds accesses and
-# shared-memory races on a few small cases, before the main run, each pass capped at 150 s.
+# shared-memory races on a few small cases (attention, and one of each decoding op), before the main
+# run, each pass capped at 150 s.
+SANITIZE_CASES="D=40|rms_norm: width 257|rotary: interleaved partial|kv_cache: gqa 8/2|decoder_stack: gpt2"
 if [ "${BT_CHECK_SANITIZE:-0}" = 1 ] && command -v compute-sanitizer >/dev/null 2>&1; then
   for tool in memcheck racecheck; do
     echo "check: compute-sanitizer --tool $tool" | tee -a "$OUT/sanitize.log"
     timeout 150 compute-sanitizer --tool "$tool" --print-limit 20 python3 "$ROOT/test/device/check_cuda.py" \
-      --lib "$BUILD/libbt_cuda.so" --out /tmp/bt_cuda_sanitize --skip-timing --skip-ordering --only "D=40" \
+      --lib "$BUILD/libbt_cuda.so" --out /tmp/bt_cuda_sanitize --skip-timing --skip-ordering --only "$SANITIZE_CASES" \
       >> "$OUT/sanitize.log" 2>&1
     echo "check: $tool exit $?" | tee -a "$OUT/sanitize.log"
     grep -E "ERROR SUMMARY|RACECHECK SUMMARY" "$OUT/sanitize.log" | tail -2

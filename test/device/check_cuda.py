@@ -2,7 +2,9 @@
 """Device check of libbt_cuda (run by test/device/check.sh on a GPU machine).
 
 One run gives: ABI checks, parity against float64 PyTorch references for every
-case and precision (failures printed compactly, the run goes on), the
+case and precision (attention, encoder layer and stack, and the decoding ops:
+RMSNorm, rotary, attention with a kv cache, the decoder stack; failures printed
+compactly, the run goes on), the
 stream-ordering test, timings against PyTorch, and $OUT/check.json +
 $OUT/check.md (the JSON is rewritten after every section). The table is
 printed last. --dry-run exercises the argument handling, the case plan, the
@@ -32,7 +34,11 @@ def parse_args(argv):
     p.add_argument("--budget-s", type=float, default=270.0, help="wall-clock budget; late timing cases are skipped")
     p.add_argument("--skip-timing", action="store_true")
     p.add_argument("--skip-ordering", action="store_true")
-    p.add_argument("--only", default="", help="run only the parity cases whose name contains this text")
+    p.add_argument("--only", default="",
+                   help="run only the parity cases whose '<kind>: <name>' contains this text ('|' separates "
+                        "alternatives); the decoding kinds read 'decoder <kind>: <name>', so --only decoder runs "
+                        "the four decoding ops (kinds: attention, encoder, encoder_stack, rms_norm, rotary, "
+                        "kv_cache, decoder_stack)")
     p.add_argument("--precisions", default="highest,high")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--dry-run", action="store_true", help="no GPU: plan, binding and reference checks only")
@@ -127,10 +133,120 @@ def abi_checks(lib, report, have_gpu):
     size = C.c_size_t()
     st3, msg3 = lib.status_of(lib.lib.bt_cuda_transformer_encoder_stack_workspace_bytes, C.byref(s), C.byref(size))
     ok3 = st3 == bc.INVALID_ARGUMENT and msg3.startswith("layers[1]: ")
-    passed = bool(ok and ok2 and ok3)
+    decoding = decoding_abi_checks(lib, have_gpu)
+    passed = bool(ok and ok2 and ok3 and all(r["ok"] for r in decoding.values()))
     report.data["abi_checks"] = dict(bad_heads=[st, msg], valid_shapes_no_context=[st2, msg2],
-                                     stack_bad_layer=[st3, msg3], passed=passed)
+                                     stack_bad_layer=[st3, msg3], decoding=decoding, passed=passed)
     print(f"ABI checks: {'ok' if passed else 'FAILED'} ({msg!r}; {msg2!r}; {msg3!r})")
+    bad = [f"{k}: {r}" for k, r in decoding.items() if not r["ok"]]
+    print(f"decoding ABI checks: {len(decoding) - len(bad)}/{len(decoding)} ok" +
+          ("; " + "; ".join(bad) if bad else ""))
+
+
+def decoding_abi_checks(lib, have_gpu):
+    """Argument errors of the decoding entry points, refused with INVALID_ARGUMENT and a message naming
+    the problem before any pointer is touched (workspace queries and RMSNorm validate without a device;
+    the weight and tensor pointers are dummies). Rotary, the kv cache and the decoder each have a passing
+    control: the same arguments with the error removed give OK."""
+    out = {}
+    i32 = lambda *v: (C.c_int32 * len(v))(*v)  # noqa: E731
+
+    def record(name, status, message, want_status, want_text):
+        out[name] = dict(status=status, message=message,
+                         ok=bool(status == want_status and (want_text in message if want_text else True)))
+
+    def query(fn, *structs):
+        size = C.c_size_t()
+        return lib.status_of(fn, *[C.byref(x) for x in structs], C.byref(size))
+
+    # RMSNorm: validation runs before the device is looked for.
+    a = bc.RmsNormArgs(rows=4, width=8, eps=-1.0, x=1, y=1)
+    record("rms_norm negative eps", *lib.status_of(lib.lib.bt_cuda_rms_norm, None, C.byref(a), None),
+           bc.INVALID_ARGUMENT, "eps")
+    a = bc.RmsNormArgs(rows=4, width=8, eps=1e-5, x=None, y=1)
+    record("rms_norm null x", *lib.status_of(lib.lib.bt_cuda_rms_norm, None, C.byref(a), None),
+           bc.INVALID_ARGUMENT, "null")
+    # Rotary: odd rotary_dim, a position outside the tables, and the control.
+    positions = i32(0, 3, 5, 1)
+    rot = dict(batch=2, heads=3, seq=2, head_dim=8, table_rows=6, x=1, y=1, cos=1, sin=1,
+               positions_host=C.cast(positions, C.c_void_p))
+    record("rotary odd rotary_dim", *query(lib.lib.bt_cuda_rotary_embedding_workspace_bytes,
+                                           bc.RotaryArgs(rotary_dim=3, **rot)), bc.INVALID_ARGUMENT, "rotary_dim")
+    record("rotary rotary_dim > head_dim", *query(lib.lib.bt_cuda_rotary_embedding_workspace_bytes,
+                                                  bc.RotaryArgs(rotary_dim=10, **rot)), bc.INVALID_ARGUMENT,
+           "rotary_dim")
+    record("rotary control", *query(lib.lib.bt_cuda_rotary_embedding_workspace_bytes,
+                                    bc.RotaryArgs(rotary_dim=8, **rot)), bc.OK, "")
+    positions[2] = 6
+    record("rotary position past the tables", *query(lib.lib.bt_cuda_rotary_embedding_workspace_bytes,
+                                                     bc.RotaryArgs(rotary_dim=8, **rot)), bc.INVALID_ARGUMENT,
+           "positions[2] = 6")
+    # Attention with a kv cache: lengths against the capacity and N, GQA heads, workspace size.
+    past, new, lengths = i32(3, 10), i32(2, 1), i32(0, 0)
+    kv = dict(batch=2, heads=4, kv_heads=2, new_len=2, capacity=12, head_dim=16, value_dim=16, scale=0.25,
+              q=1, k=1, v=1, key_cache=1, value_cache=2, out=1, past_lengths_host=C.cast(past, C.c_void_p),
+              new_lengths_host=C.cast(new, C.c_void_p), lengths_host=C.cast(lengths, C.c_void_p))
+    record("kv_cache control", *query(lib.lib.bt_cuda_attention_with_kv_cache_workspace_bytes, bc.KvCache(**kv)),
+           bc.OK, "")
+    past[1] = 12
+    record("kv_cache past + new > capacity", *query(lib.lib.bt_cuda_attention_with_kv_cache_workspace_bytes,
+                                                    bc.KvCache(**kv)), bc.INVALID_ARGUMENT,
+           "past_lengths[1] + new_lengths[1] = 13 exceeds the cache capacity C = 12")
+    past[1], new[0] = 10, 3
+    record("kv_cache new_lengths > N", *query(lib.lib.bt_cuda_attention_with_kv_cache_workspace_bytes,
+                                              bc.KvCache(**kv)), bc.INVALID_ARGUMENT, "new_lengths[0] = 3")
+    new[0] = 2
+    record("kv_cache heads not a multiple of kv_heads",
+           *query(lib.lib.bt_cuda_attention_with_kv_cache_workspace_bytes, bc.KvCache(**dict(kv, kv_heads=3))),
+           bc.INVALID_ARGUMENT, "")
+    record("kv_cache one buffer for both caches",
+           *query(lib.lib.bt_cuda_attention_with_kv_cache_workspace_bytes, bc.KvCache(**dict(kv, value_cache=1))),
+           bc.INVALID_ARGUMENT, "same buffer")
+    record("kv_cache head_dim 130 unsupported",
+           *query(lib.lib.bt_cuda_attention_with_kv_cache_workspace_bytes, bc.KvCache(**dict(kv, head_dim=130))),
+           bc.UNSUPPORTED, "128")
+    # The plan needs a workspace (the lengths tables): a null one of 0 bytes is refused before the device.
+    a = bc.KvCache(**kv)
+    record("kv_cache workspace too small",
+           *lib.status_of(lib.lib.bt_cuda_attention_with_kv_cache, None, C.byref(a), None, 0, None),
+           bc.INVALID_ARGUMENT, "workspace is smaller")
+    # Valid arguments: no device here gives NO_DEVICE; with one, the null context is refused.
+    record("kv_cache valid, null context",
+           *lib.status_of(lib.lib.bt_cuda_attention_with_kv_cache, None, C.byref(a), C.c_void_p(1), 1 << 20, None),
+           bc.INVALID_ARGUMENT if have_gpu else bc.NO_DEVICE, "context is null" if have_gpu else "")
+    # Decoder stack: a 2-layer gated model; a missing gate in layers[1], a token id outside the vocabulary,
+    # a position past the learned rows, and the control.
+    layer = dict(norm1_eps=1e-5, norm2_eps=1e-5, q_weight=1, k_weight=1, v_weight=1, out_weight=1, gate_weight=1,
+                 up_weight=1, down_weight=1)
+    layers = (bc.DecoderLayer * 2)(bc.DecoderLayer(**layer), bc.DecoderLayer(**layer))
+    model = dict(num_layers=2, vocab_size=50, embed_dim=16, num_heads=4, num_kv_heads=2, head_dim=4, ffn_dim=32,
+                 norm_kind=bc.NORM_KIND["rms"], norm_first=1, activation=bc.ACTIVATION["silu"], gated_mlp=1,
+                 attention_scale=0.5, embedding_scale=1.0, final_norm_eps=1e-5, word_embeddings=1, lm_head=1,
+                 position_embeddings=1, position_rows=8, position_offset=2, layers=layers)
+    ids, dpast, dnew, dlen = i32(4, 7, 1, 9, 49, -1), i32(0, 3), i32(3, 2), i32(0, 0)
+    step = dict(batch=2, new_len=3, capacity=8, logits_rows=bc.LOGITS_ROWS["last"], key_cache=1, value_cache=2,
+                logits=1, input_ids_host=C.cast(ids, C.c_void_p), past_lengths_host=C.cast(dpast, C.c_void_p),
+                new_lengths_host=C.cast(dnew, C.c_void_p), lengths_host=C.cast(dlen, C.c_void_p))
+    fn = lib.lib.bt_cuda_transformer_decoder_stack_workspace_bytes
+    record("decoder control (padding id -1 never read)", *query(fn, bc.Decoder(**model), bc.DecoderStep(**step)),
+           bc.OK, "")
+    layers[1].gate_weight = None
+    record("decoder layers[1] without gate", *query(fn, bc.Decoder(**model), bc.DecoderStep(**step)),
+           bc.INVALID_ARGUMENT, "layers[1]: gate_weight")
+    layers[1].gate_weight = 1
+    ids[4] = 50
+    record("decoder token id outside the vocabulary", *query(fn, bc.Decoder(**model), bc.DecoderStep(**step)),
+           bc.INVALID_ARGUMENT, "input_ids[1, 1] = 50")
+    ids[4] = 49
+    dpast[1] = 5  # positions 5, 6 + offset 2 = row 8 of 8
+    record("decoder position past the learned rows", *query(fn, bc.Decoder(**model), bc.DecoderStep(**step)),
+           bc.INVALID_ARGUMENT, "position 6 of sequence 1")
+    dpast[1] = 3
+    record("decoder kv_heads not dividing heads", *query(fn, bc.Decoder(**dict(model, num_kv_heads=3)),
+                                                         bc.DecoderStep(**step)), bc.INVALID_ARGUMENT, "num_kv_heads")
+    record("decoder logits_rows 2", *query(fn, bc.Decoder(**model), bc.DecoderStep(**dict(step, logits_rows=2))),
+           bc.INVALID_ARGUMENT, "logits_rows")
+    return out
 
 
 def ordering_test(lib, torch, report, gen):
@@ -194,13 +310,19 @@ def dry_run(args, report):
     plan = cases.describe()
     report.data["plan"] = plan
     print(f"plan: {len(plan['attention'])} attention cases, {len(plan['encoder'])} encoder cases, "
-          f"{len(plan['encoder_stack'])} encoder stack cases, {len(plan['timing'])} timing configs, x2 precisions")
+          f"{len(plan['encoder_stack'])} encoder stack cases, {len(plan['timing'])} timing configs, x2 precisions; "
+          f"decoding: {len(plan['rms_norm'])} rms_norm + {len(plan['rotary'])} rotary cases (once), "
+          f"{len(plan['kv_cache'])} kv_cache + {len(plan['decoder_stack'])} decoder_stack cases x2 precisions")
+    lib = None
     if os.path.exists(args.lib):
         lib = bc.Library(args.lib)
         report.data["abi_version"] = lib.abi_version
         abi_checks(lib, report, have_gpu=False)
     else:
         report.data["notes"].append(f"library {args.lib} not built: binding checks skipped")
+    picked = [f"{kind}: {c['name']}" for kind, kind_cases in cases.KINDS for c in kind_cases
+              if cases.selected(args.only, kind, c["name"])]
+    print(f"--only {args.only!r} selects {len(picked)} parity cases")
     try:
         import torch  # noqa: F401
     except ImportError:
@@ -210,8 +332,12 @@ def dry_run(args, report):
     import reference
     report.data["reference_selfcheck"] = reference.self_check()
     print(f"reference self-check: {report.data['reference_selfcheck']}")
+    report.data["decoding_reference_selfcheck"] = reference.decoding_self_check()
+    print(f"decoding reference self-check: {report.data['decoding_reference_selfcheck']}")
+    if not (report.data["reference_selfcheck"]["passed"] and report.data["decoding_reference_selfcheck"]["passed"]):
+        raise AssertionError("a float64 reference disagrees with its other formulation")
     import parity
-    lines = parity.dry_run_cases(torch.Generator().manual_seed(args.seed))
+    lines = parity.dry_run_cases(torch.Generator().manual_seed(args.seed), lib)
     report.data["dry_run_cases"] = lines
     print("\n".join(lines))
     import timing
@@ -221,8 +347,9 @@ def dry_run(args, report):
     report.data["emulated_parity"] = emu
     print(f"harness against an emulated correct library: {emu['correct']['passed']}/{emu['correct']['total']} "
           f"passed {emu['correct']['failed']}")
-    print(f"harness against an emulated broken library (causal ignored): {emu['broken']['passed']}/"
-          f"{emu['broken']['total']} passed; failing: {len(emu['broken']['failed'])}")
+    print(f"harness against an emulated broken library (causal ignored; decoding: gamma ignored, rotary pairing "
+          f"swapped, causality among new tokens ignored): {emu['broken']['passed']}/{emu['broken']['total']} "
+          f"passed; failing: {len(emu['broken']['failed'])}, in kinds {emu['broken']['failed_kinds']}")
     if not emu["harness_ok"]:
         raise AssertionError("the parity harness does not separate a correct from a broken library")
 
@@ -276,29 +403,22 @@ def run_on_device(args, report, t_start, deadline):
     stream = C.c_void_p(stream_obj.cuda_stream)
     ctx = lib.context(0)
     failures = []
-    for precision in args.precisions.split(","):
-        for case in [c for c in parity.ATTENTION_CASES if args.only in c["name"]]:
-            rec = parity.run_attention_case(lib, ctx, case, precision, "cuda", gen, stream)
-            report.data["parity"].append(rec)
-            if not rec["passed"]:
-                failures.append(rec)
-                print(f"FAIL attention {case['name']} [{precision}] {rec.get('errors')} {rec.get('notes')} "
-                      f"{rec.get('error', '')}")
-        for case in [c for c in parity.ENCODER_CASES if args.only in c["name"]]:
-            rec = parity.run_encoder_case(lib, ctx, case, precision, "cuda", gen, stream)
-            report.data["parity"].append(rec)
-            if not rec["passed"]:
-                failures.append(rec)
-                print(f"FAIL encoder {case['name']} [{precision}] {rec.get('errors')} {rec.get('notes')} "
-                      f"{rec.get('error', '')}")
-        for case in [c for c in parity.ENCODER_STACK_CASES if args.only in c["name"]]:
-            rec = parity.run_encoder_stack_case(lib, ctx, case, precision, "cuda", gen, stream)
-            report.data["parity"].append(rec)
-            if not rec["passed"]:
-                failures.append(rec)
-                print(f"FAIL encoder stack {case['name']} [{precision}] {rec.get('errors')} {rec.get('notes')} "
-                      f"{rec.get('error', '')}")
-        report.save()
+    for i, precision in enumerate(args.precisions.split(",")):
+        for kind, kind_cases, runner, by_precision in parity.PARITY_KINDS:
+            if not by_precision and i > 0:
+                continue  # precision-free (RMSNorm, rotary): once
+            for case in [c for c in kind_cases if cases.selected(args.only, kind, c["name"])]:
+                label = precision if by_precision else "fp32"
+                if kind in cases.DECODING_KINDS and time.time() > deadline:
+                    report.data["notes"].append(f"time guard: skipped {kind} {case['name']} [{label}]")
+                    continue
+                rec = runner(lib, ctx, case, label, "cuda", gen, stream)
+                report.data["parity"].append(rec)
+                if not rec["passed"]:
+                    failures.append(rec)
+                    print(f"FAIL {kind} {case['name']} [{label}] {rec.get('errors')} {rec.get('notes')} "
+                          f"{rec.get('error', '')}")
+            report.save()
     print(f"parity: {len(report.data['parity']) - len(failures)}/{len(report.data['parity'])} passed "
           f"({time.time() - t_start:.0f} s)")
     if not args.skip_ordering:
@@ -332,7 +452,8 @@ def run_on_device(args, report, t_start, deadline):
             report.data["encoder_timing"].append(rec)
             report.save()
     lib.lib.bt_cuda_context_destroy(ctx)
-    return 0 if not failures and (args.skip_ordering or report.data["ordering"].get("passed")) else 1
+    ok = not failures and report.data["abi_checks"]["passed"]
+    return 0 if ok and (args.skip_ordering or report.data["ordering"].get("passed")) else 1
 
 
 if __name__ == "__main__":

@@ -1,16 +1,20 @@
 """Parity of libbt_cuda against the float64 references, every mask kind, odd
 sizes, GQA, padding, empty rows, NaN propagation, backward, the encoder layer
-and the encoder stack. Each case returns a record; a failure is recorded, never
-raised."""
+and the encoder stack, and the decoding ops (RMSNorm, rotary, attention over a
+key/value cache step after step, a decoder stack's prefill and decode steps).
+Each case returns a record; a failure is recorded, never raised."""
+import ctypes as C
 import math
 import traceback
 
 import torch
 
+import bt_cuda_ctypes as bc
 import calls
 import reference as ref
 
-from cases import ATTENTION_CASES, ENCODER_CASES, ENCODER_STACK_CASES, TOLERANCE  # noqa: F401
+from cases import (ATTENTION_CASES, DECODER_CASES, ENCODER_CASES, ENCODER_STACK_CASES, KV_CACHE_CASES,  # noqa: F401
+                   RMS_NORM_CASES, ROTARY_CASES, TOLERANCE)
 
 
 def _sync():
@@ -209,10 +213,436 @@ def run_encoder_stack_case(lib, ctx, c, precision, device, gen, stream):
     return rec
 
 
-def dry_run_cases(gen):
+# ---- decoding ----
+
+def _record(kind, c, precision):
+    return dict(kind=kind, case=c["name"], precision=precision, passed=False, errors={}, notes=[])
+
+
+def _fail(rec, exc):
+    rec["error"] = f"{type(exc).__name__}: {exc}"
+    rec["traceback"] = traceback.format_exc(limit=3)
+    return rec
+
+
+def _rms_inputs(c, device, gen):
+    x = (torch.randn(c["rows"], c["width"], generator=gen) * c.get("x_scale", 1.0)).to(device)
+    gamma = (1 + 0.3 * torch.randn(c["width"], generator=gen)).to(device) if c.get("gamma", True) else None
+    return x, gamma
+
+
+def run_rms_norm_case(lib, ctx, c, precision, device, gen, stream):
+    """Precision-free: run once, recorded as 'fp32'."""
+    rec = _record("rms_norm", c, precision)
+    try:
+        x, gamma = _rms_inputs(c, device, gen)
+        expected = ref.rms_norm(x.double(), None if gamma is None else gamma.double(), c["eps"])
+        y = calls.rms_norm(lib, ctx, x.clone() if c.get("inplace") else x, gamma, c["eps"],
+                           inplace=bool(c.get("inplace")), stream=stream)
+        _sync()
+        rec["errors"]["y"] = ref.rel_error(y, expected)
+        rec["passed"] = bool(rec["errors"]["y"] <= TOLERANCE["highest"]["rms_norm"] and
+                             (y.numel() == 0 or bool(torch.isfinite(y).all())))
+    except Exception as exc:
+        return _fail(rec, exc)
+    return rec
+
+
+def _rotary_inputs(c, device, gen):
+    x = torch.randn(c["B"], c["H"], c["S"], c["D"], generator=gen).to(device)
+    rows = max(c["P"], 1)
+    positions = torch.randint(0, rows, (c["B"], c["S"]), generator=gen, dtype=torch.int32)
+    if c["rotary_dim"] == 0:
+        return x, positions, None, None
+    cos, sin = ref.rotary_tables(c["P"], c["rotary_dim"])
+    return x, positions, cos.to(device), sin.to(device)
+
+
+def run_rotary_case(lib, ctx, c, precision, device, gen, stream):
+    """Precision-free: run once. The features past rotary_dim must be bit-exact copies."""
+    rec = _record("rotary", c, precision)
+    try:
+        x, positions, cos, sin = _rotary_inputs(c, device, gen)
+        rd = c["rotary_dim"]
+        expected = ref.rotary(x.double(), positions, None if cos is None else cos.double(),
+                              None if sin is None else sin.double(), rd, c["interleaved"])
+        y = calls.rotary(lib, ctx, x.clone() if c.get("inplace") else x, positions, cos, sin, rd, c["interleaved"],
+                         inplace=bool(c.get("inplace")), stream=stream)
+        _sync()
+        rec["errors"]["y"] = ref.rel_error(y, expected)
+        passthrough = bool(torch.equal(y[..., rd:], x[..., rd:]))
+        rec["notes"].append(f"features past rotary_dim bit-exact: {passthrough}")
+        rec["passed"] = bool(rec["errors"]["y"] <= TOLERANCE["highest"]["rotary"] and passthrough)
+    except Exception as exc:
+        return _fail(rec, exc)
+    return rec
+
+
+def _nan_padding(t, lens):
+    """Rows past lens[b] along dim 2 of t [B, heads, N, *] become NaN (never read by the op)."""
+    for b, n in enumerate(lens):
+        t[b, :, n:] = math.nan
+    return t
+
+
+def _kv_start(c, device, gen):
+    """Caches [B, Hkv, C, D|Dv]: past0[b] random rows, the rest NaN; and the float64 histories."""
+    B, Hkv, cap = c["B"], c["Hkv"], c["C"]
+    key_cache = torch.full((B, Hkv, cap, c["D"]), math.nan)
+    value_cache = torch.full((B, Hkv, cap, c["Dv"]), math.nan)
+    hist_k, hist_v = [], []
+    for b, p in enumerate(c["past0"]):
+        key_cache[b, :, :p] = torch.randn(Hkv, p, c["D"], generator=gen)
+        value_cache[b, :, :p] = torch.randn(Hkv, p, c["Dv"], generator=gen)
+        hist_k.append(key_cache[b, :, :p].double().to(device))
+        hist_v.append(value_cache[b, :, :p].double().to(device))
+    return key_cache.to(device), value_cache.to(device), hist_k, hist_v
+
+
+def _kv_step_inputs(c, n, lens, device, gen):
+    q = _nan_padding(torch.randn(c["B"], c["H"], n, c["D"], generator=gen), lens).to(device)
+    k = _nan_padding(torch.randn(c["B"], c["Hkv"], n, c["D"], generator=gen), lens).to(device)
+    v = _nan_padding(torch.randn(c["B"], c["Hkv"], n, c["Dv"], generator=gen), lens).to(device)
+    return q, k, v
+
+
+def _untouched(cache, lengths):
+    """Cache rows at or past each sequence's length are still NaN (dim 2 of [B, Hkv, C, *] or dim 3 of
+    [layers, B, Hkv, C, *])."""
+    if cache.dim() == 5:
+        return all(_untouched(cache[l], lengths) for l in range(cache.shape[0]))
+    return all(bool(torch.isnan(cache[b, :, n:]).all()) for b, n in enumerate(lengths))
+
+
+def run_kv_cache_case(lib, ctx, c, precision, device, gen, stream):
+    """Steps over one cache, fed back. Per step: out against float64 attention over the float64 history
+    (kv_cache_prompt bound when a step has more than 16 new tokens: the tiled kernels, TF32 under 'high'),
+    padding query rows exact zeros, cache rows [0, past + new) bit-exact, rows past them NaN, lengths."""
+    rec = _record("kv_cache", c, precision)
+    rec["steps"] = []
+    try:
+        key_cache, value_cache, hist_k, hist_v = _kv_start(c, device, gen)
+        past = list(c["past0"])
+        scale = c.get("scale", 1.0 / math.sqrt(c["D"]))
+        ok = True
+        worst = {"out": 0.0, "out prompt": 0.0}
+        for step, (n, lens) in enumerate(c["steps"]):
+            q, k, v = _kv_step_inputs(c, n, lens, device, gen)
+            out, lengths = calls.kv_cache_attention(lib, ctx, q, k, v, key_cache, value_cache, past, lens,
+                                                    scale=scale, precision=precision, stream=stream)
+            _sync()
+            expected = torch.zeros(out.shape, dtype=torch.float64, device=out.device)
+            cache_exact = True
+            for b, m in enumerate(lens):
+                hist_k[b] = torch.cat((hist_k[b], k[b, :, :m].double()), dim=1)
+                hist_v[b] = torch.cat((hist_v[b], v[b, :, :m].double()), dim=1)
+                if m:
+                    expected[b, :, :m] = ref.cached_attention(q[b, :, :m].double(), hist_k[b], hist_v[b], scale)
+                total = past[b] + m
+                cache_exact &= bool(torch.equal(key_cache[b, :, :total].double(), hist_k[b]) and
+                                    torch.equal(value_cache[b, :, :total].double(), hist_v[b]))
+            want = [p + m for p, m in zip(past, lens)]
+            prompt = max(lens) > 16
+            tol = TOLERANCE[precision]["kv_cache_prompt" if prompt else "kv_cache"]
+            err = ref.rel_error(out, expected)
+            pad_zero = all(bool((out[b, :, m:] == 0).all()) for b, m in enumerate(lens))
+            untouched = _untouched(key_cache, want) and _untouched(value_cache, want)
+            step_ok = err <= tol and pad_zero and cache_exact and untouched and lengths == want
+            key = "out prompt" if prompt else "out"
+            worst[key] = max(worst[key], err)
+            rec["steps"].append(dict(N=n, new=lens, out=err, tol=tol, padding_zero=pad_zero, cache_exact=cache_exact,
+                                     rest_untouched=untouched, lengths=lengths, passed=step_ok))
+            if not step_ok:
+                rec["notes"].append(f"step {step} (N={n}, new={lens}) failed: out {err:.2g} (bound {tol:g}), "
+                                    f"padding zero {pad_zero}, cache exact {cache_exact}, rest untouched {untouched}, "
+                                    f"lengths {lengths} (want {want})")
+            ok &= step_ok
+            past = want
+        rec["errors"].update({k: v for k, v in worst.items() if v or k == "out"})
+        rec["passed"] = bool(ok)
+    except Exception as exc:
+        return _fail(rec, exc)
+    return rec
+
+
+def decoder_model(c, device, gen):
+    """Random weights of decoder case c (float32 on `device`) with its options, as calls.decoder_structs
+    and reference.decoder_forward take them; None = absent (gammas 1, betas and biases 0)."""
+    E, H, Hkv, D, F, V = c["E"], c["H"], c["Hkv"], c["D"], c["F"], c["V"]
+
+    def w(*shape, scale):
+        return (torch.randn(*shape, generator=gen) * scale).to(device)
+
+    def vec(n, center, spread):
+        return (center + torch.randn(n, generator=gen) * spread).to(device)
+
+    rms = c["norm"] == "rms"
+    layers = []
+    for i in range(c["L"]):
+        layer = {n: None for n in calls.DECODER_NORM_FIELDS + bc.DECODER_LAYER_TENSORS}
+        layer["norm1_eps"] = layer["norm2_eps"] = c["eps"]
+        layer["norm1_gamma"] = vec(E, 1.0, 0.2)
+        layer["norm1_beta"] = None if rms else vec(E, 0.0, 0.1)
+        if not (c["parallel"] and c["shared_norm"]):
+            layer["norm2_gamma"] = vec(E, 1.0, 0.2)
+            layer["norm2_beta"] = None if rms else vec(E, 0.0, 0.1)
+        if c.get("null_terms") and i == 1:  # gamma null = 1, beta null = 0
+            layer["norm1_gamma"], layer["norm2_beta"] = None, None
+        s_in = 1.0 / math.sqrt(E)
+        if c["packed"]:
+            layer["qkv_weight"] = w(E, (H + 2 * Hkv) * D, scale=s_in)
+            layer["qkv_bias"] = vec((H + 2 * Hkv) * D, 0.0, 0.1) if c["biases"] else None
+        else:
+            for name, width in (("q", H * D), ("k", Hkv * D), ("v", Hkv * D)):
+                layer[f"{name}_weight"] = w(E, width, scale=s_in)
+                layer[f"{name}_bias"] = vec(width, 0.0, 0.1) if c["biases"] else None
+        layer["out_weight"] = w(H * D, E, scale=1.0 / math.sqrt(H * D))
+        layer["up_weight"] = w(E, F, scale=s_in)
+        layer["down_weight"] = w(F, E, scale=1.0 / math.sqrt(F))
+        if c["gated"]:
+            layer["gate_weight"] = w(E, F, scale=s_in)
+        if c["biases"]:
+            layer["out_bias"], layer["up_bias"], layer["down_bias"] = vec(E, 0, 0.1), vec(F, 0, 0.1), vec(E, 0, 0.1)
+            if c["gated"]:
+                layer["gate_bias"] = vec(F, 0.0, 0.1)
+        layers.append(layer)
+    rotary_dim = c.get("rotary_dim", 0) if c["positions"] == "rotary" else 0
+    model = dict(cfg=dict(num_heads=H, num_kv_heads=Hkv, head_dim=D, norm_kind=c["norm"], norm_first=c["norm_first"],
+                          parallel=c["parallel"], parallel_shared_norm=c["shared_norm"], activation=c["act"],
+                          gated_mlp=c["gated"], has_final_norm=c["final_norm"], lm_head_transposed=c["tied"],
+                          rotary_dim=rotary_dim, rotary_interleaved=bool(c.get("interleaved")),
+                          attention_scale=c.get("attention_scale", 1.0 / math.sqrt(D)),
+                          embedding_scale=c.get("embedding_scale", 1.0), final_norm_eps=c.get("final_eps", c["eps"]),
+                          position_offset=c.get("offset", 0)),
+                 layers=layers, word_embeddings=w(V, E, scale=0.5), position_embeddings=None, rotary_cos=None,
+                 rotary_sin=None, final_norm_gamma=None, final_norm_beta=None, lm_head_bias=None)
+    if c["positions"] == "learned":
+        model["position_embeddings"] = w(c["P"] + c.get("offset", 0), E, scale=0.3)
+    else:
+        cos, sin = ref.rotary_tables(c["P"], rotary_dim)
+        model["rotary_cos"], model["rotary_sin"] = cos.to(device), sin.to(device)
+    if c["final_norm"]:
+        model["final_norm_gamma"] = vec(E, 1.0, 0.2)
+        model["final_norm_beta"] = None if rms else vec(E, 0.0, 0.1)
+    model["lm_head"] = model["word_embeddings"] if c["tied"] else w(E, V, scale=1.0 / math.sqrt(E))
+    if c["head_bias"]:
+        model["lm_head_bias"] = vec(V, 0.0, 0.1)
+    return model
+
+
+def model_to_double(model):
+    out = {}
+    for k, v in model.items():
+        if k == "layers":
+            out[k] = [{n: (t.double() if isinstance(t, torch.Tensor) else t) for n, t in layer.items()} for layer in v]
+        else:
+            out[k] = v.double() if isinstance(v, torch.Tensor) else v
+    return out
+
+
+def _decoder_caches(c, device):
+    shape = (c["L"], c["B"], c["Hkv"], c["C"], c["D"])
+    return torch.full(shape, math.nan, device=device), torch.full(shape, math.nan, device=device)
+
+
+def _step_ids(c, n, lens, gen):
+    ids = torch.randint(0, c["V"], (c["B"], n), generator=gen, dtype=torch.int32)
+    for b, m in enumerate(lens):
+        ids[b, m:] = -7  # padding ids: never read
+    return ids
+
+
+def run_decoder_case(lib, ctx, c, precision, device, gen, stream):
+    """Prefill and decode steps of one decoder over its caches (fed back). Per step: the logits against
+    the float64 decoder recomputing each sequence from scratch, rows without a token exact zeros, every
+    layer's cache rows [0, length) against the reference's keys/values, rows past them still NaN, the
+    lengths. Bound: decoder_stack (3e-5 'highest', 5e-3 'high': TF32 GEMMs and prompt attention)."""
+    rec = _record("decoder_stack", c, precision)
+    rec["steps"] = []
+    try:
+        model = decoder_model(c, device, gen)
+        model64 = model_to_double(model)
+        key_cache, value_cache = _decoder_caches(c, device)
+        history = [[] for _ in range(c["B"])]
+        kv_ref = [None] * c["B"]  # per sequence: per layer (keys, values) [Hkv, len, D]
+        past = [0] * c["B"]
+        tol = TOLERANCE[precision]["decoder_stack"]
+        ok = True
+        worst = {"logits": 0.0, "cache": 0.0}
+        for step, (n, lens, rows) in enumerate(c["steps"]):
+            ids = _step_ids(c, n, lens, gen)
+            logits, lengths = calls.decoder_step(lib, ctx, model, ids, past, lens, key_cache, value_cache, rows,
+                                                 precision=precision, stream=stream)
+            _sync()
+            expected = torch.zeros(logits.shape, dtype=torch.float64, device=logits.device)
+            has_row = torch.zeros(logits.shape[:-1], dtype=torch.bool, device=logits.device)
+            for b, m in enumerate(lens):
+                if m == 0:
+                    continue
+                history[b] += ids[b, :m].tolist()
+                full, kv_ref[b] = ref.decoder_forward(model64, history[b])
+                if rows == "all":
+                    expected[b, :m] = full[past[b]:past[b] + m]
+                    has_row[b, :m] = True
+                else:
+                    expected[b] = full[-1]
+                    has_row[b] = True
+            want = [p + m for p, m in zip(past, lens)]
+            err = ref.rel_error(logits, expected)
+            pad_zero = bool((logits[~has_row] == 0).all())
+            diffs, norms = 0.0, 0.0
+            for b in range(c["B"]):
+                if kv_ref[b] is None:
+                    continue
+                for layer, (k_ref, v_ref) in enumerate(kv_ref[b]):
+                    for got, exp in ((key_cache[layer, b, :, :want[b]], k_ref), (value_cache[layer, b, :, :want[b]],
+                                                                                   v_ref)):
+                        diffs += float(torch.linalg.vector_norm(got.double() - exp)) ** 2
+                        norms += float(torch.linalg.vector_norm(exp)) ** 2
+            cache_err = math.sqrt(diffs / norms) if norms > 0 else math.sqrt(diffs)
+            if math.isnan(cache_err):
+                cache_err = math.inf
+            untouched = _untouched(key_cache, want) and _untouched(value_cache, want)
+            step_ok = err <= tol and cache_err <= tol and pad_zero and untouched and lengths == want
+            worst["logits"] = max(worst["logits"], err)
+            worst["cache"] = max(worst["cache"], cache_err)
+            rec["steps"].append(dict(N=n, new=lens, logits_rows=rows, logits=err, cache=cache_err,
+                                     padding_zero=pad_zero, rest_untouched=untouched, lengths=lengths,
+                                     passed=step_ok))
+            if not step_ok:
+                rec["notes"].append(f"step {step} (N={n}, new={lens}, {rows}) failed: logits {err:.2g}, cache "
+                                    f"{cache_err:.2g} (bound {tol:g}), padding zero {pad_zero}, rest untouched "
+                                    f"{untouched}, lengths {lengths} (want {want})")
+            ok &= step_ok
+            past = want
+        rec["errors"].update(worst)
+        rec["passed"] = bool(ok)
+    except Exception as exc:
+        return _fail(rec, exc)
+    return rec
+
+
+# (kind, cases, runner, depends on the precision): the order of the device run. A precision-free kind
+# runs under the first precision only and is recorded as 'fp32'.
+PARITY_KINDS = [
+    ("attention", ATTENTION_CASES, run_attention_case, True),
+    ("encoder", ENCODER_CASES, run_encoder_case, True),
+    ("encoder_stack", ENCODER_STACK_CASES, run_encoder_stack_case, True),
+    ("rms_norm", RMS_NORM_CASES, run_rms_norm_case, False),
+    ("rotary", ROTARY_CASES, run_rotary_case, False),
+    ("kv_cache", KV_CACHE_CASES, run_kv_cache_case, True),
+    ("decoder_stack", DECODER_CASES, run_decoder_case, True),
+]
+
+
+def run_kind(kind, lib, ctx, c, precision, device, gen, stream):
+    runner = {k: r for k, _, r, _ in PARITY_KINDS}[kind]
+    return runner(lib, ctx, c, precision, device, gen, stream)
+
+
+def _workspace_query(lib, fn, *args):
+    size = C.c_size_t()
+    status, message = lib.status_of(fn, *(list(args) + [C.byref(size)]))
+    return status, message, size.value
+
+
+def _decoding_dry_run(gen, lib):
+    """--dry-run for the decoding cases: inputs, structs and float64 references on the CPU; with the library,
+    every planned call's arguments through its own validation (the workspace queries, which need no
+    device; RMSNorm has none, so its call must get as far as NO_DEVICE)."""
+    lines = []
+
+    def check(label, status, message):
+        if status != bc.OK:
+            raise AssertionError(f"{label}: the library refuses the planned arguments ({status}: {message})")
+
+    for c in RMS_NORM_CASES:
+        x, gamma = _rms_inputs(c, "cpu", gen)
+        y = ref.rms_norm(x.double(), None if gamma is None else gamma.double(), c["eps"])
+        a, keep = calls.rms_struct(x, gamma, x if c.get("inplace") else torch.empty_like(x), c["eps"])
+        status = None
+        if lib is not None:
+            # Validation passed: no device here (NO_DEVICE), or with one the null context is refused.
+            status, message = lib.status_of(lib.lib.bt_cuda_rms_norm, None, C.byref(a), None)
+            if not (status == bc.NO_DEVICE or (status == bc.INVALID_ARGUMENT and message == "context is null")):
+                raise AssertionError(f"rms_norm {c['name']}: validation refused ({status}: {message})")
+        lines.append(f"rms_norm {c['name']}: finite={y.numel() == 0 or bool(torch.isfinite(y).all())} "
+                     f"library status={status}")
+        del keep
+    for c in ROTARY_CASES:
+        x, positions, cos, sin = _rotary_inputs(c, "cpu", gen)
+        y = ref.rotary(x.double(), positions, None if cos is None else cos.double(),
+                       None if sin is None else sin.double(), c["rotary_dim"], c["interleaved"])
+        a, keep = calls.rotary_struct(x, positions, cos, sin, x, c["rotary_dim"], c["interleaved"])
+        ws = None
+        if lib is not None:
+            status, message, ws = _workspace_query(lib, lib.lib.bt_cuda_rotary_embedding_workspace_bytes, C.byref(a))
+            check(f"rotary {c['name']}", status, message)
+        kept = bool(torch.equal(y[..., c["rotary_dim"]:].float(), x[..., c["rotary_dim"]:]))
+        lines.append(f"rotary {c['name']}: pass-through kept={kept} workspace={ws}")
+        del keep
+    for c in KV_CACHE_CASES:
+        key_cache, value_cache, hist_k, hist_v = _kv_start(c, "cpu", gen)
+        past, sizes, finite = list(c["past0"]), [], True
+        scale = c.get("scale", 1.0 / math.sqrt(c["D"]))
+        for n, lens in c["steps"]:
+            q, k, v = _kv_step_inputs(c, n, lens, "cpu", gen)
+            out = torch.empty(c["B"], c["H"], n, c["Dv"])
+            a, keep = calls.kv_struct(q, k, v, key_cache, value_cache, past, lens, out, scale=scale,
+                                      precision="high")
+            if lib is not None:
+                status, message, ws = _workspace_query(lib, lib.lib.bt_cuda_attention_with_kv_cache_workspace_bytes,
+                                                       C.byref(a))
+                check(f"kv_cache {c['name']}", status, message)
+                sizes.append(ws)
+            for b, m in enumerate(lens):
+                hist_k[b] = torch.cat((hist_k[b], k[b, :, :m].double()), dim=1)
+                hist_v[b] = torch.cat((hist_v[b], v[b, :, :m].double()), dim=1)
+                if m:
+                    finite &= bool(torch.isfinite(ref.cached_attention(q[b, :, :m].double(), hist_k[b], hist_v[b],
+                                                                       scale)).all())
+            past = [p + m for p, m in zip(past, lens)]
+            del keep
+        if not finite:
+            raise AssertionError(f"kv_cache reference of {c['name']} is not finite")
+        lines.append(f"kv_cache {c['name']}: steps={len(c['steps'])} lengths={past} finite={finite} "
+                     f"workspace bytes={sizes}")
+    for c in DECODER_CASES:
+        model = decoder_model(c, "cpu", gen)
+        model64 = model_to_double(model)
+        key_cache, value_cache = _decoder_caches(c, "cpu")
+        past, history, sizes, finite = [0] * c["B"], [[] for _ in range(c["B"])], [], True
+        for n, lens, rows in c["steps"]:
+            ids = _step_ids(c, n, lens, gen)
+            logits = torch.empty((c["B"], n, c["V"]) if rows == "all" else (c["B"], c["V"]))
+            for precision in ("highest", "high"):
+                m, s, keep = calls.decoder_structs(model, ids, past, lens, key_cache, value_cache, logits, rows,
+                                                   precision=precision)
+                if lib is not None:
+                    status, message, ws = _workspace_query(
+                        lib, lib.lib.bt_cuda_transformer_decoder_stack_workspace_bytes, C.byref(m), C.byref(s))
+                    check(f"decoder {c['name']}", status, message)
+                    if precision == "highest":
+                        sizes.append(ws)
+                del keep
+            for b, m_new in enumerate(lens):
+                history[b] += ids[b, :m_new].tolist()
+                if m_new:
+                    full, _ = ref.decoder_forward(model64, history[b])
+                    finite &= bool(torch.isfinite(full).all())
+            past = [p + m_new for p, m_new in zip(past, lens)]
+        if not finite:
+            raise AssertionError(f"decoder reference of {c['name']} is not finite")
+        lines.append(f"decoder {c['name']}: steps={len(c['steps'])} lengths={past} finite={finite} "
+                     f"workspace bytes={sizes}")
+    return lines
+
+
+def dry_run_cases(gen, lib=None):
     """--dry-run on the CPU: builds every case's inputs and float64 reference (with gradients), the
     ABI argument structs and the encoder reference, so the harness itself is exercised before a device
-    run. Returns one line per case."""
+    run; the decoding cases also through the library's argument validation when `lib` is given.
+    Returns one line per case."""
     lines = []
     for c in ATTENTION_CASES:
         q, k, v, kw = _inputs(c, "cpu", gen)
@@ -245,4 +675,4 @@ def dry_run_cases(gen):
         zero = valid is None or bool((y[~valid] == 0).all())
         lines.append(f"{c['name']}: layers={len(structs)} finite={bool(torch.isfinite(y).all())} "
                      f"padding_zero={zero}")
-    return lines
+    return lines + _decoding_dry_run(gen, lib)

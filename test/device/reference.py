@@ -51,6 +51,8 @@ def layer_norm(x, gamma, beta, eps):
 def activation(x, kind):
     if kind == "relu":
         return torch.relu(x)
+    if kind == "silu":
+        return x * torch.sigmoid(x)
     if kind == "gelu_tanh":
         return 0.5 * x * (1 + torch.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
     return 0.5 * x * (1 + torch.erf(x / math.sqrt(2)))
@@ -98,6 +100,121 @@ def encoder_stack(x, layers, key_valid):
     return y
 
 
+# ---- decoding (bt_cuda.h's decoding section; the CPU core's btk.h functions of the same names) ----
+
+def rms_norm(x, gamma, eps):
+    """x / sqrt(mean(x^2) + eps) * gamma over the last dimension; gamma None = ones."""
+    y = x * torch.rsqrt((x * x).mean(-1, keepdim=True) + eps)
+    return y if gamma is None else y * gamma
+
+
+def rotary_tables(rows, rotary_dim, base=10000.0, dtype=torch.float32):
+    """Hugging Face's tables, cos and sin [rows, rotary_dim / 2] (angle = p / base^(2i / rotary_dim), computed
+    in float64), in float32 unless told."""
+    half = rotary_dim // 2
+    inv = 1.0 / (base ** (torch.arange(half, dtype=torch.float64) * 2.0 / max(rotary_dim, 1)))
+    angle = torch.arange(rows, dtype=torch.float64)[:, None] * inv[None, :]
+    return torch.cos(angle).to(dtype), torch.sin(angle).to(dtype)
+
+
+def rotate(x, cos, sin, rotary_dim, interleaved):
+    """Hugging Face's formulation (rotate_half for GPT-NeoX/Llama, rotate_every_two for GPT-J) on the
+    first rotary_dim features of x [..., D]; cos/sin broadcast against x[..., :rotary_dim / 2]."""
+    if rotary_dim == 0:
+        return x.clone()
+    rot, rest = x[..., :rotary_dim], x[..., rotary_dim:]
+    if interleaved:
+        c, s = cos.repeat_interleave(2, dim=-1), sin.repeat_interleave(2, dim=-1)
+        turned = torch.stack((-rot[..., 1::2], rot[..., 0::2]), dim=-1).flatten(-2)
+    else:
+        half = rotary_dim // 2
+        c, s = torch.cat((cos, cos), dim=-1), torch.cat((sin, sin), dim=-1)
+        turned = torch.cat((-rot[..., half:], rot[..., :half]), dim=-1)
+    return torch.cat((rot * c + turned * s, rest), dim=-1)
+
+
+def rotary(x, positions, cos, sin, rotary_dim, interleaved):
+    """The op RotaryEmbedding: x [B, H, S, D] at positions [B, S] (int, any device)."""
+    if rotary_dim == 0:
+        return x.clone()
+    pos = positions.long().to(cos.device)
+    return rotate(x, cos[pos][:, None], sin[pos][:, None], rotary_dim, interleaved)
+
+
+def cached_attention(q, keys, values, scale):
+    """One sequence's new queries q [H, n, D] over its cached rows keys [Hkv, L, D], values [Hkv, L, Dv]
+    (the n new rows last): query i sees rows [0, L - n + i] (bottom-right causal), GQA."""
+    out, _ = attention(q[None], keys[None], values[None], scale, causal=True)
+    return out[0]
+
+
+def _norm(kind, x, gamma, beta, eps):
+    if kind == "rms":
+        return rms_norm(x, gamma, eps)
+    return layer_norm(x, 1.0 if gamma is None else gamma, 0.0 if beta is None else beta, eps)
+
+
+def _dense(x, w, b):
+    y = x @ w
+    return y if b is None else y + b
+
+
+def decoder_forward(model, ids):
+    """A decoder-only model (model: cfg + float64 weights, as parity.decoder_model builds them) run from
+    scratch over one sequence's token ids (all of its tokens so far): returns the logits of every
+    position [len, V] and per layer the (keys, values) [Hkv, len, D] after rotary, i.e. what a cache
+    holds. No cache and no packing: full causal attention over the sequence."""
+    c = model["cfg"]
+    h_q, h_kv, d = c["num_heads"], c["num_kv_heads"], c["head_dim"]
+    ids_t = torch.tensor(ids, dtype=torch.long, device=model["word_embeddings"].device)
+    n = len(ids)
+    pos = torch.arange(n, device=ids_t.device)
+    x = model["word_embeddings"][ids_t] * c["embedding_scale"]
+    if model["position_embeddings"] is not None:
+        x = x + model["position_embeddings"][pos + c["position_offset"]]
+    caches = []
+    kind = c["norm_kind"]
+    for layer in model["layers"]:
+        h = (_norm(kind, x, layer["norm1_gamma"], layer["norm1_beta"], layer["norm1_eps"])
+             if c["norm_first"] or c["parallel"] else x)
+        if layer["qkv_weight"] is not None:
+            q, k, v = _dense(h, layer["qkv_weight"], layer["qkv_bias"]).split([h_q * d, h_kv * d, h_kv * d], dim=-1)
+        else:
+            q = _dense(h, layer["q_weight"], layer["q_bias"])
+            k = _dense(h, layer["k_weight"], layer["k_bias"])
+            v = _dense(h, layer["v_weight"], layer["v_bias"])
+        q, k, v = q.reshape(n, h_q, d), k.reshape(n, h_kv, d), v.reshape(n, h_kv, d)
+        if c["rotary_dim"] > 0:
+            cos, sin = model["rotary_cos"][pos][:, None], model["rotary_sin"][pos][:, None]
+            q = rotate(q, cos, sin, c["rotary_dim"], c["rotary_interleaved"])
+            k = rotate(k, cos, sin, c["rotary_dim"], c["rotary_interleaved"])
+        q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)  # [heads, n, d]
+        caches.append((k, v))
+        ctx, _ = attention(q[None], k[None], v[None], c["attention_scale"], causal=True)
+        ctx = ctx[0].transpose(0, 1).reshape(n, h_q * d)
+        attn = x + _dense(ctx, layer["out_weight"], layer["out_bias"])
+        if c["parallel"]:
+            mlp_in = h if c["parallel_shared_norm"] else _norm(kind, x, layer["norm2_gamma"], layer["norm2_beta"],
+                                                              layer["norm2_eps"])
+        elif c["norm_first"]:
+            mlp_in = _norm(kind, attn, layer["norm2_gamma"], layer["norm2_beta"], layer["norm2_eps"])
+        else:
+            attn = _norm(kind, attn, layer["norm1_gamma"], layer["norm1_beta"], layer["norm1_eps"])
+            mlp_in = attn
+        up = _dense(mlp_in, layer["up_weight"], layer["up_bias"])
+        if c["gated_mlp"]:
+            hidden = activation(_dense(mlp_in, layer["gate_weight"], layer["gate_bias"]), c["activation"]) * up
+        else:
+            hidden = activation(up, c["activation"])
+        x = attn + _dense(hidden, layer["down_weight"], layer["down_bias"])
+        if not c["norm_first"] and not c["parallel"]:
+            x = _norm(kind, x, layer["norm2_gamma"], layer["norm2_beta"], layer["norm2_eps"])
+    if c["has_final_norm"]:
+        x = _norm(kind, x, model["final_norm_gamma"], model["final_norm_beta"], c["final_norm_eps"])
+    head = model["lm_head"].T if c["lm_head_transposed"] else model["lm_head"]
+    return _dense(x, head, model["lm_head_bias"]), caches
+
+
 def rel_error(actual, expected):
     """Relative Frobenius error; inf when actual has a NaN/Inf that expected does not."""
     a = actual.double()
@@ -140,6 +257,92 @@ def _naive_attention(q, k, v, scale, causal, bool_mask, add_mask, key_valid):
                     w = [math.exp(s - m) for s in scores]
                     out[bi, hi, i] = sum(wi * vi for wi, vi in zip(w, vals)) / sum(w)
     return out
+
+
+def _naive_rotary_row(head, position, cos, sin, rotary_dim, interleaved):
+    """One head's features rotated by loops over the pairs (the JS reference's form), for self_check."""
+    out = head.clone()
+    half = rotary_dim // 2
+    for i in range(half):
+        ia, ib = (2 * i, 2 * i + 1) if interleaved else (i, i + half)
+        c, s = float(cos[position, i]), float(sin[position, i])
+        out[ia] = head[ia] * c - head[ib] * s
+        out[ib] = head[ib] * c + head[ia] * s
+    return out
+
+
+def decoding_self_check(seed=0):
+    """The decoding references against other formulations on small CPU cases: RMSNorm against
+    torch.nn.functional.rms_norm, rotary (both pairings, partial) against per-pair loops and complex
+    multiplication (and pair norms kept), the cache attention step by step against one causal attention
+    over the whole sequence, and the decoder's causality (logits of a prefix unchanged by later tokens,
+    cached keys of a prefix likewise). Returns the largest relative error per check."""
+    gen = torch.Generator().manual_seed(seed)
+    f64 = dict(generator=gen, dtype=torch.float64)
+    res = {}
+    x = torch.randn(7, 33, **f64) * 3
+    gamma = torch.randn(33, **f64)
+    res["rms_norm vs F.rms_norm"] = max(rel_error(rms_norm(x, gamma, 1e-3),
+                                                  torch.nn.functional.rms_norm(x, (33,), gamma, 1e-3)),
+                                        rel_error(rms_norm(x, None, 0.5),
+                                                  torch.nn.functional.rms_norm(x, (33,), None, 0.5)))
+    cos, sin = rotary_tables(12, 10, dtype=torch.float64)  # float64: pair norms kept to rounding
+    for interleaved in (False, True):
+        xr = torch.randn(2, 3, 4, 13, **f64)
+        positions = torch.randint(0, 12, (2, 4), generator=gen)
+        got = rotary(xr, positions, cos, sin, 10, interleaved)
+        loops = torch.stack([torch.stack([torch.stack([
+            _naive_rotary_row(xr[b, h, t], int(positions[b, t]), cos, sin, 10, interleaved) for t in range(4)])
+            for h in range(3)]) for b in range(2)])
+        # Complex form: pair (a, b) as a + ib times e^(i angle).
+        rot = xr[..., :10]
+        pairs = rot.reshape(2, 3, 4, 5, 2) if interleaved else torch.stack((rot[..., :5], rot[..., 5:]), dim=-1)
+        turned = torch.view_as_real(torch.view_as_complex(pairs.contiguous()) *
+                                    torch.complex(cos[positions][:, None], sin[positions][:, None]))
+        flat = turned.flatten(-2) if interleaved else torch.cat((turned[..., 0], turned[..., 1]), dim=-1)
+        complex_form = torch.cat((flat, xr[..., 10:]), dim=-1)
+        norms = rel_error(pairs.norm(dim=-1), turned.norm(dim=-1))
+        label = "interleaved" if interleaved else "rotate-half"
+        res[f"rotary {label} vs loops"] = rel_error(got, loops)
+        res[f"rotary {label} vs complex"] = rel_error(got, complex_form)
+        res[f"rotary {label} pair norms"] = norms
+    # A cache filled in chunks (a prompt, single tokens, a few tokens) against one causal attention.
+    h_q, h_kv, total = 4, 2, 12
+    q = torch.randn(h_q, total, 5, **f64)
+    k = torch.randn(h_kv, total, 5, **f64)
+    v = torch.randn(h_kv, total, 3, **f64)
+    whole = cached_attention(q, k, v, 0.4)
+    pieces, at = [], 0
+    for n in (5, 1, 3, 1, 2):
+        pieces.append(cached_attention(q[:, at:at + n], k[:, :at + n], v[:, :at + n], 0.4))
+        at += n
+    res["cache attention in steps vs whole"] = rel_error(torch.cat(pieces, dim=1), whole)
+    naive = _naive_attention(q[None], k[None], v[None], 0.4, True, None, None, None)[0]
+    res["cache attention vs loops"] = rel_error(whole, naive)
+    # Decoder causality, on a small random rotary + learned-position model.
+    e, d, vocab = 8, 4, 11
+    rnd = lambda *s: torch.randn(*s, **f64) * 0.4  # noqa: E731
+    layer = {n: None for n in ("qkv_weight", "qkv_bias", "gate_weight", "gate_bias", "norm1_beta", "norm2_beta")}
+    layer.update(norm1_gamma=1 + rnd(e), norm2_gamma=1 + rnd(e), norm1_eps=1e-5, norm2_eps=1e-5,
+                 q_weight=rnd(e, 2 * d), q_bias=rnd(2 * d), k_weight=rnd(e, d), k_bias=None, v_weight=rnd(e, d),
+                 v_bias=rnd(d), out_weight=rnd(2 * d, e), out_bias=None, up_weight=rnd(e, 16), up_bias=rnd(16),
+                 down_weight=rnd(16, e), down_bias=rnd(e))
+    cos, sin = (t.double() for t in rotary_tables(16, 4))
+    model = dict(cfg=dict(num_heads=2, num_kv_heads=1, head_dim=d, norm_kind="rms", norm_first=True, parallel=False,
+                          parallel_shared_norm=False, activation="silu", gated_mlp=False, has_final_norm=True,
+                          lm_head_transposed=True, rotary_dim=4, rotary_interleaved=False, attention_scale=0.5,
+                          embedding_scale=1.5, final_norm_eps=1e-5, position_offset=1),
+                 word_embeddings=rnd(vocab, e), position_embeddings=rnd(17, e), rotary_cos=cos, rotary_sin=sin,
+                 final_norm_gamma=1 + rnd(e), final_norm_beta=None, lm_head_bias=rnd(vocab), layers=[layer, layer])
+    model["lm_head"] = model["word_embeddings"]
+    ids = torch.randint(0, vocab, (9,), generator=gen).tolist()
+    full, caches = decoder_forward(model, ids)
+    prefix, prefix_caches = decoder_forward(model, ids[:5])
+    res["decoder prefix logits unchanged"] = rel_error(full[:5], prefix)
+    res["decoder prefix cache unchanged"] = max(rel_error(a[0][:, :5], b[0]) + rel_error(a[1][:, :5], b[1])
+                                                for a, b in zip(caches, prefix_caches))
+    res["passed"] = all(err <= 1e-12 for err in res.values())
+    return res
 
 
 def self_check(seed=0):
