@@ -196,39 +196,49 @@ struct ViewGemm {
   // into its own partial [M, N] (kept in L2); the partials are then summed and the epilogue runs.
   static constexpr int64_t STREAM_MAX_ROWS = 8;
   static constexpr int64_t STREAM_MIN_K_PER_THREAD = 64;
+#ifndef BTK_STREAM_PARTIAL_BYTES
+#define BTK_STREAM_PARTIAL_BYTES (512 * 1024)
+#endif
 
   template <int M, int R, class BT>
   static void stream_rows(const float* a, int64_t lda, const BT* w, int64_t ldw, int64_t k0, int64_t k1, int64_t n,
                           float* partial) {
     for (int64_t i = 0; i < M; ++i) memset(partial + i * n, 0, sizeof(float) * n);
-    int64_t kb = k0;
-    for (; kb + R <= k1; kb += R) {
-      // Scalars, broadcast inside the FMA (an embedded broadcast where the ISA has one): no register per (row, k).
-      float av[M][R];
-      for (int i = 0; i < M; ++i)
-        for (int r = 0; r < R; ++r) av[i][r] = a[i * lda + kb + r];
-      const BT* rows[R];
-      for (int r = 0; r < R; ++r) rows[r] = w + (kb + r) * ldw;
-      int64_t j = 0;
-      for (; j + W <= n; j += W) {
-        F wv[R];
-        for (int r = 0; r < R; ++r) wv[r] = load_b<V>(rows[r] + j);
-        for (int i = 0; i < M; ++i) {
-          F acc = V::load(partial + i * n + j);
-          for (int r = 0; r < R; ++r) acc = V::fmadd(V::set1(av[i][r]), wv[r], acc);
-          V::store(partial + i * n + j, acc);
+    // Column chunks keep the partial's chunk ([M, chunk]) within kPartialBytes (in L2) while the
+    // part's rows stream through it: swept over the whole width, an [8, 50257] partial (1.6 MB) left
+    // L2 once per R rows. Narrower chunks cost more at one row (each row of W read in more pieces).
+    const int64_t kChunk = max_i64(1024, BTK_STREAM_PARTIAL_BYTES / static_cast<int64_t>(sizeof(float) * M));
+    for (int64_t j0 = 0; j0 < n; j0 += kChunk) {
+      const int64_t j1 = min_i64(n, j0 + kChunk);
+      int64_t kb = k0;
+      for (; kb + R <= k1; kb += R) {
+        // Scalars, broadcast inside the FMA (an embedded broadcast where the ISA has one): no register per (row, k).
+        float av[M][R];
+        for (int i = 0; i < M; ++i)
+          for (int r = 0; r < R; ++r) av[i][r] = a[i * lda + kb + r];
+        const BT* rows[R];
+        for (int r = 0; r < R; ++r) rows[r] = w + (kb + r) * ldw;
+        int64_t j = j0;
+        for (; j + W <= j1; j += W) {
+          F wv[R];
+          for (int r = 0; r < R; ++r) wv[r] = load_b<V>(rows[r] + j);
+          for (int i = 0; i < M; ++i) {
+            F acc = V::load(partial + i * n + j);
+            for (int r = 0; r < R; ++r) acc = V::fmadd(V::set1(av[i][r]), wv[r], acc);
+            V::store(partial + i * n + j, acc);
+          }
         }
+        for (; j < j1; ++j)
+          for (int i = 0; i < M; ++i) {
+            float sum = partial[i * n + j];
+            for (int r = 0; r < R; ++r) sum += a[i * lda + kb + r] * scalar_of(rows[r][j]);
+            partial[i * n + j] = sum;
+          }
       }
-      for (; j < n; ++j)
-        for (int i = 0; i < M; ++i) {
-          float sum = partial[i * n + j];
-          for (int r = 0; r < R; ++r) sum += a[i * lda + kb + r] * scalar_of(rows[r][j]);
-          partial[i * n + j] = sum;
-        }
+      for (; kb < k1; ++kb)  // the last rows, one at a time
+        for (int64_t j = j0; j < j1; ++j)
+          for (int i = 0; i < M; ++i) partial[i * n + j] += a[i * lda + kb] * scalar_of(w[kb * ldw + j]);
     }
-    for (; kb < k1; ++kb)  // the last rows, one at a time
-      for (int64_t j = 0; j < n; ++j)
-        for (int i = 0; i < M; ++i) partial[i * n + j] += a[i * lda + kb] * scalar_of(w[kb * ldw + j]);
   }
 
   static inline float scalar_of(float x) { return x; }
@@ -248,7 +258,7 @@ struct ViewGemm {
 #define BTK_STREAM_CASE(MM, RR) \
           case MM: stream_rows<MM, RR>(a, lda, w, ldw, k0, k1, n, partial); break;
           BTK_STREAM_CASE(1, 4) BTK_STREAM_CASE(2, 4) BTK_STREAM_CASE(3, 4) BTK_STREAM_CASE(4, 4)
-          BTK_STREAM_CASE(5, 4) BTK_STREAM_CASE(6, 4) BTK_STREAM_CASE(7, 4) default: stream_rows<8, 4>(a, lda, w, ldw, k0, k1, n, partial);
+          BTK_STREAM_CASE(5, 8) BTK_STREAM_CASE(6, 8) BTK_STREAM_CASE(7, 8) default: stream_rows<8, 8>(a, lda, w, ldw, k0, k1, n, partial);
 #undef BTK_STREAM_CASE
         }
       }
