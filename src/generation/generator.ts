@@ -19,6 +19,7 @@ import {describeValue, fail, requireKnownKeys} from '../ops/validate';
 import {checkGenerateOptions, checkPrompts, GenerateOptions} from './generate_options';
 import {buildGraphDecoder, GraphDecoder} from './graph_decoder';
 import {graphInterface} from './graph_interface';
+import {buildLayersGenerator, isLayersModelLike} from './layers_generator';
 import {chooseToken, SeededRandom} from './sampling';
 import {CachedSteps, RecomputeSteps, StepModel} from './step_models';
 import {verifyCachedSteps} from './verify_decoder';
@@ -191,8 +192,18 @@ export function createGenerator(model: unknown, options: GeneratorOptions = {}):
   }
   const maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH;
   if (!Number.isInteger(maxLength) || maxLength < 1) fail(OP, `options.maxLength must be a positive integer, got ${String(maxLength)}`);
+  if (isLayersModelLike(model)) {
+    // A tfjs-layers model (a Keras decoder): recognised from its layer graph, verified against its own predict().
+    const parts = buildLayersGenerator(OP, model, {weightPrecision: precision, cache: options.cache !== false, maxLength});
+    return new Generator(parts.steps, {
+      mode: parts.mode, reason: parts.reason, architecture: parts.args ? architectureOf(parts.args, false) : null,
+      verification: parts.verification, positions: parts.positions, weightPrecision: parts.weightPrecision,
+      implementation: parts.implementation,
+    }, parts.owned);
+  }
   if (!isGraphModel(model)) {
-    throw new BetterTransformerArgumentError(`${OP}: expected a GraphModel from a converted decoder (tf.loadGraphModel), got ${describeValue(model)}`);
+    throw new BetterTransformerArgumentError(`${OP}: expected a GraphModel from a converted decoder (tf.loadGraphModel) ` +
+        `or a LayersModel (tf.loadLayersModel), got ${describeValue(model)}`);
   }
   const built = buildGraphDecoder(model, maxLength);
   const recompute = (reason: string | null, decoder: GraphDecoder | null): Generator => {
@@ -214,13 +225,14 @@ export function createGenerator(model: unknown, options: GeneratorOptions = {}):
   } catch (e) {
     return recompute(`the recognised decoder does not fit the fused step: ${(e as Error).message}`, decoder);
   }
+  // The recompute baseline asked for: no fused step to verify.
+  if (options.cache === false) return recompute(null, decoder);
   const graph = graphInterface(model, decoder, maxLength);
   const cached = new CachedSteps(args, 'float32', decoder.positions);
   if (typeof graph !== 'string') {
     const check = verifyCachedSteps(cached, new RecomputeSteps(model, graph), args.dims.vocab, precision === 'bfloat16' ?
       new CachedSteps(args, 'bfloat16', decoder.positions) : null);
     if (!check.ok) return recompute(check.reason, decoder);
-    if (options.cache === false) return recompute(null, decoder);
     const steps = precision === 'bfloat16' ? new CachedSteps(args, 'bfloat16', decoder.positions) : cached;
     return new Generator(steps, {
       mode: 'cached', reason: null, architecture: architectureOf(args, decoder.config.lmHeadTransposed ?? false),

@@ -78,11 +78,12 @@ function report(model: AnyModel): TransformReport | undefined {
 
 /**
  * A text generator for a converted decoder-only model (GPT-2, OPT, GPT-J,
- * Llama/Mistral, ...): the fused decoder step with a key/value cache where the
- * graph is recognised and checked, else the graph recomputed per token; see
+ * Llama/Mistral, ...) or a tfjs-layers decoder of Keras MultiHeadAttention with
+ * use_causal_mask: the fused decoder step with a key/value cache where the
+ * model is recognised and checked, else the model recomputed per token; see
  * src/generation/generator.ts.
  */
-function generator(model: GraphModel, options?: GeneratorOptions): Generator {
+function generator(model: GraphModel | LayersModel, options?: GeneratorOptions): Generator {
   return generationSupport().createGenerator(model, options);
 }
 
