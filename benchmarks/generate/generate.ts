@@ -2,8 +2,8 @@
  * `npm run bench:generate`: text-generation speed of two random decoders (GPT-2 and Llama-style, one seeded
  * set of fp32 weights each) through transformers.js with its key/value cache (the reference), our cached
  * generator (BetterTransformer.generator: cpu fp32, cpu bfloat16 weights, tfjs-node fp32) and the converted
- * graph run by plain tfjs-node recomputing the whole prefix per token. Writes the markdown section to
- * benchmarks/generate/last-results.md (for benchmarks/RESULTS.md), the chart to benchmarks/generate-chart.svg
+ * graph run by plain tfjs-node recomputing the whole prefix per token. Writes the markdown section into
+ * benchmarks/RESULTS.md (a --quick run: benchmarks/generate/last-results.md), the chart to benchmarks/generate-chart.svg
  * and every figure as JSON to .deps/bench-decoders/results/last-run.json.
  *
  * Needs the models: tools/decoder_bench/setup.sh, then
@@ -171,14 +171,18 @@ async function main(): Promise<void> {
     longSteps: options.longSteps, window: half, windowCentres: WINDOW_CENTRES, sampleStride: options.sampleStride,
   };
   const section = generateSection(machine, setup, models, cells, longResults, missing, notes);
-  const sectionFile = path.join(root, 'benchmarks', 'generate', 'last-results.md');
+  // A full run goes into benchmarks/RESULTS.md; a smoke run only beside the harness (git-ignored).
+  const sectionFile = options.quick ? path.join(root, 'benchmarks', 'generate', 'last-results.md') :
+                                      path.join(root, 'benchmarks', 'RESULTS.md');
   writeSection(sectionFile, section);
 
   const chartPoints = chartData(cells, longResults);
   if (chartPoints.length > 0) {
     const title = `ms per decode step against position, batch 1, prompt ${options.promptLength}` +
                   (options.quick ? ' (smoke run)' : '');
-    fs.writeFileSync(path.join(root, 'benchmarks', 'generate-chart.svg'), await renderGenerationChartSvg(chartPoints, title));
+    const chartFile = options.quick ? path.join(root, 'benchmarks', 'generate', 'last-chart.svg') :
+                                      path.join(root, 'benchmarks', 'generate-chart.svg');
+    fs.writeFileSync(chartFile, await renderGenerationChartSvg(chartPoints, title));
   }
   const jsonDir = path.join(root, '.deps', 'bench-decoders', 'results');
   fs.mkdirSync(jsonDir, {recursive: true});
