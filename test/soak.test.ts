@@ -1,7 +1,9 @@
 /**
  * Soaks: the fused encoder called 2,000 times with weights that are new
- * tensors every call (training, weight updates, reloading), and 200 cycles of
- * loading, transforming, running and disposing a converted model. Tensor
+ * tensors every call (training, weight updates, reloading), 200 cycles of
+ * loading, transforming, running and disposing a converted model, and 200
+ * generations of 10 tokens (2,000 tokens: prefills and decode steps on the
+ * fused decoder stack with its key/value cache) from one generator. Tensor
  * counts must stay flat and RSS bounded: a weight's native pack is released
  * when its tensor is disposed (src/backends/cpu/native/packed_weights.ts), and
  * large packs are unmapped, not left to malloc (kernels/core/large_block.h).
@@ -14,6 +16,7 @@ import {setFlagsFromString} from 'v8';
 import {runInNewContext} from 'vm';
 import * as tf from '@tensorflow/tfjs-core';
 import {BetterTransformer, transformerEncoderLayer, TransformerEncoderLayerWeights} from '../src';
+import type {GenerateOptions} from '../src/generation/generate_options';
 import {randomEncoderWeights} from './helpers/encoder_weights';
 import {loadFixture} from './helpers/load_fixture';
 import {outputsOf} from './helpers/fixture_outputs';
@@ -72,4 +75,37 @@ test('200 load / transform / run / dispose cycles: tensors flat, RSS bounded', a
   expect(tf.memory().numTensors).toBe(tensors);
   if (growth > RSS_GROWTH_BOUND) throw new Error(`RSS grew by ${MiB(growth)} over 180 cycles (bound ${MiB(RSS_GROWTH_BOUND)})`);
   tf.dispose(Object.values(inputs));
+});
+
+test('200 generations of 10 tokens from one generator (GPT-2 fixture, cached): tensors flat, RSS bounded', async () => {
+  const before = tf.memory().numTensors;
+  const fixture = loadFixture('gpt2_lm');
+  const model = fixture.loadGraphModel();
+  const generator = BetterTransformer.generator(model);
+  expect([generator.report.mode, generator.report.reason]).toEqual(['cached', null]);
+  // One prompt at a time and a batch of three (prompts of 8, 5 and 3 tokens, left-padded), greedy and sampled:
+  // each generation is a prefill and 9 decode steps, on a new cache each time.
+  const prompts = [[85, 64, 52, 29, 32, 6, 10, 4], [91, 51, 61, 97, 73], [82, 68, 3]];
+  let tokens = 0;
+  const generate = async (i: number) => {
+    const options: GenerateOptions = i % 2 === 0 ? {maxNewTokens: 10} : {maxNewTokens: 10, temperature: 0.8, topK: 20, seed: i};
+    const input = i % 5 === 4 ? prompts : prompts[i % prompts.length];
+    const result = await generator.generate(input, options);
+    for (const t of result.tokens) {
+      expect(t).toHaveLength(10);
+      tokens += t.length;
+    }
+  };
+  for (let i = 0; i < 20; i++) await generate(i);
+  const tensors = tf.memory().numTensors;
+  const rss = await settledRss();
+  tokens = 0;
+  for (let i = 20; i < 220; i++) await generate(i);
+  const growth = await settledRss() - rss;
+  expect(tokens).toBe(2800);  // 160 single prompts and 40 batches of 3, 10 tokens each
+  expect(tf.memory().numTensors).toBe(tensors);
+  if (growth > RSS_GROWTH_BOUND) throw new Error(`RSS grew by ${MiB(growth)} over 200 generations (bound ${MiB(RSS_GROWTH_BOUND)})`);
+  generator.dispose();
+  model.dispose();
+  expect(tf.memory().numTensors).toBe(before);
 });

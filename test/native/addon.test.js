@@ -5,7 +5,7 @@
 // references, plus argument validation. Run:
 //   node --test test/native/addon.test.js
 // The file re-runs itself in child processes for every instruction-set path
-// (TFJS_BT_ISA=avx512|avx2|scalar) the machine supports.
+// (TFJS_BT_ISA=avx512_bf16|avx512|avx2|scalar) the machine supports below its best.
 const test = require('node:test');
 const assert = require('node:assert');
 const path = require('node:path');
@@ -15,7 +15,7 @@ const {Worker} = require('node:worker_threads');
 const ADDON_PATH = process.env.TFJS_BT_NATIVE_PATH ||
     path.join(__dirname, '..', '..', 'build', 'Release', 'tfjs_bt_kernels.node');
 const addon = require(ADDON_PATH);
-const ISAS = ['scalar', 'avx2', 'avx512'];
+const ISAS = ['scalar', 'avx2', 'avx512', 'avx512_bf16'];
 
 // ---- deterministic random data ----
 let seed = 42;
@@ -341,10 +341,387 @@ test('linear matches x.W + b with every activation and a residual', () => {
   assert.throws(() => addon.linear({x, M: 2, K: 2, w: randomFloats(4), residual: x.subarray(0, 4), out: x}), /out shares memory/);
 });
 
+// ---- decoding: rmsNorm, rotaryEmbedding, attentionWithKVCache, transformerDecoderStack (float64 references) ----
+function referenceRmsNorm(x, rows, cols, gamma, eps) {
+  const y = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) {
+    let squares = 0;
+    for (let c = 0; c < cols; c++) squares += x[r * cols + c] ** 2;
+    const inv = 1 / Math.sqrt(squares / cols + eps);
+    for (let c = 0; c < cols; c++) y[r * cols + c] = x[r * cols + c] * inv * (gamma ? gamma[c] : 1);
+  }
+  return y;
+}
+
+/** HF-style tables [rows, rotaryDim / 2]: angle = position / 10000^(2i / rotaryDim). */
+function rotaryTables(rows, rotaryDim) {
+  const half = rotaryDim / 2, cos = new Float32Array(rows * half), sin = new Float32Array(rows * half);
+  for (let p = 0; p < rows; p++) for (let i = 0; i < half; i++) {
+    const angle = p / 10000 ** ((2 * i) / rotaryDim);
+    cos[p * half + i] = Math.cos(angle);
+    sin[p * half + i] = Math.sin(angle);
+  }
+  return {cos, sin};
+}
+
+/** One head's features (a copy) rotated at `position`: pairs (i, i + half), or (2i, 2i + 1) when interleaved. */
+function rotateHead(head, position, cos, sin, rotaryDim, interleaved) {
+  const half = rotaryDim / 2, out = Array.from(head);
+  for (let i = 0; i < half; i++) {
+    const a = interleaved ? 2 * i : i, b = interleaved ? 2 * i + 1 : i + half;
+    const c = cos[position * half + i], s = sin[position * half + i];
+    out[a] = head[a] * c - head[b] * s;
+    out[b] = head[b] * c + head[a] * s;
+  }
+  return out;
+}
+
+test('rmsNorm matches x / sqrt(mean(x^2) + eps) * gamma', () => {
+  for (const [rows, cols] of [[1, 1], [3, 7], [5, 64], [2, 257]]) {
+    const x = randomFloats(rows * cols, -3, 3), gamma = randomFloats(cols, 0.5, 1.5), out = new Float32Array(rows * cols).fill(9);
+    addon.rmsNorm({x, rows, cols, gamma, eps: 1e-5, out});
+    assertClose(out, referenceRmsNorm(x, rows, cols, gamma, 1e-5), 1e-5, 1e-5, `rmsNorm ${rows}x${cols}`);
+    addon.rmsNorm({x, rows, cols, out});  // no gamma, eps 1e-6
+    assertClose(out, referenceRmsNorm(x, rows, cols, null, 1e-6), 1e-5, 1e-5, `rmsNorm ${rows}x${cols} without gamma`);
+  }
+  addon.rmsNorm({x: new Float32Array(0), rows: 0, cols: 4, out: new Float32Array(0)});
+});
+
+test('rotaryEmbedding matches the reference: both pairings, full and partial rotary, per-token positions', () => {
+  const B = 2, H = 3, S = 4, D = 8, rows = 10;
+  const x = randomFloats(B * H * S * D), positions = Int32Array.from({length: B * S}, () => randomInt(0, rows - 1));
+  for (const rotaryDim of [8, 4, 2]) {
+    for (const interleaved of [false, true]) {
+      const {cos, sin} = rotaryTables(rows, rotaryDim), out = new Float32Array(x.length).fill(9);
+      addon.rotaryEmbedding({x, positions, B, H, S, D, rotaryDim, interleaved, cos, sin, out});
+      const want = new Float64Array(x.length);
+      for (let b = 0; b < B; b++) for (let h = 0; h < H; h++) for (let s = 0; s < S; s++) {
+        const base = ((b * H + h) * S + s) * D;
+        want.set(rotateHead(x.subarray(base, base + D), positions[b * S + s], cos, sin, rotaryDim, interleaved), base);
+      }
+      assertClose(out, want, 1e-6, 1e-6, `rotary ${rotaryDim}/${D} interleaved=${interleaved}`);
+      if (rotaryDim < D) {  // features past rotaryDim are copied as they are
+        for (let r = 0; r < B * H * S; r++) for (let d = rotaryDim; d < D; d++) assert.strictEqual(out[r * D + d], x[r * D + d]);
+      }
+    }
+  }
+  const out = new Float32Array(x.length);
+  addon.rotaryEmbedding({x, positions, B, H, S, D, rotaryDim: 0, out});  // no rotary: a copy
+  assert.deepStrictEqual(out, x);
+});
+
+/**
+ * attentionWithKVCache over a prefill and two steps (the second one with two
+ * new tokens for one sequence and none for the other), against attention of
+ * each new token over its whole sequence so far. Cache rows at and past the
+ * lengths start as NaN: they must be neither read (the outputs stay finite)
+ * nor written; rows within the lengths are exactly the keys/values given.
+ */
+function runCacheSteps({B, H, Hkv, D, Dv, prompts, scale}) {
+  const steps = [prompts, prompts.map(() => 1), prompts.map((_, b) => (b === 0 ? 2 : 0))];
+  const total = prompts.map((p, b) => steps.reduce((sum, s) => sum + s[b], 0));
+  const C = Math.max(...total) + 2;
+  const tokens = total.map(n => Array.from({length: n}, () => ({q: randomFloats(H * D), k: randomFloats(Hkv * D), v: randomFloats(Hkv * Dv)})));
+  const keyCache = new Float32Array(B * Hkv * C * D).fill(NaN), valueCache = new Float32Array(B * Hkv * C * Dv).fill(NaN);
+  const past = new Int32Array(B);
+  for (const fresh of steps) {
+    const N = Math.max(...fresh);
+    // Padding rows (i >= newLengths[b]) are NaN: never read.
+    const q = new Float32Array(B * H * N * D).fill(NaN), k = new Float32Array(B * Hkv * N * D).fill(NaN);
+    const v = new Float32Array(B * Hkv * N * Dv).fill(NaN);
+    for (let b = 0; b < B; b++) for (let i = 0; i < fresh[b]; i++) {
+      const t = tokens[b][past[b] + i];
+      for (let h = 0; h < H; h++) q.set(t.q.subarray(h * D, (h + 1) * D), ((b * H + h) * N + i) * D);
+      for (let g = 0; g < Hkv; g++) {
+        k.set(t.k.subarray(g * D, (g + 1) * D), ((b * Hkv + g) * N + i) * D);
+        v.set(t.v.subarray(g * Dv, (g + 1) * Dv), ((b * Hkv + g) * N + i) * Dv);
+      }
+    }
+    const out = new Float32Array(B * H * N * Dv).fill(9), lengths = new Int32Array(B).fill(-5);
+    const pastLengths = Int32Array.from(past), newLengths = Int32Array.from(fresh);
+    addon.attentionWithKVCache({q, k, v, keyCache, valueCache, pastLengths, newLengths, out, lengths, B, H, Hkv, N, C, D, Dv,
+      ...(scale === undefined ? {} : {scale})});
+    const want = new Float64Array(out.length);  // zeros for padding rows
+    for (let b = 0; b < B; b++) for (let i = 0; i < fresh[b]; i++) for (let h = 0; h < H; h++) {
+      const position = past[b] + i, g = Math.floor(h / (H / Hkv));
+      const s = [];
+      let max = -Infinity, sum = 0;
+      for (let j = 0; j <= position; j++) {
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += tokens[b][position].q[h * D + d] * tokens[b][j].k[g * D + d];
+        s.push(dot * (scale ?? 1 / Math.sqrt(D)));
+        max = Math.max(max, s[j]);
+      }
+      for (let j = 0; j <= position; j++) sum += (s[j] = Math.exp(s[j] - max));
+      for (let c = 0; c < Dv; c++) {
+        let o = 0;
+        for (let j = 0; j <= position; j++) o += (s[j] / sum) * tokens[b][j].v[g * Dv + c];
+        want[((b * H + h) * N + i) * Dv + c] = o;
+      }
+    }
+    assertClose(out, want, 2e-5, 1e-4, `out after newLengths ${fresh}`);
+    for (let b = 0; b < B; b++) past[b] += fresh[b];
+    assert.deepStrictEqual(Array.from(lengths), Array.from(past), 'lengths = past + new');
+    assert.deepStrictEqual(Array.from(pastLengths), Array.from(past, (p, b) => p - fresh[b]), 'pastLengths are not written');
+    for (let b = 0; b < B; b++) for (let g = 0; g < Hkv; g++) for (let j = 0; j < C; j++) {
+      const keyRow = keyCache.subarray(((b * Hkv + g) * C + j) * D, ((b * Hkv + g) * C + j + 1) * D);
+      const valueRow = valueCache.subarray(((b * Hkv + g) * C + j) * Dv, ((b * Hkv + g) * C + j + 1) * Dv);
+      if (j < past[b]) {
+        assert.deepStrictEqual(Array.from(keyRow), Array.from(tokens[b][j].k.subarray(g * D, (g + 1) * D)), `key row ${b},${g},${j}`);
+        assert.deepStrictEqual(Array.from(valueRow), Array.from(tokens[b][j].v.subarray(g * Dv, (g + 1) * Dv)), `value row ${b},${g},${j}`);
+      } else {
+        assert.ok(keyRow.every(Number.isNaN) && valueRow.every(Number.isNaN), `cache row ${b},${g},${j} past the length is untouched`);
+      }
+    }
+  }
+}
+
+test('attentionWithKVCache: prefill + 2 steps equal causal attention over the whole sequence (GQA, Dv != D)', () => {
+  runCacheSteps({B: 2, H: 4, Hkv: 2, D: 8, Dv: 6, prompts: [5, 3]});
+});
+
+test('attentionWithKVCache: a long prefill (tiled kernel), then steps; explicit scale; MHA', () => {
+  runCacheSteps({B: 3, H: 2, Hkv: 2, D: 16, Dv: 16, prompts: [20, 7, 1], scale: 0.3});
+});
+
+test('attentionWithKVCache with no new tokens (N = 0: empty q, k, v, out) writes only the lengths', () => {
+  // Under UBSan this once reported a null pointer passed to memset (the empty out array has no address).
+  const B = 2, H = 2, Hkv = 1, C = 3, D = 4, empty = () => new Float32Array(0);
+  const keyCache = randomFloats(B * Hkv * C * D), valueCache = randomFloats(B * Hkv * C * D);
+  const keys = keyCache.slice(), values = valueCache.slice(), lengths = new Int32Array(B);
+  addon.attentionWithKVCache({q: empty(), k: empty(), v: empty(), out: empty(), keyCache, valueCache, B, H, Hkv, N: 0, C, D,
+    pastLengths: Int32Array.from([3, 1]), newLengths: new Int32Array(B), lengths});
+  assert.deepStrictEqual(Array.from(lengths), [3, 1]);
+  assert.deepStrictEqual(keyCache, keys);
+  assert.deepStrictEqual(valueCache, values);
+});
+
+// A decoder-only model (the fields of transformerDecoderStack's `model`), recomputed from scratch in float64.
+const DECODER_ACTIVATIONS = {...ACTIVATIONS, silu: (x) => x / (1 + Math.exp(-x))};
+function referenceDecoder(m, ids) {
+  const {E, H, D, vocabSize: V} = m, Hkv = m.Hkv ?? H, rms = m.normKind === 'rms';
+  const normFirst = m.normFirst ?? true, parallel = m.parallel ?? false, act = DECODER_ACTIVATIONS[m.activation ?? 'gelu_tanh'];
+  const scale = m.scale ?? 1 / Math.sqrt(D), half = (m.rotaryDim ?? 0) / 2;
+  const norm = (rows, gamma, beta, eps) => rows.map((row) => {
+    if (rms) {
+      const inv = 1 / Math.sqrt(row.reduce((s, v) => s + v * v, 0) / row.length + eps);
+      return row.map((v, j) => v * inv * (gamma ? gamma[j] : 1));
+    }
+    const mean = row.reduce((s, v) => s + v, 0) / row.length;
+    const variance = row.reduce((s, v) => s + (v - mean) ** 2, 0) / row.length;
+    return row.map((v, j) => ((v - mean) / Math.sqrt(variance + eps)) * (gamma ? gamma[j] : 1) + (beta ? beta[j] : 0));
+  });
+  const mm = (rows, w, n, bias) => rows.map((row) => Array.from({length: n}, (_, j) => {
+    let s = bias ? bias[j] : 0;
+    for (let k = 0; k < row.length; k++) s += row[k] * w[k * n + j];
+    return s;
+  }));
+  let x = ids.map((id, t) => Array.from({length: E}, (_, j) => m.wordEmbeddings[id * E + j] * (m.embeddingScale ?? 1) +
+      (m.positionEmbeddings ? m.positionEmbeddings[(t + (m.positionOffset ?? 0)) * E + j] : 0)));
+  for (const l of m.layers) {
+    const eps1 = l.norm1Eps ?? 1e-5, eps2 = l.norm2Eps ?? 1e-5;
+    const h = normFirst || parallel ? norm(x, l.norm1Gamma, l.norm1Beta, eps1) : x;
+    let q, k, v;
+    if (l.wqkv) {
+      const qkv = mm(h, l.wqkv, (H + 2 * Hkv) * D, l.bqkv);
+      [q, k, v] = [qkv.map((r) => r.slice(0, H * D)), qkv.map((r) => r.slice(H * D, (H + Hkv) * D)), qkv.map((r) => r.slice((H + Hkv) * D))];
+    } else {
+      [q, k, v] = [mm(h, l.wq, H * D, l.bq), mm(h, l.wk, Hkv * D, l.bk), mm(h, l.wv, Hkv * D, l.bv)];
+    }
+    if (half > 0) {
+      const rotate = (rows, heads) => rows.map((row, t) => {
+        const out = [];
+        for (let hh = 0; hh < heads; hh++) {
+          out.push(...rotateHead(row.slice(hh * D, (hh + 1) * D), t, m.rotaryCos, m.rotarySin, m.rotaryDim, m.rotaryInterleaved ?? false));
+        }
+        return out;
+      });
+      [q, k] = [rotate(q, H), rotate(k, Hkv)];
+    }
+    const ctx = q.map((row, t) => {
+      const out = [];
+      for (let hh = 0; hh < H; hh++) {
+        const g = Math.floor(hh / (H / Hkv)), s = [];
+        let max = -Infinity, sum = 0;
+        for (let j = 0; j <= t; j++) {
+          let dot = 0;
+          for (let d = 0; d < D; d++) dot += row[hh * D + d] * k[j][g * D + d];
+          s.push(dot * scale);
+          max = Math.max(max, s[j]);
+        }
+        for (let j = 0; j <= t; j++) sum += (s[j] = Math.exp(s[j] - max));
+        for (let d = 0; d < D; d++) {
+          let o = 0;
+          for (let j = 0; j <= t; j++) o += (s[j] / sum) * v[j][g * D + d];
+          out.push(o);
+        }
+      }
+      return out;
+    });
+    let attn = mm(ctx, l.wo, E, l.bo).map((row, t) => row.map((value, j) => value + x[t][j]));
+    let mlpIn;
+    if (parallel) mlpIn = m.parallelSharedNorm ? h : norm(x, l.norm2Gamma, l.norm2Beta, eps2);
+    else if (normFirst) mlpIn = norm(attn, l.norm2Gamma, l.norm2Beta, eps2);
+    else mlpIn = attn = norm(attn, l.norm1Gamma, l.norm1Beta, eps1);
+    const F = m.F, up = mm(mlpIn, l.wup, F, l.bup);
+    const hidden = m.gatedMlp ? mm(mlpIn, l.wgate, F, l.bgate).map((row, t) => row.map((g, j) => act(g) * up[t][j]))
+      : up.map((row) => row.map(act));
+    x = mm(hidden, l.wdown, E, l.bdown).map((row, t) => row.map((value, j) => value + attn[t][j]));
+    if (!normFirst && !parallel) x = norm(x, l.norm2Gamma, l.norm2Beta, eps2);
+  }
+  if (m.hasFinalNorm ?? true) x = norm(x, m.finalNormGamma, m.finalNormBeta, m.finalNormEps ?? 1e-5);
+  return x.map((row) => Array.from({length: V}, (_, j) => {
+    let s = m.lmHeadBias ? m.lmHeadBias[j] : 0;
+    for (let i = 0; i < E; i++) s += row[i] * (m.lmHeadTransposed ? m.lmHead[j * E + i] : m.lmHead[i * V + j]);
+    return s;
+  }));
+}
+
+/** A small random decoder (the addon's `model` object, weights as Float32Arrays). */
+function randomDecoderModel({layers = 1, E = 16, H = 4, Hkv = H, D = 4, F = 24, V = 11, normKind = 'layer', normFirst = true,
+  parallel = false, parallelSharedNorm = false, activation = 'gelu_tanh', gatedMlp = false, packedQkv = true, biases = true,
+  position = 'learned', positionOffset = 0, rotaryDim = D, rotaryInterleaved = false, tied = false, finalNorm = true,
+  rows = 16}) {
+  const w = (n, fanIn) => randomFloats(n, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn));
+  const b = (n) => (biases ? randomFloats(n, -0.1, 0.1) : undefined);
+  const gammaBeta = (prefix, target) => {
+    target[`${prefix}Gamma`] = randomFloats(E, 0.8, 1.2);
+    if (normKind === 'layer') target[`${prefix}Beta`] = randomFloats(E, -0.1, 0.1);
+  };
+  const m = {vocabSize: V, E, H, Hkv, D, F, normKind, normFirst, parallel, parallelSharedNorm, activation, gatedMlp,
+    wordEmbeddings: randomFloats(V * E, -0.5, 0.5), layers: []};
+  for (let i = 0; i < layers; i++) {
+    const l = {norm1Eps: 1e-5, norm2Eps: 1e-6};
+    gammaBeta('norm1', l);
+    if (!(parallel && parallelSharedNorm)) gammaBeta('norm2', l);
+    if (packedQkv) Object.assign(l, {wqkv: w(E * (H + 2 * Hkv) * D, E), bqkv: b((H + 2 * Hkv) * D)});
+    else Object.assign(l, {wq: w(E * H * D, E), wk: w(E * Hkv * D, E), wv: w(E * Hkv * D, E), bq: b(H * D), bk: b(Hkv * D), bv: b(Hkv * D)});
+    Object.assign(l, {wo: w(H * D * E, H * D), bo: b(E), wup: w(E * F, E), bup: b(F), wdown: w(F * E, F), bdown: b(E)});
+    if (gatedMlp) Object.assign(l, {wgate: w(E * F, E), bgate: b(F)});
+    for (const key of Object.keys(l)) if (l[key] === undefined) delete l[key];
+    m.layers.push(l);
+  }
+  if (position === 'learned') Object.assign(m, {positionEmbeddings: randomFloats((rows + positionOffset) * E, -0.5, 0.5), positionOffset});
+  if (position === 'rotary') {
+    const {cos, sin} = rotaryTables(rows, rotaryDim);
+    Object.assign(m, {rotaryDim, rotaryInterleaved, rotaryCos: cos, rotarySin: sin});
+  }
+  m.hasFinalNorm = finalNorm;
+  if (finalNorm) gammaBeta('finalNorm', m);
+  if (tied) Object.assign(m, {lmHead: m.wordEmbeddings, lmHeadTransposed: true});
+  else Object.assign(m, {lmHead: w(E * V, E), lmHeadTransposed: false, ...(biases ? {lmHeadBias: b(V)} : {})});
+  return m;
+}
+
+/** The model with its weights as handles: bfloat16 copies (packWeightBf16) or float32 panels (packWeight). */
+function withHandles(m, pack) {
+  const {E, H, D, F, vocabSize: V} = m, Hkv = m.Hkv ?? H;
+  const shapes = {wqkv: [E, (H + 2 * Hkv) * D], wq: [E, H * D], wk: [E, Hkv * D], wv: [E, Hkv * D], wo: [H * D, E],
+    wgate: [E, F], wup: [E, F], wdown: [F, E]};
+  const layers = m.layers.map((l) => Object.fromEntries(Object.entries(l).map(([key, value]) =>
+    [key, shapes[key] ? pack(value, ...shapes[key], false) : value])));
+  return {...m, layers, lmHead: pack(m.lmHead, E, V, m.lmHeadTransposed)};
+}
+
+/**
+ * A batch of prompts (different lengths) run as a prefill (logits of every
+ * row), then `steps` decode steps of one token per sequence (the last step
+ * leaves sequence 1 idle); every logits row against the reference on the
+ * whole sequence so far.
+ */
+function runDecoderSteps(reference, model, prompts, {steps = 2, atol = 2e-4, rtol = 2e-4} = {}) {
+  const B = prompts.length, L = model.layers.length, Hkv = model.Hkv ?? model.H, D = model.D, V = model.vocabSize;
+  const C = Math.max(...prompts.map((p) => p.length)) + steps + 1;
+  const keyCache = new Float32Array(L * B * Hkv * C * D), valueCache = new Float32Array(L * B * Hkv * C * D);
+  const sequences = prompts.map((p) => p.slice()), past = new Int32Array(B);
+  for (let step = 0; step <= steps; step++) {
+    const prefill = step === 0;
+    const fresh = prefill ? prompts.map((p) => p.length) : prompts.map((_, b) => (step === steps && b === 1 ? 0 : 1));
+    const N = Math.max(...fresh);
+    const inputIds = new Int32Array(B * N).fill(-1);  // padding ids are never read
+    for (let b = 0; b < B; b++) for (let i = 0; i < fresh[b]; i++) inputIds[b * N + i] = sequences[b][past[b] + i];
+    const logits = new Float32Array((prefill ? B * N : B) * V).fill(9), lengths = new Int32Array(B);
+    addon.transformerDecoderStack({model, inputIds, pastLengths: Int32Array.from(past), newLengths: Int32Array.from(fresh),
+      B, N, C, keyCache, valueCache, logitsRows: prefill ? 'all' : 'last', logits, lengths});
+    const want = new Float64Array(logits.length);  // rows without a new token are zeros
+    for (let b = 0; b < B; b++) {
+      if (fresh[b] === 0) continue;
+      const all = reference(sequences[b].slice(0, past[b] + fresh[b]));
+      if (prefill) for (let i = 0; i < fresh[b]; i++) want.set(all[i], (b * N + i) * V);
+      else want.set(all[past[b]], b * V);
+    }
+    assertClose(logits, want, atol, rtol, `logits of step ${step}`);
+    for (let b = 0; b < B; b++) past[b] += fresh[b];
+    assert.deepStrictEqual(Array.from(lengths), Array.from(past), 'lengths');
+    // The next token: the argmax of the last logits row (any id would do; this is what greedy decoding feeds).
+    for (let b = 0; b < B; b++) {
+      if (fresh[b] === 0) continue;
+      const row = prefill ? (b * N + fresh[b] - 1) * V : b * V;
+      let best = 0;
+      for (let j = 1; j < V; j++) if (logits[row + j] > logits[row + best]) best = j;
+      sequences[b].push(best);
+    }
+  }
+  // Cache rows past each sequence's length were never written.
+  for (let l = 0; l < L; l++) for (let b = 0; b < B; b++) for (let g = 0; g < Hkv; g++) {
+    const start = (((l * B + b) * Hkv + g) * C + past[b]) * D, end = (((l * B + b) * Hkv + g) * C + C) * D;
+    assert.ok(keyCache.subarray(start, end).every((x) => x === 0) && valueCache.subarray(start, end).every((x) => x === 0),
+        `cache rows past the length of sequence ${b} (layer ${l}) are untouched`);
+  }
+}
+
+const DECODER_CASES = [
+  {name: 'GPT-2 form: LayerNorm pre-norm, packed QKV, learned positions, tied head, gelu_tanh', spec: {}},
+  {name: 'OPT form: post-norm, separate QKV, position offset 2, relu, no final norm', spec: {normFirst: false,
+    packedQkv: false, positionOffset: 2, activation: 'relu', finalNorm: false, tied: true}},
+  {name: 'Llama form: RMSNorm, GQA 4/2, gated silu, rotary (half pairs), untied head, no biases', spec: {normKind: 'rms',
+    Hkv: 2, gatedMlp: true, activation: 'silu', position: 'rotary', packedQkv: false, biases: false}},
+  {name: 'GPT-J form: parallel with a shared norm, partial interleaved rotary, gelu, untied head with bias', spec: {
+    parallel: true, parallelSharedNorm: true, position: 'rotary', rotaryDim: 2, rotaryInterleaved: true, activation: 'gelu',
+    packedQkv: false}},
+  {name: 'GPT-NeoX form: parallel with two norms, full rotary, two layers, explicit scales', spec: {parallel: true,
+    position: 'rotary', layers: 2, H: 2, D: 8}, extra: {scale: 0.4, embeddingScale: 1.5}},
+];
+for (const c of DECODER_CASES) {
+  test(`transformerDecoderStack matches a from-scratch decoder: ${c.name}`, () => {
+    const model = {...randomDecoderModel(c.spec), ...c.extra};
+    const reference = (ids) => referenceDecoder(model, ids);
+    runDecoderSteps(reference, model, [[1, 5, 7, 2, 9], [3], [4, 4, 10]]);
+    // The same weights as float32 handles (packWeight): the same arithmetic.
+    runDecoderSteps(reference, withHandles(model, (w, rows, cols, transposed) => (transposed ? w : addon.packWeight(w, rows, cols))),
+        [[2, 8, 1], [6, 0]]);
+  });
+}
+
+test('transformerDecoderStack with bfloat16 weights (packWeightBf16, tied head transposed) stays within bfloat16 rounding', () => {
+  const model = randomDecoderModel({tied: true, layers: 2});
+  const bf16 = withHandles(model, (w, rows, cols, transposed) => addon.packWeightBf16(w, rows, cols, transposed));
+  // Weights rounded to 8 mantissa bits (activations too with AVX512-BF16): ~1e-2 of the logits' scale.
+  runDecoderSteps((ids) => referenceDecoder(model, ids), bf16, [[1, 5, 7], [3, 2]], {atol: 3e-2, rtol: 3e-2});
+});
+
+test('transformerDecoderStack without layers is embeddings, final norm and head (empty caches)', () => {
+  const model = randomDecoderModel({layers: 0});
+  runDecoderSteps((ids) => referenceDecoder(model, ids), model, [[1, 2], [3, 4, 5]]);
+});
+
+test('packWeightBf16 keeps a [rows, cols] weight (or its [cols, rows] transpose) within bfloat16 rounding', () => {
+  const K = 40, N = 24, M = 3, w = randomFloats(K * N), x = randomFloats(M * K);
+  const transposed = new Float32Array(N * K);
+  for (let k = 0; k < K; k++) for (let n = 0; n < N; n++) transposed[n * K + k] = w[k * N + n];
+  const want = matmul(x, M, K, w, N, null);
+  for (const handle of [addon.packWeightBf16(w, K, N), addon.packWeightBf16(transposed, K, N, true)]) {
+    const out = new Float32Array(M * N);
+    addon.linear({x, M, K, w: handle, out});
+    assertClose(out, want, 2e-2, 2e-2, 'x . bf16(W)');
+  }
+});
+
 test('exports one function per op, named as the op, and the building blocks', () => {
   assert.deepStrictEqual(Object.keys(addon).sort(), [
-    'info', 'linear', 'packWeight', 'releaseWeight', 'scaledDotProductAttention', 'scaledDotProductAttentionGrad',
-    'transformerEncoderLayer', 'transformerEncoderStack',
+    'attentionWithKVCache', 'info', 'linear', 'packWeight', 'packWeightBf16', 'releaseWeight', 'rmsNorm', 'rotaryEmbedding',
+    'scaledDotProductAttention', 'scaledDotProductAttentionGrad', 'transformerDecoderStack', 'transformerEncoderLayer',
+    'transformerEncoderStack',
   ]);
 });
 
@@ -416,6 +793,157 @@ test('packWeight / encoder weight handles are validated', () => {
   assert.throws(() => addon.transformerEncoderStack({...base, layers: 'x'}), /layers must be an array/);
 });
 
+// ---- decoding entry points: argument errors name the argument; nothing is written before they throw ----
+test('rmsNorm and rotaryEmbedding reject bad arguments by name', () => {
+  const x = randomFloats(6), out = new Float32Array(6);
+  const rms = {x, rows: 2, cols: 3, out};
+  assert.throws(() => addon.rmsNorm(), /rmsNorm: expected one options object/);
+  assert.throws(() => addon.rmsNorm({...rms, x: randomFloats(5)}), /rmsNorm: x has 5 elements, expected rows\*cols = 6/);
+  assert.throws(() => addon.rmsNorm({...rms, gamma: randomFloats(2)}), /rmsNorm: gamma has 2 elements, expected cols = 3/);
+  assert.throws(() => addon.rmsNorm({...rms, eps: NaN}), /rmsNorm: eps must be a finite float32 number/);
+  assert.throws(() => addon.rmsNorm({...rms, cols: -1}), /rmsNorm: cols must be an integer/);
+  assert.throws(() => addon.rmsNorm({...rms, out: x}), /rmsNorm: out shares memory with the input x/);
+
+  const B = 1, H = 2, S = 3, D = 8, {cos, sin} = rotaryTables(4, 4);
+  const rot = {x: randomFloats(B * H * S * D), positions: Int32Array.from([0, 1, 3]), B, H, S, D, rotaryDim: 4, cos, sin,
+    out: new Float32Array(B * H * S * D)};
+  addon.rotaryEmbedding(rot);
+  assert.throws(() => addon.rotaryEmbedding({...rot, rotaryDim: 3}), /rotaryEmbedding: rotaryDim must be even and at most the head size 8/);
+  assert.throws(() => addon.rotaryEmbedding({...rot, rotaryDim: 10}), /rotaryDim must be even and at most the head size 8/);
+  assert.throws(() => addon.rotaryEmbedding({...rot, cos: cos.subarray(1)}), /rotaryEmbedding: cos has 7 elements, not a positive multiple of rotaryDim\/2 = 2/);
+  assert.throws(() => addon.rotaryEmbedding({...rot, sin: sin.subarray(2)}), /rotaryEmbedding: sin has 6 elements, expected cos\.length = 8/);
+  assert.throws(() => addon.rotaryEmbedding({...rot, positions: Int32Array.from([0, 4, 1])}), /rotaryEmbedding: positions\[1\] = 4 is outside the cos\/sin tables' 4 rows/);
+  assert.throws(() => addon.rotaryEmbedding({...rot, positions: Int32Array.from([0, -1, 1])}), /positions\[1\] = -1 is outside/);
+  assert.throws(() => addon.rotaryEmbedding({...rot, positions: new Float32Array(3)}), /rotaryEmbedding: positions must be an? Int32Array/);
+  assert.throws(() => addon.rotaryEmbedding({...rot, positions: new Int32Array(2)}), /positions has 2 elements, expected B\*S = 3/);
+  assert.throws(() => addon.rotaryEmbedding({...rot, interleaved: 1}), /rotaryEmbedding: interleaved must be a boolean/);
+});
+
+/** A copy of the outputs `names` of `args` (plain data fields only), and a check that they were not written. */
+function unchanged(args, names) {
+  const copies = names.map((name) => {
+    const d = Object.getOwnPropertyDescriptor(args, name);
+    return d && 'value' in d && ArrayBuffer.isView(d.value) && d.value.length ? [name, d.value, d.value.slice()] : null;
+  }).filter(Boolean);
+  return {check: (what) => {
+    for (const [name, array, copy] of copies) {
+      assert.ok(array.every((x, i) => Object.is(x, copy[i])), `${name} is untouched after ${what}`);
+    }
+  }};
+}
+
+test('attentionWithKVCache rejects bad arguments by name, before anything is written', () => {
+  const B = 2, H = 4, Hkv = 2, N = 2, C = 5, D = 4;
+  const base = () => ({B, H, Hkv, N, C, D, q: randomFloats(B * H * N * D), k: randomFloats(B * Hkv * N * D),
+    v: randomFloats(B * Hkv * N * D), keyCache: new Float32Array(B * Hkv * C * D).fill(7),
+    valueCache: new Float32Array(B * Hkv * C * D).fill(7), pastLengths: Int32Array.from([3, 0]),
+    newLengths: Int32Array.from([2, 1]), out: new Float32Array(B * H * N * D).fill(7), lengths: new Int32Array(B).fill(7)});
+  addon.attentionWithKVCache(base());
+  const rejects = (change, pattern) => {
+    const a = base();
+    change(a);
+    const before = unchanged(a, ['keyCache', 'valueCache', 'out', 'lengths']);
+    assert.throws(() => addon.attentionWithKVCache(a), pattern);
+    before.check(pattern);
+  };
+  rejects((a) => { a.pastLengths[0] = 4; }, /attentionWithKVCache: pastLengths\[0\] \+ newLengths\[0\] = 6 exceeds the cache capacity C = 5/);
+  rejects((a) => { a.pastLengths[1] = -1; }, /attentionWithKVCache: pastLengths\[1\] = -1 is negative/);
+  rejects((a) => { a.newLengths[1] = 3; }, /attentionWithKVCache: newLengths\[1\] = 3 is outside \[0, N = 2\]/);
+  rejects((a) => { a.newLengths[0] = -1; }, /newLengths\[0\] = -1 is outside \[0, N = 2\]/);
+  rejects((a) => { a.pastLengths[0] = 2 ** 31 - 1; }, /pastLengths\[0\] \+ newLengths\[0\] = 2147483649 exceeds the cache capacity C = 5/);
+  rejects((a) => { a.Hkv = 3; }, /attentionWithKVCache: H = 4 must be a multiple of Hkv = 3/);
+  rejects((a) => { a.keyCache = new Float32Array(B * Hkv * (C - 1) * D); }, /attentionWithKVCache: keyCache has 64 elements, expected B\*Hkv\*C\*D = 80/);
+  rejects((a) => { a.v = randomFloats(8); }, /attentionWithKVCache: v has 8 elements, expected B\*Hkv\*N\*Dv = 32/);
+  rejects((a) => { a.pastLengths = new Int32Array(1); }, /attentionWithKVCache: pastLengths has 1 elements, expected B = 2/);
+  rejects((a) => { a.lengths = new Float32Array(2); }, /attentionWithKVCache: lengths must be an? Int32Array/);
+  rejects((a) => { a.scale = Infinity; }, /attentionWithKVCache: scale must be a finite float32 number/);
+  rejects((a) => { a.valueCache = a.keyCache; }, /attentionWithKVCache: keyCache and valueCache share memory/);
+  rejects((a) => { a.out = new Float32Array(a.keyCache.buffer, 0, B * H * N * D); }, /keyCache and out share memory/);
+  rejects((a) => { a.q = new Float32Array(a.keyCache.buffer, 4 * D, B * H * N * D); }, /keyCache shares memory with the input q/);
+  rejects((a) => { a.lengths = a.pastLengths; }, /lengths shares memory with the input pastLengths/);
+  rejects((a) => { delete a.C; }, /attentionWithKVCache: C is required/);
+});
+
+test('transformerDecoderStack rejects bad arguments by name, before anything is written', () => {
+  const model = randomDecoderModel({position: 'learned', rows: 6, positionOffset: 2});
+  const B = 2, N = 3, C = 6, L = 1, Hkv = model.H, D = model.D, V = model.vocabSize;
+  const base = () => ({model: {...model, layers: model.layers.map((l) => ({...l}))}, inputIds: Int32Array.from([1, 2, 3, 4, -9, -9]),
+    pastLengths: Int32Array.from([0, 2]), newLengths: Int32Array.from([3, 1]), B, N, C,
+    keyCache: new Float32Array(L * B * Hkv * C * D).fill(7), valueCache: new Float32Array(L * B * Hkv * C * D).fill(7),
+    logits: new Float32Array(B * V).fill(7), lengths: new Int32Array(B).fill(7)});
+  addon.transformerDecoderStack(base());
+  const rejects = (change, pattern) => {
+    const a = base();
+    change(a);
+    const before = unchanged(a, ['keyCache', 'valueCache', 'logits', 'lengths']);
+    assert.throws(() => addon.transformerDecoderStack(a), pattern);
+    before.check(pattern);
+  };
+  rejects((a) => { a.inputIds[1] = V; }, new RegExp(`transformerDecoderStack: inputIds\\[0, 1\\] = ${V} is outside the vocabulary \\[0, ${V}\\)`));
+  rejects((a) => { a.inputIds[3] = -1; }, /inputIds\[1, 0\] = -1 is outside the vocabulary/);
+  rejects((a) => { a.pastLengths[1] = 6; }, /transformerDecoderStack: pastLengths\[1\] \+ newLengths\[1\] = 7 exceeds the cache capacity C = 6/);
+  rejects((a) => { a.pastLengths[0] = -2; }, /transformerDecoderStack: pastLengths\[0\] = -2 is negative/);
+  rejects((a) => { a.newLengths[0] = 4; }, /transformerDecoderStack: newLengths\[0\] = 4 is outside \[0, N = 3\]/);
+  // 8 rows of learned positions from offset 2: positions 0..5.
+  rejects((a) => { a.model.positionOffset = 6; }, /transformerDecoderStack: position 2 of sequence 0 is past the 2 learned positions/);
+  rejects((a) => { a.model.positionEmbeddings = a.model.positionEmbeddings.subarray(0, 5 * model.E); a.pastLengths[1] = 3; },
+      /transformerDecoderStack: position 3 of sequence 1 is past the 3 learned positions/);
+  rejects((a) => {
+    const {cos, sin} = rotaryTables(4, model.D);
+    Object.assign(a.model, {positionEmbeddings: undefined, rotaryDim: model.D, rotaryCos: cos, rotarySin: sin});
+    a.pastLengths[1] = 4;
+  }, /transformerDecoderStack: position 4 of sequence 1 is past the rotary tables' 4 rows/);
+  rejects((a) => { delete a.model; }, /transformerDecoderStack: model must be an object/);
+  rejects((a) => { a.model.layers[0].wo = randomFloats(5); }, /transformerDecoderStack: model\.layers\[0\]\.wo has 5 elements, expected 16\*16/);
+  rejects((a) => { a.model.layers[0].wo = addon.packWeight(randomFloats(16 * 8), 16, 8); }, /model\.layers\[0\]\.wo is a packed \[16, 8\] weight, expected \[16, 16\]/);
+  rejects((a) => { a.model.layers = {}; }, /transformerDecoderStack: layers must be an array/);
+  rejects((a) => { a.model.normKind = 'batch'; }, /transformerDecoderStack: normKind must be 'layer' or 'rms', got 'batch'/);
+  rejects((a) => { a.model.normKind = 'rms'; }, /an RMSNorm has no beta/);
+  rejects((a) => { a.model.layers[0].wgate = randomFloats(16 * 24); }, /model\.layers\[0\]\.wgate is given but gatedMlp is false/);
+  rejects((a) => { a.model.activation = 'swish'; }, /activation must be 'gelu', 'gelu_tanh', 'relu' or 'silu', got 'swish'/);
+  rejects((a) => { a.model.Hkv = 3; }, /transformerDecoderStack: H must be a multiple of Hkv/);
+  rejects((a) => { a.model.rotaryDim = 3; a.model.rotaryCos = randomFloats(3); a.model.rotarySin = randomFloats(3); }, /model\.rotaryDim must be even and at most the head size 4/);
+  rejects((a) => { a.logits = new Float32Array(B * N * V); }, /transformerDecoderStack: logits has \d+ elements, expected B\*vocabSize = \d+/);
+  rejects((a) => { a.logitsRows = 'first'; }, /logitsRows must be 'last' or 'all', got 'first'/);
+  rejects((a) => { a.keyCache = new Float32Array(5); }, /transformerDecoderStack: keyCache has 5 elements, expected layers\*B\*Hkv\*C\*D = \d+/);
+  rejects((a) => { a.valueCache = a.keyCache; }, /keyCache and valueCache share memory/);
+  rejects((a) => { a.logits = new Float32Array(a.valueCache.buffer, 4, B * V); }, /valueCache and logits share memory/);
+  rejects((a) => { a.keyCache = new Float32Array(a.model.layers[0].wup.buffer, 0, a.keyCache.length); }, /keyCache shares memory with the input model\.layers\[0\]\.wup/);
+  rejects((a) => { a.logits = new Float32Array(a.model.wordEmbeddings.buffer, 4, B * V); }, /logits shares memory with the input model\.wordEmbeddings/);
+  rejects((a) => { a.lengths = new Int32Array(a.newLengths.buffer); }, /lengths shares memory with the input newLengths/);
+  rejects((a) => { a.model.lmHead = randomFloats(3); }, /model\.lmHead has 3 elements/);
+  rejects((a) => { a.model.wordEmbeddings = randomFloats(3); }, /transformerDecoderStack: model\.wordEmbeddings has 3 elements, expected vocabSize\*E/);
+  // A bfloat16 handle released before the call, and one released by a getter while later arguments are read.
+  const handle = addon.packWeightBf16(model.layers[0].wo, 16, 16);
+  addon.releaseWeight(handle);
+  rejects((a) => { a.model.layers[0].wo = handle; }, /model\.layers\[0\]\.wo was released with releaseWeight\(\)/);
+  rejects((a) => {
+    const live = addon.packWeightBf16(model.layers[0].wup, 16, 24);
+    a.model.layers[0].wup = live;
+    const logits = a.logits;
+    let released = false;
+    Object.defineProperty(a, 'logits', {enumerable: true, get() {
+      if (!released) addon.releaseWeight(live);
+      released = true;
+      return logits;
+    }});
+  }, /transformerDecoderStack: model\.layers\[0\]\.wup was released/);
+  rejects((a) => {
+    const rab = new ArrayBuffer(a.keyCache.byteLength, {maxByteLength: a.keyCache.byteLength});
+    a.keyCache = new Float32Array(rab).fill(7);
+    const lengths = a.lengths;
+    Object.defineProperty(a, 'lengths', {enumerable: true, get() { if (rab.byteLength) rab.resize(0); return lengths; }});
+  }, /keyCache changed \(detached or resized\) while the arguments were read/);
+});
+
+test('packWeightBf16 rejects bad arguments by name', () => {
+  assert.throws(() => addon.packWeightBf16(new Float32Array(6), 2, 4), /packWeightBf16: weight has 6 elements, expected rows\*cols = 8/);
+  assert.throws(() => addon.packWeightBf16([1, 2], 1, 2), /packWeightBf16: expected \(weight: Float32Array, rows, cols, transposed\?\)/);
+  assert.throws(() => addon.packWeightBf16(new Float32Array(2), 0, 2), /packWeightBf16: rows must be a positive integer/);
+  assert.throws(() => addon.packWeightBf16(new Float32Array(2), 1, '2'), /packWeightBf16: cols must be a number/);
+  assert.throws(() => addon.packWeightBf16(new Float32Array(2), 1, 2, 1), /packWeightBf16: transposed must be a boolean/);
+});
+
 test('concurrent calls from worker threads are safe', async () => {
   const source = `
     const {parentPort, workerData} = require('node:worker_threads');
@@ -438,11 +966,16 @@ if (!process.env.BTK_TEST_CHILD) {
   const best = addon.info().isa;
   for (const isa of ISAS.filter((name) => name !== best && ISAS.indexOf(name) <= ISAS.indexOf(best))) {
     test(`the whole suite passes with TFJS_BT_ISA=${isa}`, () => {
+      // Without NODE_TEST_CONTEXT: `node --test` inside a test file's process (which has it set) skips
+      // running files and exits 0, so the child would have tested nothing.
+      const {NODE_TEST_CONTEXT, ...env} = process.env;
       const child = spawnSync(process.execPath, ['--test', __filename], {
-        env: {...process.env, TFJS_BT_ISA: isa, BTK_TEST_CHILD: '1'},
+        env: {...env, TFJS_BT_ISA: isa, BTK_TEST_CHILD: '1'},
         encoding: 'utf8',
       });
       assert.strictEqual(child.status, 0, child.stdout + child.stderr);
+      assert.match(child.stdout, /^# pass [1-9]\d*$/m, `the child ran no tests:\n${child.stdout}${child.stderr}`);
+      assert.match(child.stdout, /^# fail 0$/m);
     });
   }
 } else {

@@ -249,7 +249,9 @@ btk_status run_decoder_stack(const KernelTable& kernels, const btk_decoder& m, c
       }
       rows.count += fresh;
     }
-    if (rows.count > 0 && (!step.input_ids || !step.key_cache || !step.value_cache)) return BTK_INVALID_ARGUMENT;
+    // Without layers the caches have no rows at all (and an empty array may have no address).
+    if (rows.count > 0 && (!step.input_ids || (m.num_layers > 0 && (!step.key_cache || !step.value_cache))))
+      return BTK_INVALID_ARGUMENT;
     const int64_t n = rows.count, e = dims.e, vocab = m.vocab_size;
     const bool all_rows = step.logits_rows == BTK_LOGITS_ALL;
     const int64_t logit_rows_out = all_rows ? step.batch * step.new_len : step.batch;

@@ -56,8 +56,9 @@ btk_status run_attention_with_kv_cache(const KernelTable& kernels, const btk_kv_
         if (fresh > 0 && d > 0) std::memcpy(key_cache + dst * d, k + src * d, sizeof(float) * fresh * d);
         if (fresh > 0 && dv > 0) std::memcpy(value_cache + dst * dv, v + src * dv, sizeof(float) * fresh * dv);
       }
-      // Query rows past the sequence's new tokens output zeros.
-      if (dv > 0)
+      // Query rows past the sequence's new tokens output zeros (none when N = fresh: `out` may then be
+      // empty, with no address, and memset must not get a null pointer even for 0 bytes).
+      if (dv > 0 && n > fresh)
         for (int64_t h = 0; h < p.heads; ++h)
           std::memset(out + ((b * p.heads + h) * n + fresh) * dv, 0, sizeof(float) * (n - fresh) * dv);
     }
