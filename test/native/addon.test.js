@@ -896,12 +896,12 @@ test('transformerDecoderStack rejects bad arguments by name, before anything is 
   rejects((a) => { delete a.model; }, /transformerDecoderStack: model must be an object/);
   rejects((a) => { a.model.layers[0].wo = randomFloats(5); }, /transformerDecoderStack: model\.layers\[0\]\.wo has 5 elements, expected 16\*16/);
   rejects((a) => { a.model.layers[0].wo = addon.packWeight(randomFloats(16 * 8), 16, 8); }, /model\.layers\[0\]\.wo is a packed \[16, 8\] weight, expected \[16, 16\]/);
-  rejects((a) => { a.model.layers = {}; }, /transformerDecoderStack: layers must be an array/);
-  rejects((a) => { a.model.normKind = 'batch'; }, /transformerDecoderStack: normKind must be 'layer' or 'rms', got 'batch'/);
-  rejects((a) => { a.model.normKind = 'rms'; }, /an RMSNorm has no beta/);
+  rejects((a) => { a.model.layers = {}; }, /transformerDecoderStack: model.layers must be an array/);
+  rejects((a) => { a.model.normKind = 'batch'; }, /transformerDecoderStack: model.normKind must be 'layer' or 'rms', got 'batch'/);
+  rejects((a) => { a.model.normKind = 'rms'; }, /model\.layers\[0\]\.norm[12]Beta: an RMSNorm has no beta/);
   rejects((a) => { a.model.layers[0].wgate = randomFloats(16 * 24); }, /model\.layers\[0\]\.wgate is given but gatedMlp is false/);
   rejects((a) => { a.model.activation = 'swish'; }, /activation must be 'gelu', 'gelu_tanh', 'relu' or 'silu', got 'swish'/);
-  rejects((a) => { a.model.Hkv = 3; }, /transformerDecoderStack: H must be a multiple of Hkv/);
+  rejects((a) => { a.model.Hkv = 3; }, /transformerDecoderStack: model.H = \d+ must be a multiple of model.Hkv = 3/);
   rejects((a) => { a.model.rotaryDim = 3; a.model.rotaryCos = randomFloats(3); a.model.rotarySin = randomFloats(3); }, /model\.rotaryDim must be even and at most the head size 4/);
   rejects((a) => { a.logits = new Float32Array(B * N * V); }, /transformerDecoderStack: logits has \d+ elements, expected B\*vocabSize = \d+/);
   rejects((a) => { a.logitsRows = 'first'; }, /logitsRows must be 'last' or 'all', got 'first'/);

@@ -1,5 +1,7 @@
 #include "arg_reader.h"
 
+#include <cstring>
+
 #include <cmath>
 #include <sstream>
 
@@ -132,7 +134,7 @@ static Napi::TypedArray typed_array_of_kind(const ArgReader& args, const char* n
                                             const char* kind_name, void** data, int64_t* length) {
   const Napi::Value value = args.get(name);
   if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != kind)
-    args.type_error(args.qualified(name) + " must be a " + kind_name);
+    args.type_error(args.qualified(name) + " must be " + (std::strchr("AEIOU", kind_name[0]) ? "an " : "a ") + kind_name);
   const Napi::TypedArray array = value.As<Napi::TypedArray>();
   uintptr_t begin = 0;
   size_t bytes = 0;

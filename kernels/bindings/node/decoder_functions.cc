@@ -169,7 +169,7 @@ btk_activation read_decoder_activation(const ArgReader& args) {
   if (name == "gelu_tanh" || name == "gelu_new") return BTK_ACTIVATION_GELU_TANH;
   if (name == "relu") return BTK_ACTIVATION_RELU;
   if (name == "silu") return BTK_ACTIVATION_SILU;
-  args.type_error("activation must be 'gelu', 'gelu_tanh', 'relu' or 'silu', got '" + name + "'");
+  args.type_error(args.qualified("activation") + " must be 'gelu', 'gelu_tanh', 'relu' or 'silu', got '" + name + "'");
 }
 
 using Weights = std::vector<std::unique_ptr<InPlaceWeight>>;
@@ -194,7 +194,7 @@ btk_decoder_layer read_decoder_layer(const ArgReader& layer, const btk_decoder& 
   l.norm2_beta = rms ? nullptr : layer.float32("norm2Beta", e, "E", true);
   l.norm1_eps = finite_float(layer, "norm1Eps", 1e-5);
   l.norm2_eps = finite_float(layer, "norm2Eps", 1e-5);
-  if (rms && (layer.has("norm1Beta") || layer.has("norm2Beta"))) layer.type_error("an RMSNorm has no beta");
+  if (rms && (layer.has("norm1Beta") || layer.has("norm2Beta"))) layer.type_error(layer.qualified(layer.has("norm1Beta") ? "norm1Beta" : "norm2Beta") + ": an RMSNorm has no beta");
   if (layer.has("wqkv")) {
     if (layer.has("wq") || layer.has("wk") || layer.has("wv"))
       layer.type_error("give either " + layer.qualified("wqkv") + " or wq/wk/wv, not both");
@@ -237,10 +237,10 @@ Napi::Value transformer_decoder_stack(const Napi::CallbackInfo& info) {
   m.num_kv_heads = model.dimension_or("Hkv", m.num_heads);
   m.head_dim = model.dimension("D");
   if (m.vocab_size == 0 || m.embed_dim == 0 || m.num_heads == 0 || m.num_kv_heads == 0 || m.head_dim == 0)
-    model.range_error("vocabSize, E, H, Hkv and D must be positive");
-  if (m.num_heads % m.num_kv_heads != 0) model.range_error("H must be a multiple of Hkv");
+    model.range_error("model.vocabSize, model.E, model.H, model.Hkv and model.D must be positive");
+  if (m.num_heads % m.num_kv_heads != 0) model.range_error("model.H = " + std::to_string(m.num_heads) + " must be a multiple of model.Hkv = " + std::to_string(m.num_kv_heads));
   const std::string norm = model.string_or("normKind", "layer");
-  if (norm != "layer" && norm != "rms") model.type_error("normKind must be 'layer' or 'rms', got '" + norm + "'");
+  if (norm != "layer" && norm != "rms") model.type_error("model.normKind must be 'layer' or 'rms', got '" + norm + "'");
   m.norm_kind = norm == "rms" ? BTK_NORM_RMS : BTK_NORM_LAYER;
   m.norm_first = model.boolean_or("normFirst", true);
   m.parallel = model.boolean_or("parallel", false);
@@ -271,7 +271,7 @@ Napi::Value transformer_decoder_stack(const Napi::CallbackInfo& info) {
   m.lm_head = weight(model, kept, "lmHead", m.embed_dim, m.vocab_size, model.boolean_or("lmHeadTransposed", false));
   m.lm_head_bias = model.float32("lmHeadBias", m.vocab_size, "vocabSize", true);
 
-  if (!model.get("layers").IsArray()) model.type_error("layers must be an array of layer objects");
+  if (!model.get("layers").IsArray()) model.type_error("model.layers must be an array of layer objects");
   const Napi::Array list = model.get("layers").As<Napi::Array>();
   const uint32_t count = list.Length();  // read once (a Proxy could grow it)
   if (count > kMaxLayers) model.range_error("layers has more than " + std::to_string(kMaxLayers) + " entries");
@@ -279,7 +279,8 @@ Napi::Value transformer_decoder_stack(const Napi::CallbackInfo& info) {
   for (uint32_t i = 0; i < count; ++i) {
     const Napi::Value entry = list.Get(i);
     const std::string prefix = "model.layers[" + std::to_string(i) + "].";
-    if (!entry.IsObject() || entry.IsArray() || entry.IsTypedArray()) args.type_error(prefix + " must be an object");
+    if (!entry.IsObject() || entry.IsArray() || entry.IsTypedArray())
+      args.type_error("model.layers[" + std::to_string(i) + "] must be an object");
     layers.push_back(read_decoder_layer(ArgReader(args, entry.As<Napi::Object>(), prefix), m, shape, rms, kept));
   }
   m.num_layers = static_cast<int64_t>(layers.size());
