@@ -119,6 +119,11 @@ function generationFixture(id: string): GenerationFixture {
 }
 
 interface GenerateJson {
+  tokens: number[][];
+  promptTokens: number;
+  newTokens: number;
+  msPerToken: number;
+  tokensPerSecond: number;
   mode: 'cached' | 'recompute';
   reason: string | null;
   backend: string;
@@ -144,8 +149,12 @@ describe('tfjs-better-transformer generate', () => {
 
     test('one prompt gives the Python greedy tokens, with the JSON contract', () => {
       const out = generateJson(dir, '--prompt-ids', ids(g.prompts[0]), '--max-new-tokens', String(NEW), '--backend', 'cpu');
-      expect(Object.keys(out).sort()).toEqual(['backend', 'mode', 'reason', 'sequences', 'timing', 'weightPrecision']);
+      expect(Object.keys(out).sort()).toEqual(['backend', 'mode', 'msPerToken', 'newTokens', 'promptTokens', 'reason', 'sequences',
+        'timing', 'tokens', 'tokensPerSecond', 'weightPrecision']);
       expect(out).toMatchObject({mode: 'cached', reason: null, backend: 'cpu', weightPrecision: 'float32'});
+      expect(out).toMatchObject({tokens: [g.greedySingle[0].slice(0, NEW)], promptTokens: g.prompts[0].length, newTokens: NEW});
+      expect(out.msPerToken).toBeGreaterThan(0);
+      expect(out.tokensPerSecond).toBeGreaterThan(0);
       expect(out.sequences).toEqual([{prompt: g.prompts[0], tokens: g.greedySingle[0].slice(0, NEW), finishReason: 'length'}]);
       expect(out.timing.steps).toBe(NEW);
       expect(out.timing.newTokens).toBe(NEW);

@@ -83,7 +83,14 @@ export class StepClock {
     this.stamps.push(performance.now());
     for (let r = 0; r < this.tokens.length; r++) this.tokens[r].push(tokens[r]);
     const n = this.stamps.length;
-    if (this.memoryAt.includes(n)) this.memory.push({token: n, rssMiB: rssMiB(), numTensors: this.tensorCount()});
+    if (this.memoryAt.includes(n)) {
+      // A full collection first (node --expose-gc, as npm run bench:generate runs it): RSS then measures
+      // what is alive, not how far the collector lags behind the logits arrays of earlier steps.
+      (globalThis as {gc?: () => void}).gc?.();
+      // (Only the long run samples memory, at 4 steps: the collections lengthen the following steps, not
+      // the medians over position windows reported.)
+      this.memory.push({token: n, rssMiB: rssMiB(), numTensors: this.tensorCount()});
+    }
   }
 
   get steps(): number {

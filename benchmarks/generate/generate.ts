@@ -42,6 +42,7 @@ interface GenerateOptions {
   longSteps: number;
   window: number;
   sampleStride: number;
+  sectionFile?: string;
 }
 
 const WINDOW_CENTRES = [64, 1024];
@@ -67,6 +68,7 @@ function parseOptions(): GenerateOptions {
       .option('--long-steps <n>', 'decode steps of the long run, after the first new token', int, 2000)
       .option('--window <n>', 'ms/step at a position is the median over position ± window', int, 16)
       .option('--sample-stride <n>', 'the recomputing baseline is timed every n positions inside a window', int, 8)
+      .option('--section-file <path>', 'write the results section (and no chart) to this file instead of benchmarks/RESULTS.md')
       .parse(process.argv)
       .opts<GenerateOptions>();
   return options.quick ? {...options, newTokens: 8, recomputeNewTokens: 8, batchSizes: [1, 2], longSteps: 120} : options;
@@ -172,12 +174,12 @@ async function main(): Promise<void> {
   };
   const section = generateSection(machine, setup, models, cells, longResults, missing, notes);
   // A full run goes into benchmarks/RESULTS.md; a smoke run only beside the harness (git-ignored).
-  const sectionFile = options.quick ? path.join(root, 'benchmarks', 'generate', 'last-results.md') :
-                                      path.join(root, 'benchmarks', 'RESULTS.md');
+  const sectionFile = options.sectionFile ? path.resolve(options.sectionFile) :
+      options.quick ? path.join(root, 'benchmarks', 'generate', 'last-results.md') : path.join(root, 'benchmarks', 'RESULTS.md');
   writeSection(sectionFile, section);
 
   const chartPoints = chartData(cells, longResults);
-  if (chartPoints.length > 0) {
+  if (chartPoints.length > 0 && !options.sectionFile) {
     const title = `ms per decode step against position, batch 1, prompt ${options.promptLength}` +
                   (options.quick ? ' (smoke run)' : '');
     const chartFile = options.quick ? path.join(root, 'benchmarks', 'generate', 'last-chart.svg') :
@@ -189,7 +191,7 @@ async function main(): Promise<void> {
   fs.writeFileSync(path.join(jsonDir, 'last-run.json'),
                    JSON.stringify({machine, setup, models, cells, longResults, missing, notes}, null, 1));
   console.log(section);
-  log(`wrote ${path.relative(root, sectionFile)}, benchmarks/generate-chart.svg and ` +
+  log(`wrote ${path.relative(root, sectionFile)}${options.sectionFile ? '' : ', the chart'} and ` +
       `${path.relative(root, path.join(jsonDir, 'last-run.json'))}`);
 }
 

@@ -59,7 +59,7 @@ function loadLine(machine: Machine, cells: CellResult[], longResults: LongResult
   if (loads.length === 0) return '';
   const [low, high] = [Math.min(...loads), Math.max(...loads)];
   return `- 1-minute load average at the end of each measured run: ${low.toFixed(2)}–${high.toFixed(2)} on ${machine.cores} cores` +
-         (high > machine.cores ? ' (above the core count: other work shared the CPU, so these times are inflated and noisy)' : '');
+         (high > machine.cores ? ' (above the core count: the engines\' own threads count — the JavaScript thread beside the compute threads, onnxruntime\'s pool — and so would any other work; compare the ratios, measured back to back, rather than single figures)' : '');
 }
 
 export function generateSection(machine: Machine, setup: GenerateSetup, models: DecoderModel[], cells: CellResult[],
@@ -110,7 +110,10 @@ export function generateSection(machine: Machine, setup: GenerateSetup, models: 
                `ms/step at position p is the median decode step over positions p ± ${setup.window}. Cached engines generate ` +
                `${setup.longSteps + 1} new tokens in one call (every step timed; memory sampled after the first new token, ` +
                'after decode step 1 and after the last); the recomputing baseline has no state, so its steps are timed ' +
-               `singly at sampled positions (every ${setup.sampleStride} positions within each window) instead of generating the tokens between.`,
+               `singly at sampled positions (every ${setup.sampleStride} positions within each window) instead of generating the tokens between. ` +
+               'The key/value cache is allocated for the whole generation up front and the system maps its pages as they are first ' +
+               'written, so RSS grows by the cache\'s size as positions advance (gpt2-6l: 36 KiB per token, llama-6l: 12 KiB); ' +
+               'with node --expose-gc (as npm run bench:generate runs it) memory is sampled after a full collection.',
                '',
                `| model | engine | ms/step at ${low} | ms/step at ${high} | ${high} / ${low} | tensors after step 1 → last | RSS MiB after step 1 → last |`,
                '| --- | --- | ---: | ---: | ---: | --- | --- |');

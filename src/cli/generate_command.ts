@@ -41,8 +41,14 @@ export interface GenerateCommandOptions {
   stream?: boolean;
 }
 
-/** What --json prints. */
+/** What --json prints: the totals first (tokens: each sequence's new tokens), then the details. */
 export interface GenerateCommandResult {
+  tokens: number[][];
+  promptTokens: number;
+  newTokens: number;
+  /** Wall time per decode step (one new token for every running sequence), the prefill included. */
+  msPerToken: number;
+  tokensPerSecond: number;
   mode: 'cached' | 'recompute';
   /** Why the generator recomputes (null in cached mode). */
   reason: string | null;
@@ -308,13 +314,16 @@ export async function generateCommand(model: string, opts: GenerateCommandOption
 
     const report = generator.report;
     const reason = report.mode === 'recompute' ? report.reason ?? (opts.cache ? null : 'the cache is off (--no-cache)') : null;
+    const tokensPerSecond = ms > 0 ? result.newTokens / (ms / 1000) : 0;
     const output: GenerateCommandResult = {
+      tokens: result.tokens, promptTokens: result.promptTokens, newTokens: result.newTokens,
+      msPerToken: steps > 0 ? ms / steps : 0, tokensPerSecond,
       mode: report.mode, reason, backend, weightPrecision: report.weightPrecision,
       sequences: prompts.map((prompt, b) => ({
         prompt, tokens: result.tokens[b], finishReason: result.finishReasons[b],
         ...(tokenizer ? {text: tokenizer.decode(result.tokens[b])} : {}),
       })),
-      timing: {steps, newTokens: result.newTokens, ms, firstTokenMs, tokensPerSecond: ms > 0 ? result.newTokens / (ms / 1000) : 0},
+      timing: {steps, newTokens: result.newTokens, ms, firstTokenMs, tokensPerSecond},
     };
     if (opts.json) {
       process.stdout.write(`${JSON.stringify(output)}\n`);

@@ -30,17 +30,22 @@ export interface StepModel {
   end(): void;
 }
 
-/** Rows of a [B, V] logits tensor as arrays (the tensor is disposed). */
+/**
+ * Rows of a [B, V] logits tensor as views of one array (the tensor is disposed; the array its data
+ * came out as stays the views', so no row is copied).
+ */
 function rows(logits: tf.Tensor, batch: number, vocab: number): Float32Array[] {
   const values = logits.dataSync() as Float32Array;
   logits.dispose();
-  return Array.from({length: batch}, (_, b) => values.slice(b * vocab, (b + 1) * vocab));
+  return Array.from({length: batch}, (_, b) => values.subarray(b * vocab, (b + 1) * vocab));
 }
 
 export class CachedSteps implements StepModel {
   readonly vocab: number;
   readonly positions: number;
   private cache: DecoderCache | null = null;
+  /** The one empty tensor standing for every absent weight, made once per generation (not per step). */
+  private absent: tf.Tensor | null = null;
   private batch = 0;
 
   constructor(private readonly model: DecoderModelArgs, private readonly precision: WeightPrecision, positions: number) {
@@ -50,11 +55,11 @@ export class CachedSteps implements StepModel {
 
   private run(ids: tf.Tensor2D, fresh: number[]): tf.Tensor {
     const cache = this.cache as DecoderCache;
+    const absent = this.absent as tf.Tensor;
     const newLengths = tf.tensor1d(fresh, 'int32');
-    // tidy: the placeholders standing for absent weights are made per call.
     const [logits, keyCache, valueCache, lengths] = tf.tidy(() => runOp('TransformerDecoderStack', decoderStackInputs(this.model, {
       inputIds: ids, pastLengths: cache.pastLengths, newLengths, keyCache: cache.keyCache, valueCache: cache.valueCache,
-    }), {...this.model.attrs, logitsRows: 'last', weightPrecision: this.precision}));
+    }, () => absent), {...this.model.attrs, logitsRows: 'last', weightPrecision: this.precision}));
     // The old tensors share their data with the new caches where the kernel wrote in place: disposing them frees nothing more.
     tf.dispose([ids, newLengths, cache.keyCache, cache.valueCache, cache.pastLengths]);
     this.cache = {keyCache, valueCache, pastLengths: lengths as tf.Tensor1D};
@@ -66,6 +71,7 @@ export class CachedSteps implements StepModel {
     this.batch = prompts.length;
     const {numLayers, numKvHeads, headDim} = this.model.attrs;
     this.cache = createDecoderCache(numLayers, this.batch, numKvHeads, capacity, headDim);
+    this.absent = tf.zeros([0]);
     const longest = Math.max(...prompts.map(p => p.length));
     const ids = new Int32Array(this.batch * longest);
     prompts.forEach((p, b) => ids.set(p, b * longest));
@@ -80,7 +86,9 @@ export class CachedSteps implements StepModel {
 
   end(): void {
     if (this.cache) tf.dispose([this.cache.keyCache, this.cache.valueCache, this.cache.pastLengths]);
+    this.absent?.dispose();
     this.cache = null;
+    this.absent = null;
   }
 }
 

@@ -59,17 +59,20 @@ export function createDecoderCache(layers: number, batch: number, kvHeads: numbe
   };
 }
 
-/** The kernel's input list for a checked model and one step's tensors. */
+/**
+ * The kernel's input list for a checked model and one step's tensors. `absent` stands for every
+ * absent weight (one empty tensor may fill every slot; by default a new one per slot).
+ */
 export function decoderStackInputs(model: DecoderModelArgs, step: {inputIds: tf.Tensor; pastLengths: tf.Tensor;
-  newLengths: tf.Tensor; keyCache: tf.Tensor; valueCache: tf.Tensor}): tf.Tensor[] {
+  newLengths: tf.Tensor; keyCache: tf.Tensor; valueCache: tf.Tensor}, absent: () => tf.Tensor = placeholder): tf.Tensor[] {
   const g = model.globals;
   const inputs: tf.Tensor[] = [
     step.inputIds, step.pastLengths, step.newLengths, step.keyCache, step.valueCache, g.wordEmbeddings,
-    g.positionEmbeddings ?? placeholder(), g.rotaryCos ?? placeholder(), g.rotarySin ?? placeholder(),
-    g.finalNormGamma ?? placeholder(), g.finalNormBeta ?? placeholder(), g.lmHead, g.lmHeadBias ?? placeholder(),
+    g.positionEmbeddings ?? absent(), g.rotaryCos ?? absent(), g.rotarySin ?? absent(),
+    g.finalNormGamma ?? absent(), g.finalNormBeta ?? absent(), g.lmHead, g.lmHeadBias ?? absent(),
   ];
   for (const layer of model.layers) {
-    for (const name of DECODER_LAYER_INPUTS) inputs.push(layer[name] ?? placeholder());
+    for (const name of DECODER_LAYER_INPUTS) inputs.push(layer[name] ?? absent());
   }
   return inputs;
 }
