@@ -139,16 +139,16 @@ describe.each(decoderFixtures.map(f => [f.id, f] as const))('generator on %s', (
     }
   });
 
-  test('bfloat16 weights: the report measures the difference, and the prompts\' logits stay within 3e-2 of Python\'s', async () => {
-    // bfloat16 keeps 8 bits of mantissa: weights (and, with AVX512-BF16, activations) are rounded by up to 2^-9
-    // relative before each product (accumulated in float32); through 2 layers and the head that measures
-    // 1.0e-2 (GPT-2) to 1.6e-2 (Mistral) of the largest logit on these random models.
+  test('bfloat16 weights: the report measures the difference, and the prompts\' logits stay within 1e-2 of Python\'s', async () => {
+    // bfloat16 keeps 8 bits of mantissa: the weights are rounded by up to 2^-9 relative (decoding steps keep
+    // float32 activations; products accumulate in float32); through 2 layers and the head that measures
+    // 4.1e-3 (OPT) to 7.5e-3 (Mistral) of the largest logit on these random models.
     const bf16 = BetterTransformer.generator(model, {weightPrecision: 'bfloat16'});
     expect(bf16.report.weightPrecision).toBe('bfloat16');
-    expect(bf16.report.verification?.bfloat16RelativeDifference).toBeLessThan(3e-2);
+    expect(bf16.report.verification?.bfloat16RelativeDifference).toBeLessThan(1e-2);
     for (const [p, prompt] of expected.prompts.entries()) {
       const result = await bf16.generate(prompt, {maxNewTokens: 1, returnLogits: true});
-      expect(rowRelativeDifference(result.logits?.[0][0] ?? [], expected.stepLogitsSingle[p][0])).toBeLessThan(3e-2);
+      expect(rowRelativeDifference(result.logits?.[0][0] ?? [], expected.stepLogitsSingle[p][0])).toBeLessThan(1e-2);
     }
     bf16.dispose();
   });

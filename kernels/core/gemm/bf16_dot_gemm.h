@@ -5,7 +5,11 @@
 // lane, so weights are packed with pairs of consecutive k next to each other:
 // column panels [ceil(K/2)][NR][2] (a weight stored transposed, [N][K], is
 // transposed as it is packed). The activations are rounded to bfloat16 (nearest
-// even) when they are packed; products accumulate in float32.
+// even) when they are packed; products accumulate in float32. At up to
+// EXACT_ROWS rows (decoding steps) the activations stay float32 instead: the
+// weight pairs are widened to float32 in registers (a shift and a mask) and
+// multiplied with FMAs, twice the arithmetic of vdpbf16ps, which a step bound
+// by reading the weights does not notice, and only the weights are rounded.
 #ifndef BTK_GEMM_BF16_DOT_GEMM_H_
 #define BTK_GEMM_BF16_DOT_GEMM_H_
 
@@ -28,6 +32,7 @@ struct Bf16DotGemm {
   static constexpr int64_t KC = 256;  // k values per block (even)
   static constexpr int64_t SMALL_M = G::SMALL_M_TILES * MR;
   static constexpr int64_t MC_MAX = G::MC_MAX;
+  static constexpr int64_t EXACT_ROWS = 8;
 
   static int64_t bf16_elements(int64_t k, int64_t n) { return ceil_div(n, NR) * round_up(k, 2) * NR; }
 
@@ -61,6 +66,58 @@ struct Bf16DotGemm {
         }
       }
     }
+  }
+
+  // rows x all of K of a as float32 pairs, k-pair major: panel[(kp * MR + i) * 2 + h] (zero padded).
+  static void pack_exact_pairs(const float* a, int64_t lda, int64_t rows, int64_t k, float* packed) {
+    const int64_t pairs = ceil_div(k, 2);
+    for (int64_t p = 0; p < ceil_div(rows, MR); ++p) {
+      float* panel = packed + p * pairs * MR * 2;
+      for (int64_t i = 0; i < MR; ++i) {
+        const int64_t row = p * MR + i;
+        for (int64_t kp = 0; kp < pairs; ++kp)
+          for (int64_t h = 0; h < 2; ++h) {
+            const int64_t kk = 2 * kp + h;
+            panel[(kp * MR + i) * 2 + h] = row < rows && kk < k ? a[row * lda + kk] : 0.0f;
+          }
+      }
+    }
+  }
+
+  template <int H>
+  static inline void tile_exact(int64_t pairs, const float* a, const uint16_t* b, float* c, int64_t ldc) {
+    __m512 acc[H][NV];
+    for (int i = 0; i < H; ++i)
+      for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_setzero_ps();
+    const __m512i high_half = _mm512_set1_epi32(static_cast<int>(0xffff0000u));
+    for (int64_t kp = 0; kp < pairs; ++kp) {
+      const uint16_t* ahead = b + (kp + 8) * NR * 2;
+      for (int line = 0; line < NV; ++line) _mm_prefetch(reinterpret_cast<const char*>(ahead + line * 32), _MM_HINT_T0);
+      __m512 even[NV], odd[NV];
+      for (int v = 0; v < NV; ++v) {
+        const __m512i pair = _mm512_loadu_si512(b + (kp * NR + v * W) * 2);
+        even[v] = _mm512_castsi512_ps(_mm512_slli_epi32(pair, 16));       // k = 2 kp: the low halves
+        odd[v] = _mm512_castsi512_ps(_mm512_and_si512(pair, high_half));  // k = 2 kp + 1: the high halves
+      }
+      for (int i = 0; i < H; ++i) {
+        const __m512 a0 = _mm512_set1_ps(a[(kp * MR + i) * 2]), a1 = _mm512_set1_ps(a[(kp * MR + i) * 2 + 1]);
+        for (int v = 0; v < NV; ++v) acc[i][v] = _mm512_fmadd_ps(a1, odd[v], _mm512_fmadd_ps(a0, even[v], acc[i][v]));
+      }
+    }
+    for (int i = 0; i < H; ++i)
+      for (int v = 0; v < NV; ++v) _mm512_storeu_ps(c + i * ldc + v * W, acc[i][v]);
+  }
+
+  template <int H>
+  static inline void tile_exact_rows(int64_t height, int64_t pairs, const float* a, const uint16_t* b, float* c,
+                                     int64_t ldc) {
+    if constexpr (H > 1) {
+      if (height < H) {
+        tile_exact_rows<H - 1>(height, pairs, a, b, c, ldc);
+        return;
+      }
+    }
+    tile_exact<H>(pairs, a, b, c, ldc);
   }
 
   template <int H>
@@ -120,8 +177,26 @@ struct Bf16DotGemm {
         for (int64_t s = 0; s < width; ++s)
           c_tile[r * t.ldc + s] = accumulate ? c_tile[r * t.ldc + s] + edge_tile[r * NR + s] : edge_tile[r * NR + s];
     };
+    if (rows <= EXACT_ROWS) {
+      // Decoding steps: float32 activations against the widened weights, each panel streamed once.
+      float* exact_a = reinterpret_cast<float*>(packed_a);
+      pack_exact_pairs(t.a + m0 * t.lda, t.lda, rows, t.k, exact_a);
+      for (int64_t j = 0; j < cols; j += NR) {
+        const int64_t col = n0 + j, width = min_i64(NR, cols - j);
+        const uint16_t* b = t.panels + (col / NR) * all_pairs * NR * 2;
+        float* c_tile = t.c + m0 * t.ldc + col;
+        if (width == NR) {
+          tile_exact_rows<MR>(rows, all_pairs, exact_a, b, c_tile, t.ldc);
+        } else {
+          tile_exact_rows<MR>(rows, all_pairs, exact_a, b, edge_tile, NR);
+          finish_tile(c_tile, rows, width, false);
+        }
+        apply_epilogue<V>(c_tile, t.ldc, rows, m0, col, width, *t.epilogue);
+      }
+      return;
+    }
     if (rows <= SMALL_M) {
-      // Few rows (decoding): A packed once for all of K, then each weight panel streamed from its first
+      // Few rows (prefill): A packed once for all of K, then each weight panel streamed from its first
       // row pair to its last (one contiguous read), the tile accumulating in registers throughout.
       pack_pairs(t.a + m0 * t.lda, t.lda, rows, 0, t.k, t.k, packed_a);
       for (int64_t j = 0; j < cols; j += NR) {
@@ -179,8 +254,10 @@ struct Bf16DotGemm {
     Task task{reinterpret_cast<const uint16_t*>(w.panels), m, k, n, row_block, col_block, ceil_div(n, col_block),
               a, lda, c, ldc, &epilogue, false};
     auto body = [&task](int64_t begin, int64_t end) {
-      const int64_t pairs = task.row_block <= SMALL_M ? ceil_div(task.k, 2) : KC / 2;
-      ScratchArray<uint32_t> packed_a(round_up(task.row_block, MR) * pairs);
+      // Words per row: float32 pairs (two words) at up to EXACT_ROWS rows, bfloat16 pairs (one) otherwise.
+      const int64_t words = task.row_block <= EXACT_ROWS ? 2 * ceil_div(task.k, 2) :
+                            task.row_block <= SMALL_M ? ceil_div(task.k, 2) : KC / 2;
+      ScratchArray<uint32_t> packed_a(round_up(task.row_block, MR) * words);
       if (!packed_a.data) { task.out_of_memory = true; return; }
       for (int64_t index = begin; index < end; ++index) run_block(task, index, packed_a.data);
     };
