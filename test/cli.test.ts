@@ -14,6 +14,7 @@ import '../src';
 import {readModelArtifacts} from '../src/io/model_files';
 import {FIXTURES_DIR, loadFixture} from './helpers/load_fixture';
 import {outputsOf, relativeErrorOnTokens, validTokensOf} from './helpers/fixture_outputs';
+import {loadGenerationFixture} from './helpers/generation_fixture';
 
 const CLI = path.join(__dirname, '..', 'dist', 'cli', 'main.js');
 
@@ -106,18 +107,6 @@ describe('tfjs-better-transformer CLI', () => {
   });
 });
 
-interface GenerationFixture {
-  prompts: number[][];
-  /** The new tokens of each prompt generated alone (the prompt not included), greedy. */
-  greedySingle: number[][];
-  /** The new tokens of each row of the left-padded batch of all prompts, greedy. */
-  greedyBatched: number[][];
-}
-
-function generationFixture(id: string): GenerationFixture {
-  return JSON.parse(fs.readFileSync(path.join(FIXTURES_DIR, id, 'generation.json'), 'utf8')) as GenerationFixture;
-}
-
 interface GenerateJson {
   tokens: number[][];
   promptTokens: number;
@@ -145,7 +134,7 @@ describe('tfjs-better-transformer generate', () => {
 
   describe.each(['gpt2_lm', 'mistral_lm'])('%s', id => {
     const dir = path.join(FIXTURES_DIR, id);
-    const g = generationFixture(id);
+    const g = loadGenerationFixture(id);
 
     test('one prompt gives the Python greedy tokens, with the JSON contract', () => {
       const out = generateJson(dir, '--prompt-ids', ids(g.prompts[0]), '--max-new-tokens', String(NEW), '--backend', 'cpu');
@@ -189,7 +178,7 @@ describe('tfjs-better-transformer generate', () => {
   });
 
   const mistral = path.join(FIXTURES_DIR, 'mistral_lm');
-  const m = generationFixture('mistral_lm');
+  const m = loadGenerationFixture('mistral_lm');
 
   test('--stream prints the tokens as they come: one line for one sequence, a line per step for a batch', () => {
     const one = cli('generate', mistral, '--prompt-ids', ids(m.prompts[0]), '--max-new-tokens', String(NEW), '--stream', '--backend', 'cpu');

@@ -8,34 +8,13 @@
  * baseline gives the same tokens; sampling is reproducible; arguments are
  * refused by name and nothing leaks.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import {GraphModel, loadGraphModelSync} from '@tensorflow/tfjs-converter';
 import {BetterTransformer, BetterTransformerArgumentError, setKernelPreference} from '../src';
 import type {Generator} from '../src/generation/generator';
 import {architectureTable} from '../src/transform/architectures';
+import {loadGenerationFixture, rowRelativeDifference} from './helpers/generation_fixture';
 import {listFixtures, loadFixture} from './helpers/load_fixture';
-
-interface GenerationFixture {
-  prompts: number[][];
-  maxNewTokens: number;
-  padTokenId: number;
-  batchedInput: {input_ids: number[][]; attention_mask: number[][]};
-  greedySingle: number[][];
-  greedyBatched: number[][];
-  stepLogitsSingle: number[][][];
-}
-
-/** Largest |a − b| over the row, relative to the largest |b| (logits of one step). */
-function rowRelativeDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0, scale = 1e-12;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
 
 // fp32 end to end, the same arithmetic in a different order: 1e-5 is the op-level bound
 // (test/decoder_ops.test.ts); across 2 layers, a head and up to 72 positions 1e-4 holds with margin.
@@ -48,7 +27,7 @@ test('there are decoder fixtures to generate with', () => {
 
 describe.each(decoderFixtures.map(f => [f.id, f] as const))('generator on %s', (id, meta) => {
   const fixture = loadFixture(id);
-  const expected = JSON.parse(fs.readFileSync(path.join(fixture.dir, 'generation.json'), 'utf8')) as GenerationFixture;
+  const expected = loadGenerationFixture(id);
   const entry = architectureTable().find(e => e.fixtures.includes(id));
   let model: GraphModel;
   let generator: Generator;

@@ -12,40 +12,19 @@
  * (post-norm, gated MLP, no positions, ...); a causal model it does not
  * understand recomputes with the reason; an encoder is refused.
  */
-import * as fs from 'fs';
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {BetterTransformer, BetterTransformerArgumentError, MultiHeadAttention} from '../src';
 import type {Generator, GeneratorOptions} from '../src/generation/generator';
 import {buildLayersDecoder} from '../src/generation/layers_decoder';
+import {loadGenerationFixture, rowRelativeDifference} from './helpers/generation_fixture';
 import {loadFixture} from './helpers/load_fixture';
 
 type Sym = tfl.SymbolicTensor;
 
-interface GenerationFixture {
-  prompts: number[][];
-  maxNewTokens: number;
-  padTokenId: number;
-  batchedInput: {input_ids: number[][]; attention_mask: number[][]; position_ids: number[][]};
-  greedySingle: number[][];
-  greedyBatched: number[][];
-  stepLogitsSingle: number[][][];
-}
-
 function layersGenerator(model: tfl.LayersModel, options?: GeneratorOptions): Generator {
   return BetterTransformer.generator(model, options);
-}
-
-/** Largest |a − b| over the row, relative to the largest |b|. */
-function rowRelativeDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0, scale = 1e-12;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
 }
 
 /** Greedy decoding with the model's own predict() on the whole sequence per token (position ids 0..n-1). */
@@ -76,7 +55,7 @@ const LOGITS_TOLERANCE = 1e-4;
 
 describe('generator on keras_decoder (a Keras decoder with causal MultiHeadAttention)', () => {
   const fixture = loadFixture('keras_decoder');
-  const expected = JSON.parse(fs.readFileSync(path.join(fixture.dir, 'generation.json'), 'utf8')) as GenerationFixture;
+  const expected = loadGenerationFixture('keras_decoder');
   let model: tfl.LayersModel;
   let generator: Generator;
 

@@ -18,7 +18,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type {LayersModel} from '@tensorflow/tfjs-layers';
 import {LayerLike, LayersDecoder, logitsOutput} from './layers_decoder';
-import type {StepModel} from './step_models';
+import {StepModel, WholeSequenceSteps} from './step_models';
 
 export interface LayersInterface {
   /** Per model input: what it is fed. */
@@ -101,18 +101,13 @@ export function layersInterface(model: LayersModel, decoder: LayersDecoder | nul
   return {inputs, dtypes, output, vocab, positions};
 }
 
-export class LayersRecomputeSteps implements StepModel {
-  readonly vocab: number;
-  readonly positions: number;
-  private sequences: number[][] = [];
-
+export class LayersRecomputeSteps extends WholeSequenceSteps {
   constructor(private readonly model: LayersModel, private readonly feed: LayersInterface) {
-    this.vocab = feed.vocab;
-    this.positions = feed.positions;
+    super(feed.vocab, feed.positions);
   }
 
-  /** The logits after the last token of each of `which` sequences, batching sequences of equal length. */
-  private run(which: number[]): Map<number, Float32Array> {
+  /** Batches sequences of equal length (nothing is padded). */
+  protected run(which: number[]): Map<number, Float32Array> {
     const out = new Map<number, Float32Array>();
     const byLength = new Map<number, number[]>();
     for (const b of which) {
@@ -141,26 +136,6 @@ export class LayersRecomputeSteps implements StepModel {
     return out;
   }
 
-  begin(prompts: number[][]): Float32Array[] {
-    this.sequences = prompts.map(p => p.slice());
-    const logits = this.run(prompts.map((_, b) => b));
-    return prompts.map((_, b) => logits.get(b) as Float32Array);
-  }
-
-  next(tokens: Array<number | null>): Array<Float32Array | null> {
-    const active: number[] = [];
-    tokens.forEach((t, b) => {
-      if (t === null) return;
-      this.sequences[b].push(t);
-      active.push(b);
-    });
-    const logits = this.run(active);
-    return tokens.map((_, b) => logits.get(b) ?? null);
-  }
-
-  end(): void {
-    this.sequences = [];
-  }
 }
 
 /** The fused steps until a sequence holds the masked token id; the model itself from then on. */

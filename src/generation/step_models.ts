@@ -104,18 +104,46 @@ export interface GraphInterface {
   positions: number;
 }
 
-export class RecomputeSteps implements StepModel {
-  readonly vocab: number;
-  readonly positions: number;
-  private sequences: number[][] = [];
+/**
+ * A model run on each whole sequence at every step (no state but the sequences): subclasses say how
+ * to get the logits after the last token of some of them.
+ */
+export abstract class WholeSequenceSteps implements StepModel {
+  protected sequences: number[][] = [];
 
-  constructor(private readonly model: GraphModel, private readonly graph: GraphInterface) {
-    this.vocab = graph.vocab;
-    this.positions = graph.positions;
-  }
+  constructor(readonly vocab: number, readonly positions: number) {}
 
   /** The logits after the last token of each of `which` sequences. */
-  private run(which: number[]): Map<number, Float32Array> {
+  protected abstract run(which: number[]): Map<number, Float32Array>;
+
+  begin(prompts: number[][]): Float32Array[] {
+    this.sequences = prompts.map(p => p.slice());
+    const logits = this.run(prompts.map((_, b) => b));
+    return prompts.map((_, b) => logits.get(b) as Float32Array);
+  }
+
+  next(tokens: Array<number | null>): Array<Float32Array | null> {
+    const active: number[] = [];
+    tokens.forEach((t, b) => {
+      if (t === null) return;
+      this.sequences[b].push(t);
+      active.push(b);
+    });
+    const logits = this.run(active);
+    return tokens.map((_, b) => logits.get(b) ?? null);
+  }
+
+  end(): void {
+    this.sequences = [];
+  }
+}
+
+export class RecomputeSteps extends WholeSequenceSteps {
+  constructor(private readonly model: GraphModel, private readonly graph: GraphInterface) {
+    super(graph.vocab, graph.positions);
+  }
+
+  protected run(which: number[]): Map<number, Float32Array> {
     const out = new Map<number, Float32Array>();
     if (which.length === 0) return out;
     // Without a mask input the graph cannot tell padding apart: one sequence at a time.
@@ -145,24 +173,4 @@ export class RecomputeSteps implements StepModel {
     return out;
   }
 
-  begin(prompts: number[][]): Float32Array[] {
-    this.sequences = prompts.map(p => p.slice());
-    const logits = this.run(prompts.map((_, b) => b));
-    return prompts.map((_, b) => logits.get(b) as Float32Array);
-  }
-
-  next(tokens: Array<number | null>): Array<Float32Array | null> {
-    const active: number[] = [];
-    tokens.forEach((t, b) => {
-      if (t === null) return;
-      this.sequences[b].push(t);
-      active.push(b);
-    });
-    const logits = this.run(active);
-    return tokens.map((_, b) => logits.get(b) ?? null);
-  }
-
-  end(): void {
-    this.sequences = [];
-  }
 }
