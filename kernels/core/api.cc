@@ -7,6 +7,7 @@
 #include "../shared/problem_checks.h"
 #include "decoder/decoder_stack.h"
 #include "decoder/kv_cache.h"
+#include "decoder/reorder_cache.h"
 #include "decoder/rotary.h"
 #include "encoder/encoder_stack.h"
 #include "kernel_table.h"
@@ -202,6 +203,12 @@ btk_status btk_attention_with_kv_cache(const btk_kv_cache_problem* problem, cons
 btk_status btk_transformer_decoder_stack(const btk_decoder* model, const btk_decoder_step* step) {
   if (!model || !step) return BTK_INVALID_ARGUMENT;
   return btk::run_decoder_stack(btk::active_kernels(), *model, *step);
+}
+
+btk_status btk_reorder_cache(float* key_cache, float* value_cache, int32_t* lengths, const int32_t* source_rows,
+                             int64_t num_layers, int64_t batch, int64_t kv_heads, int64_t capacity, int64_t head_dim) {
+  return btk::run_reorder_cache(key_cache, value_cache, lengths, source_rows, num_layers, batch, kv_heads, capacity,
+                                head_dim);
 }
 
 btk_status btk_transformer_encoder_stack(const btk_encoder_layer_params* layers, int64_t num_layers, const float* x,

@@ -75,6 +75,10 @@ struct AttentionProblem {
   const void* mask;
   int64_t mask_strides[4];
   const uint8_t* key_padding;  // [batch, kv_len]
+  // Optional [heads, position_bias_rows]: a visible key j of query i gains position_bias[h, d]
+  // with d = i + Sk - Sq - j, the distance of their absolute positions in a cache (T5).
+  const float* position_bias;
+  int64_t position_bias_rows;
 };
 
 struct AttentionGradients {
@@ -124,7 +128,7 @@ struct KernelTable {
   void (*rms_norm)(int64_t rows, int64_t cols, const float* x, int64_t ldx, const float* gamma, float eps, float* y,
                    int64_t ldy);
   // Attention for few queries per sequence (decoding): the same contract as
-  // attention_forward (no masks other than causal, lse not written), one pass
+  // attention_forward (masks: causal, key padding and the position bias only; lse not written), one pass
   // over each (sequence, kv head)'s keys for all its query heads and rows.
   bool (*decode_attention)(const AttentionProblem& problem, const AttentionOperand& q, const AttentionOperand& k,
                            const AttentionOperand& v, const AttentionOperand& out);

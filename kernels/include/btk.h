@@ -14,6 +14,7 @@
  *   RotaryEmbedding                btk_rotary_embedding
  *   AttentionWithKVCache           btk_attention_with_kv_cache
  *   TransformerDecoderStack        btk_transformer_decoder_stack
+ *   ReorderCache                   btk_reorder_cache
  * The other functions (packed weights, GEMM) are building blocks, not ops.
  *
  * Conventions: all tensors are contiguous row-major float32 unless stated;
@@ -183,12 +184,19 @@ typedef struct btk_weight {
 
 /* One decoder layer. QKV: one packed projection [E, (H + 2 Hkv) D] with columns q | k | v, or
  * three. MLP: down(act(up(x))), or down(act(gate(x)) * up(x)) when gated. Biases and betas may
- * be null (zero); gammas may be null (one). norm2 is unused when a parallel layer shares norm1. */
+ * be null (zero); gammas may be null (one). norm2 is unused when a parallel layer shares norm1.
+ * Cross-attention (btk_decoder.cross_attention; absent otherwise): w_cross_q [E, H D],
+ * w_cross_k / w_cross_v [E, Hkv D] (they fill the cross caches from the encoder states),
+ * w_cross_o [H D, E], all four required; its norm (cross_norm_*) is of the model's norm_kind. */
 typedef struct btk_decoder_layer {
   const float *norm1_gamma, *norm1_beta, *norm2_gamma, *norm2_beta;
   float norm1_eps, norm2_eps;
   btk_weight w_qkv, w_q, w_k, w_v, w_o, w_gate, w_up, w_down;
   const float *b_qkv, *b_q, *b_k, *b_v, *b_o, *b_gate, *b_up, *b_down;
+  const float *cross_norm_gamma, *cross_norm_beta;
+  float cross_norm_eps;
+  btk_weight w_cross_q, w_cross_k, w_cross_v, w_cross_o;
+  const float *b_cross_q, *b_cross_k, *b_cross_v, *b_cross_o;
 } btk_decoder_layer;
 
 typedef struct btk_decoder {
@@ -211,6 +219,17 @@ typedef struct btk_decoder {
   float final_norm_eps;
   btk_weight lm_head;                /* [E, vocab_size] (transposed: the [vocab, E] embeddings) */
   const float* lm_head_bias;
+  /* Encoder-decoder models (T5, BART, Whisper): every layer attends to the encoder's states
+   * (through the step's cross caches) after its self-attention:
+   *   pre-norm:  x += self(n1(x)); x += cross(nc(x)); x += mlp(n2(x))
+   *   post-norm: x = n1(x + self(x)); x = nc(x + cross(x)); x = n2(x + mlp(x))
+   * Not with parallel layers. */
+  int cross_attention;
+  /* Optional [num_heads, position_bias_rows]: the self-attention score of a query at position i
+   * and a key at j <= i gains position_bias[h * rows + i - j] (T5's relative bias, per distance);
+   * every position must then be below position_bias_rows. */
+  const float* position_bias;
+  int64_t position_bias_rows;
 } btk_decoder;
 
 typedef enum btk_logits_rows {
@@ -222,7 +241,12 @@ typedef enum btk_logits_rows {
  * past new_lengths[b] are padding, never read) at positions past_lengths[b] + i, runs every
  * layer (the keys/values of the new tokens appended in place to the caches [num_layers, batch,
  * num_kv_heads, capacity, head_dim], attention over cache rows [0, position]) and the final
- * norm and LM head on the rows `logits_rows` selects. lengths[b] = past + new. */
+ * norm and LM head on the rows `logits_rows` selects. lengths[b] = past + new.
+ * With cross-attention: the cross caches [num_layers, batch, num_kv_heads, source_len, head_dim]
+ * hold each layer's keys/values of the encoder states; when encoder_states [batch, source_len, E]
+ * is given they are first computed into them in place (one product per layer over all batch x
+ * source_len rows), else they are read as they are. source_mask [batch, source_len] (int32,
+ * nonzero = real source token; null = all real) must leave every sequence a real token. */
 typedef struct btk_decoder_step {
   int64_t batch, new_len, capacity;
   const int32_t* input_ids;
@@ -233,9 +257,22 @@ typedef struct btk_decoder_step {
   btk_logits_rows logits_rows;
   float* logits;
   int32_t* lengths;
+  int64_t source_len;               /* cross-attention only (else 0 and nulls) */
+  const float* encoder_states;      /* null: the cross caches are already filled */
+  const int32_t* source_mask;
+  float* cross_key_cache;
+  float* cross_value_cache;
 } btk_decoder_step;
 
 btk_status btk_transformer_decoder_stack(const btk_decoder* model, const btk_decoder_step* step);
+
+/* Beam search: reorders the batch rows of a decoder's caches [num_layers, batch, kv_heads,
+ * capacity, head_dim] in place: new row b = old row source_rows[b] (each in [0, batch), repeats
+ * allowed), lengths[b] = old lengths[source_rows[b]] (each in [0, capacity]). Only a row's first
+ * `length` positions are copied (the rest of a reordered row is left as it was). Scratch: the used
+ * rows of one layer's sources at most, never a copy of the cache. */
+btk_status btk_reorder_cache(float* key_cache, float* value_cache, int32_t* lengths, const int32_t* source_rows,
+                             int64_t num_layers, int64_t batch, int64_t kv_heads, int64_t capacity, int64_t head_dim);
 
 const char* btk_isa_name(void);   /* "avx512_bf16", "avx512", "avx2" or "scalar" */
 int btk_num_threads(void);

@@ -124,6 +124,15 @@ static inline void apply_masks(float* tile, int64_t query_step, int64_t key_step
       }
     }
   }
+  if (p.position_bias) {
+    // Distances past the table's ends belong to keys the causal rule hides below.
+    const float* bias = p.position_bias + h * p.position_bias_rows;
+    for (int64_t i = 0; i < nq; ++i)
+      for (int64_t j = 0; j < nk; ++j) {
+        const int64_t distance = q0 + i + (sk - sq) - (k0 + j);
+        if (distance >= 0 && distance < p.position_bias_rows) tile[i * query_step + j * key_step] += bias[distance];
+      }
+  }
   if (p.key_padding) {
     const uint8_t* real = p.key_padding + b * p.kv_len + k0;
     for (int64_t j = 0; j < nk; ++j)

@@ -8,6 +8,8 @@
 // online softmax per query row, then the output rows accumulate p * v. The
 // causal rule is bottom-right per sequence (query i sees key j iff
 // j <= i + Sk - Sq); keys past a row's limit are never read for that row.
+// Key padding (cross-attention over a padded source) and a per-distance
+// position bias (T5) are the only other masks.
 // Memory per task: the rows' scores for one tile and their output accumulators.
 #ifndef BTK_ATTENTION_DECODE_ATTENTION_H_
 #define BTK_ATTENTION_DECODE_ATTENTION_H_
@@ -78,6 +80,7 @@ struct DecodeAttention {
     auto q_row = [&](int64_t r) {
       return job.q->data + operand_offset(*job.q, b, kv_head * group + r / sq, r % sq);
     };
+    const uint8_t* real = p.key_padding ? p.key_padding + b * p.kv_len : nullptr;
     int64_t end = 0;
     for (int64_t r = 0; r < rows; ++r) end = max_i64(end, limit(r));
     for (int64_t k0 = 0; k0 < end; k0 += BK) {
@@ -85,8 +88,23 @@ struct DecodeAttention {
       // Scores: key rows outer, so each key row is read once for all query rows.
       for (int64_t j = 0; j < nk; ++j) {
         const float* key = k_base + (k0 + j) * job.k->row_stride;
+        if (real && !real[k0 + j]) {  // a padded key is never read
+          for (int64_t r = 0; r < rows; ++r) scores[r * BK + j] = kMinusInfinity;
+          continue;
+        }
         for (int64_t r = 0; r < rows; ++r)
           scores[r * BK + j] = k0 + j < limit(r) ? p.scale * dot(q_row(r), key, d) : kMinusInfinity;
+      }
+      if (p.position_bias) {
+        for (int64_t r = 0; r < rows; ++r) {
+          // Row r's query sits at position i + Sk - Sq; visible keys are at distances >= 0 below the table's end.
+          const float* bias = p.position_bias + (kv_head * group + r / sq) * p.position_bias_rows;
+          const int64_t position = r % sq + sk - sq;
+          for (int64_t j = 0; j < nk; ++j) {
+            const int64_t distance = position - (k0 + j);
+            if (distance >= 0 && distance < p.position_bias_rows) scores[r * BK + j] += bias[distance];
+          }
+        }
       }
       // Online softmax per row; scores become probabilities in place (exp(-inf) is exactly 0).
       for (int64_t r = 0; r < rows; ++r) {
@@ -116,6 +134,7 @@ struct DecodeAttention {
       // P . V: value rows outer, read once for all query rows; a row reads only the values it sees.
       for (int64_t j = 0; j < nk; ++j) {
         const float* value = v_base + (k0 + j) * job.v->row_stride;
+        if (real && !real[k0 + j]) continue;
         for (int64_t r = 0; r < rows; ++r)
           if (k0 + j < limit(r)) scale_add(acc + r * dv_pad, 1.0f, scores[r * BK + j], value, dv);
       }

@@ -7,6 +7,9 @@
 //      the MLP with their residuals (pre-norm, post-norm or parallel),
 //   3. the final norm and the LM head run on the rows whose logits are asked for
 //      (one per sequence when generating).
+// Encoder-decoder models add a cross-attention block to each layer, after the
+// self-attention, over cross caches filled once from the encoder's states
+// (cross_attention.h), and T5 a per-distance bias on the self-attention scores.
 // Weights are read where the caller keeps them (float32 in place, or bfloat16
 // copies); nothing here copies a weight.
 #include "decoder_stack.h"
@@ -19,6 +22,7 @@
 
 #include "../encoder/workspace.h"
 #include "../packed_weight.h"
+#include "cross_attention.h"
 #include "kv_cache.h"
 #include "rotary.h"
 
@@ -81,7 +85,14 @@ bool layer_is_valid(const btk_decoder& m, const btk_decoder_layer& l, const Dims
     return false;
   if (m.gated_mlp ? (!weight_is(l.w_gate, e, dims.ffn, k) || l.w_gate.transposed) : present(l.w_gate)) return false;
   if (!std::isfinite(l.norm1_eps) || !std::isfinite(l.norm2_eps)) return false;
-  return true;
+  if (!m.cross_attention)
+    return !present(l.w_cross_q) && !present(l.w_cross_k) && !present(l.w_cross_v) && !present(l.w_cross_o);
+  // Cross-attention: q and the output projection on the decoder's rows, k and v on the encoder's (width E).
+  if (!weight_is(l.w_cross_q, e, dims.q_width, k) || !weight_is(l.w_cross_k, e, dims.kv_width, k) ||
+      !weight_is(l.w_cross_v, e, dims.kv_width, k) || !weight_is(l.w_cross_o, dims.q_width, e, k))
+    return false;
+  if (l.w_cross_q.transposed || l.w_cross_k.transposed || l.w_cross_v.transposed || l.w_cross_o.transposed) return false;
+  return std::isfinite(l.cross_norm_eps);
 }
 
 bool model_is_valid(const btk_decoder& m, const KernelTable& k, Dims* dims) {
@@ -95,6 +106,8 @@ bool model_is_valid(const btk_decoder& m, const KernelTable& k, Dims* dims) {
   if (m.position_embeddings && (m.position_rows <= 0 || m.position_offset < 0)) return false;
   if (!rotary_is_valid(m.rotary, m.head_dim)) return false;
   if (!std::isfinite(m.final_norm_eps)) return false;
+  if (m.cross_attention && m.parallel) return false;
+  if (m.position_bias && m.position_bias_rows <= 0) return false;
   const int64_t e = m.embed_dim;
   dims->e = e;
   dims->heads = m.num_heads;
@@ -131,9 +144,49 @@ struct Buffers {
   float *x, *h, *qkv, *ctx, *attn, *ffn1, *ffn2;
 };
 
+// The encoder side of a step: the source mask as key padding, the source length.
+struct Source {
+  int64_t length = 0;
+  std::vector<uint8_t> key_padding;  // [batch, length]; empty: all real
+};
+
+// attn += CrossAttn(Nc(attn)) (pre-norm) or attn = Nc(attn + CrossAttn(attn)) (post-norm), on the packed rows.
+bool run_cross_attention(const KernelTable& k, const btk_decoder& m, const btk_decoder_layer& l, const Dims& dims,
+                         const btk_decoder_step& step, int64_t layer_index, const Rows& rows, const Source& source,
+                         const Buffers& buf, const std::vector<int64_t>& q_offsets) {
+  const int64_t n = rows.count, e = dims.e;
+  bool ok = true;
+  const float* input = buf.attn;
+  if (m.norm_first) {
+    norm(k, m.norm_kind, n, e, buf.attn, l.cross_norm_gamma, l.cross_norm_beta, l.cross_norm_eps, buf.h);
+    input = buf.h;
+  }
+  // Queries [n, H D] in the qkv buffer, the context into ctx: both packed per sequence with stride H D.
+  ok &= k.gemm_view(n, input, e, view_of(l.w_cross_q), buf.qkv, dims.q_width, epilogue(l.b_cross_q));
+  const int64_t layer_stride = step.batch * dims.kv_heads * source.length * dims.d;
+  CrossAttention problem{};
+  problem.batch = step.batch;
+  problem.heads = dims.heads;
+  problem.kv_heads = dims.kv_heads;
+  problem.head_dim = dims.d;
+  problem.source_len = source.length;
+  problem.q_lens = rows.q_lens.data();
+  problem.scale = m.attention_scale;
+  problem.key_padding = source.key_padding.empty() ? nullptr : source.key_padding.data();
+  problem.key_cache = step.cross_key_cache + layer_index * layer_stride;
+  problem.value_cache = step.cross_value_cache + layer_index * layer_stride;
+  ok &= cross_attention(k, problem, buf.qkv, q_offsets.data(), buf.ctx, q_offsets.data(), dims.q_width);
+  // x (free here: attn holds the running rows) = attn + ctx . Wco + bco, then back into attn.
+  ok &= k.gemm_view(n, buf.ctx, dims.q_width, view_of(l.w_cross_o), buf.x, e,
+                    epilogue(l.b_cross_o, BTK_ACTIVATION_NONE, buf.attn, e));
+  if (!m.norm_first) norm(k, m.norm_kind, n, e, buf.x, l.cross_norm_gamma, l.cross_norm_beta, l.cross_norm_eps, buf.x);
+  std::memcpy(buf.attn, buf.x, sizeof(float) * n * e);
+  return ok;
+}
+
 bool run_layer(const KernelTable& k, const btk_decoder& m, const btk_decoder_layer& l, const Dims& dims,
-               const btk_decoder_step& step, int64_t layer_index, const Rows& rows, const Buffers& buf,
-               const std::vector<int64_t>& qkv_offsets, const std::vector<int64_t>& ctx_offsets) {
+               const btk_decoder_step& step, int64_t layer_index, const Rows& rows, const Source& source,
+               const Buffers& buf, const std::vector<int64_t>& qkv_offsets, const std::vector<int64_t>& ctx_offsets) {
   const int64_t n = rows.count, e = dims.e, d = dims.d, cap = step.capacity;
   bool ok = true;
 
@@ -182,6 +235,8 @@ bool run_layer(const KernelTable& k, const btk_decoder& m, const btk_decoder_lay
   problem.scale = m.attention_scale;
   problem.causal = true;
   problem.mask_kind = BTK_MASK_NONE;
+  problem.position_bias = m.position_bias;
+  problem.position_bias_rows = m.position_bias ? m.position_bias_rows : 0;
   const AttentionOperand q{buf.qkv, qkv_offsets.data(), 0, d, dims.qkv_width};
   const AttentionOperand keys{key_cache, nullptr, dims.kv_heads * cap * d, cap * d, d};
   const AttentionOperand values{value_cache, nullptr, dims.kv_heads * cap * d, cap * d, d};
@@ -190,6 +245,9 @@ bool run_layer(const KernelTable& k, const btk_decoder& m, const btk_decoder_lay
 
   // Output projection with the residual: attn = x + ctx . Wo + bo.
   ok &= k.gemm_view(n, buf.ctx, dims.q_width, view_of(l.w_o), buf.attn, e, epilogue(l.b_o, BTK_ACTIVATION_NONE, buf.x, e));
+  const bool post_norm = !m.norm_first && !m.parallel;
+  if (post_norm) norm(k, m.norm_kind, n, e, buf.attn, l.norm1_gamma, l.norm1_beta, l.norm1_eps, buf.attn);
+  if (m.cross_attention) ok &= run_cross_attention(k, m, l, dims, step, layer_index, rows, source, buf, ctx_offsets);
 
   // MLP input and the residual its output is added to.
   const float* mlp_input;
@@ -202,8 +260,7 @@ bool run_layer(const KernelTable& k, const btk_decoder& m, const btk_decoder_lay
     norm(k, m.norm_kind, n, e, buf.attn, l.norm2_gamma, l.norm2_beta, l.norm2_eps, buf.h);
     mlp_input = buf.h;
     residual = buf.attn;
-  } else {
-    norm(k, m.norm_kind, n, e, buf.attn, l.norm1_gamma, l.norm1_beta, l.norm1_eps, buf.attn);
+  } else {  // post-norm: attn is n1(x + attn) (and the cross block's output) already
     mlp_input = buf.attn;
     residual = buf.attn;
   }
@@ -216,7 +273,7 @@ bool run_layer(const KernelTable& k, const btk_decoder& m, const btk_decoder_lay
     ok &= k.gemm_view(n, mlp_input, e, view_of(l.w_up), buf.ffn1, f, epilogue(l.b_up, m.activation));
   }
   ok &= k.gemm_view(n, buf.ffn1, f, view_of(l.w_down), buf.x, e, epilogue(l.b_down, BTK_ACTIVATION_NONE, residual, e));
-  if (!m.norm_first && !m.parallel) norm(k, m.norm_kind, n, e, buf.x, l.norm2_gamma, l.norm2_beta, l.norm2_eps, buf.x);
+  if (post_norm) norm(k, m.norm_kind, n, e, buf.x, l.norm2_gamma, l.norm2_beta, l.norm2_eps, buf.x);
   return ok;
 }
 
@@ -228,7 +285,28 @@ btk_status run_decoder_stack(const KernelTable& kernels, const btk_decoder& m, c
   if (step.batch < 0 || step.new_len < 0 || step.capacity < 0) return BTK_INVALID_ARGUMENT;
   if (step.batch > 0 && (!step.past_lengths || !step.new_lengths || !step.lengths)) return BTK_INVALID_ARGUMENT;
   if (step.logits_rows != BTK_LOGITS_LAST && step.logits_rows != BTK_LOGITS_ALL) return BTK_INVALID_ARGUMENT;
+  if (!m.cross_attention && (step.source_len != 0 || step.encoder_states || step.source_mask || step.cross_key_cache ||
+                             step.cross_value_cache))
+    return BTK_INVALID_ARGUMENT;
+  if (step.source_len < 0 || (m.cross_attention && step.batch > 0 && step.source_len == 0)) return BTK_INVALID_ARGUMENT;
+  const int64_t cross_floats = m.num_layers * step.batch * dims.kv_heads * step.source_len * dims.d;
+  if (cross_floats > 0 && (!step.cross_key_cache || !step.cross_value_cache)) return BTK_INVALID_ARGUMENT;
   try {
+    Source source;
+    source.length = step.source_len;
+    if (step.source_mask) {
+      // Every sequence needs a real source token: a softmax over none has no value.
+      source.key_padding.resize(static_cast<size_t>(step.batch * step.source_len));
+      for (int64_t b = 0; b < step.batch; ++b) {
+        bool any = false;
+        for (int64_t s = 0; s < step.source_len; ++s) {
+          const bool real = step.source_mask[b * step.source_len + s] != 0;
+          source.key_padding[b * step.source_len + s] = real ? 1 : 0;
+          any = any || real;
+        }
+        if (!any) return BTK_INVALID_ARGUMENT;
+      }
+    }
     Rows rows;
     rows.first_row.resize(step.batch);
     rows.q_lens.resize(step.batch);
@@ -244,6 +322,7 @@ btk_status run_decoder_stack(const KernelTable& kernels, const btk_decoder& m, c
         if (id < 0 || id >= m.vocab_size) return BTK_INVALID_ARGUMENT;
         if (m.position_embeddings && position + m.position_offset >= m.position_rows) return BTK_INVALID_ARGUMENT;
         if (m.rotary.rotary_dim > 0 && position >= m.rotary.table_rows) return BTK_INVALID_ARGUMENT;
+        if (m.position_bias && position >= m.position_bias_rows) return BTK_INVALID_ARGUMENT;
         rows.position.push_back(position);
         rows.sequence.push_back(b);
       }
@@ -256,6 +335,20 @@ btk_status run_decoder_stack(const KernelTable& kernels, const btk_decoder& m, c
     const bool all_rows = step.logits_rows == BTK_LOGITS_ALL;
     const int64_t logit_rows_out = all_rows ? step.batch * step.new_len : step.batch;
     if (logit_rows_out > 0 && !step.logits) return BTK_INVALID_ARGUMENT;
+    // The cross caches first (a step may have no new token at all and still fill them).
+    if (step.encoder_states && cross_floats > 0) {
+      Workspace scratch(static_cast<size_t>(dims.kv_heads > 1 ? step.batch * step.source_len * dims.kv_width : 1));
+      if (!scratch.data()) return BTK_OUT_OF_MEMORY;
+      const int64_t layer_stride = step.batch * dims.kv_heads * step.source_len * dims.d;
+      for (int64_t l = 0; l < m.num_layers; ++l) {
+        const btk_decoder_layer& L = m.layers[l];
+        if (!fill_cross_cache(kernels, step.batch, step.source_len, e, dims.kv_heads, dims.d, step.encoder_states,
+                              view_of(L.w_cross_k), L.b_cross_k, view_of(L.w_cross_v), L.b_cross_v,
+                              step.cross_key_cache + l * layer_stride, step.cross_value_cache + l * layer_stride,
+                              scratch.data()))
+          return BTK_OUT_OF_MEMORY;
+      }
+    }
     for (int64_t b = 0; b < step.batch; ++b) step.lengths[b] = static_cast<int32_t>(rows.kv_lens[b]);
     if (logit_rows_out > 0) std::memset(step.logits, 0, sizeof(float) * logit_rows_out * vocab);
     if (n == 0) return BTK_OK;
@@ -290,7 +383,8 @@ btk_status run_decoder_stack(const KernelTable& kernels, const btk_decoder& m, c
       ctx_offsets[b] = rows.first_row[b] * dims.q_width;
     }
     for (int64_t l = 0; l < m.num_layers; ++l)
-      if (!run_layer(kernels, m, m.layers[l], dims, step, l, rows, buf, qkv_offsets, ctx_offsets)) return BTK_OUT_OF_MEMORY;
+      if (!run_layer(kernels, m, m.layers[l], dims, step, l, rows, source, buf, qkv_offsets, ctx_offsets))
+        return BTK_OUT_OF_MEMORY;
 
     // Rows whose logits are wanted, into h: every row, or each sequence's last new token.
     std::vector<int64_t> out_row;  // logits row of each selected packed row
