@@ -10,6 +10,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
 import {GraphModel, loadGraphModelSync} from '@tensorflow/tfjs-converter';
+import {Tokenizer} from '@huggingface/tokenizers';
 import '../src';
 import {readModelArtifacts} from '../src/io/model_files';
 import {FIXTURES_DIR, loadFixture} from './helpers/load_fixture';
@@ -244,6 +245,25 @@ describe('tfjs-better-transformer generate', () => {
     const unknown = cli('generate', mistral, '--tokenizer', dir, '--prompt', 'w1 hello', '--backend', 'cpu');
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toEqual(['tfjs-better-transformer: --prompt #1: 100 (position 2) is not a token id in [0, 100)']);
+  });
+
+  test('--tokenizer with test/fixtures/demo_tokenizer (a real tokenizer.json, 100 ids): text in, text out on gpt2_lm', () => {
+    const dir = path.join(FIXTURES_DIR, 'demo_tokenizer');
+    const model = path.join(FIXTURES_DIR, 'gpt2_lm');
+    const read = (name: string) => JSON.parse(fs.readFileSync(path.join(dir, name), 'utf8'));
+    // The demo's prompt and its ids as the Python tokenizers library encodes it (test/demo_tokenizer.test.ts: Node agrees).
+    const {text: prompt, ids: promptIds} = (read('python_reference.json') as {texts: Array<{text: string; ids: number[]}>}).texts[0];
+    const out = generateJson(model, '--tokenizer', path.join(dir, 'tokenizer.json'), '--prompt', prompt, '--max-new-tokens', String(NEW),
+        '--backend', 'cpu');
+    expect(out.sequences[0].prompt).toEqual(promptIds);
+    const recomputed = generateJson(model, '--prompt-ids', ids(promptIds), '--max-new-tokens', String(NEW), '--no-cache', '--backend', 'cpu');
+    expect(out.sequences[0].tokens).toEqual(recomputed.sequences[0].tokens);
+    const text = new Tokenizer(read('tokenizer.json'), read('tokenizer_config.json')).decode(out.sequences[0].tokens, {skip_special_tokens: true});
+    expect(text.length).toBeGreaterThan(0);
+    expect(out.sequences[0].text).toBe(text);
+    const plain = cli('generate', model, '--tokenizer', dir, '--prompt', prompt, '--max-new-tokens', String(NEW), '--backend', 'cpu');
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toBe(`${text}\n`);
   });
 
   const gpt2 = path.join(FIXTURES_DIR, 'gpt2_lm');
