@@ -719,10 +719,202 @@ test('packWeightBf16 keeps a [rows, cols] weight (or its [cols, rows] transpose)
 
 test('exports one function per op, named as the op, and the building blocks', () => {
   assert.deepStrictEqual(Object.keys(addon).sort(), [
-    'attentionWithKVCache', 'info', 'linear', 'packWeight', 'packWeightBf16', 'releaseWeight', 'rmsNorm', 'rotaryEmbedding',
-    'scaledDotProductAttention', 'scaledDotProductAttentionGrad', 'transformerDecoderStack', 'transformerEncoderLayer',
-    'transformerEncoderStack',
+    'attentionWithKVCache', 'info', 'linear', 'packWeight', 'packWeightBf16', 'releaseWeight', 'reorderCache', 'rmsNorm',
+    'rotaryEmbedding', 'scaledDotProductAttention', 'scaledDotProductAttentionGrad', 'transformerDecoderStack',
+    'transformerEncoderLayer', 'transformerEncoderStack',
   ]);
+});
+
+// ---- encoder-decoder steps (cross-attention, T5's position bias) and beam search's reorder ----
+
+/** A decoder model with cross-attention (and optionally T5's per-distance bias) from randomDecoderModel. */
+function randomSeq2SeqModel({positionBias = false, P = 12, ...spec}) {
+  const m = randomDecoderModel({...spec, layers: spec.layers ?? 2});
+  const {E, H, D} = m, Hkv = m.Hkv ?? H, biases = spec.biases ?? true;
+  const w = (n, fanIn) => randomFloats(n, -1 / Math.sqrt(fanIn), 1 / Math.sqrt(fanIn));
+  const b = (n) => randomFloats(n, -0.1, 0.1);
+  for (const l of m.layers) {
+    Object.assign(l, {crossNormGamma: randomFloats(E, 0.8, 1.2), crossNormEps: 1e-6, wcq: w(E * H * D, E),
+      wck: w(E * Hkv * D, E), wcv: w(E * Hkv * D, E), wco: w(H * D * E, H * D)});
+    if (spec.normKind !== 'rms') l.crossNormBeta = randomFloats(E, -0.1, 0.1);
+    if (biases) Object.assign(l, {bcq: b(H * D), bck: b(Hkv * D), bcv: b(Hkv * D), bco: b(E)});
+  }
+  m.crossAttention = true;
+  if (positionBias) Object.assign(m, {positionBias: randomFloats(H * P, -1, 1), positionBiasRows: P});
+  return m;
+}
+
+/** The cross keys or values of layer l for one sequence's encoder rows enc [S][E]: [S][Hkv D]. */
+function crossProjection(m, l, enc, values) {
+  const Hkv = m.Hkv ?? m.H, n = Hkv * m.D, w = values ? l.wcv : l.wck, bias = values ? l.bcv : l.bck;
+  return enc.map((row) => Array.from({length: n}, (_, j) => {
+    let s = bias ? bias[j] : 0;
+    for (let k = 0; k < row.length; k++) s += row[k] * w[k * n + j];
+    return s;
+  }));
+}
+
+/** Logits of every position of `ids` for one sequence with encoder rows enc [S][E] and source flags real [S]. */
+function referenceSeq2Seq(m, ids, enc, real) {
+  const {E, H, D, vocabSize: V} = m, Hkv = m.Hkv ?? H, rms = m.normKind === 'rms', normFirst = m.normFirst ?? true;
+  const act = DECODER_ACTIVATIONS[m.activation ?? 'gelu_tanh'], scale = m.scale ?? 1 / Math.sqrt(D);
+  const norm = (rows, gamma, beta, eps) => rows.map((row) => {
+    if (rms) {
+      const inv = 1 / Math.sqrt(row.reduce((s, v) => s + v * v, 0) / row.length + eps);
+      return row.map((v, j) => v * inv * (gamma ? gamma[j] : 1));
+    }
+    const mean = row.reduce((s, v) => s + v, 0) / row.length;
+    const variance = row.reduce((s, v) => s + (v - mean) ** 2, 0) / row.length;
+    return row.map((v, j) => ((v - mean) / Math.sqrt(variance + eps)) * (gamma ? gamma[j] : 1) + (beta ? beta[j] : 0));
+  });
+  const mm = (rows, w, n, bias) => rows.map((row) => Array.from({length: n}, (_, j) => {
+    let s = bias ? bias[j] : 0;
+    for (let k = 0; k < row.length; k++) s += row[k] * w[k * n + j];
+    return s;
+  }));
+  const add = (a, b) => a.map((row, t) => row.map((v, j) => v + b[t][j]));
+  // Query rows q over key rows k/v; visible(t, j) says which keys a query sees, bias(h, t, j) what it adds.
+  const attend = (q, k, v, visible, bias) => q.map((row, t) => {
+    const out = [];
+    for (let hh = 0; hh < H; hh++) {
+      const g = Math.floor(hh / (H / Hkv)), s = k.map(() => -Infinity);
+      let max = -Infinity, sum = 0;
+      for (let j = 0; j < k.length; j++) {
+        if (!visible(t, j)) continue;
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += row[hh * D + d] * k[j][g * D + d];
+        s[j] = dot * scale + bias(hh, t, j);
+        max = Math.max(max, s[j]);
+      }
+      for (let j = 0; j < k.length; j++) sum += (s[j] = Math.exp(s[j] - max));
+      for (let d = 0; d < D; d++) out.push(s.reduce((o, p, j) => (p ? o + (p / sum) * v[j][g * D + d] : o), 0));
+    }
+    return out;
+  });
+  const P = m.positionBiasRows ?? 0;
+  const selfBias = (hh, t, j) => (m.positionBias ? m.positionBias[hh * P + t - j] : 0);
+  let x = ids.map((id, t) => Array.from({length: E}, (_, j) => m.wordEmbeddings[id * E + j] +
+      (m.positionEmbeddings ? m.positionEmbeddings[(t + (m.positionOffset ?? 0)) * E + j] : 0)));
+  for (const l of m.layers) {
+    const self = (h) => mm(attend(mm(h, l.wq, H * D, l.bq), mm(h, l.wk, Hkv * D, l.bk), mm(h, l.wv, Hkv * D, l.bv),
+        (t, j) => j <= t, selfBias), l.wo, E, l.bo);
+    const cross = (h) => mm(attend(mm(h, l.wcq, H * D, l.bcq), crossProjection(m, l, enc, false),
+        crossProjection(m, l, enc, true), (t, j) => real[j] !== 0, () => 0), l.wco, E, l.bco);
+    const mlp = (h) => mm(mm(h, l.wup, m.F, l.bup).map((row) => row.map(act)), l.wdown, E, l.bdown);
+    const [n1, n2, nc] = [[l.norm1Gamma, l.norm1Beta, l.norm1Eps], [l.norm2Gamma, l.norm2Beta, l.norm2Eps],
+      [l.crossNormGamma, l.crossNormBeta, l.crossNormEps]];
+    if (normFirst) {
+      x = add(x, self(norm(x, ...n1)));
+      x = add(x, cross(norm(x, ...nc)));
+      x = add(x, mlp(norm(x, ...n2)));
+    } else {
+      x = norm(add(x, self(x)), ...n1);
+      x = norm(add(x, cross(x)), ...nc);
+      x = norm(add(x, mlp(x)), ...n2);
+    }
+  }
+  if (m.hasFinalNorm ?? true) x = norm(x, m.finalNormGamma, m.finalNormBeta, m.finalNormEps ?? 1e-5);
+  return mm(x, m.lmHead, V, m.lmHeadBias);
+}
+
+/**
+ * Prompts (batch rows) against encoder states [B, S, E] under a source mask: a prefill that fills the cross caches
+ * (checked against the projections), then decode steps that only read them (their padded rows poisoned with NaN).
+ */
+function runSeq2SeqSteps(model, prompts, S, mask, {steps = 2, atol = 2e-4, rtol = 2e-4, reference = model} = {}) {
+  const B = prompts.length, L = model.layers.length, Hkv = model.Hkv ?? model.H, D = model.D, V = model.vocabSize, E = model.E;
+  const C = Math.max(...prompts.map((p) => p.length)) + steps + 1;
+  const encoderStates = randomFloats(B * S * E), sourceMask = mask ? Int32Array.from(mask) : undefined;
+  const enc = Array.from({length: B}, (_, b) => Array.from({length: S}, (_, s) =>
+    Array.from(encoderStates.subarray((b * S + s) * E, (b * S + s + 1) * E))));
+  const real = Array.from({length: B}, (_, b) => Array.from({length: S}, (_, s) => (mask ? mask[b * S + s] : 1)));
+  const keyCache = new Float32Array(L * B * Hkv * C * D), valueCache = new Float32Array(keyCache.length);
+  const crossKeyCache = new Float32Array(L * B * Hkv * S * D).fill(NaN), crossValueCache = crossKeyCache.slice();
+  const sequences = prompts.map((p) => p.slice()), past = new Int32Array(B);
+  for (let step = 0; step <= steps; step++) {
+    const prefill = step === 0;
+    const fresh = prefill ? prompts.map((p) => p.length) : prompts.map((_, b) => (step === steps && b === 1 ? 0 : 1));
+    const N = Math.max(...fresh), inputIds = new Int32Array(B * N).fill(-1);
+    for (let b = 0; b < B; b++) for (let i = 0; i < fresh[b]; i++) inputIds[b * N + i] = sequences[b][past[b] + i];
+    const logits = new Float32Array((prefill ? B * N : B) * V).fill(9), lengths = new Int32Array(B);
+    addon.transformerDecoderStack({model, inputIds, pastLengths: Int32Array.from(past), newLengths: Int32Array.from(fresh),
+      B, N, C, keyCache, valueCache, logitsRows: prefill ? 'all' : 'last', logits, lengths, S, crossKeyCache,
+      crossValueCache, sourceMask, ...(prefill ? {encoderStates} : {})});
+    if (prefill) {
+      const want = new Float64Array(crossKeyCache.length * 2);
+      reference.layers.forEach((l, li) => {
+        for (let b = 0; b < B; b++) [false, true].forEach((values, which) => {
+          const rows = crossProjection(reference, l, enc[b], values);
+          for (let g = 0; g < Hkv; g++) for (let s = 0; s < S; s++) for (let d = 0; d < D; d++) {
+            want[which * crossKeyCache.length + (((li * B + b) * Hkv + g) * S + s) * D + d] = rows[s][g * D + d];
+          }
+        });
+      });
+      const got = new Float32Array(want.length);
+      got.set(crossKeyCache);
+      got.set(crossValueCache, crossKeyCache.length);
+      assertClose(got, want, atol, rtol, 'cross caches filled from the encoder states');
+      for (let i = 0; i < crossKeyCache.length; i++) {  // padded source rows are never read after this
+        const b = Math.floor(i / (Hkv * S * D)) % B, s = Math.floor(i / D) % S;
+        if (!real[b][s]) crossKeyCache[i] = crossValueCache[i] = NaN;
+      }
+    }
+    const want = new Float64Array(logits.length);
+    for (let b = 0; b < B; b++) {
+      if (fresh[b] === 0) continue;
+      const all = referenceSeq2Seq(reference, sequences[b].slice(0, past[b] + fresh[b]), enc[b], real[b]);
+      if (prefill) for (let i = 0; i < fresh[b]; i++) want.set(all[i], (b * N + i) * V);
+      else want.set(all[past[b]], b * V);
+    }
+    assertClose(logits, want, atol, rtol, `logits of step ${step}`);
+    for (let b = 0; b < B; b++) past[b] += fresh[b];
+    assert.deepStrictEqual(Array.from(lengths), Array.from(past), 'lengths');
+    for (let b = 0; b < B; b++) sequences[b].push(randomInt(0, V - 1));
+  }
+}
+
+const SEQ2SEQ_CASES = [
+  {name: 'T5 form: RMSNorm pre-norm, position bias, unscaled scores, no biases, GQA 4/2, ragged source mask', spec: {
+    normKind: 'rms', position: 'none', positionBias: true, Hkv: 2, biases: false, activation: 'relu'},
+  extra: {scale: 1}, S: 5, mask: [1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 1]},
+  {name: 'BART form: LayerNorm post-norm, learned positions, biases, all source rows real', spec: {normFirst: false,
+    packedQkv: false, activation: 'gelu'}, S: 4},
+  {name: 'Whisper form: pre-norm, a long prompt (tiled kernels) and a long source', spec: {packedQkv: false, rows: 24},
+    S: 37, prompts: [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [3], [4, 4]]},
+];
+for (const c of SEQ2SEQ_CASES) {
+  test(`transformerDecoderStack with cross-attention matches a from-scratch encoder-decoder: ${c.name}`, () => {
+    const model = {...randomSeq2SeqModel({...c.spec, packedQkv: false}), ...c.extra};
+    runSeq2SeqSteps(model, c.prompts ?? [[1, 5, 7, 2], [3], [4, 4, 10]], c.S, c.mask);
+  });
+}
+
+test('transformerDecoderStack with bfloat16 cross weights stays within bfloat16 rounding', () => {
+  const model = randomSeq2SeqModel({packedQkv: false, positionBias: true});
+  const {E, H, D} = model, Hkv = model.Hkv ?? H;
+  const shapes = {wcq: [E, H * D], wck: [E, Hkv * D], wcv: [E, Hkv * D], wco: [H * D, E]};
+  const bf16 = withHandles(model, (w, rows, cols, transposed) => addon.packWeightBf16(w, rows, cols, transposed));
+  bf16.layers = bf16.layers.map((l) => Object.fromEntries(Object.entries(l).map(([key, value]) =>
+    [key, shapes[key] ? addon.packWeightBf16(value, ...shapes[key]) : value])));
+  runSeq2SeqSteps(bf16, [[1, 5, 7], [3, 2]], 6, [1, 1, 1, 0, 1, 0, 0, 1, 1, 1, 1, 1],
+      {atol: 3e-2, rtol: 3e-2, reference: model});
+});
+
+test('reorderCache moves each source row\'s used positions (repeats, swaps) and reorders the lengths', () => {
+  for (const [L, B, Hkv, C, D, sourceRows] of [[2, 4, 2, 7, 3, [1, 1, 0, 3]], [1, 5, 1, 6, 4, [4, 3, 2, 1, 0]],
+    [3, 3, 2, 5, 2, [2, 2, 2]], [1, 0, 2, 5, 2, []]]) {
+    const keyCache = randomFloats(L * B * Hkv * C * D), valueCache = randomFloats(keyCache.length);
+    const lengths = Int32Array.from({length: B}, () => randomInt(0, C)), old = lengths.slice();
+    const [k0, v0] = [keyCache.slice(), valueCache.slice()];
+    addon.reorderCache({keyCache, valueCache, lengths, sourceRows: Int32Array.from(sourceRows), layers: L, B, Hkv, C, D});
+    assert.deepStrictEqual(Array.from(lengths), sourceRows.map((r) => old[r]));
+    for (let l = 0; l < L; l++) for (let b = 0; b < B; b++) for (let g = 0; g < Hkv; g++) {
+      const r = sourceRows[b], dst = ((l * B + b) * Hkv + g) * C * D, src = ((l * B + r) * Hkv + g) * C * D;
+      const count = old[r] * D;
+      assert.deepStrictEqual(keyCache.subarray(dst, dst + count), k0.subarray(src, src + count), `keys of row ${b}`);
+      assert.deepStrictEqual(valueCache.subarray(dst, dst + count), v0.subarray(src, src + count), `values of row ${b}`);
+    }
+  }
 });
 
 // ---- argument validation: errors, never crashes ----
@@ -934,6 +1126,73 @@ test('transformerDecoderStack rejects bad arguments by name, before anything is 
     const lengths = a.lengths;
     Object.defineProperty(a, 'lengths', {enumerable: true, get() { if (rab.byteLength) rab.resize(0); return lengths; }});
   }, /keyCache changed \(detached or resized\) while the arguments were read/);
+});
+
+test('transformerDecoderStack rejects bad encoder-decoder arguments by name, before anything is written', () => {
+  const model = randomSeq2SeqModel({layers: 1, packedQkv: false, positionBias: true, P: 4, position: 'none'});
+  const B = 2, N = 2, C = 6, S = 3, Hkv = model.H, D = model.D, V = model.vocabSize, E = model.E;
+  const base = () => ({model: {...model, layers: model.layers.map((l) => ({...l}))}, inputIds: Int32Array.from([1, 2, 3, -9]),
+    pastLengths: Int32Array.from([0, 1]), newLengths: Int32Array.from([2, 1]), B, N, C,
+    keyCache: new Float32Array(B * Hkv * C * D).fill(7), valueCache: new Float32Array(B * Hkv * C * D).fill(7),
+    logits: new Float32Array(B * V).fill(7), lengths: new Int32Array(B).fill(7), S,
+    crossKeyCache: new Float32Array(B * Hkv * S * D).fill(7), crossValueCache: new Float32Array(B * Hkv * S * D).fill(7),
+    encoderStates: randomFloats(B * S * E), sourceMask: Int32Array.from([1, 0, 1, 0, 1, 1])});
+  addon.transformerDecoderStack(base());
+  const rejects = (change, pattern) => {
+    const a = base();
+    change(a);
+    const before = unchanged(a, ['keyCache', 'valueCache', 'logits', 'lengths', 'crossKeyCache', 'crossValueCache']);
+    assert.throws(() => addon.transformerDecoderStack(a), pattern);
+    before.check(pattern);
+  };
+  rejects((a) => { a.sourceMask[3] = 0; a.sourceMask[4] = 0; a.sourceMask[5] = 0; },
+      /transformerDecoderStack: sourceMask row 1 has no real source token/);
+  rejects((a) => { a.sourceMask = new Int32Array(5).fill(1); }, /transformerDecoderStack: sourceMask has 5 elements, expected B\*S = 6/);
+  rejects((a) => { a.sourceMask = new Uint8Array(6).fill(1); }, /transformerDecoderStack: sourceMask must be an? Int32Array/);
+  rejects((a) => { a.crossKeyCache = new Float32Array(5); }, /crossKeyCache has 5 elements, expected layers\*B\*Hkv\*S\*D = \d+/);
+  rejects((a) => { delete a.crossValueCache; }, /transformerDecoderStack: crossValueCache is required/);
+  rejects((a) => { a.encoderStates = randomFloats(7); }, /encoderStates has 7 elements, expected B\*S\*E = \d+/);
+  rejects((a) => { delete a.S; }, /transformerDecoderStack: S is required/);
+  rejects((a) => { a.S = 0; a.crossKeyCache = a.crossValueCache = new Float32Array(0); }, /S must be positive/);
+  rejects((a) => { a.crossValueCache = a.crossKeyCache; }, /crossKeyCache and crossValueCache share memory/);
+  rejects((a) => { a.crossKeyCache = new Float32Array(a.encoderStates.buffer, 0, a.crossKeyCache.length); },
+      /crossKeyCache shares memory with the input encoderStates/);
+  rejects((a) => { delete a.model.layers[0].wck; }, /model\.layers\[0\]\.wck is required/);
+  rejects((a) => { a.model.layers[0].wco = randomFloats(3); }, /model\.layers\[0\]\.wco has 3 elements/);
+  rejects((a) => { a.model.layers[0].bcq = randomFloats(3); }, /model\.layers\[0\]\.bcq has 3 elements, expected H D/);
+  rejects((a) => { a.model.crossAttention = false; }, /model\.layers\[0\]\.crossNormGamma is given but model\.crossAttention is false/);
+  rejects((a) => { a.model = {...a.model, crossAttention: false, layers: model.layers.map(({crossNormGamma, crossNormBeta,
+    crossNormEps, wcq, wck, wcv, wco, bcq, bck, bcv, bco, ...l}) => l)}; }, /S is given but model\.crossAttention is false/);
+  rejects((a) => { a.model.parallel = true; }, /model\.crossAttention cannot be used with model\.parallel layers/);
+  rejects((a) => { a.pastLengths[1] = 4; }, /transformerDecoderStack: position 4 of sequence 1 is past model\.positionBias's 4 distances/);
+  rejects((a) => { a.model.positionBias = randomFloats(3); }, /model\.positionBias has 3 elements, expected H\*positionBiasRows/);
+  rejects((a) => { delete a.model.positionBiasRows; }, /model\.positionBiasRows is required/);
+  rejects((a) => { delete a.model.positionBias; }, /model\.positionBiasRows is given without model\.positionBias/);
+  rejects((a) => { a.model.positionBiasRows = 0; a.model.positionBias = new Float32Array(0); }, /model\.positionBiasRows must be positive/);
+});
+
+test('reorderCache rejects bad arguments by name, before anything is written', () => {
+  const L = 1, B = 3, Hkv = 2, C = 4, D = 2;
+  const base = () => ({keyCache: randomFloats(L * B * Hkv * C * D), valueCache: randomFloats(L * B * Hkv * C * D),
+    lengths: Int32Array.from([1, 4, 0]), sourceRows: Int32Array.from([2, 0, 0]), layers: L, B, Hkv, C, D});
+  addon.reorderCache(base());
+  const rejects = (change, pattern) => {
+    const a = base();
+    change(a);
+    const before = unchanged(a, ['keyCache', 'valueCache', 'lengths']);
+    assert.throws(() => addon.reorderCache(a), pattern);
+    before.check(pattern);
+  };
+  rejects((a) => { a.sourceRows[1] = 3; }, /reorderCache: sourceRows\[1\] = 3 is outside \[0, B = 3\)/);
+  rejects((a) => { a.sourceRows[0] = -1; }, /reorderCache: sourceRows\[0\] = -1 is outside \[0, B = 3\)/);
+  rejects((a) => { a.lengths[2] = 5; }, /reorderCache: lengths\[2\] = 5 is outside \[0, C = 4\]/);
+  rejects((a) => { a.lengths[0] = -1; }, /reorderCache: lengths\[0\] = -1 is outside \[0, C = 4\]/);
+  rejects((a) => { a.keyCache = randomFloats(5); }, /reorderCache: keyCache has 5 elements, expected layers\*B\*Hkv\*C\*D = 48/);
+  rejects((a) => { a.sourceRows = new Int32Array(2); }, /reorderCache: sourceRows has 2 elements, expected B = 3/);
+  rejects((a) => { a.lengths = new Float32Array(3); }, /reorderCache: lengths must be an? Int32Array/);
+  rejects((a) => { a.valueCache = a.keyCache; }, /keyCache and valueCache share memory/);
+  rejects((a) => { a.sourceRows = a.lengths; }, /lengths shares memory with the input sourceRows/);
+  rejects((a) => { delete a.Hkv; }, /reorderCache: Hkv is required/);
 });
 
 test('packWeightBf16 rejects bad arguments by name', () => {

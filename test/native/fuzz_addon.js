@@ -6,7 +6,8 @@
 // earlier argument holds or that throw, Proxies that lie about their contents
 // or their length, bad strides and names, outputs aliasing other arrays; for the
 // decoding entry points also token ids outside the vocabulary, lengths past the
-// cache capacity or negative, positions past the rotary / position tables.
+// cache capacity or negative, positions past the rotary / position / position-bias
+// tables, source masks without a real token, beam rows outside the batch.
 // Every call must return or throw a JavaScript error; nothing may crash the
 // process. Valid (unmutated) calls must return, and no call may get past the
 // addon's checks only to be refused by the native core ("rejected by the native
@@ -169,6 +170,17 @@ function decoderLayer(m) {
   maybe('bup', () => floats(F));
   layer.wdown = decoderWeight(F, E);
   maybe('bdown', () => floats(E));
+  if (m.crossAttention) {  // an encoder-decoder layer
+    maybe('crossNormGamma', () => floats(E));
+    if (m.normKind !== 'rms') maybe('crossNormBeta', () => floats(E));
+    if (random() < 0.3) layer.crossNormEps = pick([1e-5, 1e-6, 0]);
+    Object.assign(layer, {wcq: decoderWeight(E, qWidth), wck: decoderWeight(E, kvWidth), wcv: decoderWeight(E, kvWidth),
+      wco: decoderWeight(qWidth, E)});
+    maybe('bcq', () => floats(qWidth));
+    maybe('bck', () => floats(kvWidth));
+    maybe('bcv', () => floats(kvWidth));
+    maybe('bco', () => floats(E));
+  }
   return layer;
 }
 
@@ -214,13 +226,40 @@ function decoderArgs() {
     default: m.lmHead = decoderWeight(E, vocab); if (random() < 0.5) m.lmHeadTransposed = false;
   }
   if (random() < 0.4) m.lmHeadBias = floats(vocab);
+  const cross = random() < 0.35;
+  if (cross) {  // encoder-decoder: cross-attention (never with parallel layers), maybe T5's position bias
+    m.crossAttention = true;
+    if (m.parallel) m.parallel = false;
+    if (random() < 0.5) {
+      m.positionBiasRows = Math.max(1, positions + int(0, 2));
+      m.positionBias = floats(H * m.positionBiasRows);
+    }
+  } else if (random() < 0.1) {
+    m.crossAttention = false;
+  }
   m.layers = Array.from({length: random() < 0.05 ? 0 : int(1, 2)}, () => decoderLayer(m));
   const cache = m.layers.length * B * Hkv * C * D;
   const a = {model: m, inputIds, ...lengths, B, N, C, keyCache: floats(cache), valueCache: floats(cache)};
   if (random() < 0.7) a.logitsRows = pick(['last', 'all']);
   a.logits = new Float32Array((a.logitsRows === 'all' ? B * N : B) * vocab);
   if (random() < 0.6) a.lengths = new Int32Array(B);
+  if (cross) {
+    const S = random() < 0.1 ? int(17, 40) : int(1, 4), crossCache = m.layers.length * B * Hkv * S * D;
+    Object.assign(a, {S, crossKeyCache: floats(crossCache), crossValueCache: floats(crossCache)});
+    if (random() < 0.6) a.encoderStates = floats(B * S * E);
+    if (random() < 0.6) {  // any pattern with a real token in every row
+      a.sourceMask = ints(B * S, 0, 1);
+      for (let b = 0; b < B; b++) a.sourceMask[b * S + int(0, S - 1)] = 1;
+    }
+  }
   return a;
+}
+
+function reorderArgs() {
+  const layers = int(0, 2), B = int(0, 4), Hkv = int(1, 2), C = int(0, 5), D = int(0, 3);
+  const cache = layers * B * Hkv * C * D;
+  return {layers, B, Hkv, C, D, keyCache: floats(cache), valueCache: floats(cache), lengths: ints(B, 0, C),
+    sourceRows: ints(B, 0, Math.max(0, B - 1))};
 }
 
 // Arguments that are well formed but out of range where only the values tell:
@@ -245,6 +284,12 @@ const EDGES = {
     a.positions[int(0, a.positions.length - 1)] = pick([-1, rows, rows + 1, 2 ** 31 - 1, -(2 ** 31)]);
   },
   attentionWithKVCache: lengthEdge,
+  reorderCache(a) {  // a beam row outside the batch, a length past the capacity
+    if (!(a.B > 0)) return;
+    const b = int(0, a.B - 1);
+    if (random() < 0.5) a.sourceRows[b] = pick([-1, a.B, 2 ** 31 - 1, -(2 ** 31)]);
+    else a.lengths[b] = pick([-1, a.C + 1, 2 ** 31 - 1]);
+  },
   transformerDecoderStack(a) {
     const m = a.model, live = [];
     for (let b = 0; b < a.B; b++) if (a.newLengths[b] > 0) live.push(b);
@@ -254,10 +299,15 @@ const EDGES = {
         const b = pick(live);
         a.inputIds[b * a.N + int(0, a.newLengths[b] - 1)] = pick([-1, m.vocabSize, m.vocabSize + 1, 2 ** 31 - 1, -(2 ** 31)]);
       } break;
-      case 2: {  // the last position one row past the tables
+      case 2: {  // the last position one row past the tables; a source row with no real token
         let last = 0;
         for (const b of live) last = Math.max(last, a.pastLengths[b] + a.newLengths[b]);
-        if (m.rotaryCos && last > 1) {
+        if (a.sourceMask instanceof Int32Array && a.B > 0 && random() < 0.3) {
+          a.sourceMask.fill(0, int(0, a.B - 1) * a.S).fill(1, a.B * a.S);
+        } else if (m.positionBias && last > 1 && random() < 0.5) {
+          m.positionBiasRows = last - 1;
+          m.positionBias = m.positionBias.slice(0, m.H * (last - 1));
+        } else if (m.rotaryCos && last > 1) {
           const half = m.rotaryDim / 2;
           m.rotaryCos = m.rotaryCos.slice(0, (last - 1) * half);
           m.rotarySin = m.rotarySin.slice(0, (last - 1) * half);
@@ -269,9 +319,10 @@ const EDGES = {
         }
       } break;
       default: {  // the caches or the logits aliasing another array of the call
-        const outputs = ['keyCache', 'valueCache', 'logits', 'lengths'].filter(k => a[k]);
+        const outputs = ['keyCache', 'valueCache', 'logits', 'lengths', 'crossKeyCache', 'crossValueCache'].filter(k => a[k]);
         const others = [['inputIds', a], ['pastLengths', a], ['newLengths', a], ['keyCache', a], ['valueCache', a],
-          ['logits', a], ['wordEmbeddings', m], ...(m.layers[0] ? Object.keys(m.layers[0]).map(k => [k, m.layers[0]]) : [])];
+          ['logits', a], ['wordEmbeddings', m], ...['encoderStates', 'sourceMask', 'crossKeyCache'].filter(k => a[k])
+            .map(k => [k, a]), ...(m.layers[0] ? Object.keys(m.layers[0]).map(k => [k, m.layers[0]]) : [])];
         const [key, owner] = pick(others), output = pick(outputs);
         if (key !== output && ArrayBuffer.isView(owner[key])) alias(a, output, owner, key);
       }
@@ -451,6 +502,7 @@ const ENTRY_POINTS = {
   rotaryEmbedding: () => [rotaryArgs()],
   attentionWithKVCache: () => [kvCacheArgs()],
   transformerDecoderStack: () => [decoderArgs()],
+  reorderCache: () => [reorderArgs()],
   packWeightBf16: () => {
     const r = int(1, 4), c = int(1, 4), w = floats(r * c);
     return random() < 0.5 ? [w, r, c] : [w, r, c, random() < 0.5];

@@ -1,6 +1,6 @@
 // The addon's functions for decoding: rmsNorm, rotaryEmbedding,
-// attentionWithKVCache, transformerDecoderStack (ops) and packWeightBf16 (a
-// building block). Same contract as addon.cc: one options object, every array
+// attentionWithKVCache, transformerDecoderStack, reorderCache (ops) and
+// packWeightBf16 (a building block). Same contract as addon.cc: one options object, every array
 // length and every id/length value checked before native code runs, outputs
 // written in place. The caches of attentionWithKVCache and
 // transformerDecoderStack are in/out arrays: appended to in place.
@@ -221,11 +221,32 @@ btk_decoder_layer read_decoder_layer(const ArgReader& layer, const btk_decoder& 
   l.b_up = layer.float32("bup", s.ffn, "F", true);
   l.w_down = weight(layer, kept, "wdown", s.ffn, e);
   l.b_down = layer.float32("bdown", e, "E", true);
+  static const char* const cross_fields[] = {"crossNormGamma", "crossNormBeta", "crossNormEps", "wcq", "bcq", "wck",
+                                             "bck", "wcv", "bcv", "wco", "bco"};
+  if (!m.cross_attention) {
+    for (const char* field : cross_fields)
+      if (layer.has(field)) layer.type_error(layer.qualified(field) + " is given but model.crossAttention is false");
+    return l;
+  }
+  l.cross_norm_gamma = layer.float32("crossNormGamma", e, "E", true);
+  if (rms && layer.has("crossNormBeta")) layer.type_error(layer.qualified("crossNormBeta") + ": an RMSNorm has no beta");
+  l.cross_norm_beta = rms ? nullptr : layer.float32("crossNormBeta", e, "E", true);
+  l.cross_norm_eps = finite_float(layer, "crossNormEps", 1e-5);
+  l.w_cross_q = weight(layer, kept, "wcq", e, s.q_width);
+  l.w_cross_k = weight(layer, kept, "wck", e, s.kv_width);
+  l.w_cross_v = weight(layer, kept, "wcv", e, s.kv_width);
+  l.w_cross_o = weight(layer, kept, "wco", s.q_width, e);
+  l.b_cross_q = layer.float32("bcq", s.q_width, "H D", true);
+  l.b_cross_k = layer.float32("bck", s.kv_width, "Hkv D", true);
+  l.b_cross_v = layer.float32("bcv", s.kv_width, "Hkv D", true);
+  l.b_cross_o = layer.float32("bco", e, "E", true);
   return l;
 }
 
 // transformerDecoderStack({model: {...}, inputIds, pastLengths, newLengths, B, N, C, keyCache, valueCache,
-//                          logitsRows: 'last' | 'all', logits, lengths}); see kernels/core/README.md.
+//                          logitsRows: 'last' | 'all', logits, lengths,
+//                          S?, encoderStates?, sourceMask?, crossKeyCache?, crossValueCache?});
+// see kernels/core/README.md. The cross fields are those of a model with crossAttention.
 Napi::Value transformer_decoder_stack(const Napi::CallbackInfo& info) {
   ArgReader args(info, "transformerDecoderStack");
   if (!args.get("model").IsObject() || args.get("model").IsArray()) args.type_error("model must be an object");
@@ -247,6 +268,8 @@ Napi::Value transformer_decoder_stack(const Napi::CallbackInfo& info) {
   m.parallel_shared_norm = model.boolean_or("parallelSharedNorm", false);
   m.activation = read_decoder_activation(model);
   m.gated_mlp = model.boolean_or("gatedMlp", false);
+  m.cross_attention = model.boolean_or("crossAttention", false) ? 1 : 0;
+  if (m.cross_attention && m.parallel) model.type_error("model.crossAttention cannot be used with model.parallel layers");
   m.attention_scale = finite_float(model, "scale", 1.0 / std::sqrt(static_cast<double>(m.head_dim)));
   m.embedding_scale = finite_float(model, "embeddingScale", 1.0);
   const DecoderShape shape{m.embed_dim, args.product({m.num_heads, m.head_dim}, "H*D"),
@@ -270,6 +293,14 @@ Napi::Value transformer_decoder_stack(const Napi::CallbackInfo& info) {
   Weights kept;
   m.lm_head = weight(model, kept, "lmHead", m.embed_dim, m.vocab_size, model.boolean_or("lmHeadTransposed", false));
   m.lm_head_bias = model.float32("lmHeadBias", m.vocab_size, "vocabSize", true);
+  if (model.has("positionBias")) {  // [H, P]: one score per head and distance
+    m.position_bias_rows = model.dimension("positionBiasRows");
+    if (m.position_bias_rows == 0) model.range_error("model.positionBiasRows must be positive");
+    m.position_bias = model.float32("positionBias", args.product({m.num_heads, m.position_bias_rows}, "H*positionBiasRows"),
+                                    "H*positionBiasRows");
+  } else if (model.has("positionBiasRows")) {
+    model.type_error("model.positionBiasRows is given without model.positionBias");
+  }
 
   if (!model.get("layers").IsArray()) model.type_error("model.layers must be an array of layer objects");
   const Napi::Array list = model.get("layers").As<Napi::Array>();
@@ -305,8 +336,28 @@ Napi::Value transformer_decoder_stack(const Napi::CallbackInfo& info) {
                              step.logits_rows == BTK_LOGITS_ALL ? "B*N*vocabSize" : "B*vocabSize", false, true);
   std::vector<int32_t> lengths_scratch(static_cast<size_t>(step.batch));
   step.lengths = args.has("lengths") ? args.int32("lengths", step.batch, "B", true) : lengths_scratch.data();
+  if (m.cross_attention) {
+    step.source_len = args.dimension("S");
+    if (step.batch > 0 && step.source_len == 0) args.range_error("S must be positive: every sequence needs a source token");
+    const int64_t cross = args.product({m.num_layers, step.batch, m.num_kv_heads, step.source_len, m.head_dim},
+                                       "layers*B*Hkv*S*D");
+    step.cross_key_cache = args.float32("crossKeyCache", cross, "layers*B*Hkv*S*D", false, true);
+    step.cross_value_cache = args.float32("crossValueCache", cross, "layers*B*Hkv*S*D", false, true);
+    step.encoder_states = args.float32("encoderStates", args.product({step.batch, step.source_len, m.embed_dim}, "B*S*E"),
+                                       "B*S*E", true);
+    if (args.has("sourceMask"))
+      step.source_mask = args.int32("sourceMask", args.product({step.batch, step.source_len}, "B*S"), "B*S");
+  } else {
+    for (const char* field : {"S", "encoderStates", "sourceMask", "crossKeyCache", "crossValueCache"})
+      if (args.has(field)) args.type_error(std::string(field) + " is given but model.crossAttention is false");
+  }
   args.check_arrays_before_use();
   for (const auto& w : kept) w->check_still_valid(args);
+  for (int64_t b = 0; step.source_mask && b < step.batch; ++b) {
+    bool any = false;
+    for (int64_t i = 0; i < step.source_len && !any; ++i) any = step.source_mask[b * step.source_len + i] != 0;
+    if (!any) args.range_error("sourceMask row " + std::to_string(b) + " has no real source token (all zeros)");
+  }
   check_lengths(args, step.batch, step.new_len, step.capacity, step.past_lengths, step.new_lengths);
   for (int64_t b = 0; b < step.batch; ++b) {
     for (int64_t i = 0; i < step.new_lengths[b]; ++i) {
@@ -322,8 +373,37 @@ Napi::Value transformer_decoder_stack(const Napi::CallbackInfo& info) {
     if (step.new_lengths[b] > 0 && m.rotary.rotary_dim > 0 && last > m.rotary.table_rows)
       args.range_error("position " + std::to_string(last - 1) + " of sequence " + std::to_string(b) +
                        " is past the rotary tables' " + std::to_string(m.rotary.table_rows) + " rows");
+    if (step.new_lengths[b] > 0 && m.position_bias && last > m.position_bias_rows)
+      args.range_error("position " + std::to_string(last - 1) + " of sequence " + std::to_string(b) +
+                       " is past model.positionBias's " + std::to_string(m.position_bias_rows) + " distances");
   }
   throw_on_failure(args, btk_transformer_decoder_stack(&m, &step));
+  return info.Env().Undefined();
+}
+
+// reorderCache({keyCache, valueCache, lengths, sourceRows, layers, B, Hkv, C, D}): beam search's row
+// reorder, in place: new row b = old row sourceRows[b], lengths[b] = old lengths[sourceRows[b]].
+Napi::Value reorder_cache(const Napi::CallbackInfo& info) {
+  ArgReader args(info, "reorderCache");
+  const int64_t layers = args.dimension("layers"), batch = args.dimension("B"), kv_heads = args.dimension("Hkv"),
+                capacity = args.dimension("C"), d = args.dimension("D");
+  const int64_t cache = args.product({layers, batch, kv_heads, capacity, d}, "layers*B*Hkv*C*D");
+  float* key_cache = args.float32("keyCache", cache, "layers*B*Hkv*C*D", false, true);
+  float* value_cache = args.float32("valueCache", cache, "layers*B*Hkv*C*D", false, true);
+  int32_t* lengths = args.int32("lengths", batch, "B", true);
+  const int32_t* source_rows = args.int32("sourceRows", batch, "B");
+  args.check_arrays_before_use();
+  for (int64_t b = 0; b < batch; ++b) {
+    const std::string at = "[" + std::to_string(b) + "] = ";
+    if (source_rows[b] < 0 || source_rows[b] >= batch)
+      args.range_error("sourceRows" + at + std::to_string(source_rows[b]) + " is outside [0, B = " +
+                       std::to_string(batch) + ")");
+    if (lengths[b] < 0 || lengths[b] > capacity)
+      args.range_error("lengths" + at + std::to_string(lengths[b]) + " is outside [0, C = " + std::to_string(capacity) +
+                       "]");
+  }
+  throw_on_failure(args, btk_reorder_cache(key_cache, value_cache, lengths, source_rows, layers, batch, kv_heads,
+                                           capacity, d));
   return info.Env().Undefined();
 }
 
@@ -335,6 +415,7 @@ void register_decoder_functions(Napi::Env env, Napi::Object exports) {
   exports.Set("rotaryEmbedding", Napi::Function::New(env, rotary_embedding, "rotaryEmbedding"));
   exports.Set("attentionWithKVCache", Napi::Function::New(env, attention_with_kv_cache, "attentionWithKVCache"));
   exports.Set("transformerDecoderStack", Napi::Function::New(env, transformer_decoder_stack, "transformerDecoderStack"));
+  exports.Set("reorderCache", Napi::Function::New(env, reorder_cache, "reorderCache"));
 }
 
 }  // namespace btk_addon

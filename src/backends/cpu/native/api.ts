@@ -128,6 +128,18 @@ export interface DecoderLayerParams {
   bup?: Float32Array;
   wdown: InPlaceWeight; // [F, E]
   bdown?: Float32Array;
+  /** Cross-attention (model.crossAttention only): its norm, wcq [E, H D], wck/wcv [E, Hkv D], wco [H D, E]. */
+  crossNormGamma?: Float32Array;
+  crossNormBeta?: Float32Array;
+  crossNormEps?: number;
+  wcq?: InPlaceWeight;
+  bcq?: Float32Array;
+  wck?: InPlaceWeight;
+  bck?: Float32Array;
+  wcv?: InPlaceWeight;
+  bcv?: Float32Array;
+  wco?: InPlaceWeight;
+  bco?: Float32Array;
 }
 
 export interface DecoderModelParams {
@@ -160,6 +172,11 @@ export interface DecoderModelParams {
   lmHeadTransposed?: boolean;
   lmHeadBias?: Float32Array;
   layers: DecoderLayerParams[];
+  /** Encoder-decoder layers (not with parallel): each attends to the step's cross caches. */
+  crossAttention?: boolean;
+  /** [H, positionBiasRows]: added to the self-attention score of query i and key j at distance i - j (T5). */
+  positionBias?: Float32Array;
+  positionBiasRows?: number;
 }
 
 export interface NativeKernels {
@@ -191,8 +208,20 @@ export interface NativeKernels {
   attentionWithKVCache(args: {q: Float32Array; k: Float32Array; v: Float32Array; keyCache: Float32Array;
     valueCache: Float32Array; pastLengths: Int32Array; newLengths: Int32Array; out: Float32Array; lengths?: Int32Array;
     B: number; H: number; Hkv?: number; N: number; C: number; D: number; Dv?: number; scale?: number}): void;
-  /** One decoder step; the caches [layers, B, Hkv, C, D] are appended to in place. */
+  /**
+   * One decoder step; the caches [layers, B, Hkv, C, D] are appended to in place. With model.crossAttention: the
+   * cross caches [layers, B, Hkv, S, D] are read, after being computed in place from encoderStates [B, S, E] when
+   * it is given; sourceMask [B, S] (nonzero = real; every row needs one) or all real.
+   */
   transformerDecoderStack(args: {model: DecoderModelParams; inputIds: Int32Array; pastLengths: Int32Array;
     newLengths: Int32Array; B: number; N: number; C: number; keyCache: Float32Array; valueCache: Float32Array;
-    logitsRows?: 'last' | 'all'; logits: Float32Array; lengths?: Int32Array}): void;
+    logitsRows?: 'last' | 'all'; logits: Float32Array; lengths?: Int32Array; S?: number;
+    encoderStates?: Float32Array; sourceMask?: Int32Array; crossKeyCache?: Float32Array;
+    crossValueCache?: Float32Array}): void;
+  /**
+   * Beam search: the batch rows of the caches [layers, B, Hkv, C, D] reordered in place, new row b = old row
+   * sourceRows[b] (its first lengths[sourceRows[b]] positions); lengths (in/out) reordered the same way.
+   */
+  reorderCache(args: {keyCache: Float32Array; valueCache: Float32Array; lengths: Int32Array; sourceRows: Int32Array;
+    layers: number; B: number; Hkv: number; C: number; D: number}): void;
 }
