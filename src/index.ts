@@ -22,6 +22,7 @@ export type {RotaryEmbeddingOptions} from './ops/rotary_embedding';
 export {attentionWithKVCache, createKVCache} from './ops/attention_with_kv_cache';
 export type {AttentionWithKVCacheOptions, AttentionWithKVCacheResult, KVCache} from './ops/attention_with_kv_cache';
 export {createDecoderCache, transformerDecoderStack} from './ops/transformer_decoder_stack';
+export {reorderCache} from './ops/reorder_cache';
 export type {
   DecoderCache, DecoderConfig, DecoderLayerWeights, DecoderStepOptions, DecoderStepResult, DecoderWeights,
 } from './ops/transformer_decoder_stack';

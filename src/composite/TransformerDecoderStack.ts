@@ -4,7 +4,9 @@
  * row of inputIds is computed (padding rows with their ids and positions
  * clamped into range, then ignored); each layer's cache comes back as a new
  * tensor (immutable tfjs tensors), so a step copies the caches — the fused
- * `cpu` and `tensorflow` kernels append in place instead.
+ * `cpu` and `tensorflow` kernels append in place instead. Cross caches filled
+ * from encoder states come back as new tensors too (else as clones of the
+ * inputs); the position bias becomes an additive mask over the cache.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type {CompositeFunc} from '../dispatch/composite_registry';
@@ -63,7 +65,10 @@ export const compositeTransformerDecoderStack: CompositeFunc = (inputs, attrs) =
       if (a.normKind === 'rms') return rmsNormOf(t, ones, eps);
       return layerNormOf(t, ones, beta.size > 0 ? beta : tf.zeros([embed]), eps);
     };
+    if (a.hasEmbeddingNorm) x = norm(x, g('embeddingNormGamma'), g('embeddingNormBeta'), a.embeddingNormEps);
     const visible = cacheVisibility(past, fresh, newTokens, capacity);
+    const selfMask = a.hasPositionBias ? biasedVisibility(g('positionBias'), visible, past, newTokens, capacity) : visible;
+    const cross = a.crossAttention ? crossCaches(a, g, list) : null;
     const toHeads = (t: tf.Tensor, count: number) => tf.transpose(tf.reshape(t, [batch, newTokens, count, d]), [0, 2, 1, 3]);
     const keyCaches: tf.Tensor[] = [], valueCaches: tf.Tensor[] = [];
     const layerCache = (cache: tf.Tensor, l: number) =>
@@ -93,17 +98,28 @@ export const compositeTransformerDecoderStack: CompositeFunc = (inputs, attrs) =
       keyCaches.push(keys);
       valueCaches.push(values);
       const context = runOpResult('ScaledDotProductAttention', {
-        q: qh, k: keys, v: values, attnMask: visible, keyPaddingMask: tf.zeros([0]),
-      }, {scale: a.scale, isCausal: false, maskKind: 'bool', hasKeyPaddingMask: false});
+        q: qh, k: keys, v: values, attnMask: selfMask, keyPaddingMask: tf.zeros([0]),
+      }, {scale: a.scale, isCausal: false, maskKind: a.hasPositionBias ? 'additive' : 'bool', hasKeyPaddingMask: false});
       const merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [rows, qWidth]);
       let attn = tf.add(dense(merged, w('outWeight'), w('outBias')), x);
+      if (!a.normFirst && !a.parallel) attn = norm(attn, w('norm1Gamma'), w('norm1Beta'), a.normEps1[l]);
+      if (cross) {
+        // x += CrossAttn(Nc(x)) (pre-norm) or x = Nc(x + CrossAttn(x)) (post-norm).
+        const crossIn = a.normFirst ? norm(attn, w('crossNormGamma'), w('crossNormBeta'), a.normEpsCross[l]) : attn;
+        const crossContext = runOpResult('ScaledDotProductAttention', {
+          q: toHeads(dense(crossIn, w('crossQWeight'), w('crossQBias')), heads), k: cross.layerKeys(l), v: cross.layerValues(l),
+          attnMask: tf.zeros([0]), keyPaddingMask: a.hasSourceMask ? g('sourceMask') : tf.zeros([0]),
+        }, {scale: a.scale, isCausal: false, maskKind: 'none', hasKeyPaddingMask: a.hasSourceMask});
+        const crossMerged = tf.reshape(tf.transpose(crossContext, [0, 2, 1, 3]), [rows, qWidth]);
+        attn = tf.add(dense(crossMerged, w('crossOutWeight'), w('crossOutBias')), attn);
+        if (!a.normFirst) attn = norm(attn, w('crossNormGamma'), w('crossNormBeta'), a.normEpsCross[l]);
+      }
       let mlpInput: tf.Tensor;
       if (a.parallel) {
         mlpInput = a.parallelSharedNorm ? h : norm(x, w('norm2Gamma'), w('norm2Beta'), a.normEps2[l]);
       } else if (a.normFirst) {
         mlpInput = norm(attn, w('norm2Gamma'), w('norm2Beta'), a.normEps2[l]);
       } else {
-        attn = norm(attn, w('norm1Gamma'), w('norm1Beta'), a.normEps1[l]);
         mlpInput = attn;
       }
       const up = dense(mlpInput, w('upWeight'), w('upBias'));
@@ -136,6 +152,49 @@ export const compositeTransformerDecoderStack: CompositeFunc = (inputs, attrs) =
     if (a.logitsRows === 'all') logits = tf.reshape(logits, [batch, newTokens, vocab]);
     const stack = (caches: tf.Tensor[], original: tf.Tensor) => (caches.length > 0 ? tf.stack(caches, 0) : tf.clone(original));
     const lengths = tf.add(g('pastLengths'), g('newLengths'));
-    return [logits, stack(keyCaches, g('keyCache')), stack(valueCaches, g('valueCache')), lengths];
+    // Cross caches: the filled ones, or the inputs (cloned: an output is a tensor of its own).
+    const crossOut = cross ? [cross.keyCache, cross.valueCache] : [g('crossKeyCache'), g('crossValueCache')];
+    return [logits, stack(keyCaches, g('keyCache')), stack(valueCaches, g('valueCache')), lengths,
+      ...crossOut.map(t => (t === g('crossKeyCache') || t === g('crossValueCache') ? tf.clone(t) : t))];
   });
 };
+
+/**
+ * The self-attention's additive mask [B, H, N, C] with the position bias: positionBias[h, past_b + i − j]
+ * where row j is visible to new row i of sequence b, −Infinity elsewhere.
+ */
+function biasedVisibility(positionBias: tf.Tensor, visible: tf.Tensor, past: ArrayLike<number>, newTokens: number,
+    capacity: number): tf.Tensor {
+  const batch = past.length, rows = positionBias.shape[1] as number;
+  // Distances clamped into the table where the key is hidden (those entries become −Infinity below).
+  const distance = new Int32Array(batch * newTokens * capacity);
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < newTokens; i++) {
+      for (let j = 0; j < capacity; j++) {
+        distance[(b * newTokens + i) * capacity + j] = Math.min(rows - 1, Math.max(0, past[b] + i - j));
+      }
+    }
+  }
+  // [H, B·N·C] -> [B, H, N, C]
+  const bias = tf.gather(positionBias, tf.tensor1d(distance, 'int32'), 1);
+  const perHead = tf.transpose(tf.reshape(bias, [positionBias.shape[0] as number, batch, newTokens, capacity]), [1, 0, 2, 3]);
+  return tf.where(tf.broadcastTo(visible, perHead.shape), perHead, tf.fill(perHead.shape, -Infinity));
+}
+
+/** The cross caches of a step: computed from encoderStates (fillCrossCache) or the inputs, and each layer's [B, Hkv, S, D]. */
+function crossCaches(a: DecoderStackAttrs, g: (name: DecoderStackInputName) => tf.Tensor, list: tf.Tensor[]): {
+  keyCache: tf.Tensor; valueCache: tf.Tensor; layerKeys(l: number): tf.Tensor; layerValues(l: number): tf.Tensor} {
+  const [layers, batch, kvHeads, sourceLength, d] = g('crossKeyCache').shape as number[];
+  let keyCache = g('crossKeyCache'), valueCache = g('crossValueCache');
+  if (a.fillCrossCache && layers > 0) {
+    const states = tf.reshape(g('encoderStates'), [batch * sourceLength, -1]);
+    const project = (l: number, weight: DecoderLayerInputName, bias: DecoderLayerInputName) => tf.transpose(
+        tf.reshape(dense(states, list[decoderLayerInput(l, weight)], list[decoderLayerInput(l, bias)]), [batch, sourceLength, kvHeads, d]),
+        [0, 2, 1, 3]);
+    keyCache = tf.stack(Array.from({length: layers}, (_, l) => project(l, 'crossKWeight', 'crossKBias')));
+    valueCache = tf.stack(Array.from({length: layers}, (_, l) => project(l, 'crossVWeight', 'crossVBias')));
+  }
+  const layer = (cache: tf.Tensor, l: number) =>
+    tf.reshape(tf.slice(cache, [l, 0, 0, 0, 0], [1, batch, kvHeads, sourceLength, d]), [batch, kvHeads, sourceLength, d]);
+  return {keyCache, valueCache, layerKeys: l => layer(keyCache, l), layerValues: l => layer(valueCache, l)};
+}

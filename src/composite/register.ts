@@ -5,6 +5,7 @@ import {compositeAttentionScoresShape} from './AttentionScoresShape';
 import {compositeAttentionWithKVCache} from './AttentionWithKVCache';
 import {compositeEmbeddingSum} from './EmbeddingSum';
 import {compositeLayerNorm} from './LayerNorm';
+import {compositeReorderCache} from './ReorderCache';
 import {compositeRmsNorm} from './RmsNorm';
 import {compositeRotaryEmbedding} from './RotaryEmbedding';
 import {compositeScaledDotProductAttention} from './ScaledDotProductAttention';
@@ -23,6 +24,7 @@ export const COMPOSITES: Partial<Record<OpName, CompositeFunc>> = {
   RotaryEmbedding: compositeRotaryEmbedding,
   AttentionWithKVCache: compositeAttentionWithKVCache,
   TransformerDecoderStack: compositeTransformerDecoderStack,
+  ReorderCache: compositeReorderCache,
 };
 
 export function registerComposites(): void {

@@ -184,10 +184,22 @@ export type WeightPrecision = 'float32' | 'bfloat16';
  * [rows, rotaryDim / 2] (or placeholders); lmHead [E, vocab], or [vocab, E]
  * when lmHeadTransposed (tied to wordEmbeddings); lmHeadBias [vocab] or a
  * placeholder; finalNormGamma/Beta [E] or placeholders.
+ *
+ * Encoder–decoder models (placeholders otherwise): positionBias [H, P] (added
+ * to the self-attention score of a query at position i and a key at j:
+ * positionBias[h, i − j], hasPositionBias); encoderStates [B, S, E]
+ * (fillCrossCache: every layer's cross keys/values are computed from them into
+ * the cross caches before the step); sourceMask [B, S] int32 (hasSourceMask;
+ * nonzero = a real source token); crossKeyCache/crossValueCache
+ * [layers, B, Hkv, S, D] (crossAttention; donated like keyCache/valueCache).
+ * embeddingNormGamma/Beta [E] (hasEmbeddingNorm: the embeddings are normed,
+ * with the layers' normKind, before layer 0 — BART's layernorm_embedding).
  */
 export const DECODER_STACK_INPUTS = [
   'inputIds', 'pastLengths', 'newLengths', 'keyCache', 'valueCache', 'wordEmbeddings', 'positionEmbeddings',
   'rotaryCos', 'rotarySin', 'finalNormGamma', 'finalNormBeta', 'lmHead', 'lmHeadBias',
+  'positionBias', 'encoderStates', 'sourceMask', 'crossKeyCache', 'crossValueCache', 'embeddingNormGamma',
+  'embeddingNormBeta',
 ] as const;
 export type DecoderStackInputName = typeof DECODER_STACK_INPUTS[number];
 
@@ -195,12 +207,23 @@ export type DecoderStackInputName = typeof DECODER_STACK_INPUTS[number];
  * One decoder layer's inputs ([0]-shaped placeholders for the absent ones):
  * QKV packed ([E, (H + 2·Hkv)·D], columns q | k | v) or separate; the MLP is
  * down(act(up(x))), or down(act(gate(x)) · up(x)) when gatedMlp. Weights are
- * [in, out]; norm betas are absent for RMSNorm.
+ * [in, out]; norm betas are absent for RMSNorm. With crossAttention the layer
+ * also attends to the encoder: its norm (crossNormGamma/Beta), crossQWeight
+ * [E, H·D], crossKWeight/crossVWeight [E, Hkv·D] (they fill the cross caches
+ * from encoderStates), crossOutWeight [H·D, E] and their optional biases.
  */
 export const DECODER_LAYER_INPUTS = [
   'norm1Gamma', 'norm1Beta', 'norm2Gamma', 'norm2Beta', 'qkvWeight', 'qkvBias', 'qWeight', 'qBias', 'kWeight',
   'kBias', 'vWeight', 'vBias', 'outWeight', 'outBias', 'gateWeight', 'gateBias', 'upWeight', 'upBias',
   'downWeight', 'downBias',
+  'crossNormGamma', 'crossNormBeta', 'crossQWeight', 'crossQBias', 'crossKWeight', 'crossKBias', 'crossVWeight',
+  'crossVBias', 'crossOutWeight', 'crossOutBias',
+] as const;
+
+/** The cross-attention inputs of a layer (all placeholders unless crossAttention). */
+export const DECODER_CROSS_LAYER_INPUTS = [
+  'crossNormGamma', 'crossNormBeta', 'crossQWeight', 'crossQBias', 'crossKWeight', 'crossKBias', 'crossVWeight',
+  'crossVBias', 'crossOutWeight', 'crossOutBias',
 ] as const;
 export type DecoderLayerInputName = typeof DECODER_LAYER_INPUTS[number];
 
@@ -210,7 +233,16 @@ export type DecoderLayerInputName = typeof DECODER_LAYER_INPUTS[number];
  * pastLengths[b] + i; the rest are padding, never read). Outputs: logits
  * ([B, vocab] of each sequence's last new token when logitsRows is 'last',
  * [B, N, vocab] when 'all'; rows without a token are 0), keyCache,
- * valueCache (updated in place where the backend can), lengths [B] int32.
+ * valueCache (updated in place where the backend can), lengths [B] int32,
+ * crossKeyCache, crossValueCache (the inputs, filled in place where the
+ * backend can; the placeholders passed through without crossAttention).
+ *
+ * A layer with cross-attention (never a parallel one), Nc its cross norm:
+ *   pre-norm:  x += SelfAttn(N1(x)); x += CrossAttn(Nc(x)); x += MLP(N2(x))
+ *   post-norm: x = N1(x + SelfAttn(x)); x = Nc(x + CrossAttn(x)); x = N2(x + MLP(x))
+ * CrossAttn: q = h·crossQWeight + crossQBias, softmax(scale · q·k) over the
+ * real source rows of the layer's cross caches (no causality, no position
+ * bias), · values, then ·crossOutWeight + crossOutBias.
  */
 export interface DecoderStackAttrs extends NamedAttrMap {
   numLayers: number;
@@ -241,6 +273,17 @@ export interface DecoderStackAttrs extends NamedAttrMap {
   logitsRows: DecoderLogitsRows;
   /** 'bfloat16': the native `cpu` kernel reads bfloat16 copies of the weights; others compute in float32. */
   weightPrecision: WeightPrecision;
+  /** Every layer attends to the encoder through crossKeyCache/crossValueCache. */
+  crossAttention: boolean;
+  /** encoderStates is given: the cross caches are computed from it before the step. */
+  fillCrossCache: boolean;
+  hasSourceMask: boolean;
+  hasPositionBias: boolean;
+  /** Per layer: the epsilon of the cross-attention norm. */
+  normEpsCross: number[];
+  /** x = Norm(embeddingScale · word + position) before layer 0 (embeddingNormGamma/Beta, embeddingNormEps). */
+  hasEmbeddingNorm: boolean;
+  embeddingNormEps: number;
 }
 
 /** Index in TransformerDecoderStack's input array of a global input. */
@@ -252,3 +295,13 @@ export function decoderStackInput(name: DecoderStackInputName): number {
 export function decoderLayerInput(layer: number, name: DecoderLayerInputName): number {
   return DECODER_STACK_INPUTS.length + layer * DECODER_LAYER_INPUTS.length + DECODER_LAYER_INPUTS.indexOf(name);
 }
+
+/**
+ * ReorderCache's inputs (beam search): keyCache/valueCache [layers, B, Hkv, C, D],
+ * lengths [B] int32, sourceRows [B] int32 (each in [0, B), repeats allowed).
+ * Outputs keyCache, valueCache, lengths: new row b = old row sourceRows[b]
+ * (positions [0, lengths[sourceRows[b]]) copied; the rest of a row is
+ * unspecified), new lengths[b] = old lengths[sourceRows[b]]. The caches are
+ * donated (reordered in place where the backend can).
+ */
+export const REORDER_CACHE_INPUTS = ['keyCache', 'valueCache', 'lengths', 'sourceRows'] as const;

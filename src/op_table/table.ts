@@ -8,7 +8,7 @@
  *
  * To add an op: docs/ops/adding-an-op.md.
  */
-import {ATTENTION_INPUTS, ENCODER_KERNEL_INPUTS, KV_CACHE_ATTENTION_INPUTS} from './attrs';
+import {ATTENTION_INPUTS, ENCODER_KERNEL_INPUTS, KV_CACHE_ATTENTION_INPUTS, REORDER_CACHE_INPUTS} from './attrs';
 
 /** The tfjs backends this package registers kernels for. */
 export type BackendName = 'cpu' | 'tensorflow';
@@ -208,16 +208,18 @@ export const OPS = {
   },
   TransformerDecoderStack: {
     name: 'TransformerDecoderStack',
-    summary: "a decoder-only language model's step: embeddings, every layer with its key/value cache appended in place, final norm and LM head",
+    summary: "a language model decoder's step: embeddings, every layer with its key/value cache appended in place (and cross-attention to an encoder's states), final norm and LM head",
     inputs: 'list',
-    listInputs: "[inputIds, pastLengths, newLengths, keyCache, valueCache, wordEmbeddings, positionEmbeddings, rotaryCos, rotarySin, finalNormGamma, finalNormBeta, lmHead, lmHeadBias, ...layer 0's 20 weight inputs (DECODER_LAYER_INPUTS), ...layer 1's, …]",
-    outputs: ['logits', 'keyCache', 'valueCache', 'lengths'],
+    listInputs: "[inputIds, pastLengths, newLengths, keyCache, valueCache, wordEmbeddings, positionEmbeddings, rotaryCos, rotarySin, finalNormGamma, finalNormBeta, lmHead, lmHeadBias, positionBias, encoderStates, sourceMask, crossKeyCache, crossValueCache, embeddingNormGamma, embeddingNormBeta, ...layer 0's 30 weight inputs (DECODER_LAYER_INPUTS), ...layer 1's, …]",
+    outputs: ['logits', 'keyCache', 'valueCache', 'lengths', 'crossKeyCache', 'crossValueCache'],
     attrs: {
       numLayers: 'int', numHeads: 'int', numKvHeads: 'int', headDim: 'int', normKind: 'string', normFirst: 'bool',
       parallel: 'bool', parallelSharedNorm: 'bool', activation: 'string', gatedMlp: 'bool', packedQkv: 'bool',
       scale: 'float', embeddingScale: 'float', positionOffset: 'int', rotaryDim: 'int', rotaryInterleaved: 'bool',
       hasFinalNorm: 'bool', lmHeadTransposed: 'bool', normEps1: 'float[]', normEps2: 'float[]', finalNormEps: 'float',
-      logitsRows: 'string', weightPrecision: 'string',
+      logitsRows: 'string', weightPrecision: 'string', crossAttention: 'bool', fillCrossCache: 'bool',
+      hasSourceMask: 'bool', hasPositionBias: 'bool', normEpsCross: 'float[]', hasEmbeddingNorm: 'bool',
+      embeddingNormEps: 'float',
     },
     exported: true,
     graphOp: false,
@@ -225,6 +227,19 @@ export const OPS = {
     composite: true,
     gradient: {kind: 'none'},
     native: {cpuCore: true, cuda: true},
+  },
+  ReorderCache: {
+    name: 'ReorderCache',
+    summary: 'beam search: reorders the batch rows of a decoder\'s key/value caches and lengths in place (new row b = old row sourceRows[b])',
+    inputs: REORDER_CACHE_INPUTS,
+    outputs: ['keyCache', 'valueCache', 'lengths'],
+    attrs: {},
+    exported: true,
+    graphOp: false,
+    kernels: {cpu: ['native', 'portable'], tensorflow: ['CPU']},
+    composite: true,
+    gradient: {kind: 'none'},
+    native: {cpuCore: true, cuda: false},
   },
   AttentionScoresShape: {
     name: 'AttentionScoresShape',

@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  DECODER_ACTIVATIONS, DECODER_LAYER_INPUTS, DecoderActivation, DecoderLayerInputName, DecoderLogitsRows,
+  DECODER_ACTIVATIONS, DECODER_CROSS_LAYER_INPUTS, DECODER_LAYER_INPUTS, DecoderActivation, DecoderLayerInputName, DecoderLogitsRows,
   DecoderNormKind, DecoderStackAttrs, MAX_LAYERS, WeightPrecision,
 } from '../op_table';
 import {
@@ -39,6 +39,24 @@ export interface DecoderLayerWeights {
   upBias?: tf.Tensor1D;
   downWeight: tf.Tensor2D;
   downBias?: tf.Tensor1D;
+  /**
+   * Cross-attention to an encoder's states (encoder–decoder models), in every layer or none:
+   * crossQ/K/V/OutWeight required then, biases and the norm optional (RMSNorm has no beta).
+   */
+  crossNormGamma?: tf.Tensor1D;
+  crossNormBeta?: tf.Tensor1D;
+  /** [E, H·D] */
+  crossQWeight?: tf.Tensor2D;
+  crossQBias?: tf.Tensor1D;
+  /** [E, Hkv·D]: fills the cross key cache from the encoder states. */
+  crossKWeight?: tf.Tensor2D;
+  crossKBias?: tf.Tensor1D;
+  /** [E, Hkv·D] */
+  crossVWeight?: tf.Tensor2D;
+  crossVBias?: tf.Tensor1D;
+  /** [H·D, E] */
+  crossOutWeight?: tf.Tensor2D;
+  crossOutBias?: tf.Tensor1D;
 }
 
 export interface DecoderWeights {
@@ -54,6 +72,15 @@ export interface DecoderWeights {
   /** [E, vocab], or [vocab, E] with lmHeadTransposed (an LM head tied to wordEmbeddings). */
   lmHead: tf.Tensor2D;
   lmHeadBias?: tf.Tensor1D;
+  /**
+   * [H, P]: added to the self-attention score of a query at position i and a key at j <= i:
+   * positionBias[h, i − j] (T5's relative bias, looked up per distance from its buckets by the
+   * caller). Positions are then limited to P.
+   */
+  positionBias?: tf.Tensor2D;
+  /** [E]: the embeddings are normed (the layers' normKind; RMSNorm has no beta) before layer 0 (BART). */
+  embeddingNormGamma?: tf.Tensor1D;
+  embeddingNormBeta?: tf.Tensor1D;
   layers: DecoderLayerWeights[];
 }
 
@@ -79,29 +106,34 @@ export interface DecoderConfig {
   /** Norm epsilons: one number for every norm, default 1e-5. */
   normEps?: number;
   finalNormEps?: number;
+  /** Epsilon of the embedding norm; default normEps. */
+  embeddingNormEps?: number;
   lmHeadTransposed?: boolean;
 }
 
 const CONFIG_KEYS = [
   'numHeads', 'numKvHeads', 'normKind', 'normFirst', 'parallel', 'parallelSharedNorm', 'activation', 'scale',
-  'embeddingScale', 'positionOffset', 'rotaryInterleaved', 'normEps', 'finalNormEps', 'lmHeadTransposed',
+  'embeddingScale', 'positionOffset', 'rotaryInterleaved', 'normEps', 'finalNormEps', 'embeddingNormEps', 'lmHeadTransposed',
 ] as const;
 const WEIGHT_KEYS = ['wordEmbeddings', 'positionEmbeddings', 'rotaryCos', 'rotarySin', 'finalNormGamma',
-  'finalNormBeta', 'lmHead', 'lmHeadBias', 'layers'] as const;
+  'finalNormBeta', 'lmHead', 'lmHeadBias', 'positionBias', 'embeddingNormGamma', 'embeddingNormBeta', 'layers'] as const;
 
 /** The checked model: tensors by kernel input name, the attributes (without the per-call ones), sizes. */
 export interface DecoderModelArgs {
   globals: {
     wordEmbeddings: tf.Tensor; positionEmbeddings: tf.Tensor | null; rotaryCos: tf.Tensor | null;
     rotarySin: tf.Tensor | null; finalNormGamma: tf.Tensor | null; finalNormBeta: tf.Tensor | null;
-    lmHead: tf.Tensor; lmHeadBias: tf.Tensor | null;
+    lmHead: tf.Tensor; lmHeadBias: tf.Tensor | null; positionBias: tf.Tensor | null;
+    embeddingNormGamma: tf.Tensor | null; embeddingNormBeta: tf.Tensor | null;
   };
   layers: Array<Partial<Record<DecoderLayerInputName, tf.Tensor>>>;
   /** logitsRows 'last' and weightPrecision 'float32' until a step says otherwise. */
   attrs: DecoderStackAttrs;
   dims: {vocab: number; embed: number; heads: number; kvHeads: number; headDim: number; ffn: number;
-    /** Positions the model can take (learned rows − offset, or rotary rows); Infinity when unlimited. */
-    positions: number};
+    /** Positions the model can take (learned rows − offset, rotary rows, positionBias columns); Infinity when unlimited. */
+    positions: number;
+    /** What limits the positions (for messages): 'weights.positionBias', …; null when unlimited. */
+    positionLimit: string | null};
 }
 
 function positiveInteger(op: string, name: string, x: unknown): number {
@@ -145,7 +177,9 @@ export function validateDecoderModel(op: string, weights: unknown, config: unkno
   const lmHeadTransposed = flag('lmHeadTransposed', false);
   const normEps = c.normEps === undefined ? 1e-5 : requireFiniteNumber(op, 'config.normEps', c.normEps);
   const finalNormEps = c.finalNormEps === undefined ? normEps : requireFiniteNumber(op, 'config.finalNormEps', c.finalNormEps);
-  if (normEps < 0 || finalNormEps < 0) fail(op, 'norm epsilons must not be negative');
+  const embeddingNormEps = c.embeddingNormEps === undefined ? normEps
+    : requireFiniteNumber(op, 'config.embeddingNormEps', c.embeddingNormEps);
+  if (normEps < 0 || finalNormEps < 0 || embeddingNormEps < 0) fail(op, 'norm epsilons must not be negative');
   const embeddingScale = c.embeddingScale === undefined ? 1 : requireFiniteNumber(op, 'config.embeddingScale', c.embeddingScale);
   const positionOffset = c.positionOffset === undefined ? 0 : c.positionOffset;
   if (!Number.isInteger(positionOffset) || positionOffset < 0) {
@@ -183,6 +217,8 @@ export function validateDecoderModel(op: string, weights: unknown, config: unkno
 
   const layers: DecoderModelArgs['layers'] = [];
   const packed = first != null && typeof first === 'object' && first.qkvWeight != null;
+  const cross = first != null && typeof first === 'object' && first.crossQWeight != null;
+  if (cross && parallel) fail(op, 'config.parallel: parallel layers cannot have cross-attention (weights.layers[0].crossQWeight is given)');
   for (let l = 0; l < count; l++) {
     const name = `weights.layers[${l}]`;
     const layer = w.layers[l];
@@ -230,10 +266,30 @@ export function validateDecoderModel(op: string, weights: unknown, config: unkno
     put('upBias', [ffn], '[F]', true);
     put('downWeight', [ffn, embed], '[F, E]', false);
     put('downBias', [embed], '[E]', true);
+    if (cross) {
+      for (const key of ['crossQWeight', 'crossKWeight', 'crossVWeight', 'crossOutWeight'] as const) {
+        if (layer[key] == null) fail(op, `${name}.${key} is required: weights.layers[0] has cross-attention (crossQWeight), so every layer has`);
+      }
+      put('crossNormGamma', [embed], '[E]', true);
+      put('crossNormBeta', [embed], '[E]', true);
+      if (normKind === 'rms' && layer.crossNormBeta != null) fail(op, `${name}.crossNormBeta: an RMSNorm has no beta`);
+      put('crossQWeight', [embed, qWidth], '[E, H·D]', false);
+      put('crossQBias', [qWidth], '[H·D]', true);
+      put('crossKWeight', [embed, kvWidth], '[E, Hkv·D]', false);
+      put('crossKBias', [kvWidth], '[Hkv·D]', true);
+      put('crossVWeight', [embed, kvWidth], '[E, Hkv·D]', false);
+      put('crossVBias', [kvWidth], '[Hkv·D]', true);
+      put('crossOutWeight', [qWidth, embed], '[H·D, E]', false);
+      put('crossOutBias', [embed], '[E]', true);
+    } else {
+      const given = DECODER_CROSS_LAYER_INPUTS.find(key => layer[key] != null);
+      if (given) fail(op, `${name}.${given} is given but weights.layers[0] has no cross-attention (no crossQWeight)`);
+    }
     layers.push(out);
   }
 
-  const optional = (key: 'positionEmbeddings' | 'rotaryCos' | 'rotarySin' | 'finalNormGamma' | 'finalNormBeta' | 'lmHeadBias',
+  const optional = (key: 'positionEmbeddings' | 'rotaryCos' | 'rotarySin' | 'finalNormGamma' | 'finalNormBeta' | 'lmHeadBias'
+      | 'positionBias' | 'embeddingNormGamma' | 'embeddingNormBeta',
     shape: (t: tf.Tensor) => number[] | null, layout: string): tf.Tensor | null => {
     const value = w[key];
     if (value == null) return null;
@@ -258,14 +314,22 @@ export function validateDecoderModel(op: string, weights: unknown, config: unkno
   const lmHead = floatTensor(op, 'weights.lmHead', w.lmHead, lmHeadTransposed ? [vocab, embed] : [embed, vocab],
       lmHeadTransposed ? '[vocab, E] (lmHeadTransposed)' : '[E, vocab]');
   const lmHeadBias = optional('lmHeadBias', () => [vocab], '[vocab]');
+  const positionBias = optional('positionBias', t => (t.rank === 2 && colsOf(t) >= 1 ? [heads, colsOf(t)] : null),
+      `[H, P] with H = ${heads}, P >= 1`);
+  const embeddingNormGamma = optional('embeddingNormGamma', () => [embed], '[E]');
+  const embeddingNormBeta = optional('embeddingNormBeta', () => [embed], '[E]');
+  if (normKind === 'rms' && embeddingNormBeta) fail(op, 'weights.embeddingNormBeta: an RMSNorm has no beta');
 
   const scale = c.scale === undefined ? 1 / Math.sqrt(headDim) : requireFiniteNumber(op, 'config.scale', c.scale);
-  const rows = [
-    positionEmbeddings ? (positionEmbeddings.shape[0] as number) - positionOffset : Infinity,
-    rotaryCos ? rotaryCos.shape[0] as number : Infinity,
+  const limits: Array<[number, string]> = [
+    [positionEmbeddings ? (positionEmbeddings.shape[0] as number) - positionOffset : Infinity, 'weights.positionEmbeddings'],
+    [rotaryCos ? rotaryCos.shape[0] as number : Infinity, 'weights.rotaryCos'],
+    [positionBias ? positionBias.shape[1] as number : Infinity, 'weights.positionBias'],
   ];
+  const tightest = limits.reduce((x, y) => (y[0] < x[0] ? y : x));
   return {
-    globals: {wordEmbeddings: word, positionEmbeddings, rotaryCos, rotarySin, finalNormGamma, finalNormBeta, lmHead, lmHeadBias},
+    globals: {wordEmbeddings: word, positionEmbeddings, rotaryCos, rotarySin, finalNormGamma, finalNormBeta, lmHead, lmHeadBias,
+      positionBias, embeddingNormGamma, embeddingNormBeta},
     layers,
     attrs: {
       numLayers: count, numHeads: heads, numKvHeads: kvHeads, headDim, normKind, normFirst, parallel, parallelSharedNorm,
@@ -273,8 +337,12 @@ export function validateDecoderModel(op: string, weights: unknown, config: unkno
       rotaryInterleaved, hasFinalNorm: finalNormGamma !== null || finalNormBeta !== null, lmHeadTransposed,
       normEps1: layers.map(() => normEps), normEps2: layers.map(() => normEps), finalNormEps,
       logitsRows: 'last', weightPrecision: 'float32',
+      crossAttention: cross, fillCrossCache: false, hasSourceMask: false, hasPositionBias: positionBias !== null,
+      normEpsCross: layers.map(() => normEps),
+      hasEmbeddingNorm: embeddingNormGamma !== null || embeddingNormBeta !== null, embeddingNormEps,
     },
-    dims: {vocab, embed, heads, kvHeads, headDim, ffn, positions: Math.max(0, Math.min(...rows))},
+    dims: {vocab, embed, heads, kvHeads, headDim, ffn, positions: Math.max(0, tightest[0]),
+      positionLimit: tightest[0] === Infinity ? null : tightest[1]},
   };
 }
 
@@ -285,19 +353,26 @@ export interface DecoderStepOptions {
   logitsRows?: DecoderLogitsRows;
   /** 'bfloat16': the native `cpu` kernel reads bfloat16 copies of the weights (half the memory traffic). */
   weightPrecision?: WeightPrecision;
+  /**
+   * [B, S, E] (cross-attention models): before this step every layer's cross keys/values are
+   * computed from these encoder states into cache.crossKeyCache/crossValueCache (in place where the
+   * backend can; use the returned ones). Give it at the first step of a source, then leave it out.
+   */
+  encoderStates?: tf.Tensor3D;
 }
 
 export function validateStepOptions(op: string, options: unknown): {logitsRows: DecoderLogitsRows;
-  weightPrecision: WeightPrecision; newLengths: tf.Tensor1D | undefined} {
+  weightPrecision: WeightPrecision; newLengths: tf.Tensor1D | undefined; encoderStates: unknown} {
   if (options == null || typeof options !== 'object' || Array.isArray(options)) {
     fail(op, `options must be an object, got ${describeValue(options)}`);
   }
   const o = options as DecoderStepOptions;
-  requireKnownKeys(op, 'option', o, ['newLengths', 'logitsRows', 'weightPrecision']);
+  requireKnownKeys(op, 'option', o, ['newLengths', 'logitsRows', 'weightPrecision', 'encoderStates']);
   return {
     logitsRows: o.logitsRows === undefined ? 'last' : requireOneOf(op, 'options.logitsRows', o.logitsRows, ['last', 'all'] as const),
     weightPrecision: o.weightPrecision === undefined ? 'float32'
       : requireOneOf(op, 'options.weightPrecision', o.weightPrecision, ['float32', 'bfloat16'] as const),
     newLengths: o.newLengths,
+    encoderStates: o.encoderStates,
   };
 }

@@ -4,11 +4,14 @@
  * packed into rows, embeddings at their positions, each layer with its keys and
  * values appended to the cache in place, attention per sequence over its
  * cached rows, the final norm and LM head on the rows whose logits are asked
- * for). Weights are read where they are.
+ * for). Weights are read where they are. Encoder–decoder layers add
+ * cross-attention over cross caches (filled first from the encoder states
+ * when the step has them) and the self-attention may add a per-distance bias.
  */
 import type {DecoderStackAttrs} from '../op_table';
 import {activationFunction} from './activations';
 import {gemm, gemmTransposed} from './gemm';
+import {attendOverSource, fillCrossCache} from './cross_attention';
 import {attendOverCache} from './kv_cache_attention';
 import {layerNormRows} from './layer_norm';
 import {rmsNormRows} from './rms_norm';
@@ -36,6 +39,16 @@ export interface PortableDecoderLayer {
   upBias: Float32Array | null;
   downWeight: Float32Array;
   downBias: Float32Array | null;
+  crossNormGamma: Float32Array | null;
+  crossNormBeta: Float32Array | null;
+  crossQWeight: Float32Array | null;
+  crossQBias: Float32Array | null;
+  crossKWeight: Float32Array | null;
+  crossKBias: Float32Array | null;
+  crossVWeight: Float32Array | null;
+  crossVBias: Float32Array | null;
+  crossOutWeight: Float32Array | null;
+  crossOutBias: Float32Array | null;
 }
 
 export interface PortableDecoder {
@@ -51,6 +64,11 @@ export interface PortableDecoder {
   finalNormBeta: Float32Array | null;
   lmHead: Float32Array;
   lmHeadBias: Float32Array | null;
+  /** [H, P] or null. */
+  positionBias: Float32Array | null;
+  /** [E] or null (attrs.hasEmbeddingNorm). */
+  embeddingNormGamma: Float32Array | null;
+  embeddingNormBeta: Float32Array | null;
   layers: PortableDecoderLayer[];
 }
 
@@ -66,6 +84,27 @@ export interface PortableDecoderStep {
   valueCache: Float32Array;
   /** [B, vocab] ('last') or [B, N, vocab] ('all'), zero-filled by the caller. */
   logits: Float32Array;
+  /** Cross-attention (else 0 and nulls): S, the encoder states [B, S, E] when the caches are to be filled first. */
+  sourceLength: number;
+  encoderStates: Float32Array | null;
+  /** [B, S] int32 or null (all real). */
+  sourceMask: Int32Array | null;
+  /** [layers, B, Hkv, S, D], written in place when encoderStates is given. */
+  crossKeyCache: Float32Array | null;
+  crossValueCache: Float32Array | null;
+}
+
+/** Every layer's cross keys and values from the encoder states, into the cross caches. */
+function fillCrossCaches(m: PortableDecoder, s: PortableDecoderStep): void {
+  const a = m.attrs;
+  const scratch = new Float32Array(s.batch * s.sourceLength * a.numKvHeads * a.headDim);
+  const common = {encoderStates: s.encoderStates as Float32Array, batch: s.batch, sourceLength: s.sourceLength, embed: m.embed,
+    kvHeads: a.numKvHeads, depth: a.headDim, scratch};
+  for (let l = 0; l < a.numLayers; l++) {
+    const w = m.layers[l];
+    fillCrossCache({...common, cache: s.crossKeyCache as Float32Array, layer: l, weight: w.crossKWeight as Float32Array, bias: w.crossKBias});
+    fillCrossCache({...common, cache: s.crossValueCache as Float32Array, layer: l, weight: w.crossVWeight as Float32Array, bias: w.crossVBias});
+  }
 }
 
 const orUndefined = (x: Float32Array | null) => x ?? undefined;
@@ -85,6 +124,8 @@ export function decoderStep(m: PortableDecoder, s: PortableDecoderStep): void {
     }
     n += s.fresh[b];
   }
+  // The cross caches are filled even when no sequence has a new token (a step that only encodes).
+  if (a.crossAttention && s.encoderStates) fillCrossCaches(m, s);
   if (n === 0) return;
 
   const x = new Float32Array(n * e), h = new Float32Array(n * e), attn = new Float32Array(n * e);
@@ -105,9 +146,13 @@ export function decoderStep(m: PortableDecoder, s: PortableDecoderStep): void {
       layerNormRows(src, n, e, gamma ?? new Float32Array(e).fill(1), beta ?? new Float32Array(e), eps, dst);
     }
   };
+  if (a.hasEmbeddingNorm) norm(x, m.embeddingNormGamma, m.embeddingNormBeta, a.embeddingNormEps, x);
   const activation = activationFunction(a.activation);
   const half = a.rotaryDim / 2;
   const layerStride = s.batch * kvHeads * s.capacity * d;
+  const crossLayerStride = s.batch * kvHeads * s.sourceLength * d;
+  const positionBias = m.positionBias ? {values: m.positionBias, rows: m.positionBias.length / heads} : null;
+  const crossQ = a.crossAttention ? new Float32Array(n * qWidth) : null;
 
   for (let l = 0; l < a.numLayers; l++) {
     const w = m.layers[l];
@@ -145,6 +190,7 @@ export function decoderStep(m: PortableDecoder, s: PortableDecoderStep): void {
       keys: (b, g) => ({values: s.keyCache, offset: layerBase + (b * kvHeads + g) * s.capacity * d, rowStride: d}),
       values: (b, g) => ({values: s.valueCache, offset: layerBase + (b * kvHeads + g) * s.capacity * d, rowStride: d}),
       output: (b, hh) => ({values: ctx, offset: firstRow[b] * qWidth + hh * d, rowStride: qWidth}),
+      positionBias,
     });
     gemm(ctx, n, qWidth, w.outWeight, e, {values: attn, offset: 0, rowStride: e}, {bias: orUndefined(w.outBias), residual: x});
 
@@ -155,13 +201,40 @@ export function decoderStep(m: PortableDecoder, s: PortableDecoderStep): void {
       mlpInput = h;
       residual = attn;
     } else if (a.normFirst) {
-      norm(attn, w.norm2Gamma, w.norm2Beta, a.normEps2[l], h);
+      if (!crossQ) norm(attn, w.norm2Gamma, w.norm2Beta, a.normEps2[l], h);
       mlpInput = h;
       residual = attn;
     } else {
       norm(attn, w.norm1Gamma, w.norm1Beta, a.normEps1[l], attn);
       mlpInput = attn;
       residual = attn;
+    }
+    if (crossQ) {
+      // x += CrossAttn(Nc(x)) (pre-norm) or x = Nc(x + CrossAttn(x)) (post-norm), x being `attn`
+      // here; the MLP then reads N2(attn) from h (pre-norm) or attn itself (post-norm).
+      let crossInput = attn;
+      if (a.normFirst) {
+        norm(attn, w.crossNormGamma, w.crossNormBeta, a.normEpsCross[l], h);
+        crossInput = h;
+      }
+      gemm(crossInput, n, e, w.crossQWeight as Float32Array, qWidth, {values: crossQ, offset: 0, rowStride: qWidth},
+          {bias: orUndefined(w.crossQBias)});
+      const crossBase = l * crossLayerStride;
+      const source = (cache: Float32Array, b: number, g: number) =>
+        ({values: cache, offset: crossBase + (b * kvHeads + g) * s.sourceLength * d, rowStride: d});
+      attendOverSource({
+        batch: s.batch, heads, kvHeads, depth: d, scale: a.scale, sourceLength: s.sourceLength, fresh: s.fresh,
+        sourceMask: s.sourceMask,
+        query: (b, hh) => ({values: crossQ, offset: firstRow[b] * qWidth + hh * d, rowStride: qWidth}),
+        keys: (b, g) => source(s.crossKeyCache as Float32Array, b, g),
+        values: (b, g) => source(s.crossValueCache as Float32Array, b, g),
+        output: (b, hh) => ({values: ctx, offset: firstRow[b] * qWidth + hh * d, rowStride: qWidth}),
+      });
+      // Output and residual are the same array: each element is read before it is written.
+      gemm(ctx, n, qWidth, w.crossOutWeight as Float32Array, e, {values: attn, offset: 0, rowStride: e},
+          {bias: orUndefined(w.crossOutBias), residual: attn});
+      if (a.normFirst) norm(attn, w.norm2Gamma, w.norm2Beta, a.normEps2[l], h);
+      else norm(attn, w.crossNormGamma, w.crossNormBeta, a.normEpsCross[l], attn);
     }
     if (a.gatedMlp) {
       gemm(mlpInput, n, e, w.gateWeight as Float32Array, f, {values: ffn1, offset: 0, rowStride: f},

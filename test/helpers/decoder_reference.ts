@@ -2,9 +2,11 @@
  * Independent double-precision references for the decoding ops, written as
  * plainly as possible in JavaScript numbers (no tfjs op, no package code):
  * RMSNorm, rotary embeddings, attention over a growing cache, and a whole
- * decoder-only model recomputing a sequence from scratch. Random decoder
- * configurations in the families the pass targets (GPT-2, OPT, GPT-J,
- * GPT-NeoX, Llama/Mistral).
+ * decoder (decoder-only, or with cross-attention to given encoder states,
+ * a per-distance position bias and an embedding norm) recomputing a sequence
+ * from scratch. Random decoder configurations in the families the pass targets
+ * (GPT-2, OPT, GPT-J, GPT-NeoX, Llama/Mistral) and random encoder–decoder
+ * decoders (T5-, BART- and Whisper-like, any sizes).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type {DecoderConfig, DecoderLayerWeights, DecoderWeights} from '../../src';
@@ -47,16 +49,17 @@ export function rotaryTables(rows: number, rotaryDim: number, base = 10000): {co
   return {cos: tf.tensor2d(cos, [rows, half]), sin: tf.tensor2d(sin, [rows, half])};
 }
 
-/** softmax(scale · q·kᵀ over keys [0, visible)) · v, for one query row. */
+/** softmax(scale · q·kᵀ + bias over keys [0, visible)) · v, for one query row (bias[j], default 0). */
 export function attendReference(q: ArrayLike<number>, keys: number[][], values: number[][], visible: number,
-    scale: number): number[] {
+    scale: number, bias?: (j: number) => number): number[] {
   const scores: number[] = [];
   let max = -Infinity;
   for (let j = 0; j < visible; j++) {
     let dot = 0;
     for (let c = 0; c < q.length; c++) dot += q[c] * keys[j][c];
-    scores.push(scale * dot);
-    max = Math.max(max, scale * dot);
+    const score = scale * dot + (bias ? bias(j) : 0);
+    scores.push(score);
+    max = Math.max(max, score);
   }
   let sum = 0;
   const probs = scores.map(s => {
@@ -171,7 +174,7 @@ export function randomDecoder(family: 'gpt2' | 'opt' | 'opt-post-norm' | 'gptj' 
 export function disposeDecoder(f: DecoderFamily): void {
   const w = f.weights;
   const all: Array<tf.Tensor | undefined> = [w.wordEmbeddings, w.lmHead, w.positionEmbeddings, w.rotaryCos, w.rotarySin,
-    w.finalNormGamma, w.finalNormBeta, w.lmHeadBias];
+    w.finalNormGamma, w.finalNormBeta, w.lmHeadBias, w.positionBias, w.embeddingNormGamma, w.embeddingNormBeta];
   tf.dispose(all.filter((t): t is tf.Tensor => t != null));
   for (const l of w.layers) tf.dispose(Object.values(l).filter((t): t is tf.Tensor => t != null));
 }
@@ -202,8 +205,17 @@ function erf(x: number): number {
   return Math.sign(x) * (1 - Math.exp(-z * z) / Math.sqrt(Math.PI) / (z + f));
 }
 
-/** Logits of every position of `ids` [len][vocab], recomputing the sequence from scratch. */
-export function decoderReference(f: DecoderFamily, ids: number[]): number[][] {
+/** One sequence's encoder side: its states [S][E] and which source rows are real (default all). */
+export interface SourceReference {
+  states: number[][];
+  mask?: number[];
+}
+
+/**
+ * Logits of every position of `ids` [len][vocab], recomputing the sequence from scratch; layers with
+ * cross-attention attend to `source` (required then).
+ */
+export function decoderReference(f: DecoderFamily, ids: number[], source?: SourceReference): number[][] {
   const c = f.config, w = f.weights;
   const read = (t: tf.Tensor | undefined) => (t ? Array.from(t.dataSync()) : null);
   const [vocab, e] = w.wordEmbeddings.shape;
@@ -240,6 +252,28 @@ export function decoderReference(f: DecoderFamily, ids: number[]): number[][] {
   };
   let x = ids.map((id, t) => Array.from({length: e}, (_, j) => word[id * e + j] * (c.embeddingScale ?? 1) +
       (pos ? pos[(t + offset) * e + j] : 0)));
+  if (w.embeddingNormGamma || w.embeddingNormBeta) x = norm(x, w.embeddingNormGamma, w.embeddingNormBeta, c.embeddingNormEps ?? eps);
+  const positionBias = read(w.positionBias);
+  const biasRows = w.positionBias ? w.positionBias.shape[1] : 0;
+  const scale = c.scale ?? 1 / Math.sqrt(d);
+  /** softmax over the real source rows of one layer's cross keys/values, for each query row and head. */
+  const crossAttend = (h: number[][], l: DecoderLayerWeights): number[][] => {
+    const states = (source as SourceReference).states;
+    const real = states.map((_, s) => (source?.mask ? source.mask[s] !== 0 : true));
+    const keys = matmul(states, l.crossKWeight, l.crossKBias).filter((_, s) => real[s]);
+    const values = matmul(states, l.crossVWeight, l.crossVBias).filter((_, s) => real[s]);
+    const q = matmul(h, l.crossQWeight, l.crossQBias);
+    const ctx = q.map(row => {
+      const out: number[] = [];
+      for (let hh = 0; hh < heads; hh++) {
+        const g = Math.floor(hh / (heads / kv));
+        out.push(...attendReference(row.slice(hh * d, (hh + 1) * d), keys.map(kr => kr.slice(g * d, (g + 1) * d)),
+            values.map(vr => vr.slice(g * d, (g + 1) * d)), keys.length, scale));
+      }
+      return out;
+    });
+    return matmul(ctx, l.crossOutWeight, l.crossOutBias);
+  };
   for (const l of w.layers) {
     const h = c.normFirst !== false || c.parallel ? norm(x, l.norm1Gamma, l.norm1Beta, eps) : x;
     let q: number[][], k: number[][], v: number[][];
@@ -265,21 +299,28 @@ export function decoderReference(f: DecoderFamily, ids: number[]): number[][] {
       q = rotate(q, heads);
       k = rotate(k, kv);
     }
-    const scale = c.scale ?? 1 / Math.sqrt(d);
     const ctx = q.map((row, t) => {
       const out: number[] = [];
       for (let hh = 0; hh < heads; hh++) {
         const g = Math.floor(hh / (heads / kv));
+        const bias = positionBias ? (j: number) => (positionBias as number[])[hh * biasRows + t - j] : undefined;
         out.push(...attendReference(row.slice(hh * d, (hh + 1) * d), k.map(kr => kr.slice(g * d, (g + 1) * d)),
-            v.map(vr => vr.slice(g * d, (g + 1) * d)), t + 1, scale));
+            v.map(vr => vr.slice(g * d, (g + 1) * d)), t + 1, scale, bias));
       }
       return out;
     });
     let attn = matmul(ctx, l.outWeight, l.outBias).map((row, t) => row.map((val, j) => val + x[t][j]));
+    if (c.normFirst === false && !c.parallel) attn = norm(attn, l.norm1Gamma, l.norm1Beta, eps);
+    if (l.crossQWeight) {
+      const prior = attn;
+      const crossIn = c.normFirst !== false ? norm(prior, l.crossNormGamma, l.crossNormBeta, eps) : prior;
+      attn = crossAttend(crossIn, l).map((row, t) => row.map((val, j) => val + prior[t][j]));
+      if (c.normFirst === false) attn = norm(attn, l.crossNormGamma, l.crossNormBeta, eps);
+    }
     let mlpIn: number[][];
     if (c.parallel) mlpIn = c.parallelSharedNorm ? h : norm(x, l.norm2Gamma, l.norm2Beta, eps);
     else if (c.normFirst !== false) mlpIn = norm(attn, l.norm2Gamma, l.norm2Beta, eps);
-    else mlpIn = attn = norm(attn, l.norm1Gamma, l.norm1Beta, eps);
+    else mlpIn = attn;
     const up = matmul(mlpIn, l.upWeight, l.upBias);
     const hidden = l.gateWeight
       ? matmul(mlpIn, l.gateWeight, l.gateBias).map((row, t) => row.map((gv, j) => act(gv, c.activation) * up[t][j]))
@@ -294,4 +335,75 @@ export function decoderReference(f: DecoderFamily, ids: number[]): number[][] {
     for (let i = 0; i < e; i++) sum += row[i] * (c.lmHeadTransposed ? head[j * e + i] : head[i * vocab + j]);
     return sum;
   }));
+}
+
+export type Seq2SeqKind = 't5' | 'bart' | 'whisper';
+
+export interface Seq2SeqShape {
+  embed: number;
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  ffn: number;
+  layers: number;
+  vocab: number;
+}
+
+/**
+ * A random encoder–decoder decoder: 't5' (pre-norm RMSNorm, no biases, gated relu MLP, per-distance
+ * position bias, scale 1, tied head), 'bart' (post-norm LayerNorm with biases, learned positions at
+ * offset 2, embedding norm, gelu), 'whisper' (pre-norm LayerNorm, learned positions, gelu, final norm).
+ * Any sizes (E need not be H·D). The caller disposes the tensors (disposeDecoder).
+ */
+export function randomSeq2Seq(kind: Seq2SeqKind, shape: Seq2SeqShape, seed: number): DecoderFamily {
+  const r = rng(seed);
+  const {embed: e, heads, kvHeads: kv, headDim: d, ffn, vocab} = shape;
+  const positions = 40;
+  const rms = kind === 't5', biases = kind !== 't5';
+  const s = 1 / Math.sqrt(e);
+  const layers: DecoderLayerWeights[] = [];
+  for (let l = 0; l < shape.layers; l++) {
+    const w: DecoderLayerWeights = {
+      norm1Gamma: vector(r, e, 1, 0.2), norm2Gamma: vector(r, e, 1, 0.2), crossNormGamma: vector(r, e, 1, 0.2),
+      qWeight: matrix(r, e, heads * d, s), kWeight: matrix(r, e, kv * d, s), vWeight: matrix(r, e, kv * d, s),
+      outWeight: matrix(r, heads * d, e, 1 / Math.sqrt(heads * d)),
+      crossQWeight: matrix(r, e, heads * d, s), crossKWeight: matrix(r, e, kv * d, s), crossVWeight: matrix(r, e, kv * d, s),
+      crossOutWeight: matrix(r, heads * d, e, 1 / Math.sqrt(heads * d)),
+      upWeight: matrix(r, e, ffn, s), downWeight: matrix(r, ffn, e, 1 / Math.sqrt(ffn)),
+    };
+    if (kind === 't5') w.gateWeight = matrix(r, e, ffn, s);
+    if (!rms) {
+      w.norm1Beta = vector(r, e, 0, 0.1);
+      w.norm2Beta = vector(r, e, 0, 0.1);
+      w.crossNormBeta = vector(r, e, 0, 0.1);
+    }
+    if (biases) {
+      Object.assign(w, {
+        qBias: vector(r, heads * d, 0, 0.1), kBias: vector(r, kv * d, 0, 0.1), vBias: vector(r, kv * d, 0, 0.1),
+        outBias: vector(r, e, 0, 0.1), crossQBias: vector(r, heads * d, 0, 0.1), crossKBias: vector(r, kv * d, 0, 0.1),
+        crossVBias: vector(r, kv * d, 0, 0.1), crossOutBias: vector(r, e, 0, 0.1), upBias: vector(r, ffn, 0, 0.1),
+        downBias: vector(r, e, 0, 0.1),
+      });
+    }
+    layers.push(w);
+  }
+  const word = matrix(r, vocab, e, 0.5);
+  const weights: DecoderWeights = {wordEmbeddings: word, lmHead: kind === 'whisper' ? matrix(r, e, vocab, s) : word, layers};
+  const offset = kind === 'bart' ? 2 : 0;
+  if (kind === 't5') weights.positionBias = matrix(r, heads, positions, 1);
+  else weights.positionEmbeddings = matrix(r, positions + offset, e, 0.5);
+  if (kind === 'bart') {
+    weights.embeddingNormGamma = vector(r, e, 1, 0.2);
+    weights.embeddingNormBeta = vector(r, e, 0, 0.1);
+  } else {
+    weights.finalNormGamma = vector(r, e, 1, 0.2);
+    if (!rms) weights.finalNormBeta = vector(r, e, 0, 0.1);
+  }
+  const config: DecoderConfig = {
+    numHeads: heads, numKvHeads: kv, normKind: rms ? 'rms' : 'layer', normFirst: kind !== 'bart',
+    activation: kind === 't5' ? 'relu' : 'gelu', positionOffset: offset, lmHeadTransposed: kind !== 'whisper',
+    normEps: 1e-5, embeddingNormEps: 1e-5, ...(kind === 't5' ? {scale: 1} : {}),
+    ...(kind === 'bart' ? {embeddingScale: Math.sqrt(e)} : {}),
+  };
+  return {name: kind, config, weights, vocab, positions};
 }

@@ -3,6 +3,7 @@ import type {KernelConfig} from '@tensorflow/tfjs-core';
 import {attentionWithKVCacheConfig} from './kernels/AttentionWithKVCache';
 import {embeddingSumConfig} from './kernels/EmbeddingSum';
 import {layerNormConfig} from './kernels/LayerNorm';
+import {reorderCacheConfig} from './kernels/ReorderCache';
 import {rmsNormConfig} from './kernels/RmsNorm';
 import {rotaryEmbeddingConfig} from './kernels/RotaryEmbedding';
 import {scaledDotProductAttentionConfig} from './kernels/ScaledDotProductAttention';
@@ -22,4 +23,5 @@ export const cpuKernelConfigs: KernelConfig[] = [
   rotaryEmbeddingConfig,
   attentionWithKVCacheConfig,
   transformerDecoderStackConfig,
+  reorderCacheConfig,
 ];

@@ -2,8 +2,8 @@
  * TransformerDecoderStack on `cpu`: a whole decoder step in one native call
  * (weights read in place from the tensors' arrays, or bfloat16 copies made once
  * per tensor when weightPrecision is 'bfloat16'), or the portable TypeScript
- * step. The caches are donated (donated_cache.ts): written in place and
- * returned.
+ * step. The caches, and the cross caches of a model with cross-attention, are
+ * donated (donated_cache.ts): written in place and returned.
  */
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {
@@ -11,7 +11,7 @@ import {
 } from '../../../op_table';
 import {decoderStep, PortableDecoderLayer} from '../../../portable/decoder_stack';
 import {asCpuBackend, CpuBackend, floatValues, typedValues} from '../cpu_backend';
-import {donateCache} from '../donated_cache';
+import {DonatedCache, donateCache} from '../donated_cache';
 import type {DecoderLayerParams, DecoderModelParams, InPlaceWeight} from '../native/api';
 import {NativeCore} from '../native/addon';
 import {bf16Weight} from '../native/packed_weights';
@@ -55,6 +55,14 @@ function nativeModel(core: NativeCore, cpu: CpuBackend, a: DecoderStackAttrs, g:
       params.wgate = weight(w('gateWeight'));
       params.bgate = opt(w('gateBias'));
     }
+    if (a.crossAttention) {
+      Object.assign(params, {
+        crossNormGamma: opt(w('crossNormGamma')), crossNormBeta: opt(w('crossNormBeta')), crossNormEps: a.normEpsCross[l],
+        wcq: weight(w('crossQWeight')), bcq: opt(w('crossQBias')), wck: weight(w('crossKWeight')),
+        bck: opt(w('crossKBias')), wcv: weight(w('crossVWeight')), bcv: opt(w('crossVBias')),
+        wco: weight(w('crossOutWeight')), bco: opt(w('crossOutBias')),
+      });
+    }
     layers.push(params);
   }
   const ffn = a.numLayers > 0 ? layer(0, 'upWeight').shape[1] : 0;
@@ -69,7 +77,20 @@ function nativeModel(core: NativeCore, cpu: CpuBackend, a: DecoderStackAttrs, g:
       rotaryCos: floatValues(cpu, g('rotaryCos')), rotarySin: floatValues(cpu, g('rotarySin'))} : {}),
     hasFinalNorm: a.hasFinalNorm, finalNormGamma: opt(g('finalNormGamma')), finalNormBeta: opt(g('finalNormBeta')),
     finalNormEps: a.finalNormEps, lmHead: weight(g('lmHead'), a.lmHeadTransposed), lmHeadTransposed: a.lmHeadTransposed,
-    lmHeadBias: opt(g('lmHeadBias')), layers,
+    lmHeadBias: opt(g('lmHeadBias')), layers, crossAttention: a.crossAttention,
+    ...(a.hasPositionBias ? {positionBias: floatValues(cpu, g('positionBias')),
+      positionBiasRows: g('positionBias').shape[1]} : {}),
+  };
+}
+
+/** The native step's encoder fields: the (donated) cross caches, the source mask, the states to fill them from. */
+function nativeSource(cpu: CpuBackend, a: DecoderStackAttrs, g: Lookup, keys: DonatedCache | null,
+  values: DonatedCache | null) {
+  if (!a.crossAttention || !keys || !values) return {};
+  return {
+    S: g('crossKeyCache').shape[3], crossKeyCache: keys.values, crossValueCache: values.values,
+    ...(a.fillCrossCache ? {encoderStates: floatValues(cpu, g('encoderStates'))} : {}),
+    ...(a.hasSourceMask ? {sourceMask: typedValues(cpu, g('sourceMask')) as Int32Array} : {}),
   };
 }
 
@@ -81,7 +102,22 @@ function portableLayer(cpu: CpuBackend, l: number, layer: LayerLookup): Portable
     kBias: o('kBias'), vWeight: o('vWeight'), vBias: o('vBias'), outWeight: o('outWeight') as Float32Array,
     outBias: o('outBias'), gateWeight: o('gateWeight'), gateBias: o('gateBias'), upWeight: o('upWeight') as Float32Array,
     upBias: o('upBias'), downWeight: o('downWeight') as Float32Array, downBias: o('downBias'),
+    crossNormGamma: o('crossNormGamma'), crossNormBeta: o('crossNormBeta'), crossQWeight: o('crossQWeight'),
+    crossQBias: o('crossQBias'), crossKWeight: o('crossKWeight'), crossKBias: o('crossKBias'),
+    crossVWeight: o('crossVWeight'), crossVBias: o('crossVBias'), crossOutWeight: o('crossOutWeight'),
+    crossOutBias: o('crossOutBias'),
   };
+}
+
+/** The cross caches' outputs: donated when the model has cross-attention, else empty placeholders. */
+function crossCaches(cpu: CpuBackend, a: DecoderStackAttrs, g: Lookup): {keys: DonatedCache | null; values: DonatedCache | null;
+  outputs: TensorInfo[]} {
+  if (!a.crossAttention) {
+    const empty = () => cpu.makeTensorInfo([0], 'float32', new Float32Array(0));
+    return {keys: null, values: null, outputs: [empty(), empty()]};
+  }
+  const keys = donateCache(cpu, g('crossKeyCache')), values = donateCache(cpu, g('crossValueCache'));
+  return {keys, values, outputs: [keys.output, values.output]};
 }
 
 const transformerDecoderStack: KernelFunc = ({inputs, backend, attrs}) => {
@@ -96,6 +132,7 @@ const transformerDecoderStack: KernelFunc = ({inputs, backend, attrs}) => {
   const capacity = g('keyCache').shape[3];
   const past = typedValues(cpu, g('pastLengths')) as Int32Array, fresh = typedValues(cpu, g('newLengths')) as Int32Array;
   const keys = donateCache(cpu, g('keyCache')), values = donateCache(cpu, g('valueCache'));
+  const cross = crossCaches(cpu, a, g);
   const logitsShape = a.logitsRows === 'all' ? [batch, newTokens, vocab] : [batch, vocab];
   const logits = new Float32Array(logitsShape.reduce((x, y) => x * y, 1));
   const lengths = new Int32Array(batch);
@@ -105,6 +142,7 @@ const transformerDecoderStack: KernelFunc = ({inputs, backend, attrs}) => {
     core.transformerDecoderStack({
       model: nativeModel(core, cpu, a, g, layer), inputIds, pastLengths: past, newLengths: fresh, B: batch, N: newTokens,
       C: capacity, keyCache: keys.values, valueCache: values.values, logitsRows: a.logitsRows, logits, lengths,
+      ...nativeSource(cpu, a, g, cross.keys, cross.values),
     });
   } else {
     for (let b = 0; b < batch; b++) lengths[b] = past[b] + fresh[b];
@@ -114,11 +152,19 @@ const transformerDecoderStack: KernelFunc = ({inputs, backend, attrs}) => {
       rotaryCos: optional(cpu, g('rotaryCos')), rotarySin: optional(cpu, g('rotarySin')),
       finalNormGamma: optional(cpu, g('finalNormGamma')), finalNormBeta: optional(cpu, g('finalNormBeta')),
       lmHead: floatValues(cpu, g('lmHead')), lmHeadBias: optional(cpu, g('lmHeadBias')),
+      positionBias: a.hasPositionBias ? floatValues(cpu, g('positionBias')) : null,
+      embeddingNormGamma: optional(cpu, g('embeddingNormGamma')), embeddingNormBeta: optional(cpu, g('embeddingNormBeta')),
       layers: Array.from({length: a.numLayers}, (_, l) => portableLayer(cpu, l, layer)),
-    }, {inputIds, batch, newTokens, capacity, past, fresh, keyCache: keys.values, valueCache: values.values, logits});
+    }, {
+      inputIds, batch, newTokens, capacity, past, fresh, keyCache: keys.values, valueCache: values.values, logits,
+      sourceLength: a.crossAttention ? g('crossKeyCache').shape[3] : 0,
+      encoderStates: a.crossAttention && a.fillCrossCache ? floatValues(cpu, g('encoderStates')) : null,
+      sourceMask: a.crossAttention && a.hasSourceMask ? typedValues(cpu, g('sourceMask')) as Int32Array : null,
+      crossKeyCache: cross.keys?.values ?? null, crossValueCache: cross.values?.values ?? null,
+    });
   }
   return [cpu.makeTensorInfo(logitsShape, 'float32', logits), keys.output, values.output,
-    cpu.makeTensorInfo([batch], 'int32', lengths)];
+    cpu.makeTensorInfo([batch], 'int32', lengths), ...cross.outputs];
 };
 
 export const transformerDecoderStackConfig: KernelConfig = {
