@@ -30,8 +30,10 @@ export type {EmbeddingSumOptions, EmbeddingTerm} from './ops/embedding_sum';
 export {BetterTransformer} from './transform/better_transformer';
 export type {TransformOptions} from './transform/better_transformer';
 export type {
-  FinishReason, GenerateOptions, GenerationResult, GenerationStep, Generator, GeneratorOptions, GeneratorReport,
+  AnyGenerator, FinishReason, GenerateOptions, GenerationResult, GenerationStep, Generator, GeneratorOptions, GeneratorReport,
 } from './generation/generator';
+export type {Seq2SeqGenerator, Seq2SeqGeneratorReport} from './generation/seq2seq_generator';
+export type {Seq2SeqGenerateOptions} from './generation/seq2seq_options';
 export type {TransformReport, FusedBlock, FusedBlockKind, SkippedCandidate, Verification} from './transform/report';
 export {inspectModelJson} from './transform/inspect';
 export {BetterTransformerArgumentError} from './errors';

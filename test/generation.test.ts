@@ -11,7 +11,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {GraphModel, loadGraphModelSync} from '@tensorflow/tfjs-converter';
 import {BetterTransformer, BetterTransformerArgumentError, setKernelPreference} from '../src';
-import type {Generator} from '../src/generation/generator';
+import type {AnyGenerator, Generator} from '../src/generation/generator';
 import {architectureTable} from '../src/transform/architectures';
 import {loadGenerationFixture, rowRelativeDifference} from './helpers/generation_fixture';
 import {listFixtures, loadFixture} from './helpers/load_fixture';
@@ -30,7 +30,7 @@ describe.each(decoderFixtures.map(f => [f.id, f] as const))('generator on %s', (
   const expected = loadGenerationFixture(id);
   const entry = architectureTable().find(e => e.fixtures.includes(id));
   let model: GraphModel;
-  let generator: Generator;
+  let generator: AnyGenerator;
 
   beforeAll(() => {
     model = fixture.loadGraphModel();
@@ -143,7 +143,7 @@ describe.each(decoderFixtures.map(f => [f.id, f] as const))('generator on %s', (
 describe('generator arguments and lifetime (gpt2_lm)', () => {
   const fixture = loadFixture('gpt2_lm');
   let model: GraphModel;
-  let generator: Generator;
+  let generator: AnyGenerator;
   beforeAll(() => {
     model = fixture.loadGraphModel();
     generator = BetterTransformer.generator(model);

@@ -16,14 +16,14 @@ import * as tf from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
 import * as tfl from '@tensorflow/tfjs-layers';
 import {BetterTransformer, BetterTransformerArgumentError, MultiHeadAttention} from '../src';
-import type {Generator, GeneratorOptions} from '../src/generation/generator';
+import type {AnyGenerator, Generator, GeneratorOptions} from '../src/generation/generator';
 import {buildLayersDecoder} from '../src/generation/layers_decoder';
 import {loadGenerationFixture, rowRelativeDifference} from './helpers/generation_fixture';
 import {loadFixture} from './helpers/load_fixture';
 
 type Sym = tfl.SymbolicTensor;
 
-function layersGenerator(model: tfl.LayersModel, options?: GeneratorOptions): Generator {
+function layersGenerator(model: tfl.LayersModel, options?: GeneratorOptions): AnyGenerator {
   return BetterTransformer.generator(model, options);
 }
 
@@ -57,7 +57,7 @@ describe('generator on keras_decoder (a Keras decoder with causal MultiHeadAtten
   const fixture = loadFixture('keras_decoder');
   const expected = loadGenerationFixture('keras_decoder');
   let model: tfl.LayersModel;
-  let generator: Generator;
+  let generator: AnyGenerator;
 
   beforeAll(async () => {
     model = await fixture.loadLayersModel();

@@ -18,7 +18,8 @@ import {loadGraphModelSync} from '@tensorflow/tfjs-converter';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
 import type {Tokenizer} from '@huggingface/tokenizers';
 import {BetterTransformer} from '../transform/better_transformer';
-import type {FinishReason, GenerateOptions, Generator, GenerationResult} from '../generation/generator';
+import type {FinishReason, GenerateOptions, AnyGenerator, GenerationResult, GenerationStep} from '../generation/generator';
+import type {Seq2SeqGenerateOptions} from '../generation/seq2seq_options';
 import {BetterTransformerArgumentError} from '../errors';
 import {readModelArtifacts} from '../io/model_files';
 import {prepareBackend} from './backend';
@@ -39,6 +40,13 @@ export interface GenerateCommandOptions {
   backend?: 'cpu' | 'tensorflow';
   json?: boolean;
   stream?: boolean;
+  numBeams?: number;
+  lengthPenalty?: number;
+  earlyStopping?: boolean;
+  decoderStartTokenId?: number;
+  forcedBosTokenId?: number;
+  forcedEosTokenId?: number;
+  minNewTokens?: number;
 }
 
 /** What --json prints: the totals first (tokens: each sequence's new tokens), then the details. */
@@ -123,12 +131,18 @@ same tokens). --temperature 0 keeps greedy decoding.
 Examples:
   tfjs-better-transformer generate ./gpt2_tfjs --prompt-ids "464,2068,7586" --max-new-tokens 16
   tfjs-better-transformer generate ./gpt2_tfjs --prompt-ids "1,2,3" --prompt-ids "4,5" --json
-  tfjs-better-transformer generate ./gpt2_tfjs --prompt-ids "1,2,3" --temperature 0.8 --top-p 0.9 --seed 7 --stream`;
+  tfjs-better-transformer generate ./gpt2_tfjs --prompt-ids "1,2,3" --temperature 0.8 --top-p 0.9 --seed 7 --stream
+
+Encoder-decoder models (T5, BART, Marian, ...): the prompt is the source; give
+the decoder's start token (the model's generation_config.decoder_start_token_id)
+and, for beam search, --num-beams:
+  tfjs-better-transformer generate ./marian_tfjs --prompt-ids "38,1175,0" --decoder-start-token-id 58100 \
+      --stop-tokens 0 --num-beams 4 --max-new-tokens 64`;
 
 /** Adds `generate` to the program (options are parsed and checked by commander). */
 export function registerGenerateCommand(program: Command): void {
   program.command('generate <model>')
-      .description('generate tokens from token-id prompts with a converted decoder-only model (model dir or model.json); ids in, ids out')
+      .description('generate tokens with a converted decoder-only or encoder-decoder model (model dir or model.json); ids in, ids out')
       .option('--prompt-ids <ids>', 'a prompt as comma-separated token ids, e.g. "1,2,3"; repeat for a batch', appendIds)
       .option('--prompt <text>', 'a prompt as text (needs --tokenizer); repeat for a batch', appendText)
       .option('--tokenizer <tokenizer.json>', 'a Hugging Face tokenizer.json (or its folder): encodes --prompt and decodes the output')
@@ -141,6 +155,13 @@ export function registerGenerateCommand(program: Command): void {
       .option('--repetition-penalty <r>', "Hugging Face's repetition penalty (> 0; 1: none)", numberIn(x => x > 0, '> 0'))
       .option('--seed <s>', 'seed of the sampler (turns sampling on): the same seed gives the same tokens', integerAtLeast(0, 2 ** 32 - 1))
       .option('--stop-tokens <ids>', 'token ids that end a sequence, comma-separated (kept in the output)', concatIds)
+      .option('--min-new-tokens <n>', 'stop tokens are not chosen before this many new tokens', integerAtLeast(0))
+      .addOption(new Option('--num-beams <k>', 'beam search with k beams (encoder-decoder models)').argParser(integerAtLeast(1)).conflicts('stream'))
+      .option('--length-penalty <p>', 'beam scores are divided by length^p (default 1)', numberIn(x => Number.isFinite(x), 'finite'))
+      .option('--early-stopping', 'beam search: a source is done when --num-beams sequences have finished')
+      .option('--decoder-start-token-id <id>', "encoder-decoder models: the decoder's first token (generation_config.decoder_start_token_id)", integerAtLeast(0))
+      .option('--forced-bos-token-id <id>', 'forced as the first new token (mBART target language)', integerAtLeast(0))
+      .option('--forced-eos-token-id <id>', 'forced as the last new token at --max-new-tokens (BART)', integerAtLeast(0))
       .addOption(new Option('--weight-precision <precision>', 'weights the fused step reads').choices(['float32', 'bfloat16']).default('float32'))
       .addOption(new Option('--backend <name>', "tfjs backend (default: 'tensorflow' when tfjs-node is installed, else 'cpu')")
           .choices(['cpu', 'tensorflow']))
@@ -263,7 +284,7 @@ export async function generateCommand(model: string, opts: GenerateCommandOption
   }
   const backend = await prepareBackend(opts.backend);
   const graph = loadGraphModelSync(artifacts) as unknown as GraphModel;
-  let generator: Generator | null = null;
+  let generator: AnyGenerator | null = null;
   try {
     try {
       // Rotary models set no length limit of their own: prepare for the longest sequence asked for when it is
@@ -283,6 +304,18 @@ export async function generateCommand(model: string, opts: GenerateCommandOption
     if (opts.repetitionPenalty !== undefined) options.repetitionPenalty = opts.repetitionPenalty;
     if (opts.seed !== undefined) options.seed = opts.seed;
     if (opts.stopTokens !== undefined) options.stopTokens = opts.stopTokens;
+    const seq2seq = 'source' in generator.report;
+    const seq2seqOptions: Seq2SeqGenerateOptions = {};
+    for (const key of ['numBeams', 'lengthPenalty', 'earlyStopping', 'decoderStartTokenId', 'forcedBosTokenId', 'forcedEosTokenId'] as const) {
+      if (opts[key] === undefined) continue;
+      if (!seq2seq) usageError(command, `--${key.replace(/[A-Z]/g, c => `-${c.toLowerCase()}`)} is for encoder-decoder models; this one is decoder-only`);
+      (seq2seqOptions as Record<string, unknown>)[key] = opts[key];
+    }
+    if (opts.minNewTokens !== undefined) {
+      if (!seq2seq) usageError(command, '--min-new-tokens is for encoder-decoder models; this one is decoder-only');
+      seq2seqOptions.minNewTokens = opts.minNewTokens;
+    }
+    Object.assign(options, seq2seqOptions);
 
     const printer = opts.stream ? new StreamPrinter(prompts.length, tokenizer) : null;
     const sofar: number[][] = prompts.map(() => []);
@@ -291,7 +324,12 @@ export async function generateCommand(model: string, opts: GenerateCommandOption
     const t0 = performance.now();
     let result: GenerationResult;
     try {
-      const stream = generator.stream(prompts, options);
+      // Beam search has no stream (a beam's tokens are final only at the end): one result.
+      const stream = (opts.numBeams ?? 1) > 1
+        ? (async function* (g: AnyGenerator): AsyncGenerator<GenerationStep, GenerationResult, undefined> {
+          return await g.generate(prompts, options);
+        })(generator)
+        : generator.stream(prompts, options);
       for (;;) {
         const next = await stream.next();
         if (next.done) {

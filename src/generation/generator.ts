@@ -22,7 +22,9 @@ import {graphInterface} from './graph_interface';
 import {buildLayersGenerator, isLayersModelLike} from './layers_generator';
 import {chooseToken, SeededRandom} from './sampling';
 import {CachedSteps, RecomputeSteps, StepModel} from './step_models';
+import type {Seq2SeqGenerator} from './seq2seq_generator';
 import {verifyCachedSteps} from './verify_decoder';
+import {looksLikeSeq2Seq} from '../transform/seq2seq/seq2seq_graph';
 
 export type {GenerateOptions} from './generate_options';
 
@@ -181,7 +183,10 @@ function architectureOf(args: DecoderModelArgs, tied: boolean): NonNullable<Gene
   };
 }
 
-export function createGenerator(model: unknown, options: GeneratorOptions = {}): Generator {
+/** What BetterTransformer.generator returns: a decoder-only generator, or an encoder–decoder's (numBeams, a source). */
+export type AnyGenerator = Generator | Seq2SeqGenerator;
+
+export function createGenerator(model: unknown, options: GeneratorOptions = {}): AnyGenerator {
   if (options == null || typeof options !== 'object' || Array.isArray(options)) {
     fail(OP, `options must be an object, got ${describeValue(options)}`);
   }
@@ -204,6 +209,11 @@ export function createGenerator(model: unknown, options: GeneratorOptions = {}):
   if (!isGraphModel(model)) {
     throw new BetterTransformerArgumentError(`${OP}: expected a GraphModel from a converted decoder (tf.loadGraphModel) ` +
         `or a LayersModel (tf.loadLayersModel), got ${describeValue(model)}`);
+  }
+  if (looksLikeSeq2Seq(model.inputs.map(i => (i.name ?? '').replace(/:0$/, '')))) {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    const {createSeq2SeqGenerator} = require('./seq2seq_generator') as typeof import('./seq2seq_generator');
+    return createSeq2SeqGenerator(model, {weightPrecision: precision, cache: options.cache !== false, maxLength});
   }
   const built = buildGraphDecoder(model, maxLength);
   const recompute = (reason: string | null, decoder: GraphDecoder | null): Generator => {

@@ -7,7 +7,7 @@
  */
 import type {GraphModel} from '@tensorflow/tfjs-converter';
 import type {LayersModel} from '@tensorflow/tfjs-layers';
-import type {Generator, GeneratorOptions} from '../generation/generator';
+import type {AnyGenerator, GeneratorOptions} from '../generation/generator';
 import {graphModelReport, reverseGraphModel, transformGraphModel} from './graph_model_transform';
 import {TransformReport} from './report';
 
@@ -39,7 +39,7 @@ interface LayersSupport {
 }
 
 interface GenerationSupport {
-  createGenerator(model: unknown, options?: GeneratorOptions): Generator;
+  createGenerator(model: unknown, options?: GeneratorOptions): AnyGenerator;
 }
 
 /** Loaded on first use, like layers support (keeps the rewriting pass free of the generator's modules). */
@@ -83,7 +83,7 @@ function report(model: AnyModel): TransformReport | undefined {
  * model is recognised and checked, else the model recomputed per token; see
  * src/generation/generator.ts.
  */
-function generator(model: GraphModel | LayersModel, options?: GeneratorOptions): Generator {
+function generator(model: GraphModel | LayersModel, options?: GeneratorOptions): AnyGenerator {
   return generationSupport().createGenerator(model, options);
 }
 

@@ -12,7 +12,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {GraphModel, loadGraphModelSync} from '@tensorflow/tfjs-converter';
-import {BetterTransformer} from '../../../src';
+import {AnyGenerator, BetterTransformer} from '../../../src';
 import {readModelArtifacts} from '../../../src/io/model_files';
 import {DecoderModel, GenerationEngine, GenerationRun, RunOptions, StepClock} from '../engine';
 
@@ -28,7 +28,7 @@ type Generator = Awaited<ReturnType<typeof BetterTransformer.generator>>;
 
 export class BetterTransformerEngine implements GenerationEngine {
   private graph: GraphModel | null = null;
-  private generator: Generator | null = null;
+  private generator: AnyGenerator | null = null;
   /** What the generator reported: implementation and verification, for the results. */
   notes: string | null = null;
 

@@ -50,7 +50,7 @@ function constShape(view: GraphView, consts: ConstantValues, ref: InputRef): num
 }
 
 /** A lookup GatherV2(Const [rows, width], indices, axis 0) reading `indices` through casts and reshapes. */
-function lookupTable(view: GraphView, consts: ConstantValues, node: NodeDef): InputRef | null {
+export function lookupTable(view: GraphView, consts: ConstantValues, node: NodeDef): InputRef | null {
   if (node.op !== 'GatherV2' && node.op !== 'Gather' && node.op !== 'ResourceGather') return null;
   const table = view.resolvedInput(node, 0);
   if (!table || !consts.isConst(table) || constShape(view, consts, table)?.length !== 2) return null;
@@ -60,14 +60,15 @@ function lookupTable(view: GraphView, consts: ConstantValues, node: NodeDef): In
 }
 
 /** The LM head: the dense product that makes `logits` (through Identity/Reshape), with a [1, V, E] BatchMatMul weight allowed. */
-function matchHead(view: GraphView, consts: ConstantValues, logits: InputRef): MatchResult<HeadMatch> {
+export function matchHead(view: GraphView, consts: ConstantValues, logits: InputRef): MatchResult<HeadMatch> {
   let ref = logits;
+  let bias: InputRef | null = null;
   for (let step = 0; step < 8; step++) {
     const node = view.resolve(ref).node;
     if (!node) break;
     const dense = matchDense(view, consts, view.resolve(ref).ref);
-    if (dense.ok && !dense.value.fusedActivation && !dense.value.flattenedKernel) {
-      return matched({weight: dense.value.weight, transposed: dense.value.weightTransposed, bias: dense.value.bias,
+    if (dense.ok && !dense.value.fusedActivation && !dense.value.flattenedKernel && !(bias && dense.value.bias)) {
+      return matched({weight: dense.value.weight, transposed: dense.value.weightTransposed, bias: dense.value.bias ?? bias,
         input: dense.value.input});
     }
     // GPT-2: BatchMatMulV2(h [B, S, E], Const [1, V, E], adj_y) — the embedding matrix with a leading 1.
@@ -75,12 +76,23 @@ function matchHead(view: GraphView, consts: ConstantValues, logits: InputRef): M
       const w = view.resolvedInput(node, 1), x = view.resolvedInput(node, 0);
       const shape = w ? constShape(view, consts, w) : undefined;
       if (w && x && consts.isConst(w) && shape?.length === 3 && shape[0] === 1 && !attrBool(node, 'adj_x')) {
-        return matched({weight: w, transposed: attrBool(node, 'adj_y') || attrBool(node, 'transpose_b'), bias: null, input: x});
+        return matched({weight: w, transposed: attrBool(node, 'adj_y') || attrBool(node, 'transpose_b'), bias, input: x});
       }
     }
     if (node.op === 'Identity' || node.op === 'Reshape') {
       ref = operands(view, node)[0].ref;
       continue;
+    }
+    // BART's final_logits_bias: a [1, V] constant added to a head without a bias of its own.
+    if (ADD_OPS.has(node.op) && bias === null) {
+      const ops = operands(view, node);
+      const constant = ops.find(o => consts.isConst(o.ref) && (constShape(view, consts, o.ref) ?? []).filter(d => d !== 1).length === 1);
+      const other = ops.find(o => o !== constant);
+      if (constant && other) {
+        bias = constant.ref;
+        ref = other.ref;
+        continue;
+      }
     }
     break;
   }
