@@ -230,6 +230,11 @@ typedef struct btk_decoder {
    * every position must then be below position_bias_rows. */
   const float* position_bias;
   int64_t position_bias_rows;
+  /* BART's layernorm_embedding: x = norm(embedding_scale * word + position) before layer 0, of the
+   * model's norm_kind (gamma null = 1, beta null = 0). */
+  int has_embedding_norm;
+  const float *embedding_norm_gamma, *embedding_norm_beta;
+  float embedding_norm_eps;
 } btk_decoder;
 
 typedef enum btk_logits_rows {

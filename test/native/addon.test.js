@@ -795,6 +795,7 @@ function referenceSeq2Seq(m, ids, enc, real) {
   const selfBias = (hh, t, j) => (m.positionBias ? m.positionBias[hh * P + t - j] : 0);
   let x = ids.map((id, t) => Array.from({length: E}, (_, j) => m.wordEmbeddings[id * E + j] +
       (m.positionEmbeddings ? m.positionEmbeddings[(t + (m.positionOffset ?? 0)) * E + j] : 0)));
+  if (m.embeddingNormGamma || m.embeddingNormBeta) x = norm(x, m.embeddingNormGamma, m.embeddingNormBeta, m.embeddingNormEps ?? 1e-5);
   for (const l of m.layers) {
     const self = (h) => mm(attend(mm(h, l.wq, H * D, l.bq), mm(h, l.wk, Hkv * D, l.bk), mm(h, l.wv, Hkv * D, l.bv),
         (t, j) => j <= t, selfBias), l.wo, E, l.bo);
@@ -877,8 +878,9 @@ const SEQ2SEQ_CASES = [
   {name: 'T5 form: RMSNorm pre-norm, position bias, unscaled scores, no biases, GQA 4/2, ragged source mask', spec: {
     normKind: 'rms', position: 'none', positionBias: true, Hkv: 2, biases: false, activation: 'relu'},
   extra: {scale: 1}, S: 5, mask: [1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 0, 1]},
-  {name: 'BART form: LayerNorm post-norm, learned positions, biases, all source rows real', spec: {normFirst: false,
-    packedQkv: false, activation: 'gelu'}, S: 4},
+  {name: 'BART form: LayerNorm post-norm, learned positions, embedding norm, biases, all source rows real', spec: {
+    normFirst: false, packedQkv: false, activation: 'gelu'}, S: 4,
+  extra: {embeddingNormGamma: randomFloats(16, 0.8, 1.2), embeddingNormBeta: randomFloats(16, -0.1, 0.1), embeddingNormEps: 1e-6}},
   {name: 'Whisper form: pre-norm, a long prompt (tiled kernels) and a long source', spec: {packedQkv: false, rows: 24},
     S: 37, prompts: [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10], [3], [4, 4]]},
 ];
@@ -1169,6 +1171,9 @@ test('transformerDecoderStack rejects bad encoder-decoder arguments by name, bef
   rejects((a) => { delete a.model.positionBiasRows; }, /model\.positionBiasRows is required/);
   rejects((a) => { delete a.model.positionBias; }, /model\.positionBiasRows is given without model\.positionBias/);
   rejects((a) => { a.model.positionBiasRows = 0; a.model.positionBias = new Float32Array(0); }, /model\.positionBiasRows must be positive/);
+  rejects((a) => { a.model.embeddingNormGamma = randomFloats(3); }, /model\.embeddingNormGamma has 3 elements, expected E/);
+  rejects((a) => { a.model.embeddingNormGamma = randomFloats(E); a.model.hasEmbeddingNorm = false; },
+      /model\.embeddingNormGamma\/Beta are given but model\.hasEmbeddingNorm is false/);
 });
 
 test('reorderCache rejects bad arguments by name, before anything is written', () => {

@@ -226,6 +226,12 @@ function decoderArgs() {
     default: m.lmHead = decoderWeight(E, vocab); if (random() < 0.5) m.lmHeadTransposed = false;
   }
   if (random() < 0.4) m.lmHeadBias = floats(vocab);
+  if (random() < 0.2) {  // BART's embedding norm
+    if (random() < 0.7) m.embeddingNormGamma = floats(E);
+    if (m.normKind !== 'rms' && random() < 0.7) m.embeddingNormBeta = floats(E);
+    if (random() < 0.5) m.hasEmbeddingNorm = true;
+    if (random() < 0.3) m.embeddingNormEps = pick([1e-5, 0]);
+  }
   const cross = random() < 0.35;
   if (cross) {  // encoder-decoder: cross-attention (never with parallel layers), maybe T5's position bias
     m.crossAttention = true;

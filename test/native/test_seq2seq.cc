@@ -2,7 +2,7 @@
 // double-precision reference that recomputes each whole sequence: filling the
 // cross key/value caches from encoder states, cross-attention over ragged
 // source masks (pre- and post-norm layers, GQA, odd sizes, bfloat16 weights),
-// T5's per-distance self-attention bias, prefill (tiled kernel) then decoding
+// T5's per-distance self-attention bias, BART's embedding norm, prefill (tiled kernel) then decoding
 // (one pass per kv head), and the edge cases (no sequences, no new tokens).
 // Then btk_reorder_cache (beam search) with repeated and moved rows.
 #include <algorithm>
@@ -36,6 +36,7 @@ struct Config {
   btk_norm_kind norm;
   bool norm_first, gated, biases, final_norm, position_bias, source_mask;
   btk_activation activation;
+  bool embedding_norm;  // BART's layernorm_embedding
 };
 
 struct Layer {
@@ -45,7 +46,7 @@ struct Layer {
 
 struct Model {
   Config c;
-  std::vector<float> word, fng, fnb, head, head_bias, bias_table;  // bias_table [H, P]
+  std::vector<float> word, fng, fnb, head, head_bias, bias_table, eng, enb;  // bias_table [H, P]
   std::vector<Layer> layers;
   int64_t bias_rows = 30;
 };
@@ -85,6 +86,7 @@ Model make_model(const Config& c) {
   m.head = scaled(c.e * c.vocab, s);
   m.head_bias = maybe(c.vocab);
   if (c.position_bias) m.bias_table = scaled(c.heads * m.bias_rows, 1.0f);
+  if (c.embedding_norm) m.eng = test::random_floats(c.e, 0.8f, 1.2f), m.enb = beta(c.e);
   return m;
 }
 
@@ -140,6 +142,9 @@ void describe(const Model& m, bool bf16, Descriptors& out) {
   d.cross_attention = 1;
   d.position_bias = ptr(m.bias_table);
   d.position_bias_rows = c.position_bias ? m.bias_rows : 0;
+  d.has_embedding_norm = c.embedding_norm;
+  d.embedding_norm_gamma = ptr(m.eng), d.embedding_norm_beta = ptr(m.enb);
+  d.embedding_norm_eps = 1e-5f;
 }
 
 // ---- the double-precision reference -------------------------------------------------------
@@ -229,6 +234,7 @@ struct Reference {
     Rows x(len * e);
     for (int64_t t = 0; t < len; ++t)
       for (int64_t i = 0; i < e; ++i) x[t * e + i] = m.word[ids[t] * e + i];
+    if (c.embedding_norm) x = norm(x, len, m.eng, m.enb, 1e-5);
     auto add = [](Rows a, const Rows& b) {
       for (size_t i = 0; i < a.size(); ++i) a[i] += b[i];
       return a;
@@ -474,15 +480,16 @@ void check_reorder_refusals() {
 int main() {
   test::check_requested_isa();
   const Config configs[] = {
-      // name, layers, vocab, e, H, Hkv, D, ffn, S, norm, pre, gated, biases, final, position bias, mask, activation
-      {"t5", 2, 37, 32, 4, 4, 8, 48, 9, BTK_NORM_RMS, true, true, false, true, true, true, BTK_ACTIVATION_GELU_TANH},
+      // name, layers, vocab, e, H, Hkv, D, ffn, S, norm, pre, gated, biases, final, position bias, mask, activation,
+      // embedding norm
+      {"t5", 2, 37, 32, 4, 4, 8, 48, 9, BTK_NORM_RMS, true, true, false, true, true, true, BTK_ACTIVATION_GELU_TANH, false},
       {"bart-post-norm", 2, 41, 24, 3, 3, 8, 40, 7, BTK_NORM_LAYER, false, false, true, false, false, true,
-       BTK_ACTIVATION_GELU_ERF},
+       BTK_ACTIVATION_GELU_ERF, true},
       {"whisper", 1, 29, 32, 4, 4, 8, 64, 70, BTK_NORM_LAYER, true, false, true, true, false, false,
-       BTK_ACTIVATION_GELU_ERF},
-      {"gqa-odd", 2, 23, 20, 6, 2, 5, 33, 11, BTK_NORM_RMS, true, true, true, true, true, true, BTK_ACTIVATION_SILU},
+       BTK_ACTIVATION_GELU_ERF, false},
+      {"gqa-odd", 2, 23, 20, 6, 2, 5, 33, 11, BTK_NORM_RMS, true, true, true, true, true, true, BTK_ACTIVATION_SILU, true},
       {"gqa-post-one-kv", 1, 19, 18, 3, 1, 6, 27, 5, BTK_NORM_LAYER, false, false, true, true, true, true,
-       BTK_ACTIVATION_RELU},
+       BTK_ACTIVATION_RELU, false},
   };
   for (const Config& c : configs) {
     check_seq2seq(c, false);

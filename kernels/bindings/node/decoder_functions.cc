@@ -290,6 +290,14 @@ Napi::Value transformer_decoder_stack(const Napi::CallbackInfo& info) {
   m.final_norm_gamma = model.float32("finalNormGamma", m.embed_dim, "E", true);
   m.final_norm_beta = rms ? nullptr : model.float32("finalNormBeta", m.embed_dim, "E", true);
   m.final_norm_eps = finite_float(model, "finalNormEps", 1e-5);
+  // BART's layernorm_embedding: present when its gamma or beta is, or when hasEmbeddingNorm says so.
+  if (rms && model.has("embeddingNormBeta")) model.type_error("model.embeddingNormBeta: an RMSNorm has no beta");
+  m.embedding_norm_gamma = model.float32("embeddingNormGamma", m.embed_dim, "E", true);
+  m.embedding_norm_beta = model.float32("embeddingNormBeta", m.embed_dim, "E", true);
+  m.has_embedding_norm = model.boolean_or("hasEmbeddingNorm", m.embedding_norm_gamma || m.embedding_norm_beta) ? 1 : 0;
+  if (!m.has_embedding_norm && (m.embedding_norm_gamma || m.embedding_norm_beta))
+    model.type_error("model.embeddingNormGamma/Beta are given but model.hasEmbeddingNorm is false");
+  m.embedding_norm_eps = finite_float(model, "embeddingNormEps", 1e-5);
   Weights kept;
   m.lm_head = weight(model, kept, "lmHead", m.embed_dim, m.vocab_size, model.boolean_or("lmHeadTransposed", false));
   m.lm_head_bias = model.float32("lmHeadBias", m.vocab_size, "vocabSize", true);

@@ -108,6 +108,7 @@ bool model_is_valid(const btk_decoder& m, const KernelTable& k, Dims* dims) {
   if (!std::isfinite(m.final_norm_eps)) return false;
   if (m.cross_attention && m.parallel) return false;
   if (m.position_bias && m.position_bias_rows <= 0) return false;
+  if (m.has_embedding_norm && !std::isfinite(m.embedding_norm_eps)) return false;
   const int64_t e = m.embed_dim;
   dims->e = e;
   dims->heads = m.num_heads;
@@ -376,6 +377,8 @@ btk_status run_decoder_stack(const KernelTable& kernels, const btk_decoder& m, c
         for (int64_t c = 0; c < e; ++c) x[c] = word[c] * m.embedding_scale + (pos ? pos[c] : 0.0f);
       }
     }
+    if (m.has_embedding_norm)
+      norm(kernels, m.norm_kind, n, e, buf.x, m.embedding_norm_gamma, m.embedding_norm_beta, m.embedding_norm_eps, buf.x);
 
     std::vector<int64_t> qkv_offsets(step.batch), ctx_offsets(step.batch);
     for (int64_t b = 0; b < step.batch; ++b) {

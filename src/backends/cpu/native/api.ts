@@ -177,6 +177,11 @@ export interface DecoderModelParams {
   /** [H, positionBiasRows]: added to the self-attention score of query i and key j at distance i - j (T5). */
   positionBias?: Float32Array;
   positionBiasRows?: number;
+  /** x = norm(embeddings) before layer 0 (BART's layernorm_embedding): when gamma or beta is given, or hasEmbeddingNorm. */
+  hasEmbeddingNorm?: boolean;
+  embeddingNormGamma?: Float32Array;
+  embeddingNormBeta?: Float32Array;
+  embeddingNormEps?: number;
 }
 
 export interface NativeKernels {
