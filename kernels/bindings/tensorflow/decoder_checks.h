@@ -75,6 +75,44 @@ inline std::string StepPositionsError(int64_t batch, const int32_t* past, const 
   return {};
 }
 
+// The self-attention position bias [H, rows] (T5) covers the distances a step reaches: every
+// position past + i (i < new) below `rows`. Lengths must have passed CacheLengthsError.
+inline std::string PositionBiasError(int64_t batch, const int32_t* past, const int32_t* fresh, int64_t rows) {
+  for (int64_t b = 0; b < batch; ++b) {
+    if (fresh[b] == 0) continue;
+    const int64_t last = static_cast<int64_t>(past[b]) + fresh[b] - 1;
+    if (last >= rows) {
+      return "position " + std::to_string(last) + " of sequence " + std::to_string(b) + " is past position_bias's " +
+             std::to_string(rows) + " distances";
+    }
+  }
+  return {};
+}
+
+// A source mask [B, S] (nonzero = real token) leaves every sequence a real source token.
+inline std::string SourceMaskError(int64_t batch, int64_t source_len, const int32_t* mask) {
+  for (int64_t b = 0; b < batch; ++b) {
+    bool any = false;
+    for (int64_t s = 0; s < source_len && !any; ++s) any = mask[b * source_len + s] != 0;
+    if (!any) return "source_mask row " + std::to_string(b) + " has no real source token (all zeros)";
+  }
+  return {};
+}
+
+// Beam search's reorder: source_rows [B] in [0, B), lengths [B] in [0, C].
+inline std::string ReorderRowsError(int64_t batch, int64_t capacity, const int32_t* lengths, const int32_t* rows) {
+  for (int64_t b = 0; b < batch; ++b) {
+    const std::string at = "[" + std::to_string(b) + "] = ";
+    if (rows[b] < 0 || rows[b] >= batch) {
+      return "source_rows" + at + std::to_string(rows[b]) + " is outside [0, B = " + std::to_string(batch) + ")";
+    }
+    if (lengths[b] < 0 || lengths[b] > capacity) {
+      return "lengths" + at + std::to_string(lengths[b]) + " is outside [0, C = " + std::to_string(capacity) + "]";
+    }
+  }
+  return {};
+}
+
 // Rotary positions [count] (int32) within a table of `rows` rows.
 inline std::string RotaryPositionsError(int64_t count, const int32_t* positions, int64_t rows) {
   for (int64_t i = 0; i < count; ++i) {

@@ -12,13 +12,14 @@ namespace {
 
 const char* const kGlobalNames[kDecoderGlobalInputs] = {
   "word_embeddings", "position_embeddings", "rotary_cos", "rotary_sin", "final_norm_gamma", "final_norm_beta",
-  "lm_head", "lm_head_bias",
+  "lm_head", "lm_head_bias", "position_bias", "encoder_states", "embedding_norm_gamma", "embedding_norm_beta",
 };
 
 const char* const kLayerNames[kDecoderLayerInputs] = {
   "norm1_gamma", "norm1_beta", "norm2_gamma", "norm2_beta", "qkv_weight", "qkv_bias", "q_weight", "q_bias",
   "k_weight", "k_bias", "v_weight", "v_bias", "out_weight", "out_bias", "gate_weight", "gate_bias", "up_weight",
-  "up_bias", "down_weight", "down_bias",
+  "up_bias", "down_weight", "down_bias", "cross_norm_gamma", "cross_norm_beta", "cross_q_weight", "cross_q_bias",
+  "cross_k_weight", "cross_k_bias", "cross_v_weight", "cross_v_bias", "cross_out_weight", "cross_out_bias",
 };
 
 void FailConstruction(TF_OpKernelConstruction* ctx, const std::string& message) {
@@ -135,7 +136,7 @@ bool ReadDecoderStackAttrs(TF_OpKernelConstruction* ctx, DecoderOpAttrs* a) {
   a->num_layers = r.Int("num_layers");
   const int32_t n = r.Int("N");
   if (r.ok && (a->num_layers < 0 || n != kDecoderGlobalInputs + kDecoderLayerInputs * a->num_layers)) {
-    FailConstruction(ctx, "weights must hold 8 global tensors and 20 per layer");
+    FailConstruction(ctx, "weights must hold 12 global tensors and 30 per layer");
     return false;
   }
   a->num_heads = r.Int("num_heads");
@@ -154,11 +155,18 @@ bool ReadDecoderStackAttrs(TF_OpKernelConstruction* ctx, DecoderOpAttrs* a) {
   a->has_final_norm = r.Bool("has_final_norm");
   a->lm_head_transposed = r.Bool("lm_head_transposed");
   a->final_norm_eps = r.Float("final_norm_eps");
+  a->cross_attention = r.Bool("cross_attention");
+  a->fill_cross_cache = r.Bool("fill_cross_cache");
+  a->has_source_mask = r.Bool("has_source_mask");
+  a->has_position_bias = r.Bool("has_position_bias");
+  a->has_embedding_norm = r.Bool("has_embedding_norm");
+  a->embedding_norm_eps = r.Float("embedding_norm_eps");
   const std::string norm = r.String("norm_kind"), act = r.String("activation"), rows = r.String("logits_rows"),
                     precision = r.String("weight_precision");
   if (!r.ok) return false;
   a->eps1 = r.FloatList("norm_eps1", a->num_layers);
   a->eps2 = r.FloatList("norm_eps2", a->num_layers);
+  a->eps_cross = r.FloatList("norm_eps_cross", a->num_layers);
   if (!r.ok) return false;
   std::string error;
   if (norm != "layer" && norm != "rms") error = "norm_kind must be layer or rms";
@@ -167,12 +175,17 @@ bool ReadDecoderStackAttrs(TF_OpKernelConstruction* ctx, DecoderOpAttrs* a) {
   else if (precision != "float32" && precision != "bfloat16") error = "weight_precision must be float32 or bfloat16";
   else if (!std::isfinite(a->scale) || !std::isfinite(a->embedding_scale)) error = "scale and embedding_scale must be finite";
   else if (a->position_offset < 0) error = "position_offset must be non-negative";
+  else if (a->cross_attention && a->parallel) error = "cross_attention cannot be used with parallel layers";
+  else if (!a->cross_attention && (a->fill_cross_cache || a->has_source_mask))
+    error = "fill_cross_cache and has_source_mask need cross_attention";
   if (error.empty()) error = bt_checks::DecoderHeadsError(a->num_heads, a->num_kv_heads, a->head_dim);
   if (error.empty()) error = bt_checks::RotaryDimError(a->rotary_dim, a->head_dim);
   const auto bad_eps = [](float eps) { return !std::isfinite(eps) || eps < 0; };
-  if (error.empty() && bad_eps(a->final_norm_eps)) error = "final_norm_eps must be finite and non-negative";
+  if (error.empty() && (bad_eps(a->final_norm_eps) || bad_eps(a->embedding_norm_eps)))
+    error = "final_norm_eps and embedding_norm_eps must be finite and non-negative";
   for (int32_t l = 0; error.empty() && l < a->num_layers; ++l) {
-    if (bad_eps(a->eps1[l]) || bad_eps(a->eps2[l])) error = "norm_eps1 and norm_eps2 must be finite and non-negative";
+    if (bad_eps(a->eps1[l]) || bad_eps(a->eps2[l]) || bad_eps(a->eps_cross[l]))
+      error = "norm_eps1, norm_eps2 and norm_eps_cross must be finite and non-negative";
   }
   if (!error.empty()) {
     FailConstruction(ctx, error);
@@ -238,6 +251,17 @@ void ReadDecoderStackInputs(TF_OpKernelContext* ctx, const DecoderOpAttrs& a, De
   optional(g[kFinalNormBeta], {e}, "final_norm_beta");
   required(g[kLmHead], a.lm_head_transposed ? std::vector<int64_t>{vocab, e} : std::vector<int64_t>{e, vocab}, "lm_head");
   optional(g[kLmHeadBias], {vocab}, "lm_head_bias");
+  optional(g[kEmbeddingNormGamma], {e}, "embedding_norm_gamma");
+  optional(g[kEmbeddingNormBeta], {e}, "embedding_norm_beta");
+  in->position_bias_rows = 0;
+  if (a.has_position_bias) {
+    const auto ps = ShapeOf(g[kPositionBias].get());
+    if (ps.size() != 2 || ps[0] != a.num_heads || ps[1] < 1) {
+      throw InvalidArgument{"position_bias must have shape [H = " + std::to_string(a.num_heads) +
+                            ", P] with P >= 1, got " + ShapeString(ps)};
+    }
+    in->position_bias_rows = ps[1];
+  }
 
   in->layers.clear();
   in->layers.resize(static_cast<size_t>(a.num_layers));
@@ -278,6 +302,16 @@ void ReadDecoderStackInputs(TF_OpKernelContext* ctx, const DecoderOpAttrs& a, De
     required(t[kUpWeight], {e, f}, name(kUpWeight));
     optional(t[kUpBias], {f}, name(kUpBias));
     required(t[kDownWeight], {f, e}, name(kDownWeight));
+    if (a.cross_attention) {
+      for (int i : {kCrossNormGamma, kCrossNormBeta, kCrossOutBias}) optional(t[i], {e}, name(i));
+      required(t[kCrossQWeight], {e, q_width}, name(kCrossQWeight));
+      required(t[kCrossKWeight], {e, kv_width}, name(kCrossKWeight));
+      required(t[kCrossVWeight], {e, kv_width}, name(kCrossVWeight));
+      required(t[kCrossOutWeight], {q_width, e}, name(kCrossOutWeight));
+      optional(t[kCrossQBias], {q_width}, name(kCrossQBias));
+      optional(t[kCrossKBias], {kv_width}, name(kCrossKBias));
+      optional(t[kCrossVBias], {kv_width}, name(kCrossVBias));
+    }
   }
 
   const auto cache_shape = ShapeOf(in->key_cache.get());
@@ -290,6 +324,32 @@ void ReadDecoderStackInputs(TF_OpKernelContext* ctx, const DecoderOpAttrs& a, De
   required(in->value_cache, want, "value_cache");
   RequireDistinctCaches(in->key_cache.get(), in->value_cache.get());
 
+  // The encoder side: cross caches [layers, B, Hkv, S, D], encoder states [B, S, E], the source mask [B, S].
+  in->cross_key_cache = Input(ctx, 6, "cross_key_cache", TF_FLOAT);
+  in->cross_value_cache = Input(ctx, 7, "cross_value_cache", TF_FLOAT);
+  TensorPtr source_mask = Input(ctx, 5, "source_mask", TF_INT32);
+  in->source_len = 0;
+  in->source_mask.clear();
+  if (a.cross_attention) {
+    const auto cs = ShapeOf(in->cross_key_cache.get());
+    if (cs.size() != 5) {
+      throw InvalidArgument{"cross_key_cache must have rank 5 [layers, B, Hkv, S, D], got " + ShapeString(cs)};
+    }
+    in->source_len = cs[3];
+    if (in->batch > 0 && in->source_len < 1) throw InvalidArgument{"cross caches need S >= 1 source rows"};
+    const std::vector<int64_t> cross{a.num_layers, in->batch, a.num_kv_heads, in->source_len, d};
+    required(in->cross_key_cache, cross, "cross_key_cache");
+    required(in->cross_value_cache, cross, "cross_value_cache");
+    if (NumElements(cross) > 0 && TF_TensorData(in->cross_key_cache.get()) == TF_TensorData(in->cross_value_cache.get()))
+      throw InvalidArgument{"cross_key_cache and cross_value_cache share one buffer: pass two tensors"};
+    if (a.fill_cross_cache) required(g[kEncoderStates], {in->batch, in->source_len, e}, "encoder_states");
+    if (a.has_source_mask) {
+      RequireShape(source_mask.get(), {in->batch, in->source_len}, "source_mask");
+      in->source_mask = Int32Values(source_mask.get());
+      ThrowIf(bt_checks::SourceMaskError(in->batch, in->source_len, in->source_mask.data()));
+    }
+  }
+
   TensorPtr past = Input(ctx, 1, "past_lengths", TF_INT32), fresh = Input(ctx, 2, "new_lengths", TF_INT32);
   RequireShape(past.get(), {in->batch}, "past_lengths");
   RequireShape(fresh.get(), {in->batch}, "new_lengths");
@@ -300,6 +360,27 @@ void ReadDecoderStackInputs(TF_OpKernelContext* ctx, const DecoderOpAttrs& a, De
   ThrowIf(bt_checks::TokenIdsError(in->batch, in->new_len, in->input_ids.data(), in->fresh.data(), vocab));
   ThrowIf(bt_checks::StepPositionsError(in->batch, in->past.data(), in->fresh.data(), in->position_rows,
                                         a.position_offset, in->rotary_rows));
+  if (in->position_bias_rows > 0)
+    ThrowIf(bt_checks::PositionBiasError(in->batch, in->past.data(), in->fresh.data(), in->position_bias_rows));
+}
+
+// ---- BtReorderCache ----
+
+void ReadReorderCacheInputs(TF_OpKernelContext* ctx, ReorderCacheInputs* in) {
+  in->key_cache = Input(ctx, 0, "key_cache", TF_FLOAT);
+  in->value_cache = Input(ctx, 1, "value_cache", TF_FLOAT);
+  const auto shape = ShapeOf(in->key_cache.get());
+  if (shape.size() != 5) throw InvalidArgument{"key_cache must have rank 5 [layers, B, Hkv, C, D], got " + ShapeString(shape)};
+  in->layers = shape[0];
+  in->batch = shape[1];
+  in->kv_heads = shape[2];
+  in->capacity = shape[3];
+  in->head_dim = shape[4];
+  RequireShape(in->value_cache.get(), shape, "value_cache");
+  RequireDistinctCaches(in->key_cache.get(), in->value_cache.get());
+  in->lengths = Lengths(ctx, 2, "lengths", in->batch);
+  in->source_rows = Lengths(ctx, 3, "source_rows", in->batch);
+  ThrowIf(bt_checks::ReorderRowsError(in->batch, in->capacity, in->lengths.data(), in->source_rows.data()));
 }
 
 }  // namespace bt_tf

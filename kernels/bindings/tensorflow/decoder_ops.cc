@@ -1,7 +1,8 @@
-// TensorFlow ops BtRmsNorm, BtRotaryEmbedding, BtAttentionWithKVCache and
-// BtTransformerDecoderStack: their definitions and CPU kernels, over the native
-// core's btk_rms_norm, btk_rotary_embedding, btk_attention_with_kv_cache and
-// btk_transformer_decoder_stack. Inputs, attributes and outputs mirror the tfjs
+// TensorFlow ops BtRmsNorm, BtRotaryEmbedding, BtAttentionWithKVCache,
+// BtTransformerDecoderStack and BtReorderCache: their definitions and CPU
+// kernels, over the native core's btk_rms_norm, btk_rotary_embedding,
+// btk_attention_with_kv_cache, btk_transformer_decoder_stack and
+// btk_reorder_cache. Inputs, attributes and outputs mirror the tfjs
 // kernels of the same names (the inputs are read and checked in
 // decoder_inputs.cc).
 //
@@ -9,6 +10,8 @@
 // input caches' own buffers and return those same tensors as the key_cache_out
 // and value_cache_out outputs (TF_SetOutput with the input tensor), so a step
 // never copies the past. Every tensor sharing a cache's buffer sees the update.
+// The cross caches of an encoder-decoder step (filled from the encoder states)
+// and BtReorderCache's caches (rows reordered) are donated the same way.
 //
 // BtTransformerDecoderStack's weights are read in place (float32), or, with
 // weight_precision 'bfloat16', from bfloat16 copies (btk_pack_weight_bf16) made
@@ -223,6 +226,17 @@ void ComputeDecoderStack(void* attrs, TF_OpKernelContext* ctx) {
     m.final_norm_eps = a.final_norm_eps;
     m.lm_head_bias = opt(g[kLmHeadBias]);
     m.lm_head = weights.Weight(g[kLmHead], e, in.vocab, a.lm_head_transposed);
+    m.cross_attention = a.cross_attention ? 1 : 0;
+    if (a.has_embedding_norm) {
+      m.has_embedding_norm = 1;
+      m.embedding_norm_gamma = opt(g[kEmbeddingNormGamma]);
+      m.embedding_norm_beta = a.norm_kind == BTK_NORM_RMS ? nullptr : opt(g[kEmbeddingNormBeta]);
+      m.embedding_norm_eps = a.embedding_norm_eps;
+    }
+    if (in.position_bias_rows > 0) {
+      m.position_bias = FloatData(g[kPositionBias].get());
+      m.position_bias_rows = in.position_bias_rows;
+    }
 
     std::vector<btk_decoder_layer> layers(static_cast<size_t>(a.num_layers));
     for (int32_t l = 0; l < a.num_layers; ++l) {
@@ -256,6 +270,19 @@ void ComputeDecoderStack(void* attrs, TF_OpKernelContext* ctx) {
       L.w_up = weights.Weight(t[kUpWeight], e, in.ffn);
       L.b_down = opt(t[kDownBias]);
       L.w_down = weights.Weight(t[kDownWeight], in.ffn, e);
+      if (a.cross_attention) {
+        L.cross_norm_gamma = opt(t[kCrossNormGamma]);
+        L.cross_norm_beta = rms ? nullptr : opt(t[kCrossNormBeta]);
+        L.cross_norm_eps = a.eps_cross[static_cast<size_t>(l)];
+        L.b_cross_q = opt(t[kCrossQBias]);
+        L.b_cross_k = opt(t[kCrossKBias]);
+        L.b_cross_v = opt(t[kCrossVBias]);
+        L.b_cross_o = opt(t[kCrossOutBias]);
+        L.w_cross_q = weights.Weight(t[kCrossQWeight], e, q_width);
+        L.w_cross_k = weights.Weight(t[kCrossKWeight], e, kv_width);
+        L.w_cross_v = weights.Weight(t[kCrossVWeight], e, kv_width);
+        L.w_cross_o = weights.Weight(t[kCrossOutWeight], q_width, e);
+      }
     }
     m.layers = layers.empty() ? nullptr : layers.data();
 
@@ -275,9 +302,39 @@ void ComputeDecoderStack(void* attrs, TF_OpKernelContext* ctx) {
     step.logits_rows = a.logits_all ? BTK_LOGITS_ALL : BTK_LOGITS_LAST;
     step.logits = FloatData(logits.get());
     step.lengths = static_cast<int32_t*>(TF_TensorData(lengths.get()));
+    if (a.cross_attention) {
+      step.source_len = in.source_len;
+      step.cross_key_cache = FloatData(in.cross_key_cache.get());
+      step.cross_value_cache = FloatData(in.cross_value_cache.get());
+      if (a.fill_cross_cache) step.encoder_states = FloatData(g[kEncoderStates].get());
+      if (a.has_source_mask) step.source_mask = in.source_mask.data();
+    }
     CheckBtk(btk_transformer_decoder_stack(&m, &step), "transformer decoder stack");
     ForwardAsOutput(ctx, 1, in.key_cache.get());
     ForwardAsOutput(ctx, 2, in.value_cache.get());
+    ForwardAsOutput(ctx, 4, in.cross_key_cache.get());  // the placeholders pass through without cross-attention
+    ForwardAsOutput(ctx, 5, in.cross_value_cache.get());
+  });
+}
+
+// ---- BtReorderCache ----
+
+void* CreateReorder(TF_OpKernelConstruction*) { return nullptr; }
+void DeleteReorder(void*) {}
+
+void ComputeReorder(void*, TF_OpKernelContext* ctx) {
+  GuardedCompute(ctx, [&] {
+    ReorderCacheInputs in;
+    ReadReorderCacheInputs(ctx, &in);
+    TensorPtr lengths = OutputOf(ctx, 2, {in.batch}, TF_INT32);
+    auto* out_lengths = static_cast<int32_t*>(TF_TensorData(lengths.get()));
+    for (int64_t b = 0; b < in.batch; ++b) out_lengths[b] = in.lengths[static_cast<size_t>(b)];
+    CheckBtk(btk_reorder_cache(FloatData(in.key_cache.get()), FloatData(in.value_cache.get()), out_lengths,
+                               in.source_rows.empty() ? nullptr : in.source_rows.data(), in.layers, in.batch,
+                               in.kv_heads, in.capacity, in.head_dim),
+             "reorder cache");
+    ForwardAsOutput(ctx, 0, in.key_cache.get());
+    ForwardAsOutput(ctx, 1, in.value_cache.get());
   });
 }
 
@@ -328,20 +385,42 @@ void DefineAttentionWithKVCache(TF_Status* status) {
 void DefineTransformerDecoderStack(TF_Status* status) {
   TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(kTransformerDecoderStackOp);
   for (const char* input : {"input_ids: int32", "past_lengths: int32", "new_lengths: int32", "key_cache: float",
-                            "value_cache: float", "weights: N * float"}) {
+                            "value_cache: float", "source_mask: int32", "cross_key_cache: float",
+                            "cross_value_cache: float", "weights: N * float"}) {
     TF_OpDefinitionBuilderAddInput(b, input);
   }
   AddOutputs(b, "logits: float");
+  TF_OpDefinitionBuilderAddOutput(b, "cross_key_cache_out: float");
+  TF_OpDefinitionBuilderAddOutput(b, "cross_value_cache_out: float");
   for (const char* attr :
-       {"N: int >= 8", "num_layers: int", "num_heads: int", "num_kv_heads: int", "head_dim: int", "norm_kind: string",
+       {"N: int >= 12", "num_layers: int", "num_heads: int", "num_kv_heads: int", "head_dim: int", "norm_kind: string",
         "norm_first: bool", "parallel: bool", "parallel_shared_norm: bool", "activation: string", "gated_mlp: bool",
         "packed_qkv: bool", "scale: float", "embedding_scale: float", "position_offset: int", "rotary_dim: int",
         "rotary_interleaved: bool", "has_final_norm: bool", "lm_head_transposed: bool", "norm_eps1: list(float)",
-        "norm_eps2: list(float)", "final_norm_eps: float", "logits_rows: string", "weight_precision: string"}) {
+        "norm_eps2: list(float)", "final_norm_eps: float", "logits_rows: string", "weight_precision: string",
+        "cross_attention: bool", "fill_cross_cache: bool", "has_source_mask: bool", "has_position_bias: bool",
+        "norm_eps_cross: list(float)", "has_embedding_norm: bool", "embedding_norm_eps: float"}) {
     TF_OpDefinitionBuilderAddAttr(b, attr);
   }
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &UnknownShapes);
   TF_RegisterOpDefinition(b, status);
+}
+
+void DefineReorderCache(TF_Status* status) {
+  TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(kReorderCacheOp);
+  for (const char* input : {"key_cache: float", "value_cache: float", "lengths: int32", "source_rows: int32"}) {
+    TF_OpDefinitionBuilderAddInput(b, input);
+  }
+  TF_OpDefinitionBuilderAddOutput(b, "key_cache_out: float");
+  TF_OpDefinitionBuilderAddOutput(b, "value_cache_out: float");
+  TF_OpDefinitionBuilderAddOutput(b, "lengths_out: int32");
+  TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &UnknownShapes);
+  TF_RegisterOpDefinition(b, status);
+}
+
+void RegisterReorderCacheCpu(TF_Status* status) {
+  TF_KernelBuilder* k = TF_NewKernelBuilder(kReorderCacheOp, "CPU", &CreateReorder, &ComputeReorder, &DeleteReorder);
+  TF_RegisterKernelBuilder(kReorderCacheOp, k, status);
 }
 
 void RegisterRmsNormCpu(TF_Status* status) {

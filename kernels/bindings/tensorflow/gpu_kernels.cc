@@ -438,7 +438,12 @@ void ComputeGpuDecoder(void* attrs, TF_OpKernelContext* ctx) {
     const auto& at = *static_cast<GpuDecoderAttrs*>(attrs);
     const DecoderOpAttrs& a = at.op;
     DecoderStackInputs in;
-    ReadDecoderStackInputs(ctx, a, &in);  // ids and lengths: host memory
+    ReadDecoderStackInputs(ctx, a, &in);  // ids, lengths and the source mask: host memory
+    // Not in the CUDA decoder yet: refused by name rather than computed without them.
+    if (a.cross_attention || a.has_position_bias || a.has_embedding_norm) {
+      throw InvalidArgument{"BtTransformerDecoderStack on GPU does not support cross_attention, position_bias or "
+                            "the embedding norm yet (encoder-decoder models run on the CPU kernel)"};
+    }
     const auto data = [](const TensorPtr& t) -> const float* {
       return IsPlaceholder(t.get()) ? nullptr : FloatData(t.get());
     };
@@ -518,6 +523,8 @@ void ComputeGpuDecoder(void* attrs, TF_OpKernelContext* ctx) {
     work.Finish();
     ForwardAsOutput(ctx, 1, in.key_cache.get());
     ForwardAsOutput(ctx, 2, in.value_cache.get());
+    ForwardAsOutput(ctx, 4, in.cross_key_cache.get());  // placeholders, passed through
+    ForwardAsOutput(ctx, 5, in.cross_value_cache.get());
   });
 }
 
@@ -565,7 +572,7 @@ void RegisterAttentionWithKVCacheGpu(TF_Status* status) {
 
 void RegisterTransformerDecoderStackGpu(TF_Status* status) {
   RegisterGpuKernel(kTransformerDecoderStackOp, &CreateGpuDecoder, &ComputeGpuDecoder, &DeleteGpuDecoder, status,
-                    {"input_ids", "past_lengths", "new_lengths", "lengths"});
+                    {"input_ids", "past_lengths", "new_lengths", "lengths", "source_mask"});
 }
 
 }  // namespace bt_tf

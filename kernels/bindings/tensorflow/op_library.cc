@@ -34,6 +34,8 @@ const OpRegistration kRegistrations[] = {
     {bt_tf::kAttentionWithKVCacheOp, "CPU", &bt_tf::RegisterAttentionWithKVCacheCpu},
     {bt_tf::kTransformerDecoderStackOp, nullptr, &bt_tf::DefineTransformerDecoderStack},
     {bt_tf::kTransformerDecoderStackOp, "CPU", &bt_tf::RegisterTransformerDecoderStackCpu},
+    {bt_tf::kReorderCacheOp, nullptr, &bt_tf::DefineReorderCache},
+    {bt_tf::kReorderCacheOp, "CPU", &bt_tf::RegisterReorderCacheCpu},
 #ifdef BT_WITH_CUDA
     {bt_tf::kScaledDotProductAttentionOp, "GPU", &bt_tf::RegisterScaledDotProductAttentionGpu},
     {bt_tf::kScaledDotProductAttentionGradOp, "GPU", &bt_tf::RegisterScaledDotProductAttentionGradGpu},

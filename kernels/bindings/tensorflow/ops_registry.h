@@ -5,7 +5,7 @@
 // One name per op end to end: the tfjs kernels, the addon's functions, the CPU
 // core's C ABI and the CUDA ABI call the ops ScaledDotProductAttention,
 // ScaledDotProductAttentionGrad, TransformerEncoderLayer, TransformerEncoderStack,
-// RmsNorm, RotaryEmbedding, AttentionWithKVCache and TransformerDecoderStack; the
+// RmsNorm, RotaryEmbedding, AttentionWithKVCache, TransformerDecoderStack and ReorderCache; the
 // TensorFlow ops are those names prefixed with Bt.
 #ifndef TFJS_BT_TENSORFLOW_OPS_REGISTRY_H_
 #define TFJS_BT_TENSORFLOW_OPS_REGISTRY_H_
@@ -23,6 +23,7 @@ constexpr const char* kRmsNormOp = "BtRmsNorm";
 constexpr const char* kRotaryEmbeddingOp = "BtRotaryEmbedding";
 constexpr const char* kAttentionWithKVCacheOp = "BtAttentionWithKVCache";
 constexpr const char* kTransformerDecoderStackOp = "BtTransformerDecoderStack";
+constexpr const char* kReorderCacheOp = "BtReorderCache";
 
 // One registration: an op's definition (device null) or one of its kernels
 // (device "CPU" or "GPU"). `add` registers it, reporting failure through status.
@@ -41,6 +42,7 @@ void DefineRmsNorm(TF_Status* status);
 void DefineRotaryEmbedding(TF_Status* status);
 void DefineAttentionWithKVCache(TF_Status* status);
 void DefineTransformerDecoderStack(TF_Status* status);
+void DefineReorderCache(TF_Status* status);
 
 // DEVICE_CPU kernels, over the native core (same files).
 void RegisterScaledDotProductAttentionCpu(TF_Status* status);
@@ -51,6 +53,7 @@ void RegisterRmsNormCpu(TF_Status* status);
 void RegisterRotaryEmbeddingCpu(TF_Status* status);
 void RegisterAttentionWithKVCacheCpu(TF_Status* status);
 void RegisterTransformerDecoderStackCpu(TF_Status* status);
+void RegisterReorderCacheCpu(TF_Status* status);
 
 // DEVICE_GPU kernels, over libbt_cuda (gpu_kernels.cc; only in BT_WITH_CUDA builds).
 void RegisterScaledDotProductAttentionGpu(TF_Status* status);
