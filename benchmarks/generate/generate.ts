@@ -13,6 +13,7 @@
  *   npm run bench:generate -- --long            # also: position flatness and memory over 2,000 decode steps
  *   npm run bench:generate -- --quick           # smoke run: a few tokens, batches 1 and 2
  *   npm run bench:generate -- --engines better --models llama-6l
+ *   npm run bench:generate -- --seq2seq         # the encoder–decoders instead (benchmarks/generate/seq2seq/seq2seq.ts)
  */
 import * as fs from 'fs';
 import * as os from 'os';
@@ -104,6 +105,11 @@ async function attempt<T>(what: () => Promise<T>): Promise<T | Error> {
 const firstLine = (e: Error) => (e.message ?? String(e)).split('\n')[0];
 
 async function main(): Promise<void> {
+  // The encoder–decoder part (Marian, T5-small): its own options, engines and section (benchmarks/generate/seq2seq).
+  if (process.argv.includes('--seq2seq')) {
+    // eslint-disable-next-line @typescript-eslint/no-var-requires
+    return (require('./seq2seq/seq2seq') as typeof import('./seq2seq/seq2seq')).main(process.argv);
+  }
   const options = parseOptions();
   const root = repoRoot();
   const recomputeNewTokens = options.recomputeNewTokens ?? options.newTokens;
