@@ -18,6 +18,7 @@ import {GraphDef, InputRef} from '../transform/graph/graph_def';
 import {GraphView} from '../transform/graph/graph_view';
 import {graphModelArtifacts} from '../transform/graph_model_transform';
 import {recogniseSeq2SeqGraph, RecognisedSeq2Seq} from '../transform/seq2seq/seq2seq_graph';
+import {buildFusedEncoder, FusedEncoder} from './graph_encoder';
 
 export interface GraphSeq2Seq {
   weights: DecoderWeights;
@@ -29,6 +30,8 @@ export interface GraphSeq2Seq {
   encoderOutput: string;
   /** Tensors made here (views, the position bias, a scaled gamma), disposed with the generator. */
   owned: tf.Tensor[];
+  /** The encoder as one fused stack, or why the graph runs it. */
+  encoder: FusedEncoder | string;
 }
 
 export type GraphSeq2SeqResult = {ok: true; model: GraphSeq2Seq} | {ok: false; reason: string};
@@ -147,7 +150,10 @@ function positionBiasOf(model: GraphModel, r: RecognisedSeq2Seq, terms: InputRef
         }
       }
     }
-    return any ? bias : null;
+    // The same value at every distance (a constant added to all scores of a head) leaves the softmax unchanged.
+    const varies = Array.from({length: heads}, (_, head) => bias.subarray(head * length, (head + 1) * length))
+        .some(row => row.some(v => v !== row[0]));
+    return any && varies ? bias : null;
   } finally {
     tf.dispose(values);
   }
@@ -346,7 +352,15 @@ function buildWeights(model: GraphModel, view: GraphView, r: RecognisedSeq2Seq, 
     finalNormEps: r.finalNorm?.eps ?? eps, lmHeadTransposed: r.head.transposed,
     ...(r.embeddingNorm ? {embeddingNormEps: r.embeddingNorm.eps} : {}),
   };
-  return {ok: true, model: {weights, config, positions, recognised: r, encoderOutput: refName(view.resolve(r.encoderOutput).ref), owned}};
+  let encoder: FusedEncoder | string = typeof r.encoder === 'string' ? r.encoder : 'not built';
+  if (typeof r.encoder !== 'string') {
+    const [encoderQuery] = probe(model, r, 1, [refName(view.resolve(r.encoder.layers[0].scoresQuery).ref)]);
+    const shape = encoderQuery.shape;
+    encoderQuery.dispose();
+    encoder = buildFusedEncoder(view, r.encoder, weightMap, shape.length === 4 ? shape[1] : shape[0], owned);
+  }
+  return {ok: true, model: {weights, config, positions, recognised: r, encoderOutput: refName(view.resolve(r.encoderOutput).ref),
+    owned, encoder}};
 }
 
 function owning<T extends tf.Tensor>(owned: tf.Tensor[], t: T): T {

@@ -21,7 +21,7 @@ import {beamSearch} from './beam_search';
 import type {FinishReason, GenerationResult, GenerationStep, GeneratorReport} from './generator';
 import {buildGraphSeq2Seq, GraphSeq2Seq, probeSource, seq2seqFeeds, SourceBatch} from './graph_seq2seq';
 import {chooseToken, SeededRandom, argmax} from './sampling';
-import {CachedSeq2SeqSteps, RecomputeSeq2SeqSteps, Seq2SeqStepModel} from './seq2seq_steps';
+import {CachedSeq2SeqSteps, RecomputeSeq2SeqSteps, runEncoder, Seq2SeqStepModel} from './seq2seq_steps';
 import {checkSeq2SeqOptions, checkSource, CheckedSeq2SeqOptions, Seq2SeqGenerateOptions} from './seq2seq_options';
 import {VERIFY_TOLERANCE} from './verify_decoder';
 
@@ -32,6 +32,10 @@ export interface Seq2SeqGeneratorReport extends GeneratorReport {
   source: 'tokens' | 'features';
   /** A learned relative position bias in the decoder's self-attention (T5). */
   positionBias: boolean;
+  /** 'fused': the encoder's layers run as one TransformerEncoderStack; 'graph': the converted graph runs it. */
+  encoder: 'fused' | 'graph';
+  /** Why the graph runs the encoder, when it does. */
+  encoderReason: string | null;
 }
 
 function yieldToEventLoop(): Promise<void> {
@@ -219,6 +223,21 @@ function compare(steps: Seq2SeqStepModel, reference: Seq2SeqStepModel, source: S
   return worst;
 }
 
+/** The fused encoder against the graph's on the probe sources: real rows only (the fused one zeroes padding). */
+function compareEncoders(model: GraphModel, built: GraphSeq2Seq, source: SourceBatch): number {
+  const fused = runEncoder(model, built, source, true), graph = runEncoder(model, built, source, false);
+  try {
+    const mask = source.mask ? tf.tidy(() => tf.expandDims(tf.cast(source.mask as tf.Tensor, 'float32'), 2)) : null;
+    const [a, b] = tf.tidy(() => (mask ? [tf.mul(fused, mask), tf.mul(graph, mask)] : [tf.clone(fused), tf.clone(graph)]));
+    mask?.dispose();
+    const d = relativeDifference(a.dataSync() as Float32Array, b.dataSync() as Float32Array);
+    tf.dispose([a, b]);
+    return d;
+  } finally {
+    tf.dispose([fused, graph]);
+  }
+}
+
 export interface Seq2SeqGeneratorOptions {
   weightPrecision: WeightPrecision;
   cache: boolean;
@@ -269,7 +288,8 @@ export function createSeq2SeqGenerator(model: GraphModel, options: Seq2SeqGenera
     if (built.ok) tf.dispose(built.model.owned);
     return new Seq2SeqGenerator(new RecomputeSeq2SeqSteps(model, feeds, logitsName, vocab, positions), {
       mode: 'recompute', reason, architecture: null, verification: null, positions, weightPrecision: 'float32',
-      implementation: 'graph', source: sourceInfo.kind, positionBias: false,
+      implementation: 'graph', source: sourceInfo.kind, positionBias: false, encoder: 'graph',
+      encoderReason: reason ?? 'the cache is off (the whole graph runs per token)',
     }, [], sourceInfo.shape);
   };
   if (!built.ok) return recompute(built.reason);
@@ -289,6 +309,12 @@ export function createSeq2SeqGenerator(model: GraphModel, options: Seq2SeqGenera
   let difference: number;
   let bf16: number | null = null;
   try {
+    if (typeof b.encoder !== 'string') {
+      const encoderDifference = compareEncoders(model, b, source);
+      if (!(encoderDifference <= VERIFY_TOLERANCE)) {
+        b.encoder = `the fused encoder's output differs from the graph's by ${encoderDifference.toExponential(2)} (relative) on the probe`;
+      }
+    }
     difference = compare(cached, reference, source, vocab);
     if (options.weightPrecision === 'bfloat16' && difference <= VERIFY_TOLERANCE) {
       bf16 = compare(new CachedSeq2SeqSteps(model, b, args, 'bfloat16'), cached, source, vocab);
@@ -314,5 +340,6 @@ export function createSeq2SeqGenerator(model: GraphModel, options: Seq2SeqGenera
     verification: {maxRelativeDifference: difference, bfloat16RelativeDifference: bf16},
     positions: b.positions, weightPrecision: options.weightPrecision, implementation: implementationOf('TransformerDecoderStack'),
     source: b.recognised.sourceKind, positionBias: !!b.weights.positionBias,
+    encoder: typeof b.encoder === 'string' ? 'graph' : 'fused', encoderReason: typeof b.encoder === 'string' ? b.encoder : null,
   }, b.owned, sourceInfo.shape);
 }

@@ -20,6 +20,7 @@ import type {WeightPrecision} from '../op_table';
 import type {DecoderModelArgs} from '../ops/decoder_args';
 import {reorderCache} from '../ops/reorder_cache';
 import {createDecoderCache, DecoderCache, decoderStackInputs, decoderStepAttrs} from '../ops/transformer_decoder_stack';
+import {runFusedEncoder} from './graph_encoder';
 import {GraphSeq2Seq, seq2seqFeeds, SourceBatch} from './graph_seq2seq';
 
 export interface Seq2SeqStepModel {
@@ -51,10 +52,14 @@ function repeatRows<T extends tf.Tensor>(t: T, times: number): T {
 }
 
 /** The encoder's output for a source batch: the graph run up to it. */
-export function runEncoder(model: GraphModel, built: GraphSeq2Seq, source: SourceBatch): tf.Tensor3D {
+export function runEncoder(model: GraphModel, built: GraphSeq2Seq, source: SourceBatch, fused = true): tf.Tensor3D {
   return tf.tidy(() => {
     const ids = tf.zeros([source.input.shape[0], 1], 'int32') as tf.Tensor2D;
-    return model.execute(seq2seqFeeds(built.recognised, source, ids), built.encoderOutput) as tf.Tensor3D;
+    const feeds = seq2seqFeeds(built.recognised, source, ids);
+    if (!fused || typeof built.encoder === 'string') return model.execute(feeds, built.encoderOutput) as tf.Tensor3D;
+    // The embeddings from the graph, the layers fused (padding skipped).
+    const embeddings = model.execute(feeds, built.encoder.input) as tf.Tensor3D;
+    return runFusedEncoder(built.encoder, embeddings, source.mask);
   });
 }
 

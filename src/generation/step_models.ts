@@ -57,9 +57,11 @@ export class CachedSteps implements StepModel {
     const cache = this.cache as DecoderCache;
     const absent = this.absent as tf.Tensor;
     const newLengths = tf.tensor1d(fresh, 'int32');
-    const [logits, keyCache, valueCache, lengths] = tf.tidy(() => runOp('TransformerDecoderStack', decoderStackInputs(this.model, {
+    const [logits, keyCache, valueCache, lengths, ...crossCaches] = tf.tidy(() => runOp('TransformerDecoderStack', decoderStackInputs(this.model, {
       inputIds: ids, pastLengths: cache.pastLengths, newLengths, keyCache: cache.keyCache, valueCache: cache.valueCache,
     }, () => absent), {...this.model.attrs, logitsRows: 'last', weightPrecision: this.precision}));
+    // A decoder-only model has no cross caches: the op passes its placeholders through.
+    tf.dispose(crossCaches);
     // The old tensors share their data with the new caches where the kernel wrote in place: disposing them frees nothing more.
     tf.dispose([ids, newLengths, cache.keyCache, cache.valueCache, cache.pastLengths]);
     this.cache = {keyCache, valueCache, pastLengths: lengths as tf.Tensor1D};

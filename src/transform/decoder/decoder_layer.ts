@@ -89,7 +89,12 @@ export function matchDecoderLayer(view: GraphView, consts: ConstantValues, token
 
   const outProj = block.value.outProj;
   // The layer input: the tensor norm1 reads (pre-norm), or the projections' input (post-norm).
-  const norm1 = matchNormAt(view, consts, projectionInput);
+  let norm1 = matchNormAt(view, consts, projectionInput);
+  // Post-norm layers read the previous layer's norm: a norm at the projections' input whose input the attention
+  // output is not added to is not this layer's norm1.
+  if (norm1.ok && !addOf(view, outProj.output, norm1.value.input) && addOf(view, outProj.output, projectionInput)) {
+    norm1 = refused('post-norm');
+  }
   const layerInput = norm1.ok ? norm1.value.input : projectionInput;
   const qkvDenses = packed ? [q.dense] : [q.dense, k.dense, v.dense];
   const attnOut = outProj.output;

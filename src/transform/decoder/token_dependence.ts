@@ -19,18 +19,19 @@ export class TokenDependence {
   carriesTokens(nodeName: string): boolean {
     const known = this.memo.get(nodeName);
     if (known !== undefined) return known;
-    // Iterative post-order walk: graphs are deep (a layer is hundreds of nodes).
+    // Iterative post-order walk: graphs are deep (a layer is hundreds of nodes). An input is pushed again when it
+    // is not known yet, even if an earlier copy waits lower on the stack (that copy finds it known later);
+    // `expanding` holds the nodes on the current path, so a cycle cannot loop.
     const stack: Array<{node: NodeDef; expanded: boolean}> = [];
     const start = this.view.node(nodeName);
     if (!start) return false;
     stack.push({node: start, expanded: false});
-    const onStack = new Set<string>([nodeName]);
+    const expanding = new Set<string>();
     while (stack.length > 0) {
       const top = stack[stack.length - 1];
       const name = top.node.name;
       if (this.memo.has(name)) {
         stack.pop();
-        onStack.delete(name);
         continue;
       }
       if (this.tokenInputs.has(name)) {
@@ -44,14 +45,13 @@ export class TokenDependence {
       const inputs = this.view.dataInputs(top.node).map(ref => this.view.node(ref.node)).filter((n): n is NodeDef => !!n);
       if (!top.expanded) {
         top.expanded = true;
+        expanding.add(name);
         for (const input of inputs) {
-          if (!this.memo.has(input.name) && !onStack.has(input.name)) {
-            stack.push({node: input, expanded: false});
-            onStack.add(input.name);
-          }
+          if (!this.memo.has(input.name) && !expanding.has(input.name)) stack.push({node: input, expanded: false});
         }
         continue;
       }
+      expanding.delete(name);
       this.memo.set(name, inputs.some(input => this.memo.get(input.name) === true));
     }
     return this.memo.get(nodeName) ?? false;

@@ -21,6 +21,7 @@ import {AttentionBlockMatch, matchAttentionBlock, refKey} from '../decoder/atten
 import {HeadMatch, lookupTable, matchHead} from '../decoder/decoder_graph';
 import {matchNormAt, NormSite} from '../decoder/norm_site';
 import {TokenDependence} from '../decoder/token_dependence';
+import {recogniseEncoderChain, RecognisedEncoder} from './encoder_chain';
 import {matchSeq2SeqLayer, Seq2SeqLayerMatch} from './seq2seq_layer';
 
 export interface RecognisedSeq2Seq {
@@ -43,6 +44,8 @@ export interface RecognisedSeq2Seq {
   logits: string;
   /** The encoder's output [B, S, E]: what every cross-attention's k and v project. */
   encoderOutput: InputRef;
+  /** The encoder's layers back from its output, or why they are not recognised (the graph runs the encoder then). */
+  encoder: RecognisedEncoder | string;
 }
 
 const PASS = new Set(['Reshape', 'Identity', 'Cast', 'ExpandDims', 'Squeeze']);
@@ -217,8 +220,9 @@ export function recogniseSeq2SeqGraph(view: GraphView, consts: ConstantValues, i
     node = view.resolve(scaled.ref).node;
     if (!isWordLookup(node)) return refused('the first decoder layer does not read the word embeddings');
   }
+  const encoder = recogniseEncoderChain(view, consts, sourceTokens, decoderTokens, encoderOutput);
   return matched({
-    decoderTokenInput, sourceInput, sourceKind: features ? 'features' : 'tokens', sourceMaskInput, decoderMaskInput,
+    encoder: encoder.ok ? encoder.value : encoder.reason, decoderTokenInput, sourceInput, sourceKind: features ? 'features' : 'tokens', sourceMaskInput, decoderMaskInput,
     wordEmbedding, positionEmbedding, embeddingScale, embeddingNorm, layers: ordered, finalNorm, headScale,
     head: head.value, logits: logitsName, encoderOutput,
   });

@@ -25,6 +25,12 @@ function optional(cpu: CpuBackend, info: TensorInfo): Float32Array | null {
   return info.shape.reduce((a, b) => a * b, 1) === 0 ? null : floatValues(cpu, info);
 }
 
+/** An int32 tensor's values as an Int32Array (a cast from bool may keep the backend's Uint8Array). */
+function int32Values(cpu: CpuBackend, info: TensorInfo): Int32Array {
+  const values = typedValues(cpu, info);
+  return values instanceof Int32Array ? values : Int32Array.from(values as ArrayLike<number>);
+}
+
 function nativeModel(core: NativeCore, cpu: CpuBackend, a: DecoderStackAttrs, g: Lookup, layer: LayerLookup): DecoderModelParams {
   const bf16 = a.weightPrecision === 'bfloat16';
   const weight = (info: TensorInfo, transposed = false): InPlaceWeight =>
@@ -80,6 +86,8 @@ function nativeModel(core: NativeCore, cpu: CpuBackend, a: DecoderStackAttrs, g:
     lmHeadBias: opt(g('lmHeadBias')), layers, crossAttention: a.crossAttention,
     ...(a.hasPositionBias ? {positionBias: floatValues(cpu, g('positionBias')),
       positionBiasRows: g('positionBias').shape[1]} : {}),
+    ...(a.hasEmbeddingNorm ? {hasEmbeddingNorm: true, embeddingNormGamma: opt(g('embeddingNormGamma')),
+      embeddingNormBeta: opt(g('embeddingNormBeta')), embeddingNormEps: a.embeddingNormEps} : {}),
   };
 }
 
@@ -90,7 +98,7 @@ function nativeSource(cpu: CpuBackend, a: DecoderStackAttrs, g: Lookup, keys: Do
   return {
     S: g('crossKeyCache').shape[3], crossKeyCache: keys.values, crossValueCache: values.values,
     ...(a.fillCrossCache ? {encoderStates: floatValues(cpu, g('encoderStates'))} : {}),
-    ...(a.hasSourceMask ? {sourceMask: typedValues(cpu, g('sourceMask')) as Int32Array} : {}),
+    ...(a.hasSourceMask ? {sourceMask: int32Values(cpu, g('sourceMask'))} : {}),
   };
 }
 
@@ -159,7 +167,7 @@ const transformerDecoderStack: KernelFunc = ({inputs, backend, attrs}) => {
       inputIds, batch, newTokens, capacity, past, fresh, keyCache: keys.values, valueCache: values.values, logits,
       sourceLength: a.crossAttention ? g('crossKeyCache').shape[3] : 0,
       encoderStates: a.crossAttention && a.fillCrossCache ? floatValues(cpu, g('encoderStates')) : null,
-      sourceMask: a.crossAttention && a.hasSourceMask ? typedValues(cpu, g('sourceMask')) as Int32Array : null,
+      sourceMask: a.crossAttention && a.hasSourceMask ? int32Values(cpu, g('sourceMask')) : null,
       crossKeyCache: cross.keys?.values ?? null, crossValueCache: cross.values?.values ?? null,
     });
   }
