@@ -266,6 +266,40 @@ describe('tfjs-better-transformer generate', () => {
     expect(plain.stdout).toBe(`${text}\n`);
   });
 
+  const bart = path.join(FIXTURES_DIR, 'bart_seq2seq');
+  const b = JSON.parse(fs.readFileSync(path.join(bart, 'generation.json'), 'utf8')) as {sources: number[][];
+    decoderStartTokenId: number; eosTokenId: number; greedySingle: number[][]; beamSingle: number[][];
+    beam: {numBeams: number; maxNewTokens: number}};
+  const start = ['--decoder-start-token-id', String(b.decoderStartTokenId)];
+
+  test('an encoder-decoder: greedy and --num-beams equal Python\'s generate()', () => {
+    const greedy = generateJson(bart, '--prompt-ids', ids(b.sources[0]), ...start, '--stop-tokens', String(b.eosTokenId),
+        '--min-new-tokens', '8', '--max-new-tokens', '8', '--backend', 'cpu');
+    expect(greedy.mode).toBe('cached');
+    expect(greedy.sequences[0].tokens).toEqual(b.greedySingle[0].slice(1, 9));
+    const beams = generateJson(bart, '--prompt-ids', ids(b.sources[1]), '--prompt-ids', ids(b.sources[2]), ...start,
+        '--stop-tokens', String(b.eosTokenId), '--num-beams', String(b.beam.numBeams), '--early-stopping',
+        '--max-new-tokens', String(b.beam.maxNewTokens), '--backend', 'cpu');
+    expect(beams.sequences.map(s => s.tokens)).toEqual([b.beamSingle[1].slice(1), b.beamSingle[2].slice(1)]);
+  });
+
+  test.each([
+    ['no --decoder-start-token-id', [bart, '--prompt-ids', '5,6,7', '--backend', 'cpu'], 1, /--decoder-start-token-id is required/],
+    ['--num-beams 0', [bart, '--prompt-ids', '5,6,7', ...start, '--num-beams', '0'], 2, /--num-beams .* expected an integer >= 1/],
+    ['--num-beams with --stream', [bart, '--prompt-ids', '5,6,7', ...start, '--num-beams', '2', '--stream'], 2,
+      /'--num-beams <k>' cannot be used with option '--stream'/],
+    ['--num-beams with sampling', [bart, '--prompt-ids', '5,6,7', ...start, '--num-beams', '2', '--temperature', '0.7', '--backend', 'cpu'], 1,
+      /beam sampling is not supported/],
+    ['--num-beams on a decoder-only model', [path.join(FIXTURES_DIR, 'gpt2_lm'), '--prompt-ids', '5,6,7', '--num-beams', '2', '--backend', 'cpu'], 2,
+      /--num-beams is for encoder-decoder models/],
+  ] as Array<[string, string[], number, RegExp]>)('encoder-decoder: %s is one clear line and a non-zero exit', (_, args, code, message) => {
+    const r = cli('generate', ...args);
+    expect(r.code).toBe(code);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toHaveLength(1);
+    expect(r.stderr[0]).toMatch(message);
+  });
+
   const gpt2 = path.join(FIXTURES_DIR, 'gpt2_lm');
   const P = ['--prompt-ids', '85,64,52'];
   test.each([
