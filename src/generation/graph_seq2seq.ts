@@ -117,11 +117,9 @@ function probe(model: GraphModel, r: RecognisedSeq2Seq, length: number, outputs:
  * The sum of the additive terms of self-attention scores as [H, distance] along the last row of a probe of
  * `length` (null when they add nothing there — masks only), checked to depend only on i − j on the row before.
  */
-function positionBiasOf(model: GraphModel, r: RecognisedSeq2Seq, terms: InputRef[], heads: number, length: number):
-    Float32Array | null | string {
-  if (terms.length === 0) return null;
-  const values = probe(model, r, length, terms.map(refName));
-  try {
+function positionBiasOf(values: tf.Tensor[], heads: number, length: number): Float32Array | null | string {
+  if (values.length === 0) return null;
+  {
     const sum = tf.tidy(() => {
       let total: tf.Tensor = tf.zeros([1, 1, length, length]);
       for (const v of values) {
@@ -154,6 +152,25 @@ function positionBiasOf(model: GraphModel, r: RecognisedSeq2Seq, terms: InputRef
     const varies = Array.from({length: heads}, (_, head) => bias.subarray(head * length, (head + 1) * length))
         .some(row => row.some(v => v !== row[0]));
     return any && varies ? bias : null;
+  }
+}
+
+/** Each layer's self-attention position bias (positionBiasOf) from one probe of the graph of `length`. */
+function layerPositionBiases(model: GraphModel, r: RecognisedSeq2Seq, view: GraphView, heads: number, length: number):
+    Array<Float32Array | null> | string {
+  const names = r.layers.map(l => l.self.additiveTerms.map(t => refName(view.resolve(t).ref)));
+  const flat = [...new Set(names.flat())];
+  if (flat.length === 0) return r.layers.map(() => null);
+  const values = probe(model, r, length, flat);
+  try {
+    const byName = new Map(flat.map((n, i) => [n, values[i]]));
+    const out: Array<Float32Array | null> = [];
+    for (const layer of names) {
+      const bias = positionBiasOf(layer.map(n => byName.get(n) as tf.Tensor), heads, length);
+      if (typeof bias === 'string') return bias;
+      out.push(bias);
+    }
+    return out;
   } finally {
     tf.dispose(values);
   }
@@ -237,12 +254,14 @@ function buildWeights(model: GraphModel, view: GraphView, r: RecognisedSeq2Seq, 
 
   // A learned relative position bias (T5): one for every layer (computed in the first and shared).
   let positionBias: tf.Tensor2D | undefined;
+  // A short probe first: most families add only masks (no bias to read at the long length).
+  const short = layerPositionBiases(model, r, view, heads, Math.min(8, positions));
+  if (typeof short === 'string') return fail(short);
   const probeLength = Math.min(BIAS_PROBE, positions);
-  const bias = positionBiasOf(model, r, first.self.additiveTerms, heads, probeLength);
-  if (typeof bias === 'string') return fail(bias);
-  for (const layer of r.layers.slice(1)) {
-    const other = positionBiasOf(model, r, layer.self.additiveTerms, heads, probeLength);
-    if (typeof other === 'string') return fail(other);
+  const biases = short.every(b => b === null) ? short : layerPositionBiases(model, r, view, heads, probeLength);
+  if (typeof biases === 'string') return fail(biases);
+  const bias = biases[0];
+  for (const other of biases.slice(1)) {
     if ((other === null) !== (bias === null) || (bias && other && bias.some((x, i) => x !== other[i]))) {
       return fail('the decoder layers add different terms to their self-attention scores');
     }
