@@ -213,14 +213,17 @@ btk_status btk_reorder_cache(float* key_cache, float* value_cache, int32_t* leng
 
 btk_status btk_transformer_encoder_stack(const btk_encoder_layer_params* layers, int64_t num_layers, const float* x,
                                          int64_t batch, int64_t seq_len, int64_t embed_dim, const uint8_t* key_padding,
-                                         float* y) {
-  return btk::run_encoder_stack(btk::active_kernels(), layers, num_layers, x, batch, seq_len, embed_dim, key_padding, y);
+                                         const float* attention_bias, int64_t bias_batch, float* y) {
+  return btk::run_encoder_stack(btk::active_kernels(), layers, num_layers, x, batch, seq_len, embed_dim, key_padding,
+                                attention_bias, bias_batch, y);
 }
 
 btk_status btk_transformer_encoder_layer(const btk_encoder_layer_params* layer, const float* x, int64_t batch,
-                                         int64_t seq_len, int64_t embed_dim, const uint8_t* key_padding, float* y) {
+                                         int64_t seq_len, int64_t embed_dim, const uint8_t* key_padding,
+                                         const float* attention_bias, int64_t bias_batch, float* y) {
   if (!layer) return BTK_INVALID_ARGUMENT;
-  return btk_transformer_encoder_stack(layer, 1, x, batch, seq_len, embed_dim, key_padding, y);
+  return btk_transformer_encoder_stack(layer, 1, x, batch, seq_len, embed_dim, key_padding, attention_bias, bias_batch,
+                                       y);
 }
 
 const char* btk_isa_name(void) { return btk::isa_name(btk::active_kernels().isa); }

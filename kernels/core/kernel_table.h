@@ -79,6 +79,15 @@ struct AttentionProblem {
   // with d = i + Sk - Sq - j, the distance of their absolute positions in a cache (T5).
   const float* position_bias;
   int64_t position_bias_rows;
+  // Optional additive score bias by original position (an encoder's T5 bias, shared by all its layers):
+  // score (i, j) of (b, h) gains score_bias[b * score_bias_batch_stride + (h * L + pos(b, i)) * L + pos(b, j)]
+  // with L = score_bias_len (batch stride 0 broadcasts). pos(b, i) = score_bias_positions[
+  // score_bias_first_row[b] + i], the position row i of a packed sequence had before padding was
+  // removed; i itself when score_bias_positions is null.
+  const float* score_bias;
+  int64_t score_bias_batch_stride, score_bias_len;
+  const int64_t* score_bias_positions;
+  const int64_t* score_bias_first_row;
 };
 
 struct AttentionGradients {

@@ -89,8 +89,17 @@ btk_status btk_gemm(int64_t m, const float* a, int64_t lda, const btk_packed_wei
                     float* c, int64_t ldc, const float* bias, btk_activation activation,
                     const float* residual, int64_t ld_residual);
 
+/* The norms both encoders and decoders use. */
+typedef enum btk_norm_kind {
+  BTK_NORM_LAYER = 0,  /* LayerNorm: (x - mean) / sqrt(var + eps) * gamma + beta */
+  BTK_NORM_RMS = 1     /* RMSNorm: x / sqrt(mean(x^2) + eps) * gamma */
+} btk_norm_kind;
+
 /* One encoder layer's parameters. QKV is either packed (w_qkv [E,3E], b_qkv [3E])
- * or separate (w_q, w_k, w_v [E,E] with b_q, b_k, b_v); biases may be null (zero). */
+ * or separate (w_q, w_k, w_v [E,E] with b_q, b_k, b_v); every bias may be null (zero).
+ * MLP: ffn2(act(ffn1(x))), or ffn2(act(gate(x)) * ffn1(x)) when gated_mlp (T5 v1.1's gated-gelu:
+ * gate = wi_0, ffn1 = wi_1), w_gate [E, F] like w_ffn1. With norm_kind BTK_NORM_RMS both norms are
+ * RMSNorms: their betas must be null. */
 typedef struct btk_encoder_layer_params {
   int64_t num_heads;
   const btk_packed_weight *w_qkv, *w_q, *w_k, *w_v, *w_o, *w_ffn1, *w_ffn2;
@@ -98,21 +107,33 @@ typedef struct btk_encoder_layer_params {
   const float *ln1_gamma, *ln1_beta, *ln2_gamma, *ln2_beta; /* [E]; null = 1 / 0 */
   float ln1_eps, ln2_eps;
   btk_activation activation;
-  int norm_first;        /* 0: post-norm (BERT), 1: pre-norm (GPT-2, ViT) */
+  int norm_first;        /* 0: post-norm (BERT), 1: pre-norm (GPT-2, ViT, T5) */
   int causal;
-  float attention_scale; /* NaN: 1/sqrt(head_dim); otherwise used as is (0 too: set it explicitly) */
+  float attention_scale; /* NaN: 1/sqrt(head_dim); otherwise used as is (0 too: set it explicitly; T5: 1) */
+  btk_norm_kind norm_kind;            /* zero-initialised: LayerNorm */
+  int gated_mlp;
+  const btk_packed_weight* w_gate;    /* [E, F]; gated_mlp only (null otherwise) */
+  const float* b_gate;                /* [F] or null */
 } btk_encoder_layer_params;
 
 /* y[B,S,E] = layers applied in order to x[B,S,E]. Only real tokens (key_padding
  * nonzero; all tokens when key_padding is null) are computed; padded rows of y are 0.
- * The tokens stay packed between layers; no layers copies the real rows. */
+ * The tokens stay packed between layers; no layers copies the real rows.
+ * attention_bias (optional; T5's relative position bias, computed once per forward):
+ * [bias_batch, H, S, S] float32 with bias_batch 1 (shared by the batch) or B, 0 without it;
+ * every layer then needs the same num_heads H. Element [b', h, i, j] (b' = b or 0) is added to
+ * the scaled score of query position i and key position j of sequence b in every layer's
+ * attention, before padded keys are excluded and the causal rule applied; i and j are the
+ * original (unpacked) positions, so padded positions of the bias are never read. */
 btk_status btk_transformer_encoder_stack(const btk_encoder_layer_params* layers, int64_t num_layers,
                                          const float* x, int64_t batch, int64_t seq_len, int64_t embed_dim,
-                                         const uint8_t* key_padding, float* y);
+                                         const uint8_t* key_padding, const float* attention_bias,
+                                         int64_t bias_batch, float* y);
 
 /* One encoder layer: btk_transformer_encoder_stack with that layer alone. */
 btk_status btk_transformer_encoder_layer(const btk_encoder_layer_params* layer, const float* x, int64_t batch,
-                                         int64_t seq_len, int64_t embed_dim, const uint8_t* key_padding, float* y);
+                                         int64_t seq_len, int64_t embed_dim, const uint8_t* key_padding,
+                                         const float* attention_bias, int64_t bias_batch, float* y);
 
 /* A bfloat16 copy (round to nearest even) of a [rows=in, cols=out] weight, read from memory laid
  * out [rows][cols], or [cols][rows] when `transposed` is nonzero (an LM head tied to the word
@@ -164,11 +185,6 @@ btk_status btk_attention_with_kv_cache(const btk_kv_cache_problem* problem, cons
                                        int32_t* lengths);
 
 /* ---- A decoder-only language model's step (prefill or decode) -------------------------------- */
-
-typedef enum btk_norm_kind {
-  BTK_NORM_LAYER = 0,  /* LayerNorm: (x - mean) / sqrt(var + eps) * gamma + beta */
-  BTK_NORM_RMS = 1     /* RMSNorm: x / sqrt(mean(x^2) + eps) * gamma */
-} btk_norm_kind;
 
 /* A projection weight, y = x . W with W [in_dim, out_dim], read in place from the caller's
  * float32 `data` (row-major [in_dim][out_dim]; [out_dim][in_dim] when `transposed`, as an LM

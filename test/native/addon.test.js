@@ -225,10 +225,22 @@ const ACTIVATIONS = {
   gelu_tanh: (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
   relu: (x) => Math.max(0, x),
 };
-function referenceLayer(L, x, len, E) {
-  const F = L.b1.length, hd = E / L.numHeads;
+function rmsNorm(x, rows, cols, gamma, eps) {
+  for (let r = 0; r < rows; r++) {
+    let squares = 0;
+    for (let c = 0; c < cols; c++) squares += x[r * cols + c] ** 2;
+    const inverse = 1 / Math.sqrt(squares / cols + eps);
+    for (let c = 0; c < cols; c++) x[r * cols + c] *= inverse * (gamma ? gamma[c] : 1);
+  }
+}
+// One layer on one sequence; `bias` (optional): {values [*, H, S, S], offset of this sequence's [H, S, S], S,
+// positions: the original position of each real token}.
+function referenceLayer(L, x, len, E, bias) {
+  const F = L.w1.length / E, hd = E / L.numHeads;
+  const norm = (v, gamma, beta, eps) => L.normKind === 'rms' ? rmsNorm(v, len, E, gamma, eps ?? 1e-5)
+                                                              : layerNorm(v, len, E, gamma, beta, eps ?? 1e-5);
   let attnIn = Float64Array.from(x);
-  if (L.normFirst) layerNorm(attnIn, len, E, L.ln1Gamma, L.ln1Beta, L.ln1Eps);
+  if (L.normFirst) norm(attnIn, L.ln1Gamma, L.ln1Beta, L.ln1Eps);
   const qkv = matmul(attnIn, len, E, L.wqkv, 3 * E, L.bqkv);
   const ctx = new Float64Array(len * E);
   for (let h = 0; h < L.numHeads; h++) for (let i = 0; i < len; i++) {
@@ -237,7 +249,9 @@ function referenceLayer(L, x, len, E) {
     for (let j = 0; j < len; j++) {
       let dot = 0;
       for (let d = 0; d < hd; d++) dot += qkv[i * 3 * E + h * hd + d] * qkv[j * 3 * E + E + h * hd + d];
-      s[j] = L.isCausal && j > i ? -Infinity : dot * (L.scale ?? 1 / Math.sqrt(hd));
+      s[j] = dot * (L.scale ?? 1 / Math.sqrt(hd));
+      if (bias) s[j] += bias.values[bias.offset + (h * bias.S + bias.positions[i]) * bias.S + bias.positions[j]];
+      if (L.isCausal && j > i) s[j] = -Infinity;
       max = Math.max(max, s[j]);
     }
     let sum = 0;
@@ -249,12 +263,19 @@ function referenceLayer(L, x, len, E) {
     }
   }
   const h1 = matmul(ctx, len, E, L.wo, E, L.bo).map((value, i) => value + x[i]);
-  if (!L.normFirst) layerNorm(h1, len, E, L.ln1Gamma, L.ln1Beta, L.ln1Eps);
+  if (!L.normFirst) norm(h1, L.ln1Gamma, L.ln1Beta, L.ln1Eps);
   const ffnIn = Float64Array.from(h1);
-  if (L.normFirst) layerNorm(ffnIn, len, E, L.ln2Gamma, L.ln2Beta, L.ln2Eps);
-  const u = matmul(ffnIn, len, E, L.w1, F, L.b1).map(ACTIVATIONS[L.activation]);
+  if (L.normFirst) norm(ffnIn, L.ln2Gamma, L.ln2Beta, L.ln2Eps);
+  const activation = ACTIVATIONS[L.activation ?? 'gelu'];
+  let u = matmul(ffnIn, len, E, L.w1, F, L.b1);
+  if (L.gatedMlp) {
+    const gate = matmul(ffnIn, len, E, L.wgate, F, L.bgate);
+    u = u.map((value, i) => value * activation(gate[i]));
+  } else {
+    u = u.map(activation);
+  }
   const y = matmul(u, len, F, L.w2, E, L.b2).map((value, i) => value + h1[i]);
-  if (!L.normFirst) layerNorm(y, len, E, L.ln2Gamma, L.ln2Beta, L.ln2Eps);
+  if (!L.normFirst) norm(y, L.ln2Gamma, L.ln2Beta, L.ln2Eps);
   return y;
 }
 function randomLayer(E, numHeads, F, options) {
@@ -267,14 +288,18 @@ function randomLayer(E, numHeads, F, options) {
     activation: 'gelu', normFirst: false, isCausal: false, ...options,
   };
 }
-function referenceStack(layers, x, B, S, E, keyPadding) {
+// attentionBias: [1 or B, H, S, S] (optional), added in every layer at the original positions.
+function referenceStack(layers, x, B, S, E, keyPadding, attentionBias) {
   const y = new Float64Array(B * S * E);
   for (let b = 0; b < B; b++) {
     const rows = [];
     for (let t = 0; t < S; t++) if (!keyPadding || keyPadding[b * S + t]) rows.push(t);
     let seq = new Float64Array(rows.length * E);
     rows.forEach((t, r) => seq.set(x.subarray((b * S + t) * E, (b * S + t + 1) * E), r * E));
-    for (const L of layers) seq = referenceLayer(L, seq, rows.length, E);
+    const H = layers.length ? layers[0].numHeads : 0, perSequence = H * S * S;
+    const bias = attentionBias && {values: attentionBias, S, positions: rows,
+                                   offset: attentionBias.length === perSequence ? 0 : b * perSequence};
+    for (const L of layers) seq = referenceLayer(L, seq, rows.length, E, bias);
     rows.forEach((t, r) => y.set(seq.subarray(r * E, (r + 1) * E), (b * S + t) * E));
   }
   return y;
@@ -321,6 +346,74 @@ test('transformerEncoderStack runs layers packed and matches layer-by-layer refe
   assertClose(out, referenceStack(layers, x, B, S, E, keyPadding), 2e-4, 2e-4, 'out');
   addon.transformerEncoderStack({x, out, B, S, E, keyPadding, layers: []});  // identity on real rows, zeros elsewhere
   assertClose(out, referenceStack([], x, B, S, E, keyPadding), 0, 0, 'identity');
+});
+
+// T5 v1.1: pre-norm RMSNorm without betas, gated gelu_tanh MLP, no biases, attention scale 1.
+function randomT5Layer(E, numHeads, F, options) {
+  const r = 1 / Math.sqrt(E);
+  return {
+    numHeads, wqkv: randomFloats(E * 3 * E, -r, r), wo: randomFloats(E * E, -r, r), ln1Gamma: randomFloats(E, 0.5, 1.5),
+    ln2Gamma: randomFloats(E, 0.5, 1.5), ln1Eps: 1e-6, ln2Eps: 1e-6, w1: randomFloats(E * F, -r, r), wgate: randomFloats(E * F, -r, r),
+    w2: randomFloats(F * E, -1 / Math.sqrt(F), 1 / Math.sqrt(F)), normKind: 'rms', gatedMlp: true, activation: 'gelu_tanh',
+    normFirst: true, scale: 1, ...options,
+  };
+}
+// keyPadding with real tokens spread over each sequence (padding before, between and after them).
+function paddingWithHoles(lengths, S) {
+  const mask = new Uint8Array(lengths.length * S);
+  lengths.forEach((len, b) => { for (let t = 0; t < len; t++) mask[b * S + Math.floor((t * S + (S - len) / 2) / Math.max(len, 1))] = 1; });
+  return mask;
+}
+// A [biasBatch, H, S, S] bias that is NaN wherever no real query and key of its sequence(s) meet.
+function poisonedBias(biasBatch, H, S, keyPadding, B) {
+  const bias = randomFloats(biasBatch * H * S * S, -2, 2);
+  for (let bb = 0; bb < biasBatch; bb++) for (let h = 0; h < H; h++) for (let i = 0; i < S; i++) for (let j = 0; j < S; j++) {
+    const sequences = biasBatch === 1 ? [...Array(B).keys()] : [bb];
+    const read = sequences.some((b) => !keyPadding || (keyPadding[b * S + i] && keyPadding[b * S + j]));
+    if (!read) bias[((bb * H + h) * S + i) * S + j] = NaN;
+  }
+  return bias;
+}
+const T5_CASES = [
+  {name: 'bias [1, H, S, S], holes in the padding', lengths: [5, 0, 1, 9], S: 9, biasBatch: 1, holes: true},
+  {name: 'bias [B, H, S, S], left padding, separate QKV, handles', lengths: [4, 7, 2], S: 7, biasBatch: 3, left: true, separate: true, handles: true},
+  {name: 'bias, causal, long sequences (several attention tiles)', lengths: [130, 71], S: 133, biasBatch: 2, holes: true, options: {isCausal: true}},
+  {name: 'no bias, no padding mask', lengths: [3, 3], S: 3, biasBatch: 0, noMask: true},
+  {name: 'post-norm RMSNorm with biases, plain relu MLP, bias [1, H, S, S], B = 1', lengths: [6], S: 8, biasBatch: 1, holes: true,
+   options: {normFirst: false, gatedMlp: false, wgate: undefined, activation: 'relu', bqkv: randomFloats(72, -0.1, 0.1),
+             bo: randomFloats(24, -0.1, 0.1), b1: randomFloats(40, -0.1, 0.1), b2: randomFloats(24, -0.1, 0.1), scale: undefined}},
+  {name: 'LayerNorm with a gated MLP with biases, bias [B, H, S, S]', lengths: [2, 5], S: 6, biasBatch: 2,
+   options: {normKind: 'layer', ln1Beta: randomFloats(24, -0.2, 0.2), bgate: randomFloats(40, -0.1, 0.1), b1: randomFloats(40, -0.1, 0.1)}},
+];
+for (const c of T5_CASES) {
+  test(`transformerEncoderLayer, T5 form: ${c.name}`, () => {
+    const E = 24, H = 3, F = 40, B = c.lengths.length, S = c.S;
+    const L = randomT5Layer(E, H, F, c.options);
+    const x = randomFloats(B * S * E);
+    const keyPadding = c.noMask ? undefined : c.holes ? paddingWithHoles(c.lengths, S) : paddingFor(c.lengths, S, c.left);
+    const attentionBias = c.biasBatch ? poisonedBias(c.biasBatch, H, S, keyPadding, B) : undefined;
+    const args = c.separate ? splitQkv({...L, bqkv: new Float32Array(3 * E)}, E) : {...L};
+    if (c.separate) for (const b of ['bq', 'bk', 'bv']) delete args[b];
+    if (c.handles) for (const w of ['wq', 'wk', 'wv', 'wo']) args[w] = addon.packWeight(args[w], E, E);
+    if (c.handles && args.wgate) args.wgate = addon.packWeight(args.wgate, E, F);
+    const out = new Float32Array(B * S * E).fill(9);
+    addon.transformerEncoderLayer({...args, x, out, B, S, E, keyPadding, attentionBias});
+    assertClose(out, referenceStack([L], x, B, S, E, keyPadding, attentionBias), 2e-4, 2e-4, 'out');
+  });
+}
+
+test('transformerEncoderStack adds one attention bias in every layer, tokens packed between layers', () => {
+  const E = 16, H = 4, B = 3, S = 7, lengths = [7, 3, 5];
+  const layers = [randomT5Layer(E, H, 24), randomT5Layer(E, H, 40), randomLayer(E, H, 20, {normFirst: true})];
+  const keyPadding = paddingWithHoles(lengths, S), x = randomFloats(B * S * E);
+  for (const biasBatch of [1, B]) {
+    const attentionBias = poisonedBias(biasBatch, H, S, keyPadding, B), out = new Float32Array(B * S * E);
+    addon.transformerEncoderStack({x, out, B, S, E, keyPadding, attentionBias, layers});
+    assertClose(out, referenceStack(layers, x, B, S, E, keyPadding, attentionBias), 2e-4, 2e-4, `bias batch ${biasBatch}`);
+  }
+  const out = new Float32Array(B * S * E);
+  addon.transformerEncoderStack({x, out, B, S, E, keyPadding, attentionBias: new Float32Array(5), layers: []});
+  assertClose(out, referenceStack([], x, B, S, E, keyPadding), 0, 0, 'no layers: the bias is not read');
 });
 
 test('linear matches x.W + b with every activation and a residual', () => {
@@ -985,6 +1078,30 @@ test('packWeight / encoder weight handles are validated', () => {
   assert.throws(() => addon.transformerEncoderLayer({...base, out: base.x}), /out shares memory with the input x/);
   assert.throws(() => addon.transformerEncoderStack({...base, layers: [{...L, ln1Eps: -1}]}), /layers\[0\]\.ln1Eps must be a finite number >= 0/);
   assert.throws(() => addon.transformerEncoderStack({...base, layers: 'x'}), /layers must be an array/);
+});
+
+test('encoder T5 arguments are validated by name', () => {
+  const E = 8, H = 2, F = 12, L = randomT5Layer(E, H, F);
+  const base = {...L, x: new Float32Array(2 * 3 * E), out: new Float32Array(2 * 3 * E), B: 2, S: 3, E};
+  const bias = (n) => new Float32Array(n);
+  assert.throws(() => addon.transformerEncoderLayer({...base, normKind: 'batch'}), /transformerEncoderLayer: normKind must be 'layer' or 'rms', got 'batch'/);
+  assert.throws(() => addon.transformerEncoderLayer({...base, ln1Beta: new Float32Array(E)}), /ln1Beta: an RMSNorm has no beta/);
+  assert.throws(() => addon.transformerEncoderStack({...base, layers: [{...L, ln2Beta: new Float32Array(E)}]}), /layers\[0\]\.ln2Beta: an RMSNorm has no beta/);
+  assert.throws(() => addon.transformerEncoderLayer({...base, wgate: undefined}), /wgate is required/);
+  assert.throws(() => addon.transformerEncoderLayer({...base, wgate: new Float32Array(E * E)}), /wgate has 64 elements, expected 8\*12 = 96/);
+  assert.throws(() => addon.transformerEncoderLayer({...base, wgate: addon.packWeight(new Float32Array(E * E), E, E)}), /wgate is a packed \[8, 8\] weight, expected \[8, 12\]/);
+  assert.throws(() => addon.transformerEncoderLayer({...base, bgate: new Float32Array(F + 1)}), /bgate has 13 elements, expected F \(columns of w1\) = 12/);
+  assert.throws(() => addon.transformerEncoderLayer({...base, gatedMlp: false}), /wgate is given but gatedMlp is false/);
+  assert.throws(() => addon.transformerEncoderLayer({...base, gatedMlp: false, wgate: undefined, bgate: new Float32Array(F)}), /bgate is given but gatedMlp is false/);
+  assert.throws(() => addon.transformerEncoderLayer({...base, attentionBias: bias(H * 9 + 1)}), /attentionBias has 19 elements, expected H\*S\*S = 18 \(\[1, H, S, S\]\) or B\*H\*S\*S = 36/);
+  assert.throws(() => addon.transformerEncoderLayer({...base, attentionBias: [0, 1]}), /attentionBias must be a Float32Array/);
+  assert.throws(() => addon.transformerEncoderLayer({...base, attentionBias: base.out.subarray(0, 18)}), /out shares memory with the input attentionBias/);
+  assert.throws(() => addon.transformerEncoderStack({...base, attentionBias: bias(18), layers: [L, {...L, numHeads: 4}]}),
+                /attentionBias needs the same numHeads in every layer \(layers\[0\] has 2, layers\[1\] 4\)/);
+  addon.transformerEncoderStack({...base, layers: [L, {...L, numHeads: 4}]});  // no bias: head counts may differ
+  addon.transformerEncoderLayer({...base, attentionBias: bias(18)});
+  addon.transformerEncoderLayer({...base, attentionBias: bias(36)});
+  addon.transformerEncoderLayer({...base, B: 0, x: new Float32Array(0), out: new Float32Array(0), attentionBias: bias(0)});
 });
 
 // ---- decoding entry points: argument errors name the argument; nothing is written before they throw ----

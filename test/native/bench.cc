@@ -105,7 +105,7 @@ void bench_encoder(int64_t batch, int64_t s, int64_t e, int64_t heads, int64_t f
   std::vector<float> y(x.size());
   const std::vector<btk_encoder_layer_params> stack(layers, layer);  // same weights in every layer
   const double sec = seconds_per_run(
-      [&] { btk_transformer_encoder_stack(stack.data(), layers, x.data(), batch, s, e, padding.data(), y.data()); });
+      [&] { btk_transformer_encoder_stack(stack.data(), layers, x.data(), batch, s, e, padding.data(), nullptr, 0, y.data()); });
   const int64_t len = s * real_percent / 100;
   const double flops = layers * batch * (2.0 * len * (4.0 * e * e + 2.0 * e * f) + 4.0 * len * len * e);
   std::printf("  encoder %2d layer%s B=%ld S=%ld (%d%% real) E=%ld H=%ld F=%ld  %8.3f ms  %7.1f GFLOP/s\n", layers,

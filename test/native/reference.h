@@ -126,34 +126,71 @@ inline void layer_norm(std::vector<double>& x, int64_t rows, int64_t cols, const
   }
 }
 
-struct EncoderWeights {  // unpacked, [in, out]
+// RMSNorm as T5 computes it: x / sqrt(mean(x^2) + eps) * gamma (gamma empty = 1).
+inline void rms_norm(std::vector<double>& x, int64_t rows, int64_t cols, const std::vector<float>& gamma, double eps) {
+  for (int64_t r = 0; r < rows; ++r) {
+    double* row = &x[r * cols];
+    double squares = 0.0;
+    for (int64_t c = 0; c < cols; ++c) squares += row[c] * row[c];
+    const double inverse = 1.0 / std::sqrt(squares / cols + eps);
+    for (int64_t c = 0; c < cols; ++c) row[c] = row[c] * inverse * (gamma.empty() ? 1.0 : gamma[c]);
+  }
+}
+
+struct EncoderWeights {  // unpacked, [in, out]; an empty bias, gamma or beta is absent (0, 1, 0)
   int64_t heads;
   std::vector<float> w_qkv, b_qkv, w_o, b_o, g1, be1, g2, be2, w1, b1, w2, b2;
   float eps1, eps2;
   btk_activation activation;
   bool norm_first, causal;
+  bool rms = false;          // both norms RMSNorm (no beta)
+  bool gated = false;        // MLP w2(act(x wg + bg) * (x w1 + b1)) + b2
+  std::vector<float> wg, bg;
+  double scale = NAN;        // NaN: 1/sqrt(head dim)
+  int64_t ffn = -1;          // F (needed when b1 is empty); -1: b1.size()
+};
+
+// The per-head additive attention bias of one sequence: bias[(h * len + i) * len + j] for the
+// sequence's original positions, positions[r] = original position of its r-th real token.
+struct SequenceBias {
+  const float* bias = nullptr;  // [H, len, len] of this sequence (null: none)
+  int64_t len = 0;
+  std::vector<int64_t> positions;
 };
 
 // One layer on one sequence of `len` real tokens, x [len, E] -> [len, E].
 inline std::vector<double> encoder_sequence(const EncoderWeights& w, const std::vector<double>& x, int64_t len,
-                                            int64_t e) {
-  const int64_t f = static_cast<int64_t>(w.b1.size()), hd = e / w.heads;
+                                            int64_t e, const SequenceBias& bias = SequenceBias()) {
+  const int64_t f = w.ffn >= 0 ? w.ffn : static_cast<int64_t>(w.b1.size()), hd = e / w.heads;
   auto matmul = [](const std::vector<double>& a, int64_t m, int64_t k, const std::vector<float>& b, int64_t n,
                    const std::vector<float>& bias) {
     std::vector<double> c(m * n);
     for (int64_t i = 0; i < m; ++i)
       for (int64_t j = 0; j < n; ++j) {
-        double s = bias[j];
+        double s = bias.empty() ? 0.0 : bias[j];
         for (int64_t p = 0; p < k; ++p) s += a[i * k + p] * b[p * n + j];
         c[i * n + j] = s;
       }
     return c;
   };
+  auto norm = [&](std::vector<double>& v, const std::vector<float>& gamma, const std::vector<float>& beta, double eps) {
+    if (w.rms) return rms_norm(v, len, e, gamma, eps);
+    for (int64_t r = 0; r < len; ++r) {
+      double* row = &v[r * e];
+      double mean = 0.0, var = 0.0;
+      for (int64_t c = 0; c < e; ++c) mean += row[c];
+      mean /= e;
+      for (int64_t c = 0; c < e; ++c) var += (row[c] - mean) * (row[c] - mean);
+      var /= e;
+      for (int64_t c = 0; c < e; ++c)
+        row[c] = (row[c] - mean) / std::sqrt(var + eps) * (gamma.empty() ? 1.0 : gamma[c]) + (beta.empty() ? 0.0 : beta[c]);
+    }
+  };
   std::vector<double> attn_in = x;
-  if (w.norm_first) layer_norm(attn_in, len, e, w.g1.data(), w.be1.data(), w.eps1);
+  if (w.norm_first) norm(attn_in, w.g1, w.be1, w.eps1);
   const std::vector<double> qkv = matmul(attn_in, len, e, w.w_qkv, 3 * e, w.b_qkv);
   std::vector<double> context(len * e, 0.0);
-  const double scale = 1.0 / std::sqrt((double)hd);
+  const double scale = std::isnan(w.scale) ? 1.0 / std::sqrt((double)hd) : w.scale;
   for (int64_t h = 0; h < w.heads; ++h)
     for (int64_t i = 0; i < len; ++i) {
       std::vector<double> s(len);
@@ -161,9 +198,12 @@ inline std::vector<double> encoder_sequence(const EncoderWeights& w, const std::
       for (int64_t j = 0; j < len; ++j) {
         double dot = 0.0;
         for (int64_t d = 0; d < hd; ++d) dot += qkv[i * 3 * e + h * hd + d] * qkv[j * 3 * e + e + h * hd + d];
-        s[j] = (w.causal && j > i) ? -INFINITY : scale * dot;
+        s[j] = scale * dot;
+        if (bias.bias) s[j] += bias.bias[(h * bias.len + bias.positions[i]) * bias.len + bias.positions[j]];
+        if (w.causal && j > i) s[j] = -INFINITY;
         max = std::max(max, s[j]);
       }
+      if (max == -INFINITY) continue;  // no visible key: zeros
       double sum = 0.0;
       for (int64_t j = 0; j < len; ++j) sum += (s[j] = std::exp(s[j] - max));
       for (int64_t d = 0; d < hd; ++d) {
@@ -174,14 +214,19 @@ inline std::vector<double> encoder_sequence(const EncoderWeights& w, const std::
     }
   std::vector<double> h1 = matmul(context, len, e, w.w_o, e, w.b_o);
   for (int64_t i = 0; i < len * e; ++i) h1[i] += x[i];
-  if (!w.norm_first) layer_norm(h1, len, e, w.g1.data(), w.be1.data(), w.eps1);
+  if (!w.norm_first) norm(h1, w.g1, w.be1, w.eps1);
   std::vector<double> ffn_in = h1;
-  if (w.norm_first) layer_norm(ffn_in, len, e, w.g2.data(), w.be2.data(), w.eps2);
+  if (w.norm_first) norm(ffn_in, w.g2, w.be2, w.eps2);
   std::vector<double> u = matmul(ffn_in, len, e, w.w1, f, w.b1);
-  for (auto& value : u) value = activate(value, w.activation);
+  if (w.gated) {
+    const std::vector<double> gate = matmul(ffn_in, len, e, w.wg, f, w.bg);
+    for (size_t i = 0; i < u.size(); ++i) u[i] *= activate(gate[i], w.activation);
+  } else {
+    for (auto& value : u) value = activate(value, w.activation);
+  }
   std::vector<double> y = matmul(u, len, f, w.w2, e, w.b2);
   for (int64_t i = 0; i < len * e; ++i) y[i] += h1[i];
-  if (!w.norm_first) layer_norm(y, len, e, w.g2.data(), w.be2.data(), w.eps2);
+  if (!w.norm_first) norm(y, w.g2, w.be2, w.eps2);
   return y;
 }
 

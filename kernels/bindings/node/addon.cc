@@ -231,6 +231,20 @@ btk_encoder_layer_params read_layer(const ArgReader& layer, int64_t e, std::vect
   params.b_ffn1 = layer.float32("b1", f, "F (columns of w1)", true);
   params.w_ffn2 = weight("w2", f, e);
   params.b_ffn2 = layer.float32("b2", e, "E", true);
+  // T5 v1.1's gated MLP: w2(act(x.wgate + bgate) * (x.w1 + b1)) + b2, wgate [E, F] like w1.
+  params.gated_mlp = layer.boolean_or("gatedMlp", false);
+  if (params.gated_mlp) {
+    params.w_gate = weight("wgate", e, f);
+    params.b_gate = layer.float32("bgate", f, "F (columns of w1)", true);
+  } else if (layer.has("wgate") || layer.has("bgate")) {
+    layer.type_error(layer.qualified(layer.has("wgate") ? "wgate" : "bgate") + " is given but gatedMlp is false");
+  }
+  const std::string norm = layer.string_or("normKind", "layer");
+  if (norm != "layer" && norm != "rms")
+    layer.type_error(layer.qualified("normKind") + " must be 'layer' or 'rms', got '" + norm + "'");
+  params.norm_kind = norm == "rms" ? BTK_NORM_RMS : BTK_NORM_LAYER;
+  if (params.norm_kind == BTK_NORM_RMS && (layer.has("ln1Beta") || layer.has("ln2Beta")))
+    layer.type_error(layer.qualified(layer.has("ln1Beta") ? "ln1Beta" : "ln2Beta") + ": an RMSNorm has no beta");
   params.ln1_gamma = layer.float32("ln1Gamma", e, "E", true);
   params.ln1_beta = layer.float32("ln1Beta", e, "E", true);
   params.ln2_gamma = layer.float32("ln2Gamma", e, "E", true);
@@ -275,11 +289,36 @@ Napi::Value run_encoder(const Napi::CallbackInfo& info, const char* name, bool s
   }
   const float* x = args.float32("x", size, "B*S*E");
   const uint8_t* key_padding = args.uint8("keyPadding", args.product({batch, seq}, "B*S"), "B*S", true);
+  // attentionBias [1 or B, H, S, S] (T5's position bias), added in every layer: its batch (1 or B)
+  // follows from its length; H is every layer's numHeads. Without layers it is not read.
+  const float* attention_bias = nullptr;
+  int64_t bias_batch = 0;
+  if (args.has("attentionBias") && !layers.empty()) {
+    const int64_t heads = layers[0].num_heads;
+    for (size_t l = 1; l < layers.size(); ++l)
+      if (layers[l].num_heads != heads)
+        args.range_error("attentionBias needs the same numHeads in every layer (layers[0] has " +
+                         std::to_string(heads) + ", layers[" + std::to_string(l) + "] " +
+                         std::to_string(layers[l].num_heads) + ")");
+    const int64_t per_sequence = args.product({heads, seq, seq}, "H*S*S");
+    int64_t length = 0;
+    attention_bias = args.float32_any("attentionBias", &length);
+    const int64_t full = args.product({batch, heads, seq, seq}, "B*H*S*S");
+    if (length == per_sequence) bias_batch = 1;
+    else if (length == full) bias_batch = batch;
+    else
+      args.range_error("attentionBias has " + std::to_string(length) + " elements, expected H*S*S = " +
+                       std::to_string(per_sequence) + " ([1, H, S, S]) or B*H*S*S = " + std::to_string(full));
+    if (bias_batch == 0) attention_bias = nullptr;  // B = 0 or S = 0: nothing to read
+  } else if (args.has("attentionBias")) {
+    int64_t length = 0;
+    args.float32_any("attentionBias", &length);  // type-checked, unused
+  }
   float* out = args.float32("out", size, "B*S*E", false, true);
   args.check_arrays_before_use();
   for (const auto& weight : owned) weight->check_still_valid(args);
   throw_on_failure(args, btk_transformer_encoder_stack(layers.data(), static_cast<int64_t>(layers.size()), x, batch,
-                                                       seq, e, key_padding, out));
+                                                       seq, e, key_padding, attention_bias, bias_batch, out));
   return info.Env().Undefined();
 }
 

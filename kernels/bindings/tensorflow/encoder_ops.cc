@@ -48,10 +48,10 @@ void Compute(void* attrs_ptr, TF_OpKernelContext* ctx, const EncoderInputLayout&
     const uint8_t* key_valid = input.key_valid.empty() ? nullptr : input.key_valid.data();
     if (stack) {
       CheckBtk(btk_transformer_encoder_stack(params.data(), static_cast<int64_t>(params.size()), x, input.batch,
-                                             input.seq, input.embed, key_valid, FloatData(y.get())),
+                                             input.seq, input.embed, key_valid, nullptr, 0, FloatData(y.get())),
                "encoder stack");
     } else {
-      CheckBtk(btk_transformer_encoder_layer(&params[0], x, input.batch, input.seq, input.embed, key_valid,
+      CheckBtk(btk_transformer_encoder_layer(&params[0], x, input.batch, input.seq, input.embed, key_valid, nullptr, 0,
                                              FloatData(y.get())),
                "encoder layer");
     }

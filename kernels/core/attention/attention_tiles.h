@@ -133,6 +133,21 @@ static inline void apply_masks(float* tile, int64_t query_step, int64_t key_step
         if (distance >= 0 && distance < p.position_bias_rows) tile[i * query_step + j * key_step] += bias[distance];
       }
   }
+  if (p.score_bias) {
+    // One bias row per query, read along the keys (contiguous when no key in the tile was
+    // padding); the tile is in L1 whatever the order.
+    const int64_t len = p.score_bias_len;
+    const float* head_bias = p.score_bias + b * p.score_bias_batch_stride + h * len * len;
+    const int64_t* positions = p.score_bias_positions ? p.score_bias_positions + p.score_bias_first_row[b] : nullptr;
+    for (int64_t i = 0; i < nq; ++i) {
+      const float* row = head_bias + (positions ? positions[q0 + i] : q0 + i) * len;
+      float* scores = tile + i * query_step;
+      if (positions)
+        for (int64_t j = 0; j < nk; ++j) scores[j * key_step] += row[positions[k0 + j]];
+      else
+        for (int64_t j = 0; j < nk; ++j) scores[j * key_step] += row[k0 + j];
+    }
+  }
   if (p.key_padding) {
     const uint8_t* real = p.key_padding + b * p.kv_len + k0;
     for (int64_t j = 0; j < nk; ++j)

@@ -14,6 +14,7 @@
 
 #include "../../shared/problem_checks.h"
 #include "../packed_weight.h"
+#include "../thread_pool.h"
 #include "workspace.h"
 
 namespace btk {
@@ -36,6 +37,13 @@ bool layer_is_valid(const btk_encoder_layer_params& layer, int64_t embed_dim, co
   if (!is_shape(layer.w_o, e, e, kernels) || !layer.w_ffn1 || !is_shape(layer.w_ffn1, e, layer.w_ffn1->weight.cols, kernels))
     return false;
   if (!is_shape(layer.w_ffn2, layer.w_ffn1->weight.cols, e, kernels)) return false;
+  if (layer.gated_mlp ? !is_shape(layer.w_gate, e, layer.w_ffn1->weight.cols, kernels) : (layer.w_gate || layer.b_gate))
+    return false;
+  if (layer.norm_kind == BTK_NORM_RMS) {
+    if (layer.ln1_beta || layer.ln2_beta) return false;  // RMSNorm has no beta: one given is a caller's mistake
+  } else if (layer.norm_kind != BTK_NORM_LAYER) {
+    return false;
+  }
   switch (layer.activation) {
     case BTK_ACTIVATION_NONE: case BTK_ACTIVATION_RELU: case BTK_ACTIVATION_GELU_ERF: case BTK_ACTIVATION_GELU_TANH:
       return true;
@@ -45,27 +53,60 @@ bool layer_is_valid(const btk_encoder_layer_params& layer, int64_t embed_dim, co
   return false;
 }
 
-struct PackedTokens {
-  int64_t count = 0;
-  std::vector<int64_t> lengths, first_row;  // per sequence, in packed rows
-};
-
 GemmEpilogue epilogue(const float* bias, btk_activation activation = BTK_ACTIVATION_NONE,
                       const float* residual = nullptr, int64_t residual_ld = 0) {
   return GemmEpilogue{bias, activation, residual, residual_ld};
 }
 
-// The whole layer on packed rows: x [N, E] in, result in `out` [N, E].
-bool run_layer(const KernelTable& k, const btk_encoder_layer_params& layer, const PackedTokens& tokens, int64_t e,
-               const float* x, float* out, float* normed, float* qkv, float* context, float* hidden, float* ffn,
-               const int64_t* qkv_offsets, const int64_t* context_offsets) {
+struct PackedTokens {
+  int64_t count = 0;
+  std::vector<int64_t> lengths, first_row;  // per sequence, in packed rows
+  // Each packed row's position in its sequence before packing, for the attention bias; empty when
+  // every sequence's real tokens come first (packed row i is position i).
+  std::vector<int64_t> positions;
+};
+
+// The attention bias as every layer reads it (null data: none).
+struct ScoreBias {
+  const float* data;
+  int64_t batch_stride, len;
+};
+
+// norm1 or norm2 of a layer, of its norm kind (RMSNorm: no beta, checked in layer_is_valid).
+void norm(const KernelTable& k, const btk_encoder_layer_params& layer, int64_t n, int64_t e, const float* x,
+          const float* gamma, const float* beta, float eps, float* y) {
+  if (layer.norm_kind == BTK_NORM_RMS) k.rms_norm(n, e, x, e, gamma, eps, y, e);
+  else k.layer_norm(n, e, x, e, gamma, beta, eps, y, e);
+}
+
+// ffn = act(x . w_gate + b_gate) * (x . w_ffn1 + b_ffn1): both products in one parallel region
+// (they read the same rows), then the product of the two in place, split over the threads.
+bool gated_mlp_hidden(const KernelTable& k, const btk_encoder_layer_params& layer, int64_t n, int64_t e,
+                      const float* x, float* ffn, float* gate) {
+  const int64_t f = layer.w_ffn1->weight.cols;
+  const GemmEpilogue gate_epilogue = epilogue(layer.b_gate, layer.activation), up_epilogue = epilogue(layer.b_ffn1);
+  const PackedWeight* weights[2] = {&layer.w_gate->weight, &layer.w_ffn1->weight};
+  float* outputs[2] = {gate, ffn};
+  const GemmEpilogue* epilogues[2] = {&gate_epilogue, &up_epilogue};
+  if (!k.gemm_group(n, x, e, 2, weights, outputs, f, epilogues)) return false;
+  auto multiply = [ffn, gate, f](int64_t begin, int64_t end) {
+    for (int64_t i = begin * f; i < end * f; ++i) ffn[i] *= gate[i];
+  };
+  parallel_for_each(n, std::max<int64_t>(1, 16384 / std::max<int64_t>(f, 1)), multiply);
+  return true;
+}
+
+// The whole layer on packed rows: x [N, E] in, result in `out` [N, E]. `gate` is scratch for a gated MLP.
+bool run_layer(const KernelTable& k, const btk_encoder_layer_params& layer, const PackedTokens& tokens,
+               const ScoreBias& bias, int64_t e, const float* x, float* out, float* normed, float* qkv, float* context,
+               float* hidden, float* ffn, float* gate, const int64_t* qkv_offsets, const int64_t* context_offsets) {
   const int64_t n = tokens.count, heads = layer.num_heads, head_dim = e / heads;
   const int64_t ffn_dim = layer.w_ffn1->weight.cols;
   const bool pre_norm = layer.norm_first != 0;
 
   const float* attention_input = x;
   if (pre_norm) {
-    k.layer_norm(n, e, x, e, layer.ln1_gamma, layer.ln1_beta, layer.ln1_eps, normed, e);
+    norm(k, layer, n, e, x, layer.ln1_gamma, layer.ln1_beta, layer.ln1_eps, normed);
     attention_input = normed;
   }
   bool ok = true;
@@ -90,6 +131,15 @@ bool run_layer(const KernelTable& k, const btk_encoder_layer_params& layer, cons
   problem.scale = !std::isnan(scale) ? scale : 1.0f / std::sqrt(static_cast<float>(head_dim));
   problem.causal = layer.causal != 0;
   problem.mask_kind = BTK_MASK_NONE;
+  if (bias.data) {
+    problem.score_bias = bias.data;
+    problem.score_bias_batch_stride = bias.batch_stride;
+    problem.score_bias_len = bias.len;
+    if (!tokens.positions.empty()) {
+      problem.score_bias_positions = tokens.positions.data();
+      problem.score_bias_first_row = tokens.first_row.data();
+    }
+  }
   // Q, K and V are column slices of the [N, 3E] projection; head h owns columns h*Dh.
   const AttentionOperand q{qkv, qkv_offsets, 0, head_dim, 3 * e};
   const AttentionOperand key{qkv + e, qkv_offsets, 0, head_dim, 3 * e};
@@ -99,16 +149,18 @@ bool run_layer(const KernelTable& k, const btk_encoder_layer_params& layer, cons
 
   // Attention output projection with the residual fused into the epilogue.
   ok &= k.gemm(n, context, e, layer.w_o->weight, hidden, e, epilogue(layer.b_o, BTK_ACTIVATION_NONE, x, e));
+  // The MLP's input: norm2(h) before it (pre-norm), or h = norm1(x + attention) itself (post-norm).
+  const float* mlp_input = hidden;
   if (pre_norm) {
-    k.layer_norm(n, e, hidden, e, layer.ln2_gamma, layer.ln2_beta, layer.ln2_eps, normed, e);
-    ok &= k.gemm(n, normed, e, layer.w_ffn1->weight, ffn, ffn_dim, epilogue(layer.b_ffn1, layer.activation));
-    ok &= k.gemm(n, ffn, ffn_dim, layer.w_ffn2->weight, out, e, epilogue(layer.b_ffn2, BTK_ACTIVATION_NONE, hidden, e));
+    norm(k, layer, n, e, hidden, layer.ln2_gamma, layer.ln2_beta, layer.ln2_eps, normed);
+    mlp_input = normed;
   } else {
-    k.layer_norm(n, e, hidden, e, layer.ln1_gamma, layer.ln1_beta, layer.ln1_eps, hidden, e);
-    ok &= k.gemm(n, hidden, e, layer.w_ffn1->weight, ffn, ffn_dim, epilogue(layer.b_ffn1, layer.activation));
-    ok &= k.gemm(n, ffn, ffn_dim, layer.w_ffn2->weight, out, e, epilogue(layer.b_ffn2, BTK_ACTIVATION_NONE, hidden, e));
-    k.layer_norm(n, e, out, e, layer.ln2_gamma, layer.ln2_beta, layer.ln2_eps, out, e);
+    norm(k, layer, n, e, hidden, layer.ln1_gamma, layer.ln1_beta, layer.ln1_eps, hidden);
   }
+  if (layer.gated_mlp) ok &= gated_mlp_hidden(k, layer, n, e, mlp_input, ffn, gate);
+  else ok &= k.gemm(n, mlp_input, e, layer.w_ffn1->weight, ffn, ffn_dim, epilogue(layer.b_ffn1, layer.activation));
+  ok &= k.gemm(n, ffn, ffn_dim, layer.w_ffn2->weight, out, e, epilogue(layer.b_ffn2, BTK_ACTIVATION_NONE, hidden, e));
+  if (!pre_norm) norm(k, layer, n, e, out, layer.ln2_gamma, layer.ln2_beta, layer.ln2_eps, out);
   return ok;
 }
 
@@ -116,12 +168,20 @@ bool run_layer(const KernelTable& k, const btk_encoder_layer_params& layer, cons
 
 btk_status run_encoder_stack(const KernelTable& kernels, const btk_encoder_layer_params* layers, int64_t num_layers,
                              const float* x, int64_t batch, int64_t seq_len, int64_t embed_dim,
-                             const uint8_t* key_padding, float* y) {
+                             const uint8_t* key_padding, const float* attention_bias, int64_t bias_batch, float* y) {
   if (num_layers < 0 || batch < 0 || seq_len < 0 || embed_dim < 0 || (num_layers > 0 && !layers)) return BTK_INVALID_ARGUMENT;
   const int64_t elements = batch * seq_len * embed_dim;
   if (elements > 0 && (!x || !y)) return BTK_INVALID_ARGUMENT;
   for (int64_t l = 0; l < num_layers; ++l)
     if (!layer_is_valid(layers[l], embed_dim, kernels)) return BTK_INVALID_ARGUMENT;
+  // The bias: [1 or B, H, S, S] with one H for every layer; a count without data (or data without
+  // a count) is a caller's mistake, not "no bias".
+  if (bias_batch != 0 && bias_batch != 1 && bias_batch != batch) return BTK_INVALID_ARGUMENT;
+  if ((bias_batch != 0) != (attention_bias != nullptr) && !(bias_batch != 0 && elements == 0))
+    return BTK_INVALID_ARGUMENT;
+  if (bias_batch != 0)
+    for (int64_t l = 1; l < num_layers; ++l)
+      if (layers[l].num_heads != layers[0].num_heads) return BTK_INVALID_ARGUMENT;
   if (elements == 0) return BTK_OK;
 
   try {
@@ -138,17 +198,35 @@ btk_status run_encoder_stack(const KernelTable& kernels, const btk_encoder_layer
     }
     tokens.count = static_cast<int64_t>(source_row.size());
     const int64_t n = tokens.count, e = embed_dim;
+    ScoreBias bias{nullptr, 0, 0};
+    if (attention_bias && num_layers > 0) {
+      bias = ScoreBias{attention_bias, bias_batch == 1 ? 0 : layers[0].num_heads * seq_len * seq_len, seq_len};
+      // Original positions are needed only when some sequence has padding before a real token.
+      bool prefix_only = true;
+      for (int64_t r = 0; r < n && prefix_only; ++r) {
+        const int64_t b = source_row[r] / seq_len;
+        prefix_only = source_row[r] % seq_len == r - tokens.first_row[b];
+      }
+      if (!prefix_only) {
+        tokens.positions.resize(n);
+        for (int64_t r = 0; r < n; ++r) tokens.positions[r] = source_row[r] % seq_len;
+      }
+    }
     if (num_layers == 0 || n == 0) {
       // Identity stack (or no real token): copy real rows, zero the rest.
       std::memset(y, 0, sizeof(float) * elements);
       for (int64_t r = 0; r < n; ++r) std::memcpy(y + source_row[r] * e, x + source_row[r] * e, sizeof(float) * e);
       return BTK_OK;
     }
-    int64_t widest_ffn = 0;
-    for (int64_t l = 0; l < num_layers; ++l) widest_ffn = std::max(widest_ffn, layers[l].w_ffn1->weight.cols);
+    int64_t widest_ffn = 0, widest_gate = 0;
+    for (int64_t l = 0; l < num_layers; ++l) {
+      widest_ffn = std::max(widest_ffn, layers[l].w_ffn1->weight.cols);
+      if (layers[l].gated_mlp) widest_gate = std::max(widest_gate, layers[l].w_ffn1->weight.cols);
+    }
 
-    // One workspace for all activations: [current | next | normed | qkv (3E) | context | hidden | ffn (F)].
-    const int64_t row_floats = 9 * e + widest_ffn;
+    // One workspace for all activations:
+    // [current | next | normed | qkv (3E) | context | hidden | ffn (F) | gate (F, gated MLPs only)].
+    const int64_t row_floats = 9 * e + widest_ffn + widest_gate;
     Workspace workspace(static_cast<size_t>(n * row_floats));
     if (!workspace.data()) return BTK_OUT_OF_MEMORY;
     float* current = workspace.data();
@@ -158,6 +236,7 @@ btk_status run_encoder_stack(const KernelTable& kernels, const btk_encoder_layer
     float* context = qkv + n * 3 * e;
     float* hidden = context + n * e;
     float* ffn = hidden + n * e;
+    float* gate = ffn + n * widest_ffn;
     std::vector<int64_t> qkv_offsets(batch), context_offsets(batch);
     for (int64_t b = 0; b < batch; ++b) {
       qkv_offsets[b] = tokens.first_row[b] * 3 * e;
@@ -166,7 +245,7 @@ btk_status run_encoder_stack(const KernelTable& kernels, const btk_encoder_layer
     for (int64_t r = 0; r < n; ++r) std::memcpy(current + r * e, x + source_row[r] * e, sizeof(float) * e);
 
     for (int64_t l = 0; l < num_layers; ++l) {
-      if (!run_layer(kernels, layers[l], tokens, e, current, next, normed, qkv, context, hidden, ffn,
+      if (!run_layer(kernels, layers[l], tokens, bias, e, current, next, normed, qkv, context, hidden, ffn, gate,
                      qkv_offsets.data(), context_offsets.data()))
         return BTK_OUT_OF_MEMORY;
       std::swap(current, next);

@@ -9,7 +9,7 @@ namespace btk {
 
 btk_status run_encoder_stack(const KernelTable& kernels, const btk_encoder_layer_params* layers, int64_t num_layers,
                              const float* x, int64_t batch, int64_t seq_len, int64_t embed_dim,
-                             const uint8_t* key_padding, float* y);
+                             const uint8_t* key_padding, const float* attention_bias, int64_t bias_batch, float* y);
 
 }  // namespace btk
 
