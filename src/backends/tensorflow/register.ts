@@ -4,6 +4,7 @@
  */
 import type {KernelConfig} from '@tensorflow/tfjs-core';
 import {attentionWithKVCacheConfig} from './kernels/AttentionWithKVCache';
+import {reorderCacheConfig} from './kernels/ReorderCache';
 import {rmsNormConfig} from './kernels/RmsNorm';
 import {rotaryEmbeddingConfig} from './kernels/RotaryEmbedding';
 import {scaledDotProductAttentionConfig} from './kernels/ScaledDotProductAttention';
@@ -21,4 +22,5 @@ export const tensorflowKernelConfigs: KernelConfig[] = [
   rotaryEmbeddingConfig,
   attentionWithKVCacheConfig,
   transformerDecoderStackConfig,
+  reorderCacheConfig,
 ];
