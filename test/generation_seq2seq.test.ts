@@ -136,6 +136,10 @@ describe.each(ids)('generator on %s', id => {
     if (!(source instanceof tf.Tensor)) {
       cases.push([[], o, /inputIds holds no sequence/], [[[]], o, /inputIds\[0\] is empty/],
         [[1e6], o, /inputIds\[0\]\[0\] = 1000000 is not a token id/]);
+      const limit = (generator.report as {sourcePositions?: number}).sourcePositions ?? Infinity;
+      if (Number.isFinite(limit)) {
+        cases.push([[[1, 2], new Array(limit + 1).fill(1)], o, new RegExp(`inputIds\\[1\\] has ${limit + 1} positions; the model's encoder takes at most ${limit}`)]);
+      }
     }
     for (const [input, options, message] of cases) {
       await expect(generator.generate(input as number[], options as Seq2SeqGenerateOptions)).rejects.toThrow(BetterTransformerArgumentError);

@@ -32,6 +32,8 @@ export interface GraphSeq2Seq {
   owned: tf.Tensor[];
   /** The encoder as one fused stack, or why the graph runs it. */
   encoder: FusedEncoder | string;
+  /** The longest source the encoder's learned positions take (Infinity: no such table). */
+  sourcePositions: number;
 }
 
 export type GraphSeq2SeqResult = {ok: true; model: GraphSeq2Seq} | {ok: false; reason: string};
@@ -379,7 +381,44 @@ function buildWeights(model: GraphModel, view: GraphView, r: RecognisedSeq2Seq, 
     encoder = buildFusedEncoder(view, r.encoder, weightMap, shape.length === 4 ? shape[1] : shape[0], owned);
   }
   return {ok: true, model: {weights, config, positions, recognised: r, encoderOutput: refName(view.resolve(r.encoderOutput).ref),
-    owned, encoder}};
+    owned, encoder, sourcePositions: sourcePositionLimit(model, view, r)}};
+}
+
+/**
+ * The encoder's learned position table's limit: a lookup feeding the encoder on a constant table other than
+ * the word embeddings, with indices that do not carry the source's tokens (read for a 3-token probe: rows
+ * offset, offset + 1, offset + 2). Infinity without one (T5's relative positions; Whisper's fixed frames).
+ */
+function sourcePositionLimit(model: GraphModel, view: GraphView, r: RecognisedSeq2Seq): number {
+  if (r.sourceKind !== 'tokens') return Infinity;
+  const start = typeof r.encoder === 'string' ? r.encoderOutput : r.encoder.input;
+  const word = refName(view.resolve(r.wordEmbedding).ref);
+  const stack = [start];
+  const seen = new Set<string>();
+  let limit = Infinity;
+  while (stack.length > 0 && seen.size < 400) {
+    const node = view.resolve(stack.pop() as InputRef).node;
+    if (!node || seen.has(node.name)) continue;
+    seen.add(node.name);
+    if (node.op === 'Softmax') continue;  // another layer: positions are looked up before the first
+    if ((node.op === 'GatherV2' || node.op === 'ResourceGather') && view.dataInputs(node).length >= 2) {
+      const [tableRef, indicesRef] = view.dataInputs(node);
+      const table = view.resolve(tableRef).node;
+      const dims = table?.op === 'Const' ? table.attr?.['value']?.tensor?.tensorShape?.dim?.map(d => Number(d.size)) : undefined;
+      if (table && dims?.length === 2 && table.name !== word.replace(/:\d+$/, '')) {
+        try {
+          const [indices] = probe(model, r, 1, [refName(view.resolve(indicesRef).ref)]);
+          const rows = Array.from(indices.dataSync(), Number);
+          indices.dispose();
+          if (rows.length === 3 && rows[1] === rows[0] + 1 && rows[2] === rows[0] + 2) limit = Math.min(limit, dims[0] - rows[0]);
+        } catch {
+          // Not a position lookup the probe can read: no limit from it.
+        }
+      }
+    }
+    for (const input of view.dataInputs(node)) stack.push(input);
+  }
+  return limit;
 }
 
 function owning<T extends tf.Tensor>(owned: tf.Tensor[], t: T): T {

@@ -36,6 +36,8 @@ export interface Seq2SeqGeneratorReport extends GeneratorReport {
   encoder: 'fused' | 'graph';
   /** Why the graph runs the encoder, when it does. */
   encoderReason: string | null;
+  /** The longest source (in tokens) the encoder's positions take; Infinity when it sets no limit. */
+  sourcePositions: number;
 }
 
 function yieldToEventLoop(): Promise<void> {
@@ -78,8 +80,14 @@ export class Seq2SeqGenerator {
     if (1 + o.maxNewTokens > this.report.positions) {
       fail(OP, `options.maxNewTokens = ${o.maxNewTokens} needs ${1 + o.maxNewTokens} decoder positions; the model takes ${this.report.positions}`);
     }
-    const {source, count} = checkSource(OP, inputIds, (options as Seq2SeqGenerateOptions | undefined)?.attentionMask,
+    const {source, count, lengths} = checkSource(OP, inputIds, (options as Seq2SeqGenerateOptions | undefined)?.attentionMask,
         this.report.source, this.steps.vocab, this.featureShape);
+    const longest = source.input.rank === 2 && this.report.source === 'tokens' ? source.input.shape[1] ?? 0 : 0;
+    if (longest > this.report.sourcePositions) {
+      tf.dispose([source.input, ...(source.mask ? [source.mask] : [])]);
+      const b = lengths.findIndex(n => n === Math.max(...lengths));
+      fail(OP, `inputIds[${b}] has ${longest} positions; the model's encoder takes at most ${this.report.sourcePositions}`);
+    }
     return {o, source, count};
   }
 
@@ -289,6 +297,7 @@ export function createSeq2SeqGenerator(model: GraphModel, options: Seq2SeqGenera
     return new Seq2SeqGenerator(new RecomputeSeq2SeqSteps(model, feeds, logitsName, vocab, positions), {
       mode: 'recompute', reason, architecture: null, verification: null, positions, weightPrecision: 'float32',
       implementation: 'graph', source: sourceInfo.kind, positionBias: false, encoder: 'graph',
+      sourcePositions: built.ok ? built.model.sourcePositions : Infinity,
       encoderReason: reason ?? 'the cache is off (the whole graph runs per token)',
     }, [], sourceInfo.shape);
   };
@@ -341,5 +350,6 @@ export function createSeq2SeqGenerator(model: GraphModel, options: Seq2SeqGenera
     positions: b.positions, weightPrecision: options.weightPrecision, implementation: implementationOf('TransformerDecoderStack'),
     source: b.recognised.sourceKind, positionBias: !!b.weights.positionBias,
     encoder: typeof b.encoder === 'string' ? 'graph' : 'fused', encoderReason: typeof b.encoder === 'string' ? b.encoder : null,
+    sourcePositions: b.sourcePositions,
   }, b.owned, sourceInfo.shape);
 }
