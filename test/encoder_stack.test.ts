@@ -10,7 +10,9 @@ import {
   TransformerEncoderLayerWeights, transformerEncoderStack,
 } from '../src';
 import {expectedFusedImplementation} from './helpers/backend';
-import {randomEncoderWeights} from './helpers/encoder_weights';
+import {
+  caseAttentionBias, randomEncoderWeights, randomEncoderWeightsOf, t5Lengths,
+} from './helpers/encoder_weights';
 import {paddingMask, randn, rng} from './helpers/random';
 import {closeness, gradTolerance} from './helpers/tolerance';
 import {referenceEncoderLayer} from './reference/encoder_reference';
@@ -215,7 +217,7 @@ describe('transformerEncoderStack argument errors', () => {
     ['a layer not an object', stack(x, [good, 3], {numHeads: 2}), /layers\[1\] must be an object of tensors, got number/],
     ['a wrong weight shape in layer 1', stack(x, [good, {...good, outWeight: tf.zeros([8, 4])}], {numHeads: 2}),
      /layers\[1\]\.outWeight must have shape \[E, E\] = \[8, 8\], got \[8, 4\]/],
-    ['a missing weight', stack(x, [{...good, ln2Beta: undefined}], {numHeads: 2}), /layers\[0\]\.ln2Beta is missing/],
+    ['a missing weight', stack(x, [{...good, ln2Gamma: undefined}], {numHeads: 2}), /layers\[0\]\.ln2Gamma is missing/],
     ['an unknown weight key', stack(x, [{...good, extra: good.outBias}], {numHeads: 2}),
      /unknown layers\[0\] weight key 'extra'/],
     ['both QKV forms', stack(x, [{...good, qWeight: tf.zeros([8, 8])}], {numHeads: 2}),
@@ -235,5 +237,221 @@ describe('transformerEncoderStack argument errors', () => {
     expect(error).toBeInstanceOf(BetterTransformerArgumentError);
     expect((error as Error).message).toMatch(message);
     expect((error as Error).message).toMatch(/^transformerEncoderStack: /);
+  });
+});
+
+/** T5-class stacks: RMSNorm, gated MLPs, no biases, one attention bias for every layer. */
+interface T5StackCase {
+  batch: number; seq: number; heads: number; headDim: number; layers: number; normFirst: boolean;
+  normKind: 'layer' | 'rms'; gated: boolean; biases: boolean; attentionBias: 'none' | 'shared' | 'perBatch';
+  padding: 'none' | 'right' | 'left'; isCausal: boolean; scale: number | undefined; seed: number;
+}
+
+function checkT5Stack(c: T5StackCase): void {
+  tf.tidy(() => {
+    const embed = c.heads * c.headDim, r = rng(c.seed + 7);
+    const x = randn([c.batch, c.seq, embed], c.seed) as tf.Tensor3D;
+    const layers = Array.from({length: c.layers}, (_, l) => randomEncoderWeightsOf(
+        embed, 1 + Math.floor(r() * 40), c.seed + 100 * (l + 1),
+        {packed: r() < 0.5, gated: c.gated, biases: c.biases, rms: c.normKind === 'rms'}));
+    const keyPaddingMask = c.padding === 'none' ? undefined :
+        paddingMask(t5Lengths(c.batch, c.seq, c.seed), c.seq, 'int32', c.padding);
+    const attentionBias = caseAttentionBias(c.attentionBias, c.batch, c.heads, c.seq, c.seed);
+    const options = {
+      numHeads: c.heads, normFirst: c.normFirst, activation: 'gelu_tanh' as const, layerNormEps: 1e-6,
+      normKind: c.normKind, keyPaddingMask, isCausal: c.isCausal, attentionBias, scale: c.scale,
+    };
+    const actual = transformerEncoderStack(x, layers as unknown as TransformerEncoderLayerWeights[], options);
+    expect(actual.shape).toEqual([c.batch, c.seq, embed]);
+    let looped: tf.Tensor3D = x, expected: tf.Tensor = x;
+    for (const w of layers) {
+      looped = transformerEncoderLayer(looped, w as unknown as TransformerEncoderLayerWeights, options);
+      expected = referenceEncoderLayer(expected, w, {...options, eps: [1e-6, 1e-6]});
+    }
+    const vsLoop = closeness(actual.dataSync(), looped.dataSync());
+    if (!vsLoop.ok) throw new Error(`vs a loop of transformerEncoderLayer, ${JSON.stringify(c)}: ${vsLoop.detail}`);
+    const vsReference = closeness(actual.dataSync(), expected.dataSync());
+    if (!vsReference.ok) throw new Error(`vs the unfused reference, ${JSON.stringify(c)}: ${vsReference.detail}`);
+  });
+}
+
+const t5Stack: T5StackCase = {
+  batch: 4, seq: 13, heads: 3, headDim: 4, layers: 3, normFirst: true, normKind: 'rms', gated: true, biases: false,
+  attentionBias: 'shared', padding: 'left', isCausal: false, scale: 1, seed: 41,
+};
+
+const t5StackArbitrary: fc.Arbitrary<T5StackCase> = fc.record({
+  batch: fc.integer({min: 1, max: 5}),
+  seq: fc.constantFrom(1, 2, 6, 17, 33),
+  heads: fc.constantFrom(1, 2, 3),
+  headDim: fc.constantFrom(1, 4, 7),
+  layers: fc.integer({min: 1, max: 3}),
+  normFirst: fc.boolean(),
+  normKind: fc.constantFrom<T5StackCase['normKind']>('layer', 'rms'),
+  gated: fc.boolean(),
+  biases: fc.boolean(),
+  attentionBias: fc.constantFrom<T5StackCase['attentionBias']>('none', 'shared', 'perBatch'),
+  padding: fc.constantFrom<T5StackCase['padding']>('none', 'right', 'left'),
+  isCausal: fc.boolean(),
+  scale: fc.constantFrom(undefined, 1),
+  seed: fc.integer({min: 1, max: 1 << 30}),
+});
+
+describe.each(['auto', 'composite'] as const)('transformerEncoderStack T5-class forms (%s)', preference => {
+  beforeAll(() => setKernelPreference(preference));
+  afterAll(() => setKernelPreference('auto'));
+
+  it('T5 v1.1: pre-RMSNorm, gated, no biases, one [1, H, S, S] bias for every layer, left padding', () =>
+    checkT5Stack(t5Stack));
+  it('a [B, H, S, S] bias, right padding', () => checkT5Stack({...t5Stack, attentionBias: 'perBatch', padding: 'right', seed: 42}));
+  it('a [B, H, S, S] bias, left padding, causal', () =>
+    checkT5Stack({...t5Stack, attentionBias: 'perBatch', isCausal: true, seed: 43}));
+  it('post-norm RMSNorm with biases, ungated, no bias', () =>
+    checkT5Stack({...t5Stack, normFirst: false, gated: false, biases: true, attentionBias: 'none', seed: 44}));
+  it('LayerNorms without betas, no padding mask', () =>
+    checkT5Stack({...t5Stack, normKind: 'layer', padding: 'none', scale: undefined, seed: 45}));
+  it('an empty batch and an empty sequence', () => {
+    checkT5Stack({...t5Stack, batch: 0, padding: 'none', seed: 46});
+    checkT5Stack({...t5Stack, seq: 0, padding: 'none', seed: 47});
+  });
+  it('random T5-class configurations (fast-check)', () => {
+    fc.assert(fc.property(t5StackArbitrary, c => checkT5Stack(c)), {numRuns: preference === 'auto' ? 25 : 8, seed: 48});
+  });
+});
+
+describe('transformerEncoderStack T5-class gradients', () => {
+  beforeAll(() => require('@tensorflow/tfjs-layers'));
+
+  it.each([
+    {attentionBias: 'shared' as const, normFirst: true},
+    {attentionBias: 'perBatch' as const, normFirst: false},
+  ])('match the reference for x, every weight and the attention bias (%j)', cfg => {
+    tf.tidy(() => {
+      const [batch, seq, heads, embed] = [3, 5, 2, 8];
+      const x = randn([batch, seq, embed], 1);
+      const layers = [
+        randomEncoderWeightsOf(embed, 12, 2, {packed: true, gated: true, biases: false, rms: true}),
+        randomEncoderWeightsOf(embed, 6, 3, {packed: false, gated: true, biases: false, rms: true}),
+      ];
+      const bias = caseAttentionBias(cfg.attentionBias, batch, heads, seq, 5) as tf.Tensor4D;
+      const keyPaddingMask = paddingMask([5, 3, 0], seq, 'int32', 'left');
+      const names = layers.map(w => Object.keys(w).sort());
+      const flat = [x, bias, ...layers.flatMap((w, l) => names[l].map(n => w[n]))];
+      const probe = randn([batch, seq, embed], 4);
+      const options = {numHeads: heads, normFirst: cfg.normFirst, activation: 'gelu_tanh' as const, normKind: 'rms' as const,
+                       scale: 1, isCausal: false};
+      const unflatten = (xs: tf.Tensor[]) => {
+        let i = 2;
+        return names.map(layerNames => {
+          const w: Record<string, tf.Tensor> = {};
+          for (const n of layerNames) w[n] = xs[i++];
+          return w;
+        });
+      };
+      const fused = tf.grads((...xs: tf.Tensor[]) => tf.sum(tf.mul(transformerEncoderStack(
+          xs[0] as tf.Tensor3D, unflatten(xs) as unknown as TransformerEncoderLayerWeights[],
+          {...options, keyPaddingMask, attentionBias: xs[1] as tf.Tensor4D}), probe)))(flat);
+      const reference = tf.grads((...xs: tf.Tensor[]) => {
+        let y = xs[0];
+        for (const w of unflatten(xs)) {
+          y = referenceEncoderLayer(y, w, {...options, keyPaddingMask, attentionBias: xs[1], eps: [1e-5, 1e-5]});
+        }
+        return tf.sum(tf.mul(y, probe));
+      })(flat);
+      expect(fused[1].shape).toEqual(bias.shape);
+      fused.forEach((g, i) => {
+        // The bias gradient sums over both layers and, when shared, over the batch.
+        const result = closeness(g.dataSync(), reference[i].dataSync(), gradTolerance(4 * 12));
+        if (!result.ok) throw new Error(`gradient ${i}: ${result.detail}`);
+      });
+    });
+  });
+});
+
+describe.each(['auto', 'composite'] as const)('transformerEncoderStack T5-class leaks (%s)', preference => {
+  beforeAll(() => {
+    require('@tensorflow/tfjs-layers');
+    setKernelPreference(preference);
+  });
+  afterAll(() => setKernelPreference('auto'));
+
+  it('leaves no tensor behind, forward and backward, with the attention bias', () => {
+    const layers = [4, 5].map(s => randomEncoderWeightsOf(8, 16, s, {packed: s === 4, gated: true, biases: false, rms: true})) as
+        unknown as TransformerEncoderLayerWeights[];
+    const x = randn([2, 7, 8], 6) as tf.Tensor3D;
+    const keyPaddingMask = paddingMask([7, 3], 7, 'int32', 'left') as tf.Tensor2D;
+    const attentionBias = randn([1, 2, 7, 7], 7) as tf.Tensor4D;
+    const options = {numHeads: 2, normKind: 'rms' as const, normFirst: true, keyPaddingMask, attentionBias};
+    const body = () => {
+      transformerEncoderStack(x, layers, options);
+      transformerEncoderLayer(x, layers[0], options);
+      tf.grads((a, b) => tf.sum(transformerEncoderStack(a as tf.Tensor3D, layers, {...options, attentionBias: b as tf.Tensor4D})))(
+          [x, attentionBias]);
+    };
+    body();
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 10; i++) tf.tidy(body);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+describe('transformerEncoderStack T5-class argument errors', () => {
+  const x = tf.zeros([2, 5, 8]) as tf.Tensor3D;
+  const t5 = randomEncoderWeightsOf(8, 16, 1, {packed: false, gated: true, biases: false, rms: true});
+  const plain = randomEncoderWeights(8, 16, 1, true);
+  const stack = (...args: unknown[]) => () => (transformerEncoderStack as (...a: unknown[]) => unknown)(...args);
+  const layer = (...args: unknown[]) => () => (transformerEncoderLayer as (...a: unknown[]) => unknown)(...args);
+  const rms = {numHeads: 2, normKind: 'rms'};
+
+  it.each([
+    ['an attention bias with H != numHeads', stack(x, [t5], {...rms, attentionBias: tf.zeros([1, 4, 5, 5])}),
+     /options\.attentionBias must have H = options\.numHeads = 2 heads .* got \[1, 4, 5, 5\]/],
+    ['an attention bias with the wrong query length', stack(x, [t5], {...rms, attentionBias: tf.zeros([1, 2, 4, 5])}),
+     /options\.attentionBias must have S = 5 query and key positions .* got \[1, 2, 4, 5\]/],
+    ['an attention bias with the wrong key length', stack(x, [t5], {...rms, attentionBias: tf.zeros([2, 2, 5, 6])}),
+     /options\.attentionBias must have S = 5 query and key positions .* got \[2, 2, 5, 6\]/],
+    ['an attention bias with a batch neither 1 nor B', stack(x, [t5], {...rms, attentionBias: tf.zeros([3, 2, 5, 5])}),
+     /options\.attentionBias must have a batch axis of 1 or B = 2 .* got \[3, 2, 5, 5\]/],
+    ['an attention bias of rank 3', stack(x, [t5], {...rms, attentionBias: tf.zeros([2, 5, 5])}),
+     /options\.attentionBias must have rank 4/],
+    ['an int32 attention bias', stack(x, [t5], {...rms, attentionBias: tf.zeros([1, 2, 5, 5], 'int32')}),
+     /options\.attentionBias must have dtype float32, got int32/],
+    ['an attention bias not a tensor', stack(x, [t5], {...rms, attentionBias: [[1]]}), /options\.attentionBias/],
+    ['an unknown normKind', stack(x, [t5], {numHeads: 2, normKind: 'batch'}), /options\.normKind/],
+    ['RMSNorm with a beta', stack(x, [t5, {...t5, ln2Beta: tf.zeros([8])}], rms),
+     /layers\[1\]\.ln2Beta must be absent with options\.normKind 'rms' \(RMSNorm has no beta\)/],
+    ['a gateBias without gateWeight', stack(x, [{...t5, gateWeight: undefined, gateBias: tf.zeros([16])}], rms),
+     /layers\[0\]\.gateBias is given without layers\[0\]\.gateWeight/],
+    ['a gated layer after an ungated one', stack(x, [plain, {...plain, gateWeight: tf.zeros([8, 16])}], {numHeads: 2}),
+     /layers\[1\]\.gateWeight is given but layers\[0\] has none: every layer's MLP must be gated .* or none/],
+    ['an ungated layer after a gated one', stack(x, [t5, {...t5, gateWeight: undefined, gateBias: undefined}], rms),
+     /layers\[1\] has no gateWeight but layers\[0\] has one/],
+    ['a gateWeight of the wrong width', stack(x, [{...t5, gateWeight: tf.zeros([8, 15])}], rms),
+     /layers\[0\]\.gateWeight must have shape \[E, F\] \(F from ffnInWeight\) = \[8, 16\], got \[8, 15\]/],
+    ['a gateBias of the wrong length', stack(x, [{...t5, gateBias: tf.zeros([8])}], rms),
+     /layers\[0\]\.gateBias must have shape \[F\] = \[16\], got \[8\]/],
+    ['a missing gamma', stack(x, [{...t5, ln1Gamma: undefined}], rms), /layers\[0\]\.ln1Gamma is missing/],
+  ])('rejects %s', (_, call, message) => {
+    let error: unknown;
+    try {
+      call();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(BetterTransformerArgumentError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).toMatch(/^transformerEncoderStack: /);
+  });
+
+  it.each([
+    ['an attention bias with H != numHeads', layer(x, t5, {...rms, attentionBias: tf.zeros([2, 1, 5, 5])}),
+     /options\.attentionBias must have H = options\.numHeads = 2 heads/],
+    ['RMSNorm with a beta', layer(x, {...t5, ln1Beta: tf.zeros([8])}, rms), /weights\.ln1Beta must be absent/],
+    ['a gateBias without gateWeight', layer(x, {...plain, gateBias: tf.zeros([16])}, {numHeads: 2}),
+     /weights\.gateBias is given without weights\.gateWeight/],
+  ])('transformerEncoderLayer rejects %s', (_, call, message) => {
+    expect(call).toThrow(BetterTransformerArgumentError);
+    expect(call).toThrow(message);
+    expect(call).toThrow(/^transformerEncoderLayer: /);
   });
 });

@@ -83,7 +83,7 @@ describe('transformerEncoderLayer argument errors', () => {
     ['bad activation', enc(x, w, {numHeads: 2, activation: 'swish'}), /options.activation must be one of 'gelu', 'gelu_tanh', 'relu', got 'swish'/],
     ['negative eps', enc(x, w, {numHeads: 2, layerNormEps: -1}), /must not be negative/],
     ['eps triple', enc(x, w, {numHeads: 2, layerNormEps: [1, 2, 3]}), /layerNormEps must be a number or \[ln1Eps, ln2Eps\]/],
-    ['missing weight', enc(x, without('ln2Beta'), {numHeads: 2}), /weights.ln2Beta is missing \(expected a float32 tensor of shape \[E\]\)/],
+    ['missing weight', enc(x, without('ln2Gamma'), {numHeads: 2}), /weights.ln2Gamma is missing \(expected a float32 tensor of shape \[E\]\)/],
     ['wrong weight shape', enc(x, {...w, outWeight: T([8, 7])}, {numHeads: 2}), /weights.outWeight must have shape \[E, E\] = \[8, 8\], got \[8, 7\]/],
     ['wrong ffn shape', enc(x, {...w, ffnOutWeight: T([15, 8])}, {numHeads: 2}), /weights.ffnOutWeight must have shape \[F, E\] = \[16, 8\], got \[15, 8\]/],
     ['weight dtype', enc(x, {...w, ln1Gamma: T([8], 'int32')}, {numHeads: 2}), /weights.ln1Gamma must have dtype float32, got int32/],

@@ -3,7 +3,8 @@
  * through the dispatcher, so it is fused wherever the backend has the
  * attention kernel). Used on backends without the fused layer kernel and to
  * differentiate the layer. Padded rows are computed, then zeroed, to match
- * the fused kernels' output.
+ * the fused kernels' output. The attention bias is the attention's additive
+ * mask (so it gets a gradient through the attention's mask gradient).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type {CompositeFunc} from '../dispatch/composite_registry';
@@ -11,6 +12,7 @@ import {placeholder, runOpResult} from '../dispatch/dispatch';
 import {EncoderActivation, EncoderLayerAttrs, SdpaAttrs} from '../op_table';
 import {connectedZeros} from './connected_zeros';
 import {layerNormOf} from './LayerNorm';
+import {rmsNormOf} from './RmsNorm';
 
 export function applyActivation(x: tf.Tensor, activation: EncoderActivation): tf.Tensor {
   switch (activation) {
@@ -23,13 +25,27 @@ export function applyActivation(x: tf.Tensor, activation: EncoderActivation): tf
   }
 }
 
+/** x·W + b; an absent bias is a [0]-shaped placeholder (0). */
 function dense(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor): tf.Tensor {
-  return tf.add(tf.matMul(x, weight), bias);
+  const product = tf.matMul(x, weight);
+  return bias.size > 0 ? tf.add(product, bias) : product;
 }
 
-/** `w`: the layer's kernel inputs by name (ENCODER_KERNEL_INPUTS); the QKV form attrs.packedQkv names is read. */
+/** The layer's norm (LayerNorm with an optional beta, or RMSNorm) of rows [N, E]. */
+function normOf(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number, attrs: EncoderLayerAttrs): tf.Tensor {
+  if (attrs.normKind === 'rms') return rmsNormOf(x, gamma, eps);
+  return beta.size > 0 ? layerNormOf(x, gamma, beta, eps) : tf.tidy(() => {
+    const {mean, variance} = tf.moments(x, -1, true);
+    return tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, eps))), gamma);
+  });
+}
+
+/**
+ * `w`: the layer's kernel inputs by name (ENCODER_KERNEL_INPUTS); the QKV form attrs.packedQkv names is read.
+ * `attentionBias` [1 or B, H, S, S] is added to the attention scores (null: none).
+ */
 export function encoderLayerOf(x: tf.Tensor, w: tf.NamedTensorMap, keyPaddingMask: tf.Tensor | null,
-    attrs: EncoderLayerAttrs): tf.Tensor3D {
+    attrs: EncoderLayerAttrs, attentionBias: tf.Tensor | null = null): tf.Tensor3D {
   return tf.tidy(() => {
     const [batch, seq, embed] = x.shape as number[];
     if (batch * seq === 0) {
@@ -43,7 +59,7 @@ export function encoderLayerOf(x: tf.Tensor, w: tf.NamedTensorMap, keyPaddingMas
     const rows = tf.reshape(real ? tf.where(real, x, tf.zerosLike(x)) : x, [batch * seq, embed]);
     const toHeads = (t: tf.Tensor) => tf.transpose(tf.reshape(t, [batch, seq, heads, headDim]), [0, 2, 1, 3]);
 
-    const attnIn = attrs.normFirst ? layerNormOf(rows, w.ln1Gamma, w.ln1Beta, attrs.layerNormEps1) : rows;
+    const attnIn = attrs.normFirst ? normOf(rows, w.ln1Gamma, w.ln1Beta, attrs.layerNormEps1, attrs) : rows;
     let q: tf.Tensor, k: tf.Tensor, v: tf.Tensor;
     if (attrs.packedQkv) {
       [q, k, v] = tf.split(dense(attnIn, w.qkvWeight, w.qkvBias), 3, 1);
@@ -53,19 +69,23 @@ export function encoderLayerOf(x: tf.Tensor, w: tf.NamedTensorMap, keyPaddingMas
       v = dense(attnIn, w.vWeight, w.vBias);
     }
     const attentionAttrs: SdpaAttrs = {
-      scale: attrs.scale, isCausal: attrs.isCausal, maskKind: 'none', hasKeyPaddingMask: keyPaddingMask !== null,
+      scale: attrs.scale, isCausal: attrs.isCausal, maskKind: attentionBias ? 'additive' : 'none',
+      hasKeyPaddingMask: keyPaddingMask !== null,
     };
     const attn = runOpResult('ScaledDotProductAttention', {
-      q: toHeads(q), k: toHeads(k), v: toHeads(v), attnMask: placeholder(), keyPaddingMask: keyPaddingMask ?? placeholder(),
+      q: toHeads(q), k: toHeads(k), v: toHeads(v), attnMask: attentionBias ?? placeholder(),
+      keyPaddingMask: keyPaddingMask ?? placeholder(),
     }, attentionAttrs);
     const merged = tf.reshape(tf.transpose(attn, [0, 2, 1, 3]), [batch * seq, embed]);
     let h = tf.add(rows, dense(merged, w.outWeight, w.outBias));
-    if (!attrs.normFirst) h = layerNormOf(h, w.ln1Gamma, w.ln1Beta, attrs.layerNormEps1);
+    if (!attrs.normFirst) h = normOf(h, w.ln1Gamma, w.ln1Beta, attrs.layerNormEps1, attrs);
 
-    const ffnIn = attrs.normFirst ? layerNormOf(h, w.ln2Gamma, w.ln2Beta, attrs.layerNormEps2) : h;
-    const hidden = applyActivation(dense(ffnIn, w.ffnInWeight, w.ffnInBias), attrs.activation);
+    const ffnIn = attrs.normFirst ? normOf(h, w.ln2Gamma, w.ln2Beta, attrs.layerNormEps2, attrs) : h;
+    let hidden = applyActivation(dense(ffnIn, attrs.gatedMlp ? w.gateWeight : w.ffnInWeight,
+                                       attrs.gatedMlp ? w.gateBias : w.ffnInBias), attrs.activation);
+    if (attrs.gatedMlp) hidden = tf.mul(hidden, dense(ffnIn, w.ffnInWeight, w.ffnInBias));
     let y = tf.add(h, dense(hidden, w.ffnOutWeight, w.ffnOutBias));
-    if (!attrs.normFirst) y = layerNormOf(y, w.ln2Gamma, w.ln2Beta, attrs.layerNormEps2);
+    if (!attrs.normFirst) y = normOf(y, w.ln2Gamma, w.ln2Beta, attrs.layerNormEps2, attrs);
 
     y = tf.reshape(y, [batch, seq, embed]);
     if (real) y = tf.where(real, y, tf.zerosLike(y));
@@ -75,5 +95,6 @@ export function encoderLayerOf(x: tf.Tensor, w: tf.NamedTensorMap, keyPaddingMas
 
 export const compositeTransformerEncoderLayer: CompositeFunc = (inputs, attrs) => {
   const a = attrs as EncoderLayerAttrs;
-  return encoderLayerOf(inputs.x, inputs, a.hasKeyPaddingMask ? inputs.keyPaddingMask : null, a);
+  return encoderLayerOf(inputs.x, inputs, a.hasKeyPaddingMask ? inputs.keyPaddingMask : null, a,
+                        a.hasAttentionBias ? inputs.attentionBias : null);
 };

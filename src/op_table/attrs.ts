@@ -31,11 +31,23 @@ export interface SdpaAttrs extends NamedAttrMap {
 export type EncoderActivation = 'gelu' | 'gelu_tanh' | 'relu';
 export const ENCODER_ACTIVATIONS: readonly EncoderActivation[] = ['gelu', 'gelu_tanh', 'relu'];
 
+/** 'layer': LayerNorm (gamma, beta); 'rms': RMSNorm x / sqrt(mean(x²) + eps) · gamma, no beta (T5). */
+export type EncoderNormKind = 'layer' | 'rms';
+export const ENCODER_NORM_KINDS: readonly EncoderNormKind[] = ['layer', 'rms'];
+
 /**
  * Attributes of TransformerEncoderLayer. Inputs are named as in
  * `ENCODER_KERNEL_INPUTS`; QKV is either packed (qkvWeight/qkvBias) or
  * separate (q/k/v Weight/Bias), as `packedQkv` says, and the unused form and
  * an absent keyPaddingMask (hasKeyPaddingMask false) get placeholders.
+ *
+ * Every bias and LayerNorm beta may be a placeholder (absent = 0; T5 has
+ * none); with normKind 'rms' the betas are always placeholders. gateWeight
+ * [E, F] and gateBias [F] are placeholders unless gatedMlp: the MLP is then
+ * ffnOut(act(gate(x)) · ffnIn(x)) + ffnOutBias (T5 v1.1 "gated-gelu": gate =
+ * wi_0, ffnIn = wi_1). attentionBias (hasAttentionBias) is float32
+ * [1 or B, H, S, S], added to scale · q·kᵀ of the attention at the original
+ * (unpacked) positions, together with the key padding mask and isCausal.
  */
 export interface EncoderLayerAttrs extends NamedAttrMap {
   numHeads: number;
@@ -47,12 +59,21 @@ export interface EncoderLayerAttrs extends NamedAttrMap {
   scale: number;
   packedQkv: boolean;
   hasKeyPaddingMask: boolean;
+  normKind: EncoderNormKind;
+  gatedMlp: boolean;
+  hasAttentionBias: boolean;
 }
 
 /** Weight inputs of the encoder layer kernel other than the QKV projection. */
 export const ENCODER_COMMON_WEIGHT_INPUTS = [
   'outWeight', 'outBias', 'ln1Gamma', 'ln1Beta', 'ln2Gamma', 'ln2Beta',
-  'ffnInWeight', 'ffnInBias', 'ffnOutWeight', 'ffnOutBias',
+  'ffnInWeight', 'ffnInBias', 'ffnOutWeight', 'ffnOutBias', 'gateWeight', 'gateBias',
+] as const;
+
+/** The optional weight inputs: biases and betas (absent = 0) and the gate projection (gatedMlp only). */
+export const ENCODER_OPTIONAL_WEIGHT_INPUTS = [
+  'qkvBias', 'qBias', 'kBias', 'vBias', 'outBias', 'ln1Beta', 'ln2Beta', 'ffnInBias', 'ffnOutBias', 'gateWeight',
+  'gateBias',
 ] as const;
 export const ENCODER_PACKED_QKV_INPUTS = ['qkvWeight', 'qkvBias'] as const;
 export const ENCODER_SEPARATE_QKV_INPUTS =
@@ -65,17 +86,20 @@ export const ENCODER_WEIGHT_INPUTS = [
 export type EncoderWeightName = typeof ENCODER_WEIGHT_INPUTS[number];
 
 /** Every input of TransformerEncoderLayer, in a fixed order; unused ones get placeholders. */
-export const ENCODER_KERNEL_INPUTS = ['x', ...ENCODER_WEIGHT_INPUTS, 'keyPaddingMask'] as const;
+export const ENCODER_KERNEL_INPUTS = ['x', ...ENCODER_WEIGHT_INPUTS, 'keyPaddingMask', 'attentionBias'] as const;
 
 /**
  * Attributes of TransformerEncoderStack: numLayers encoder layers applied
- * in order, sharing numHeads, normFirst, activation, isCausal and scale; the
- * QKV form and the LayerNorm eps are per layer.
+ * in order, sharing numHeads, normFirst, activation, isCausal, scale,
+ * normKind, gatedMlp and the attention bias; the QKV form and the norm eps
+ * are per layer.
  *
  * Inputs are an array (so that the gradient can save all of them):
- *   [x, keyPaddingMask, ...layer 0's ENCODER_WEIGHT_INPUTS, ...layer 1's, ...]
- * with [0]-shaped placeholders for the QKV form a layer does not use and for
- * an absent keyPaddingMask (hasKeyPaddingMask false). See encoderStackInputIndex.
+ *   [x, keyPaddingMask, attentionBias, ...layer 0's ENCODER_WEIGHT_INPUTS, ...layer 1's, ...]
+ * with [0]-shaped placeholders for the QKV form a layer does not use, the
+ * absent biases and betas, the gate unless gatedMlp, an absent keyPaddingMask
+ * (hasKeyPaddingMask false) and an absent attentionBias (hasAttentionBias
+ * false; else [1 or B, H, S, S], added in every layer). See encoderStackInputIndex.
  */
 export interface EncoderStackAttrs extends NamedAttrMap {
   numLayers: number;
@@ -88,14 +112,20 @@ export interface EncoderStackAttrs extends NamedAttrMap {
   layerNormEps1: number[];
   layerNormEps2: number[];
   hasKeyPaddingMask: boolean;
+  normKind: EncoderNormKind;
+  gatedMlp: boolean;
+  hasAttentionBias: boolean;
 }
 
 export const ENCODER_STACK_X_INPUT = 0;
 export const ENCODER_STACK_KEY_PADDING_INPUT = 1;
+export const ENCODER_STACK_ATTENTION_BIAS_INPUT = 2;
+/** Inputs of TransformerEncoderStack before layer 0's weights. */
+export const ENCODER_STACK_LEADING_INPUTS = 3;
 
 /** Index in TransformerEncoderStack's input array of `layer`'s weight `name`. */
 export function encoderStackInputIndex(layer: number, name: EncoderWeightName): number {
-  return 2 + layer * ENCODER_WEIGHT_INPUTS.length + ENCODER_WEIGHT_INPUTS.indexOf(name);
+  return ENCODER_STACK_LEADING_INPUTS + layer * ENCODER_WEIGHT_INPUTS.length + ENCODER_WEIGHT_INPUTS.indexOf(name);
 }
 
 /** The TransformerEncoderLayer attributes of layer `layer` of a stack. */
@@ -104,7 +134,8 @@ export function encoderStackLayerAttrs(attrs: EncoderStackAttrs, layer: number):
     numHeads: attrs.numHeads, normFirst: attrs.normFirst, activation: attrs.activation,
     layerNormEps1: attrs.layerNormEps1[layer], layerNormEps2: attrs.layerNormEps2[layer],
     isCausal: attrs.isCausal, scale: attrs.scale, packedQkv: attrs.packedQkv[layer],
-    hasKeyPaddingMask: attrs.hasKeyPaddingMask,
+    hasKeyPaddingMask: attrs.hasKeyPaddingMask, normKind: attrs.normKind, gatedMlp: attrs.gatedMlp,
+    hasAttentionBias: attrs.hasAttentionBias,
   };
 }
 

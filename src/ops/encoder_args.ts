@@ -1,8 +1,8 @@
 /** Validation and normalisation of transformerEncoderLayer's arguments. */
 import * as tf from '@tensorflow/tfjs-core';
 import {
-  ENCODER_ACTIVATIONS, ENCODER_COMMON_WEIGHT_INPUTS, ENCODER_PACKED_QKV_INPUTS, ENCODER_SEPARATE_QKV_INPUTS,
-  EncoderActivation, EncoderLayerAttrs,
+  ENCODER_ACTIVATIONS, ENCODER_COMMON_WEIGHT_INPUTS, ENCODER_NORM_KINDS, ENCODER_OPTIONAL_WEIGHT_INPUTS,
+  ENCODER_PACKED_QKV_INPUTS, ENCODER_SEPARATE_QKV_INPUTS, EncoderActivation, EncoderLayerAttrs, EncoderNormKind,
 } from '../op_table';
 import {
   describeShape, describeValue, fail, requireBoolean, requireElementCount, requireFiniteNumber, requireFloat32,
@@ -13,16 +13,22 @@ import {
  * Weights in the Keras/tfjs Dense layout, [in, out] (y = x·W + b). QKV is
  * either packed (qkvWeight [E, 3E]: all Q columns, then K, then V; head h
  * owns columns h·Dh .. (h+1)·Dh - 1 of each) or separate (q/k/v Weight [E, E]).
+ * Every bias and LayerNorm beta is optional (absent = 0; T5 has none); with
+ * normKind 'rms' the norms have no beta. gateWeight [E, F] (with an optional
+ * gateBias [F]) makes the MLP gated: ffnOut(act(x·gateWeight + gateBias) ·
+ * (x·ffnInWeight + ffnInBias)) + ffnOutBias (T5 v1.1 "gated-gelu": gate = wi_0,
+ * ffnIn = wi_1).
  */
 export interface TransformerEncoderLayerWeights {
   qkvWeight?: tf.Tensor2D; qkvBias?: tf.Tensor1D;
   qWeight?: tf.Tensor2D; kWeight?: tf.Tensor2D; vWeight?: tf.Tensor2D;
   qBias?: tf.Tensor1D; kBias?: tf.Tensor1D; vBias?: tf.Tensor1D;
-  outWeight: tf.Tensor2D; outBias: tf.Tensor1D;
-  ln1Gamma: tf.Tensor1D; ln1Beta: tf.Tensor1D;
-  ln2Gamma: tf.Tensor1D; ln2Beta: tf.Tensor1D;
-  ffnInWeight: tf.Tensor2D; ffnInBias: tf.Tensor1D;
-  ffnOutWeight: tf.Tensor2D; ffnOutBias: tf.Tensor1D;
+  outWeight: tf.Tensor2D; outBias?: tf.Tensor1D;
+  ln1Gamma: tf.Tensor1D; ln1Beta?: tf.Tensor1D;
+  ln2Gamma: tf.Tensor1D; ln2Beta?: tf.Tensor1D;
+  ffnInWeight: tf.Tensor2D; ffnInBias?: tf.Tensor1D;
+  ffnOutWeight: tf.Tensor2D; ffnOutBias?: tf.Tensor1D;
+  gateWeight?: tf.Tensor2D; gateBias?: tf.Tensor1D;
 }
 
 export interface TransformerEncoderLayerOptions {
@@ -31,7 +37,9 @@ export interface TransformerEncoderLayerOptions {
   normFirst?: boolean;
   /** 'gelu' (erf, default), 'gelu_tanh' or 'relu'. */
   activation?: EncoderActivation;
-  /** One eps for both LayerNorms, or [ln1Eps, ln2Eps]. Default 1e-5. */
+  /** 'layer' (LayerNorm, default) or 'rms' (RMSNorm x / sqrt(mean(x²) + eps) · gamma, no beta: T5). */
+  normKind?: EncoderNormKind;
+  /** One eps for both norms (LayerNorms or RMSNorms), or [ln1Eps, ln2Eps]. Default 1e-5. */
   layerNormEps?: number | [number, number];
   /** [B, S], 1 = real token, 0 = padding. Padded positions are skipped and output 0. */
   keyPaddingMask?: tf.Tensor2D;
@@ -39,16 +47,26 @@ export interface TransformerEncoderLayerOptions {
   isCausal?: boolean;
   /** Attention scale, default 1/sqrt(E / numHeads). */
   scale?: number;
+  /**
+   * float32 [1, H, S, S] or [B, H, S, S], added to scale · q·kᵀ of the attention
+   * (of every layer, for the stack) at query i, key j — T5's relative position
+   * bias; padded keys stay excluded and isCausal still applies.
+   */
+  attentionBias?: tf.Tensor4D;
 }
 
-const OPTION_KEYS = ['numHeads', 'normFirst', 'activation', 'layerNormEps', 'keyPaddingMask', 'isCausal', 'scale'];
+const OPTION_KEYS = [
+  'numHeads', 'normFirst', 'activation', 'normKind', 'layerNormEps', 'keyPaddingMask', 'isCausal', 'scale',
+  'attentionBias',
+];
 const WEIGHT_KEYS = [...ENCODER_PACKED_QKV_INPUTS, ...ENCODER_SEPARATE_QKV_INPUTS, ...ENCODER_COMMON_WEIGHT_INPUTS];
 
 export interface EncoderArgs {
   x: tf.Tensor3D;
-  /** Only the weights of the QKV form in use, plus the common ones, by kernel input name. */
+  /** The weights given (of the QKV form in use), by kernel input name; absent optional ones are missing. */
   weights: Record<string, tf.Tensor>;
   keyPaddingMask: tf.Tensor | null;
+  attentionBias: tf.Tensor | null;
   attrs: EncoderLayerAttrs;
   dims: {batch: number; seq: number; embed: number; ffn: number};
 }
@@ -57,7 +75,9 @@ export interface EncoderArgs {
 export interface EncoderOptionArgs {
   x: tf.Tensor3D;
   keyPaddingMask: tf.Tensor | null;
+  attentionBias: tf.Tensor | null;
   numHeads: number; normFirst: boolean; activation: EncoderActivation; isCausal: boolean; scale: number;
+  normKind: EncoderNormKind;
   eps1: number; eps2: number;
   dims: {batch: number; seq: number; embed: number};
 }
@@ -87,6 +107,8 @@ export function validateEncoderOptions(op: string, x: unknown, options: unknown)
                                                      requireOneOf(op, 'options.activation', opts.activation, ENCODER_ACTIVATIONS);
   const scale = opts.scale === undefined ? 1 / Math.sqrt(embed / numHeads) :
                                            requireFiniteNumber(op, 'options.scale', opts.scale);
+  const normKind = opts.normKind === undefined ? 'layer' :
+                                                 requireOneOf(op, 'options.normKind', opts.normKind, ENCODER_NORM_KINDS);
   let eps1 = 1e-5, eps2 = 1e-5;
   if (Array.isArray(opts.layerNormEps)) {
     if (opts.layerNormEps.length !== 2) fail(op, `options.layerNormEps must be a number or [ln1Eps, ln2Eps]`);
@@ -99,21 +121,44 @@ export function validateEncoderOptions(op: string, x: unknown, options: unknown)
 
   const keyPaddingMask = opts.keyPaddingMask == null ? null :
       requirePaddingMask(op, 'options.keyPaddingMask', opts.keyPaddingMask, [batch, seq], '[B, S]');
+  const attentionBias = opts.attentionBias == null ? null :
+      requireAttentionBias(op, opts.attentionBias, batch, numHeads, seq);
   return {
-    x: xt as tf.Tensor3D, keyPaddingMask, numHeads, normFirst, activation, isCausal, scale, eps1, eps2,
-    dims: {batch, seq, embed},
+    x: xt as tf.Tensor3D, keyPaddingMask, attentionBias, numHeads, normFirst, activation, isCausal, scale, normKind,
+    eps1, eps2, dims: {batch, seq, embed},
   };
+}
+
+/** options.attentionBias: float32 [1 or B, H, S, S]. */
+function requireAttentionBias(op: string, x: unknown, batch: number, heads: number, seq: number): tf.Tensor {
+  const name = 'options.attentionBias';
+  const t = requireTensor(op, name, x);
+  requireRank(op, name, t, 4, '[1 or B, H, S, S]');
+  requireFloat32(op, name, t);
+  const [b, h, sq, sk] = t.shape;
+  const got = describeShape(t.shape);
+  if (b !== 1 && b !== batch) fail(op, `${name} must have a batch axis of 1 or B = ${batch} ([1 or B, H, S, S]), got ${got}`);
+  if (h !== heads) fail(op, `${name} must have H = options.numHeads = ${heads} heads (axis 1 of [1 or B, H, S, S]), got ${got}`);
+  if (sq !== seq || sk !== seq) {
+    fail(op, `${name} must have S = ${seq} query and key positions (axes 2 and 3 of [1 or B, H, S, S]), got ${got}`);
+  }
+  return t;
 }
 
 /** One layer's weights, checked against E; `label` names them in messages ('weights', 'layers[2]'). */
 export interface EncoderWeightArgs {
-  /** Only the weights of the QKV form in use, plus the common ones, by kernel input name. */
+  /** The weights given (of the QKV form in use), by kernel input name; absent optional ones are missing. */
   weights: Record<string, tf.Tensor>;
   packedQkv: boolean;
+  /** gateWeight is given: the MLP is gated. */
+  gated: boolean;
   ffn: number;
 }
 
-export function validateEncoderWeights(op: string, label: string, weights: unknown, embed: number): EncoderWeightArgs {
+const OPTIONAL = new Set<string>(ENCODER_OPTIONAL_WEIGHT_INPUTS);
+
+export function validateEncoderWeights(
+    op: string, label: string, weights: unknown, embed: number, normKind: EncoderNormKind): EncoderWeightArgs {
   if (weights == null || typeof weights !== 'object' || Array.isArray(weights)) {
     fail(op, `${label} must be an object of tensors, got ${describeValue(weights)}`);
   }
@@ -129,6 +174,15 @@ export function validateEncoderWeights(op: string, label: string, weights: unkno
     fail(op, `${label} must give the QKV projection, packed (qkvWeight, qkvBias) or separate ` +
              '(qWeight, kWeight, vWeight, qBias, kBias, vBias)');
   }
+  if (normKind === 'rms') {
+    for (const name of ['ln1Beta', 'ln2Beta']) {
+      if (w[name] != null) fail(op, `${label}.${name} must be absent with options.normKind 'rms' (RMSNorm has no beta)`);
+    }
+  }
+  const gated = w.gateWeight != null;
+  if (!gated && w.gateBias != null) {
+    fail(op, `${label}.gateBias is given without ${label}.gateWeight (a gated MLP needs gateWeight [E, F])`);
+  }
   const ffnWeight = requireTensor(op, `${label}.ffnInWeight`, w.ffnInWeight);
   requireRank(op, `${label}.ffnInWeight`, ffnWeight, 2, '[E, F]');
   const ffn = (ffnWeight.shape as number[])[1];
@@ -141,6 +195,7 @@ export function validateEncoderWeights(op: string, label: string, weights: unkno
     ln1Gamma: [[embed], '[E]'], ln1Beta: [[embed], '[E]'], ln2Gamma: [[embed], '[E]'], ln2Beta: [[embed], '[E]'],
     ffnInWeight: [[embed, ffn], '[E, F]'], ffnInBias: [[ffn], '[F]'],
     ffnOutWeight: [[ffn, embed], '[F, E]'], ffnOutBias: [[embed], '[E]'],
+    gateWeight: [[embed, ffn], '[E, F] (F from ffnInWeight)'], gateBias: [[ffn], '[F]'],
   };
   if (hasPacked) {
     expected.qkvWeight = [[embed, 3 * embed], '[E, 3E]'];
@@ -151,10 +206,13 @@ export function validateEncoderWeights(op: string, label: string, weights: unkno
   }
   const checked: Record<string, tf.Tensor> = {};
   for (const [name, [shape, layout]] of Object.entries(expected)) {
-    if (w[name] == null) fail(op, `${label}.${name} is missing (expected a float32 tensor of shape ${layout})`);
+    if (w[name] == null) {
+      if (OPTIONAL.has(name)) continue;
+      fail(op, `${label}.${name} is missing (expected a float32 tensor of shape ${layout})`);
+    }
     checked[name] = requireFloatShape(op, `${label}.${name}`, w[name], shape, layout);
   }
-  return {weights: checked, packedQkv: hasPacked, ffn};
+  return {weights: checked, packedQkv: hasPacked, gated, ffn};
 }
 
 /** The activations a layer of this size allocates ([B·S, 3E] for Q/K/V, [B·S, F] in the feed-forward) must fit. */
@@ -165,14 +223,15 @@ export function requireEncoderActivations(op: string, dims: {batch: number; seq:
 
 export function validateEncoderArgs(op: string, x: unknown, weights: unknown, options: unknown): EncoderArgs {
   const o = validateEncoderOptions(op, x, options);
-  const w = validateEncoderWeights(op, 'weights', weights, o.dims.embed);
+  const w = validateEncoderWeights(op, 'weights', weights, o.dims.embed, o.normKind);
   requireEncoderActivations(op, o.dims, w.ffn);
   return {
-    x: o.x, weights: w.weights, keyPaddingMask: o.keyPaddingMask,
+    x: o.x, weights: w.weights, keyPaddingMask: o.keyPaddingMask, attentionBias: o.attentionBias,
     attrs: {
       numHeads: o.numHeads, normFirst: o.normFirst, activation: o.activation, layerNormEps1: o.eps1,
       layerNormEps2: o.eps2, isCausal: o.isCausal, scale: o.scale, packedQkv: w.packedQkv,
-      hasKeyPaddingMask: o.keyPaddingMask != null,
+      hasKeyPaddingMask: o.keyPaddingMask != null, normKind: o.normKind, gatedMlp: w.gated,
+      hasAttentionBias: o.attentionBias != null,
     },
     dims: {...o.dims, ffn: w.ffn},
   };

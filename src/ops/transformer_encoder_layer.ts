@@ -2,12 +2,15 @@
  * The public fused encoder layer op. See TransformerEncoderLayerOptions and
  * TransformerEncoderLayerWeights for the semantics. With a keyPaddingMask,
  * padded positions are skipped (not computed) and their output rows are 0,
- * as in PyTorch's nested-tensor fast path; pool with the same mask.
+ * as in PyTorch's nested-tensor fast path; pool with the same mask. T5-class
+ * layers: options.normKind 'rms', a gated MLP (weights.gateWeight), no biases,
+ * and options.attentionBias (the relative position bias, [1 or B, H, S, S]).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {placeholder, runOpResult} from '../dispatch/dispatch';
+import {placeholder} from '../dispatch/dispatch';
 import {ENCODER_KERNEL_INPUTS} from '../op_table';
 import {TransformerEncoderLayerOptions, TransformerEncoderLayerWeights, validateEncoderArgs} from './encoder_args';
+import {runEncoderOp, usesT5EncoderForm} from './encoder_dispatch';
 
 export type {TransformerEncoderLayerOptions, TransformerEncoderLayerWeights} from './encoder_args';
 
@@ -18,8 +21,9 @@ export function transformerEncoderLayer(
     const inputs: tf.NamedTensorMap = {};
     for (const name of ENCODER_KERNEL_INPUTS) {
       inputs[name] = name === 'x' ? args.x :
-          name === 'keyPaddingMask' ? (args.keyPaddingMask ?? placeholder()) : (args.weights[name] ?? placeholder());
+          name === 'keyPaddingMask' ? (args.keyPaddingMask ?? placeholder()) :
+          name === 'attentionBias' ? (args.attentionBias ?? placeholder()) : (args.weights[name] ?? placeholder());
     }
-    return runOpResult<tf.Tensor3D>('TransformerEncoderLayer', inputs, args.attrs);
+    return runEncoderOp('TransformerEncoderLayer', inputs, args.attrs, usesT5EncoderForm(args.attrs, args.weights));
   });
 }

@@ -5,27 +5,30 @@
  * padded output rows are 0, as for the single layer.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {placeholder, runOpResult} from '../dispatch/dispatch';
-import {ENCODER_WEIGHT_INPUTS} from '../op_table';
+import {placeholder} from '../dispatch/dispatch';
+import {ENCODER_WEIGHT_INPUTS, encoderStackLayerAttrs} from '../op_table';
 import {TransformerEncoderLayerWeights} from './encoder_args';
+import {runEncoderOp, usesT5EncoderForm} from './encoder_dispatch';
 import {TransformerEncoderStackOptions, validateEncoderStackArgs} from './encoder_stack_args';
 
 export type {TransformerEncoderStackOptions} from './encoder_stack_args';
 
 /**
  * Applies `layers` in order to x [B, S, E]; the same options as
- * transformerEncoderLayer, for every layer. Equivalent to a loop of
- * transformerEncoderLayer, but padding is removed once.
+ * transformerEncoderLayer, for every layer (one attentionBias, added in every
+ * layer: T5's relative position bias, computed once per forward). Equivalent to
+ * a loop of transformerEncoderLayer, but padding is removed once.
  */
 export function transformerEncoderStack(
     x: tf.Tensor3D, layers: TransformerEncoderLayerWeights[], options: TransformerEncoderStackOptions): tf.Tensor3D {
   const args = validateEncoderStackArgs('transformerEncoderStack', x, layers, options);
   return tf.tidy(() => {
-    // The kernel's input list: x, keyPaddingMask, then each layer's weights in order.
-    const inputs = [args.x, args.keyPaddingMask ?? placeholder()];
+    // The kernel's input list: x, keyPaddingMask, attentionBias, then each layer's weights in order.
+    const inputs = [args.x, args.keyPaddingMask ?? placeholder(), args.attentionBias ?? placeholder()];
     for (const weights of args.layers) {
       for (const name of ENCODER_WEIGHT_INPUTS) inputs.push(weights[name] ?? placeholder());
     }
-    return runOpResult<tf.Tensor3D>('TransformerEncoderStack', inputs, args.attrs);
+    const t5Form = args.layers.some((weights, l) => usesT5EncoderForm(encoderStackLayerAttrs(args.attrs, l), weights));
+    return runEncoderOp('TransformerEncoderStack', inputs, args.attrs, t5Form);
   });
 }

@@ -11,13 +11,18 @@ export interface MatrixView {
   rowStride: number;
 }
 
-/** A [Sq, Sk] slice of an attention mask broadcast through strides (0 = broadcast). */
+/**
+ * A [Sq, Sk] slice of an attention mask broadcast through strides (0 = broadcast).
+ * With `positions` (packed sequences, padding removed), query i and key j read
+ * the mask at their original positions positions[i] and positions[j].
+ */
 export interface MaskView {
   kind: 'bool' | 'additive';
   values: Float32Array | Uint8Array;
   offset: number;
   rowStride: number;
   colStride: number;
+  positions?: ArrayLike<number>;
 }
 
 /** Which keys exist: values[offset + j] !== 0 means key j is a real token. */

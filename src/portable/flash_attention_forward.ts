@@ -32,7 +32,9 @@ export function maskedScore(p: HeadProblem, q: MatrixView, k: MatrixView, i: num
   let score = dot * p.scale;
   const m = p.mask;
   if (m !== null) {
-    const mv = m.values[m.offset + i * m.rowStride + j * m.colStride];
+    const pos = m.positions;
+    const mv = pos === undefined ? m.values[m.offset + i * m.rowStride + j * m.colStride] :
+                                   m.values[m.offset + pos[i] * m.rowStride + pos[j] * m.colStride];
     if (m.kind === 'bool') {
       if (mv === 0) return -Infinity;
     } else {

@@ -7,7 +7,7 @@ import {EncoderLayerAttrs, kernelName} from '../../../op_table';
 import {encoderLayerPacked} from '../../../portable/encoder_layer';
 import {packRows, planPacking, unpackRows} from '../../../portable/token_packing';
 import {asCpuBackend, floatValues, typedValues} from '../cpu_backend';
-import {portableLayerParams} from '../encoder_inputs';
+import {portableAttentionBias, portableLayerParams} from '../encoder_inputs';
 import {validityBytes} from '../native/addon';
 import {nativeLayerParams} from '../native/encoder';
 import {activeNativeCore} from '../native/selection';
@@ -30,7 +30,8 @@ const transformerEncoderLayer: KernelFunc = ({inputs, backend, attrs}) => {
   }
   const plan = planPacking(batch, seq, keyPadding);
   const packed = packRows(floatValues(cpu, x), embed, plan);
-  const y = encoderLayerPacked(packed, plan, portableLayerParams(cpu, inputs, a));
+  const bias = portableAttentionBias(cpu, inputs.attentionBias as TensorInfo, a.hasAttentionBias, plan);
+  const y = encoderLayerPacked(packed, plan, portableLayerParams(cpu, inputs, a), bias);
   return cpu.makeTensorInfo([batch, seq, embed], 'float32', unpackRows(y, embed, plan));
 };
 

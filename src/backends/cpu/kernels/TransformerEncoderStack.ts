@@ -5,13 +5,14 @@
  */
 import type {KernelConfig, KernelFunc, NamedTensorInfoMap, TensorInfo} from '@tensorflow/tfjs-core';
 import {
-  ENCODER_STACK_KEY_PADDING_INPUT, ENCODER_STACK_X_INPUT, ENCODER_WEIGHT_INPUTS, EncoderStackAttrs,
+  ENCODER_STACK_ATTENTION_BIAS_INPUT, ENCODER_STACK_KEY_PADDING_INPUT, ENCODER_STACK_X_INPUT, ENCODER_WEIGHT_INPUTS,
+  EncoderStackAttrs,
   encoderStackInputIndex, encoderStackLayerAttrs, kernelName,
 } from '../../../op_table';
 import {encoderLayerPacked} from '../../../portable/encoder_layer';
 import {packRows, planPacking, unpackRows} from '../../../portable/token_packing';
 import {asCpuBackend, floatValues, typedValues} from '../cpu_backend';
-import {portableLayerParams} from '../encoder_inputs';
+import {portableAttentionBias, portableLayerParams} from '../encoder_inputs';
 import {validityBytes} from '../native/addon';
 import {nativeLayerParams} from '../native/encoder';
 import {activeNativeCore} from '../native/selection';
@@ -43,8 +44,11 @@ const transformerEncoderStack: KernelFunc = ({inputs, backend, attrs}) => {
   }
   const plan = planPacking(batch, seq, keyPadding);
   let rows = packRows(floatValues(cpu, x), embed, plan);
+  // One bias for every layer, read at the tokens' original positions (the rows stay packed between layers).
+  const bias = portableAttentionBias(cpu, inputs[ENCODER_STACK_ATTENTION_BIAS_INPUT] as TensorInfo,
+                                     a.hasAttentionBias, plan);
   layers.forEach((named, l) => {
-    rows = encoderLayerPacked(rows, plan, portableLayerParams(cpu, named, encoderStackLayerAttrs(a, l)));
+    rows = encoderLayerPacked(rows, plan, portableLayerParams(cpu, named, encoderStackLayerAttrs(a, l)), bias);
   });
   return cpu.makeTensorInfo([batch, seq, embed], 'float32', unpackRows(rows, embed, plan));
 };
