@@ -7,10 +7,9 @@
  * and options.attentionBias (the relative position bias, [1 or B, H, S, S]).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {placeholder} from '../dispatch/dispatch';
+import {placeholder, runOpResult} from '../dispatch/dispatch';
 import {ENCODER_KERNEL_INPUTS} from '../op_table';
 import {TransformerEncoderLayerOptions, TransformerEncoderLayerWeights, validateEncoderArgs} from './encoder_args';
-import {runEncoderOp, usesT5EncoderForm} from './encoder_dispatch';
 
 export type {TransformerEncoderLayerOptions, TransformerEncoderLayerWeights} from './encoder_args';
 
@@ -24,6 +23,6 @@ export function transformerEncoderLayer(
           name === 'keyPaddingMask' ? (args.keyPaddingMask ?? placeholder()) :
           name === 'attentionBias' ? (args.attentionBias ?? placeholder()) : (args.weights[name] ?? placeholder());
     }
-    return runEncoderOp('TransformerEncoderLayer', inputs, args.attrs, usesT5EncoderForm(args.attrs, args.weights));
+    return runOpResult<tf.Tensor3D>('TransformerEncoderLayer', inputs, args.attrs);
   });
 }

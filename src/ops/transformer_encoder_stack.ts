@@ -5,10 +5,9 @@
  * padded output rows are 0, as for the single layer.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {placeholder} from '../dispatch/dispatch';
-import {ENCODER_WEIGHT_INPUTS, encoderStackLayerAttrs} from '../op_table';
+import {placeholder, runOpResult} from '../dispatch/dispatch';
+import {ENCODER_WEIGHT_INPUTS} from '../op_table';
 import {TransformerEncoderLayerWeights} from './encoder_args';
-import {runEncoderOp, usesT5EncoderForm} from './encoder_dispatch';
 import {TransformerEncoderStackOptions, validateEncoderStackArgs} from './encoder_stack_args';
 
 export type {TransformerEncoderStackOptions} from './encoder_stack_args';
@@ -28,7 +27,6 @@ export function transformerEncoderStack(
     for (const weights of args.layers) {
       for (const name of ENCODER_WEIGHT_INPUTS) inputs.push(weights[name] ?? placeholder());
     }
-    const t5Form = args.layers.some((weights, l) => usesT5EncoderForm(encoderStackLayerAttrs(args.attrs, l), weights));
-    return runEncoderOp('TransformerEncoderStack', inputs, args.attrs, t5Form);
+    return runOpResult<tf.Tensor3D>('TransformerEncoderStack', inputs, args.attrs);
   });
 }

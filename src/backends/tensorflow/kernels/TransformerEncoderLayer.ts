@@ -1,29 +1,25 @@
 /**
  * TransformerEncoderLayer on tfjs-node (`tensorflow`): the op library's
- * TensorFlow op of the same name (kernels/bindings/tensorflow).
+ * TensorFlow op of the same name (kernels/bindings/tensorflow), whose inputs
+ * are ENCODER_KERNEL_INPUTS in order (x, the 20 weights, key_padding_mask,
+ * attention_bias).
  */
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
-import {ENCODER_WEIGHT_INPUTS, EncoderLayerAttrs, kernelName, opNames} from '../../../op_table';
-import {OP_LIBRARY_TAKES_T5_ENCODER_INPUTS, opLibraryLayerWeights} from '../encoder_op_inputs';
+import {ENCODER_KERNEL_INPUTS, EncoderLayerAttrs, kernelName, opNames} from '../../../op_table';
 import {asNodeBackend, OpAttrs} from '../node_backend';
 
 const transformerEncoderLayer: KernelFunc = ({inputs, backend, attrs}) => {
   const nb = asNodeBackend(backend);
   const a = attrs as EncoderLayerAttrs;
-  const input = (name: string) => inputs[name] as TensorInfo;
-  const ordered = [
-    input('x'), ...opLibraryLayerWeights(ENCODER_WEIGHT_INPUTS.map(input)), input('keyPaddingMask'),
-    ...(OP_LIBRARY_TAKES_T5_ENCODER_INPUTS ? [input('attentionBias')] : []),
-  ];
-  const builder = new OpAttrs(nb)
-      .dtype('Tpad', input('keyPaddingMask').dtype)
+  const ordered = ENCODER_KERNEL_INPUTS.map(name => inputs[name] as TensorInfo);
+  const opAttrs = new OpAttrs(nb)
+      .dtype('Tpad', (inputs.keyPaddingMask as TensorInfo).dtype)
       .int('num_heads', a.numHeads).bool('norm_first', a.normFirst).string('activation', a.activation)
       .float('eps1', a.layerNormEps1).float('eps2', a.layerNormEps2).bool('is_causal', a.isCausal)
-      .float('scale', a.scale).bool('packed_qkv', a.packedQkv).bool('has_key_padding_mask', a.hasKeyPaddingMask);
-  if (OP_LIBRARY_TAKES_T5_ENCODER_INPUTS) {
-    builder.string('norm_kind', a.normKind).bool('gated_mlp', a.gatedMlp).bool('has_attention_bias', a.hasAttentionBias);
-  }
-  return nb.executeSingleOutput(opNames('TransformerEncoderLayer').tensorflowOp, builder.build(), ordered);
+      .float('scale', a.scale).bool('packed_qkv', a.packedQkv).bool('has_key_padding_mask', a.hasKeyPaddingMask)
+      .string('norm_kind', a.normKind).bool('gated_mlp', a.gatedMlp).bool('has_attention_bias', a.hasAttentionBias)
+      .build();
+  return nb.executeSingleOutput(opNames('TransformerEncoderLayer').tensorflowOp, opAttrs, ordered);
 };
 
 export const transformerEncoderLayerConfig: KernelConfig = {
