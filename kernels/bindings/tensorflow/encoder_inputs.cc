@@ -8,13 +8,27 @@ namespace {
 const char* const kWeightNames[kEncoderWeightInputs] = {
   "qkv_weight", "qkv_bias", "q_weight", "k_weight", "v_weight", "q_bias", "k_bias", "v_bias", "out_weight",
   "out_bias", "ln1_gamma", "ln1_beta", "ln2_gamma", "ln2_beta", "ffn_in_weight", "ffn_in_bias", "ffn_out_weight",
-  "ffn_out_bias",
+  "ffn_out_bias", "gate_weight", "gate_bias",
 };
 
 void FailConstruction(TF_OpKernelConstruction* ctx, const char* message) {
   auto s = NewStatus();
   TF_SetStatus(s.get(), TF_INVALID_ARGUMENT, message);
   TF_OpKernelConstruction_Failure(ctx, s.get());
+}
+
+// norm_kind, gated_mlp and has_attention_bias: the T5-class attributes both ops share.
+bool ReadT5Attrs(TF_OpKernelConstruction* ctx, AttrReader& r, EncoderLayerOptions* layer, EncoderOpAttrs* attrs) {
+  const std::string norm = r.String("norm_kind");
+  layer->gated_mlp = r.Bool("gated_mlp");
+  attrs->has_attention_bias = r.Bool("has_attention_bias");
+  if (!r.ok) return false;
+  if (norm != "layer" && norm != "rms") {
+    FailConstruction(ctx, "norm_kind must be layer or rms");
+    return false;
+  }
+  layer->norm_kind = norm == "rms" ? BTK_NORM_RMS : BTK_NORM_LAYER;
+  return true;
 }
 
 }  // namespace
@@ -45,6 +59,7 @@ bool ReadEncoderLayerAttrs(TF_OpKernelConstruction* ctx, EncoderOpAttrs* attrs) 
     FailConstruction(ctx, "activation must be gelu, gelu_tanh or relu");
     return false;
   }
+  if (!ReadT5Attrs(ctx, r, &layer, attrs)) return false;
   attrs->layers.assign(1, layer);
   return r.ok;
 }
@@ -54,7 +69,7 @@ bool ReadEncoderStackAttrs(TF_OpKernelConstruction* ctx, EncoderOpAttrs* attrs) 
   const int32_t num_layers = r.Int("num_layers");
   const int32_t n = r.Int("N");
   if (r.ok && (num_layers < 0 || n != kEncoderWeightInputs * num_layers)) {
-    FailConstruction(ctx, "weights must hold 18 tensors per layer");
+    FailConstruction(ctx, "weights must hold 20 tensors per layer");
     return false;
   }
   EncoderLayerOptions common{};
@@ -68,6 +83,7 @@ bool ReadEncoderStackAttrs(TF_OpKernelConstruction* ctx, EncoderOpAttrs* attrs) 
     FailConstruction(ctx, "activation must be gelu, gelu_tanh or relu");
     return false;
   }
+  if (!ReadT5Attrs(ctx, r, &common, attrs)) return false;
   const std::vector<bool> packed_qkv = r.BoolList("packed_qkv", num_layers);
   const std::vector<float> eps1 = r.FloatList("eps1", num_layers), eps2 = r.FloatList("eps2", num_layers);
   if (!r.ok) return false;
@@ -82,7 +98,7 @@ bool ReadEncoderStackAttrs(TF_OpKernelConstruction* ctx, EncoderOpAttrs* attrs) 
   return true;
 }
 
-EncoderInput ReadEncoderInput(TF_OpKernelContext* ctx, const EncoderInputLayout& layout, bool has_key_padding_mask) {
+EncoderInput ReadEncoderInput(TF_OpKernelContext* ctx, const EncoderInputLayout& layout, const EncoderOpAttrs& attrs) {
   EncoderInput in;
   in.x = Input(ctx, layout.x, "x", TF_FLOAT);
   TensorPtr padding = Input(ctx, layout.key_padding, "key_padding_mask", static_cast<TF_DataType>(-1));
@@ -93,9 +109,25 @@ EncoderInput ReadEncoderInput(TF_OpKernelContext* ctx, const EncoderInputLayout&
   in.embed = xs[2];
   const std::string embed_error = bt_checks::EmbedDimError(in.embed);
   if (!embed_error.empty()) throw InvalidArgument{embed_error};
-  if (has_key_padding_mask) {
+  if (attrs.has_key_padding_mask) {
     RequireShape(padding.get(), {in.batch, in.seq}, "key_padding_mask");
     in.key_valid = KeyValidity(padding.get());
+  }
+  TensorPtr bias = Input(ctx, layout.attention_bias, "attention_bias", TF_FLOAT);
+  if (attrs.has_attention_bias && !attrs.layers.empty()) {
+    // [1 or B, H, S, S]; the stack's layers share num_heads (one attribute).
+    const int64_t h = attrs.layers[0].num_heads;
+    const auto shape = ShapeOf(bias.get());
+    if (shape.size() != 4 || (shape[0] != 1 && shape[0] != in.batch) || shape[1] != h || shape[2] != in.seq ||
+        shape[3] != in.seq) {
+      throw InvalidArgument{"attention_bias must have shape [1 or B, H, S, S] = [1 or " + std::to_string(in.batch) +
+                            ", " + std::to_string(h) + ", " + std::to_string(in.seq) + ", " + std::to_string(in.seq) +
+                            "], got " + ShapeString(shape)};
+    }
+    if (NumElements(shape) > 0) {
+      in.bias_batch = shape[0];
+      in.attention_bias = std::move(bias);
+    }
   }
   return in;
 }
@@ -118,17 +150,33 @@ void ReadEncoderLayerInputs(TF_OpKernelContext* ctx, int first, int64_t e, const
     throw InvalidArgument{name(kFfnInWeight) + " must have shape [E, F], got " + ShapeString(f_shape)};
   }
   const int64_t f = f_shape[1];
+  // A bias or beta: its shape, or a placeholder (absent: 0).
+  const auto optional = [&](int i, const std::vector<int64_t>& shape) {
+    if (!IsPlaceholder(in[i].get())) require(i, shape);
+  };
   if (options.packed_qkv) {
     require(kQkvWeight, {e, 3 * e});
-    require(kQkvBias, {3 * e});
+    optional(kQkvBias, {3 * e});
   } else {
     for (int i : {kQWeight, kKWeight, kVWeight}) require(i, {e, e});
-    for (int i : {kQBias, kKBias, kVBias}) require(i, {e});
+    for (int i : {kQBias, kKBias, kVBias}) optional(i, {e});
   }
   require(kOutWeight, {e, e});
-  for (int i : {kOutBias, kLn1Gamma, kLn1Beta, kLn2Gamma, kLn2Beta, kFfnOutBias}) require(i, {e});
-  require(kFfnInBias, {f});
+  for (int i : {kLn1Gamma, kLn2Gamma}) require(i, {e});
+  for (int i : {kOutBias, kLn1Beta, kLn2Beta, kFfnOutBias}) optional(i, {e});
+  if (options.norm_kind == BTK_NORM_RMS) {
+    for (int i : {kLn1Beta, kLn2Beta})
+      if (!IsPlaceholder(in[i].get())) throw InvalidArgument{name(i) + ": an RMSNorm has no beta (norm_kind rms)"};
+  }
+  optional(kFfnInBias, {f});
   require(kFfnOutWeight, {f, e});
+  if (options.gated_mlp) {
+    require(kGateWeight, {e, f});
+    optional(kGateBias, {f});
+  } else {
+    for (int i : {kGateWeight, kGateBias})
+      if (!IsPlaceholder(in[i].get())) throw InvalidArgument{name(i) + " is given but gated_mlp is false"};
+  }
   layer->ffn = f;
 }
 
@@ -137,7 +185,10 @@ void ReadEncoderLayerWeights(TF_OpKernelContext* ctx, int first, int64_t e, cons
   ReadEncoderLayerInputs(ctx, first, e, options, label, &layer->inputs);
   auto& in = layer->inputs.tensors;
   const int64_t f = layer->inputs.ffn;
-  const auto data = [&](int i) { return static_cast<const float*>(TF_TensorData(in[i].get())); };
+  // Placeholders (absent biases and betas) are null for the core.
+  const auto data = [&](int i) {
+    return IsPlaceholder(in[i].get()) ? nullptr : static_cast<const float*>(TF_TensorData(in[i].get()));
+  };
   const auto pack = [&](int i, int64_t rows, int64_t cols) {
     layer->packed.push_back(CachedPackedWeight(in[i], rows, cols));
     return layer->packed.back().get();
@@ -172,6 +223,12 @@ void ReadEncoderLayerWeights(TF_OpKernelContext* ctx, int first, int64_t e, cons
   p.norm_first = options.norm_first ? 1 : 0;
   p.causal = options.causal ? 1 : 0;
   p.attention_scale = options.scale;
+  p.norm_kind = options.norm_kind;
+  if (options.gated_mlp) {
+    p.gated_mlp = 1;
+    p.w_gate = pack(kGateWeight, e, f);
+    p.b_gate = data(kGateBias);
+  }
 }
 
 }  // namespace bt_tf

@@ -35,7 +35,7 @@ void Delete(void* attrs) { delete static_cast<EncoderOpAttrs*>(attrs); }
 void Compute(void* attrs_ptr, TF_OpKernelContext* ctx, const EncoderInputLayout& layout, bool stack) {
   GuardedCompute(ctx, [&] {
     const auto& at = *static_cast<EncoderOpAttrs*>(attrs_ptr);
-    const EncoderInput input = ReadEncoderInput(ctx, layout, at.has_key_padding_mask);
+    const EncoderInput input = ReadEncoderInput(ctx, layout, at);
     std::vector<EncoderLayerWeights> layers(at.layers.size());
     std::vector<btk_encoder_layer_params> params;
     for (size_t l = 0; l < layers.size(); ++l) {
@@ -46,13 +46,14 @@ void Compute(void* attrs_ptr, TF_OpKernelContext* ctx, const EncoderInputLayout&
     TensorPtr y = Output(ctx, 0, {input.batch, input.seq, input.embed});
     const float* x = FloatData(input.x.get());
     const uint8_t* key_valid = input.key_valid.empty() ? nullptr : input.key_valid.data();
+    const float* bias = input.attention_bias ? FloatData(input.attention_bias.get()) : nullptr;
     if (stack) {
       CheckBtk(btk_transformer_encoder_stack(params.data(), static_cast<int64_t>(params.size()), x, input.batch,
-                                             input.seq, input.embed, key_valid, nullptr, 0, FloatData(y.get())),
+                                             input.seq, input.embed, key_valid, bias, input.bias_batch, FloatData(y.get())),
                "encoder stack");
     } else {
-      CheckBtk(btk_transformer_encoder_layer(&params[0], x, input.batch, input.seq, input.embed, key_valid, nullptr, 0,
-                                             FloatData(y.get())),
+      CheckBtk(btk_transformer_encoder_layer(&params[0], x, input.batch, input.seq, input.embed, key_valid, bias,
+                                             input.bias_batch, FloatData(y.get())),
                "encoder layer");
     }
   });
@@ -70,10 +71,12 @@ void DefineTransformerEncoderLayer(TF_Status* status) {
     TF_OpDefinitionBuilderAddInput(b, (std::string(EncoderWeightInputNames()[i]) + ": float").c_str());
   }
   TF_OpDefinitionBuilderAddInput(b, "key_padding_mask: Tpad");
+  TF_OpDefinitionBuilderAddInput(b, "attention_bias: float");
   TF_OpDefinitionBuilderAddOutput(b, "y: float");
   for (const char* attr : {"Tpad: {float, int32, bool}", "num_heads: int", "norm_first: bool", "activation: string",
                            "eps1: float", "eps2: float", "is_causal: bool", "scale: float", "packed_qkv: bool",
-                           "has_key_padding_mask: bool"}) {
+                           "has_key_padding_mask: bool", "norm_kind: string = 'layer'", "gated_mlp: bool = false",
+                           "has_attention_bias: bool = false"}) {
     TF_OpDefinitionBuilderAddAttr(b, attr);
   }
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &UnknownShapes);
@@ -84,12 +87,14 @@ void DefineTransformerEncoderStack(TF_Status* status) {
   TF_OpDefinitionBuilder* b = TF_NewOpDefinitionBuilder(kTransformerEncoderStackOp);
   TF_OpDefinitionBuilderAddInput(b, "x: float");
   TF_OpDefinitionBuilderAddInput(b, "key_padding_mask: Tpad");
+  TF_OpDefinitionBuilderAddInput(b, "attention_bias: float");
   TF_OpDefinitionBuilderAddInput(b, "weights: N * float");
   TF_OpDefinitionBuilderAddOutput(b, "y: float");
   for (const char* attr : {"N: int >= 0", "Tpad: {float, int32, bool}", "num_layers: int", "num_heads: int",
                            "norm_first: bool", "activation: string", "eps1: list(float)", "eps2: list(float)",
                            "is_causal: bool", "scale: float", "packed_qkv: list(bool)",
-                           "has_key_padding_mask: bool"}) {
+                           "has_key_padding_mask: bool", "norm_kind: string = 'layer'", "gated_mlp: bool = false",
+                           "has_attention_bias: bool = false"}) {
     TF_OpDefinitionBuilderAddAttr(b, attr);
   }
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &UnknownShapes);

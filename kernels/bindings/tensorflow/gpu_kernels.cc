@@ -244,16 +244,36 @@ bt_cuda_encoder CudaLayer(const EncoderLayerOptions& o, const EncoderLayerInputs
   return a;
 }
 
+// The T5-class forms are not in the CUDA encoder yet: refused by name rather than computed
+// without them (they run on the CPU kernel or the composite).
+void RefuseOutsideCudaEncoder(const EncoderOpAttrs& op, const EncoderLayerOptions& o, const EncoderLayerInputs& in,
+                              const std::string& label) {
+  std::string missing;
+  if (o.norm_kind == BTK_NORM_RMS) missing = "norm_kind rms";
+  else if (o.gated_mlp) missing = "gated_mlp";
+  else if (op.has_attention_bias) missing = "attention_bias";
+  for (int i = 0; missing.empty() && i < kEncoderWeightInputs; ++i) {
+    const bool unused_qkv = o.packed_qkv ? (i >= kQWeight && i <= kVBias) : (i == kQkvWeight || i == kQkvBias);
+    if (i != kGateWeight && i != kGateBias && !unused_qkv && !in.Present(i))
+      missing = std::string("an absent ") + EncoderWeightInputNames()[i];
+  }
+  if (!missing.empty())
+    throw InvalidArgument{label + "the GPU encoder kernel does not support " + missing +
+                          " yet (T5-class encoders run on the CPU kernel)"};
+}
+
 // Inputs read and checked as on the CPU (encoder_inputs.h); the key padding mask is host memory.
 void ComputeEncoder(void* attrs, TF_OpKernelContext* ctx, const EncoderInputLayout& layout, bool stack) {
   GuardedCompute(ctx, [&] {
     const auto& at = *static_cast<GpuEncoderAttrs*>(attrs);
-    const EncoderInput input = ReadEncoderInput(ctx, layout, at.op.has_key_padding_mask);
+    const EncoderInput input = ReadEncoderInput(ctx, layout, at.op);
     std::vector<EncoderLayerInputs> inputs(at.op.layers.size());
     std::vector<bt_cuda_encoder> layers;
     for (size_t l = 0; l < inputs.size(); ++l) {
+      const std::string label = stack ? "layer " + std::to_string(l) + ": " : "";
       ReadEncoderLayerInputs(ctx, layout.first_weight + kEncoderWeightInputs * static_cast<int>(l), input.embed,
-                             at.op.layers[l], stack ? "layer " + std::to_string(l) + ": " : "", &inputs[l]);
+                             at.op.layers[l], label, &inputs[l]);
+      RefuseOutsideCudaEncoder(at.op, at.op.layers[l], inputs[l], label);
       layers.push_back(CudaLayer(at.op.layers[l], inputs[l], input, at.precision));
     }
     const uint8_t* key_valid = input.key_valid.empty() ? nullptr : input.key_valid.data();
