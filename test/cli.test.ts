@@ -49,13 +49,16 @@ describe('tfjs-better-transformer CLI', () => {
   });
 
   test('inspect explains a refused model', () => {
-    const r = cli('inspect', path.join(FIXTURES_DIR, 't5_encoder'), '--json');
+    const r = cli('inspect', path.join(FIXTURES_DIR, 'opt_lm'), '--json');
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.fused).toHaveLength(0);
-    expect(report.skipped[0].reason).toMatch(/relative attention bias/);
-    const text = cli('inspect', path.join(FIXTURES_DIR, 't5_encoder'));
+    expect(report.skipped[0].reason).toMatch(/cannot tell the scores from the mask/);
+    const text = cli('inspect', path.join(FIXTURES_DIR, 'opt_lm'));
     expect(text.stdout).toMatch(/left alone: 2/);
+    // T5's encoder (relative position bias) is planned as one encoder stack.
+    const t5 = JSON.parse(cli('inspect', path.join(FIXTURES_DIR, 't5_encoder'), '--json').stdout);
+    expect(t5.fused.map((b: {kind: string; layers: number}) => [b.kind, b.layers])).toEqual([['encoderStack', 2]]);
   });
 
   test('convert writes a model that loads with the package and matches the reference', () => {

@@ -27,7 +27,8 @@ type Executor = (node: ExecutorNode) => tf.Tensor;
 
 /** Names a node's inputs may have: the ops' input names, matched without regard to case. */
 const CANONICAL_INPUT = new Map<string, string>(
-    ['x', 'q', 'k', 'v', 'keyPaddingMask', 'attnMask', 'gamma', 'beta', ...ENCODER_WEIGHT_INPUTS]
+    ['x', 'q', 'k', 'v', 'keyPaddingMask', 'attnMask', 'attentionBias', 'gamma', 'beta', 'gateWeight', 'gateBias',
+      ...ENCODER_WEIGHT_INPUTS]
         .map(name => [name.toLowerCase(), name]));
 
 /** The node's inputs by name, from its comma-separated `inputs` attr. */
@@ -66,9 +67,15 @@ function attentionExecutor(node: ExecutorNode): tf.Tensor {
   return out;
 }
 
+/** Per-layer weight inputs of the encoder ops (the T5 forms' gate too). */
+const ENCODER_LAYER_WEIGHTS: readonly string[] = [...new Set<string>([...ENCODER_WEIGHT_INPUTS, 'gateWeight', 'gateBias'])];
+
 /** The layer options both encoder nodes carry as attributes. */
 function encoderOptions(node: ExecutorNode) {
+  // RMSNorm (T5) only where the node says so: nodes written before normKind existed are LayerNorm layers.
+  const normKind = String(node.attrs['normKind'] ?? '').toLowerCase();
   return {
+    ...(normKind === 'rms' ? {normKind: 'rms' as const} : {}),
     numHeads: Number(node.attrs['numHeads']),
     normFirst: node.attrs['normFirst'] === true,
     activation: String(node.attrs['activation']).toLowerCase() as EncoderActivation,
@@ -81,10 +88,12 @@ function encoderOptions(node: ExecutorNode) {
 function encoderLayerExecutor(node: ExecutorNode): tf.Tensor {
   const inputs = namedInputs(node, graphOpName('TransformerEncoderLayer'));
   const weights: Record<string, tf.Tensor> = {};
-  for (const name of ENCODER_WEIGHT_INPUTS) if (inputs[name]) weights[name] = inputs[name];
-  return transformerEncoderLayer(inputs['x'] as tf.Tensor3D, weights as unknown as TransformerEncoderLayerWeights, {
+  for (const name of ENCODER_LAYER_WEIGHTS) if (inputs[name]) weights[name] = inputs[name];
+  const options = {
     ...encoderOptions(node), keyPaddingMask: inputs['keyPaddingMask'] as tf.Tensor2D | undefined,
-  });
+    ...(inputs['attentionBias'] ? {attentionBias: inputs['attentionBias'] as tf.Tensor4D} : {}),
+  };
+  return transformerEncoderLayer(inputs['x'] as tf.Tensor3D, weights as unknown as TransformerEncoderLayerWeights, options);
 }
 
 /** Inputs are x, keyPaddingMask and `l<i>.<weight>` for each of the numLayers layers. */
@@ -94,10 +103,12 @@ function encoderStackExecutor(node: ExecutorNode): tf.Tensor {
   const layers: Array<Record<string, tf.Tensor>> = Array.from({length: count}, () => ({}));
   let x: tf.Tensor | undefined;
   let keyPaddingMask: tf.Tensor | undefined;
+  let attentionBias: tf.Tensor | undefined;
   inputNames(node, op).forEach((raw, i) => {
     const lower = raw.toLowerCase();
     if (lower === 'x') x = node.inputs[i];
     else if (lower === 'keypaddingmask') keyPaddingMask = node.inputs[i];
+    else if (lower === 'attentionbias') attentionBias = node.inputs[i];
     else {
       const m = /^l(\d+)\.(.+)$/.exec(lower);
       const name = m ? CANONICAL_INPUT.get(m[2]) : undefined;
@@ -106,9 +117,11 @@ function encoderStackExecutor(node: ExecutorNode): tf.Tensor {
     }
   });
   if (!x) throw new Error(`${op}: no x input`);
-  return transformerEncoderStack(x as tf.Tensor3D, layers as unknown as TransformerEncoderLayerWeights[], {
+  const options = {
     ...encoderOptions(node), keyPaddingMask: keyPaddingMask as tf.Tensor2D | undefined,
-  });
+    ...(attentionBias ? {attentionBias: attentionBias as tf.Tensor4D} : {}),
+  };
+  return transformerEncoderStack(x as tf.Tensor3D, layers as unknown as TransformerEncoderLayerWeights[], options);
 }
 
 /** A LayerNorm parameter as the op takes it, [W]; graphs may keep it as [1, ..., W]. */

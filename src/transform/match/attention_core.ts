@@ -65,6 +65,7 @@ export function matchAttentionCore(view: GraphView, consts: ConstantValues, soft
   let current = operand(view, softmax, 0);
   let scoresProduct: NodeDef | undefined;
   let pendingFillMasks: Array<{term: MaskTerm; operand: Operand}> = [];
+  let positionBias: AttentionCore['positionBias'] = null;
 
   for (let guard = 0; guard < 16 && current?.node; guard++) {
     const node = current.node;
@@ -109,10 +110,16 @@ export function matchAttentionCore(view: GraphView, consts: ConstantValues, soft
       if (isScalarConst(view, consts, other.ref)) {
         uniformAdds.push(node);
       } else {
-        if (other.node && isRelativePositionBias(view, other)) {
-          return refused('attention bias depends on learned position weights (relative attention bias), which the fused op does not compute');
-        }
         const term: MaskTerm = {node, ref: other.ref, sign: node.op === 'Sub' ? -1 : 1, scaledBy: scales.slice()};
+        if (other.node && isRelativePositionBias(view, other)) {
+          if (positionBias) return refused('more than one term with a learned position bias is added to the scores');
+          const parts = splitBiasSum(view, consts, other.ref);
+          if (!parts) {
+            return refused('attention bias depends on learned position weights (relative attention bias) mixed with ' +
+                'other terms in a way that cannot be separated');
+          }
+          positionBias = {term, ...parts};
+        }
         masks.push(term);
         pendingFillMasks.push({term, operand: other});
       }
@@ -135,7 +142,7 @@ export function matchAttentionCore(view: GraphView, consts: ConstantValues, soft
     q: scoreOperands.value.q, k: scoreOperands.value.k, v: output.value.v,
     qLayout: scoreOperands.value.qLayout, kLayout: scoreOperands.value.kLayout,
     vLayout: output.value.vLayout, outLayout: output.value.outLayout,
-    scales, masks, uniformAdds, multiplicativeMasks, isCausal: false, interior, scoreShapeReaders: [],
+    scales, masks, uniformAdds, multiplicativeMasks, isCausal: false, positionBias, interior, scoreShapeReaders: [],
     outputNode: output.value.node,
   };
   const flattened = unflattenHeads(view, core);
@@ -201,6 +208,54 @@ function isRelativePositionBias(view: GraphView, o: Operand): boolean {
     for (const ref of view.dataInputs(node)) stack.push(view.resolve(ref).node);
   }
   return false;
+}
+
+/** Whether the values of `ref` depend on a model input's values (Shape-like reads do not count). */
+function readsInputValues(view: GraphView, ref: InputRef): boolean {
+  const seen = new Set<string>();
+  const stack: Array<NodeDef | undefined> = [view.resolve(ref).node];
+  while (stack.length > 0 && seen.size < 400) {
+    const node = stack.pop();
+    if (!node || seen.has(node.name)) continue;
+    seen.add(node.name);
+    if (node.op === 'Placeholder') return true;
+    if (['Shape', 'ShapeN', 'Size', 'Rank'].includes(node.op)) continue;
+    for (const r of view.dataInputs(node)) stack.push(view.resolve(r).node);
+  }
+  return seen.size >= 400;
+}
+
+/**
+ * The additive term holding a position bias as a sum (through Add/AddV2
+ * nodes): the one summand that reads the learned table and no model input's
+ * values (T5's compute_bias output), the other tensors (masks) and scalar
+ * constants. Null when the sum has no such single summand.
+ */
+function splitBiasSum(view: GraphView, consts: ConstantValues, ref: InputRef):
+    {bias: InputRef; masks: InputRef[]; constants: InputRef[]} | null {
+  const leaves: InputRef[] = [];
+  const constants: InputRef[] = [];
+  const walk = (r: InputRef, depth: number): boolean => {
+    const resolved = view.resolve(r);
+    const node = resolved.node;
+    if (isScalarConst(view, consts, resolved.ref)) {
+      constants.push(resolved.ref);
+      return true;
+    }
+    if (node && ADD_OPS.has(node.op) && depth < 6) {
+      const ops = operands(view, node);
+      return ops.length === 2 && ops.every(o => walk(o.ref, depth + 1));
+    }
+    leaves.push(resolved.ref);
+    return true;
+  };
+  if (!walk(ref, 0)) return null;
+  const biases = leaves.filter(l => {
+    const node = view.node(l.node);
+    return node !== undefined && isRelativePositionBias(view, {ref: l, node}) && !readsInputValues(view, l);
+  });
+  if (biases.length !== 1) return null;
+  return {bias: biases[0], masks: leaves.filter(l => l !== biases[0]), constants};
 }
 
 function describeScores(view: GraphView, product: NodeDef):

@@ -38,6 +38,15 @@ export interface AttentionCore {
   multiplicativeMasks: Array<{node: NodeDef; band: InputRef; fill: MaskTerm}>;
   /** Set when the multiplicative masks were proven to be the bottom-right causal band (see causal_band.ts). */
   isCausal: boolean;
+  /**
+   * A learned relative position bias (T5) inside the additive term `term`
+   * (the only mask term): the term is a sum of `bias` (computed from the
+   * position buckets and a learned table, not from any model input's values),
+   * `masks` (other tensors, e.g. the padding mask) and `constants` (scalars).
+   * The fused attention op does not take it; the fused encoder layer takes
+   * `bias` as its attentionBias and the masks as its key padding mask.
+   */
+  positionBias: {term: MaskTerm; bias: InputRef; masks: InputRef[]; constants: InputRef[]} | null;
   /** Every node the fused op replaces. */
   interior: NodeDef[];
   /**

@@ -30,6 +30,9 @@ function compute(node: NodeDef, input: tf.Tensor[]): tf.Tensor {
     case 'RealDiv': case 'Div': return tf.div(a[0], a[1]);
     case 'FloorDiv': return tf.floorDiv(a[0], a[1]);
     case 'Neg': return tf.neg(a[0]);
+    case 'Abs': return tf.abs(a[0]);
+    case 'Log': return tf.log(a[0]);
+    case 'GatherV2': return tf.gather(input[0], input[1], num(input[2]), attrInt(node, 'batch_dims') ?? 0);
     case 'Rsqrt': return tf.rsqrt(a[0]);
     case 'Sqrt': return tf.sqrt(a[0]);
     case 'Square': return tf.square(a[0]);

@@ -66,8 +66,13 @@ function keepsRowsApart(view: GraphView, consts: ConstantValues, node: NodeDef, 
 export interface PaddingSafeBlocks {
   /** The node belongs to a layer fused with the same padding mask (it skips padded rows). */
   fusedLayer(node: NodeDef): boolean;
-  /** The node is inside an attention whose scores get the same padding mask: where its result leaves the block. */
-  maskedAttentionOutput(node: NodeDef): string | null;
+  /**
+   * The node is inside an attention whose scores get the same padding mask:
+   * where its result leaves the block, or '' when the tensor enters it only
+   * as keys or values (cross-attention over the padded tensor: padded keys
+   * weigh 0 and the result's rows are the queries', which carry no padded row).
+   */
+  maskedAttentionOutput(node: NodeDef, inputIndex: number): string | null;
 }
 
 /**
@@ -96,9 +101,9 @@ export function nodeReadingPaddedRows(view: GraphView, consts: ConstantValues, o
       if (inDense.has(node.name) || seen.has(node.name) || safe.fusedLayer(node)) continue;
       // A Shape read takes the size, not the values.
       if (node.op === 'Shape' || node.op === 'ShapeN' || node.op === 'Size' || node.op === 'Rank') continue;
-      const attentionOutput = safe.maskedAttentionOutput(node);
+      const attentionOutput = safe.maskedAttentionOutput(node, inputIndex);
       if (attentionOutput !== null) {
-        visit(attentionOutput);
+        if (attentionOutput !== '') visit(attentionOutput);
         continue;
       }
       if (!keepsRowsApart(view, consts, node, inputIndex)) return `'${node.name}' (${node.op})`;

@@ -13,6 +13,7 @@ import {collectTree} from './elementwise_tree';
 import {evaluateSubgraph} from './evaluate_subgraph';
 import {refKey} from './layer_norm';
 import {matched, MatchResult, refused} from './match_result';
+import {ADD_OPS, isScalarConst, operands} from './operands';
 
 export interface PaddingMaskMatch {
   /** The model input holding the [B, S] 0/1 mask. */
@@ -51,4 +52,29 @@ export function matchPaddingMask(view: GraphView, consts: ConstantValues, maskRe
     return refused(`the attention mask gives ${real} to real keys and ${padded} to padded keys (expected about 0 and at least 1e4 lower)`);
   }
   return matched({input, nodes});
+}
+
+/**
+ * A padding mask plus terms the same for every score: scalar constants and
+ * fills of one (T5's cross-attention adds its mask to a zero "position bias"
+ * made by Fill). Softmax ignores the uniform terms, so the attention weighs
+ * padded keys 0 as with the mask alone.
+ */
+export function matchPaddingMaskSum(view: GraphView, consts: ConstantValues, maskRef: InputRef, sign: 1 | -1 = 1):
+    MatchResult<PaddingMaskMatch> {
+  const rest: InputRef[] = [];
+  const walk = (ref: InputRef, depth: number): boolean => {
+    const r = view.resolve(ref);
+    if (isScalarConst(view, consts, r.ref)) return true;
+    const node = r.node;
+    if (node?.op === 'Fill' && isScalarConst(view, consts, view.resolvedInput(node, 1))) return true;
+    if (node && ADD_OPS.has(node.op) && depth < 6) {
+      const ops = operands(view, node);
+      return ops.length === 2 && ops.every(o => walk(o.ref, depth + 1));
+    }
+    rest.push(r.ref);
+    return true;
+  };
+  if (!walk(maskRef, 0) || rest.length !== 1) return matchPaddingMask(view, consts, maskRef, sign);
+  return matchPaddingMask(view, consts, rest[0], sign);
 }

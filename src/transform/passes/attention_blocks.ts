@@ -11,7 +11,7 @@ import {GraphView} from '../graph/graph_view';
 import {matchAttentionCore} from '../match/attention_core';
 import {EncoderLayerMatch, matchEncoderLayer} from '../match/encoder_layer';
 import {nodeReadingPaddedRows} from '../match/padded_rows';
-import {matchPaddingMask} from '../match/padding_mask';
+import {matchPaddingMaskSum} from '../match/padding_mask';
 import {identifyArchitecture} from '../architectures';
 import {FusedBlock, TransformReport} from '../report';
 import {rewriteAttentionCore} from '../rewrite/attention_rewrite';
@@ -54,12 +54,23 @@ function findCandidates(ctx: PassContext, view: GraphView, consts: ConstantValue
 function keepPaddedRowsWhereRead(ctx: PassContext, view: GraphView, consts: ConstantValues): void {
   const skipping = () => ctx.candidates.filter(c => c.layer?.padding);
   // Attention cores whose scores get a padding mask: the mask's input, and where the core's result leaves it.
-  const maskedCores = new Map<string, {padding: string; output: string}>();
+  const maskedCores = new Map<string, {padding: string; output: string; keySide: (node: NodeDef, index: number) => boolean}>();
   for (const c of ctx.candidates) {
     if (c.core.masks.length !== 1 || c.core.masks[0].scaledBy.length > 0) continue;
-    const p = matchPaddingMask(view, consts, c.core.masks[0].ref, c.core.masks[0].sign);
+    if (c.core.positionBias) continue;
+    const p = matchPaddingMaskSum(view, consts, c.core.masks[0].ref, c.core.masks[0].sign);
     if (!p.ok) continue;
-    for (const n of c.core.interior) maskedCores.set(n.name, {padding: p.value.input.node, output: c.core.outputNode.name});
+    const core = c.core;
+    const qKey = `${core.q.node}:${core.q.output}`;
+    // Entering at the scores product's k operand or the output product's v operand.
+    const keySide = (node: NodeDef, index: number) => {
+      if (node === core.scoresProduct) {
+        const ref = view.resolvedInput(node, index);
+        return ref !== undefined && `${ref.node}:${ref.output}` !== qKey;
+      }
+      return node === core.outputProduct && index === 1;
+    };
+    for (const n of core.interior) maskedCores.set(n.name, {padding: p.value.input.node, output: core.outputNode.name, keySide});
   }
   for (let changed = true; changed;) {
     changed = false;
@@ -70,9 +81,10 @@ function keepPaddedRowsWhereRead(ctx: PassContext, view: GraphView, consts: Cons
       const key = layer.padding!.input.node;
       const reader = nodeReadingPaddedRows(view, consts, layer.output, {
         fusedLayer: node => paddingOf.get(node.name) === key,
-        maskedAttentionOutput: node => {
+        maskedAttentionOutput: (node, index) => {
           const core = maskedCores.get(node.name);
-          return core && core.padding === key ? core.output : null;
+          if (!core || core.padding !== key) return null;
+          return core.keySide(node, index) ? '' : core.output;
         },
       });
       if (reader === null) continue;
@@ -87,6 +99,13 @@ function keepPaddedRowsWhereRead(ctx: PassContext, view: GraphView, consts: Cons
 function recordPlanned(report: TransformReport, c: AttentionCandidate): void {
   if (c.layer) {
     report.fused.push({kind: 'encoderLayer', layers: 1, nodes: c.layer.interior.map(n => n.name)});
+    return;
+  }
+  if (c.core.positionBias) {
+    // The fused attention alone does not take a position bias (rewriteAttentionCore refuses it).
+    const layer = c.layerRefusal ? `; encoder layer not fused: ${c.layerRefusal}` : '';
+    report.skipped.push({nodes: [c.core.softmax.name], reason: 'attention bias depends on learned position weights ' +
+        `(relative attention bias), which the fused attention op does not compute${layer}`});
     return;
   }
   report.fused.push({kind: 'attention', layers: 1, nodes: c.core.interior.map(n => n.name)});
@@ -115,7 +134,8 @@ function rewriteCandidates(ctx: PassContext, consts: ConstantValues): void {
     }
     const done = rewriteAttentionCore(c.core, consts, nodes);
     if (!done.ok) {
-      ctx.report.skipped.push({nodes: c.core.interior.map(n => n.name), reason: done.reason});
+      const layer = c.layerRefusal ? `; encoder layer not fused: ${c.layerRefusal}` : '';
+      ctx.report.skipped.push({nodes: c.core.interior.map(n => n.name), reason: `${done.reason}${layer}`});
       return;
     }
     c.core.interior.forEach(n => claimed.add(n.name));

@@ -45,6 +45,12 @@ export function checkUniformAdds(core: AttentionCore, consts: ConstantValues): s
 }
 
 export function rewriteAttentionCore(core: AttentionCore, consts: ConstantValues, nodes: NodeFactory): MatchResult<InputRef> {
+  // T5's decoder attentions (and an encoder layer that did not fuse whole) keep their bias in the graph:
+  // the fused attention alone would materialise it per layer as a mask.
+  if (core.positionBias) {
+    return refused('attention bias depends on learned position weights (relative attention bias), which the fused ' +
+        'attention op does not compute (only a whole encoder layer takes it, as attentionBias)');
+  }
   const scale = scaleProduct(consts, core.scales);
   if (!scale.ok) return scale;
   const uniform = checkUniformAdds(core, consts);

@@ -27,7 +27,7 @@ function shapeOf(consts: ConstantValues, ref: InputRef): number[] | undefined {
 
 /** Weight [in, out] and bias [out] of a projection, with their shapes checked. */
 function denseInputs(consts: ConstantValues, nodes: NodeFactory, name: string, d: DenseMatch, inDim: number, outDim: number,
-    pending: Array<() => void>, out: Array<[string, InputRef]>): string | null {
+    pending: Array<() => void>, out: Array<[string, InputRef]>, zeroBias = true): string | null {
   const w = consts.value(d.weight);
   if (!w || w.dtype !== 'float32') return `${name}: weight values are unavailable`;
   const product = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
@@ -48,7 +48,12 @@ function denseInputs(consts: ConstantValues, nodes: NodeFactory, name: string, d
         nodes.constant(`${name}Weight`, tf.tidy(() => tf.transpose(tf.tensor2d(w.data as Float32Array, w.shape as [number, number])))) :
         flat ? nodes.constant(`${name}Weight`, tf.tensor2d(w.data as Float32Array, [inDim, outDim])) :
         d.weight;
-    // Per-head biases ([H, D]) are flattened to [H·D] like their kernels.
+    // Per-head biases ([H, D]) are flattened to [H·D] like their kernels. Layers of the newer forms (RMSNorm,
+    // gated MLP, position bias: T5) leave absent biases absent; the op takes them as zeros.
+    if (!d.bias && !zeroBias) {
+      out.push([`${name}Weight`, weight]);
+      return;
+    }
     const bias = !d.bias ? nodes.constant(`${name}Bias`, tf.zeros([outDim])) :
         biasValue && biasValue.shape.length > 1 ? nodes.constant(`${name}Bias`, tf.tensor1d(biasValue.data as Float32Array)) :
         d.bias;
@@ -67,28 +72,40 @@ function prepare(m: EncoderLayerMatch, consts: ConstantValues, nodes: NodeFactor
   if (m.heads === undefined || m.headDim === undefined) return refused('the number of heads is unknown');
   if (m.heads * m.headDim !== embed) return refused(`heads × head size (${m.heads} × ${m.headDim}) is not the layer width ${embed}`);
   for (const ln of [m.ln1, m.ln2]) {
-    for (const ref of [ln.gamma, ln.beta]) {
+    if (ln.kind === 'rms' && ln.beta) return refused('an RMSNorm with an offset (beta)');
+    if (ln.kind === 'layer' && !ln.beta) return refused('a LayerNorm without an offset (beta)');
+    for (const ref of [ln.gamma, ...(ln.beta ? [ln.beta] : [])]) {
       if (shapeOf(consts, ref)?.join(',') !== String(embed)) return refused(`LayerNorm parameter '${ref.node}' is not [${embed}]`);
     }
   }
   const pending: Array<() => void> = [];
   const inputs: Array<[string, InputRef]> = [];
   const checks: Array<string | null> = [];
-  if ('packed' in m.qkv) checks.push(denseInputs(consts, nodes, 'qkv', m.qkv.packed, embed, 3 * embed, pending, inputs));
+  const zero = !newForm(m);
+  if ('packed' in m.qkv) checks.push(denseInputs(consts, nodes, 'qkv', m.qkv.packed, embed, 3 * embed, pending, inputs, zero));
   else {
-    checks.push(denseInputs(consts, nodes, 'q', m.qkv.q, embed, embed, pending, inputs));
-    checks.push(denseInputs(consts, nodes, 'k', m.qkv.k, embed, embed, pending, inputs));
-    checks.push(denseInputs(consts, nodes, 'v', m.qkv.v, embed, embed, pending, inputs));
+    checks.push(denseInputs(consts, nodes, 'q', m.qkv.q, embed, embed, pending, inputs, zero));
+    checks.push(denseInputs(consts, nodes, 'k', m.qkv.k, embed, embed, pending, inputs, zero));
+    checks.push(denseInputs(consts, nodes, 'v', m.qkv.v, embed, embed, pending, inputs, zero));
   }
-  checks.push(denseInputs(consts, nodes, 'out', m.outProj, embed, embed, pending, inputs));
-  checks.push(denseInputs(consts, nodes, 'ffnIn', m.ffnIn, embed, ffn, pending, inputs));
-  checks.push(denseInputs(consts, nodes, 'ffnOut', m.ffnOut, ffn, embed, pending, inputs));
+  checks.push(denseInputs(consts, nodes, 'out', m.outProj, embed, embed, pending, inputs, zero));
+  checks.push(denseInputs(consts, nodes, 'ffnIn', m.ffnIn, embed, ffn, pending, inputs, zero));
+  checks.push(denseInputs(consts, nodes, 'ffnOut', m.ffnOut, ffn, embed, pending, inputs, zero));
+  if (m.gate) checks.push(denseInputs(consts, nodes, 'gate', m.gate, embed, ffn, pending, inputs, zero));
   const problem = checks.find(c => c !== null);
   if (problem) return refused(problem);
   // Only now, with every check passed, add constants to the graph.
   for (const add of pending) add();
-  inputs.push(['ln1Gamma', m.ln1.gamma], ['ln1Beta', m.ln1.beta], ['ln2Gamma', m.ln2.gamma], ['ln2Beta', m.ln2.beta]);
+  inputs.push(['ln1Gamma', m.ln1.gamma]);
+  if (m.ln1.beta) inputs.push(['ln1Beta', m.ln1.beta]);
+  inputs.push(['ln2Gamma', m.ln2.gamma]);
+  if (m.ln2.beta) inputs.push(['ln2Beta', m.ln2.beta]);
   return matched({inputs, embed});
+}
+
+/** A layer that needs the op's T5-era options (RMSNorm, gated MLP, attention bias). */
+function newForm(m: EncoderLayerMatch): boolean {
+  return m.normKind === 'rms' || m.gate !== null || m.attentionBias !== null;
 }
 
 export function rewriteEncoderLayer(m: EncoderLayerMatch, consts: ConstantValues, nodes: NodeFactory): MatchResult<InputRef> {
@@ -99,6 +116,7 @@ export function rewriteEncoderLayer(m: EncoderLayerMatch, consts: ConstantValues
   if (!prepared.ok) return prepared;
   const inputs: Array<[string, InputRef]> = [['x', m.input], ...prepared.value.inputs];
   if (m.padding) inputs.push(['keyPaddingMask', m.padding.input]);
+  if (m.attentionBias) inputs.push(['attentionBias', m.attentionBias]);
   const fused = nodes.fused('encoder_layer', graphOpName('TransformerEncoderLayer'), inputs, {
     numHeads: intAttr(m.heads as number),
     normFirst: boolAttr(m.normFirst),
@@ -107,8 +125,19 @@ export function rewriteEncoderLayer(m: EncoderLayerMatch, consts: ConstantValues
     layerNormEps2: floatAttr(m.ln2.eps),
     isCausal: boolAttr(m.core.isCausal),
     scale: floatAttr(scale.value),
+    // The newer attributes only where they differ from the defaults (other families' graphs stay as they were).
+    ...(m.normKind === 'rms' ? {normKind: stringAttr('rms')} : {}),
+    ...(m.gate ? {gatedMlp: boolAttr(true)} : {}),
   });
   nodes.rewrite.remove(m.interior, fused.node);
   nodes.rewrite.redirect(m.output, fused);
+  // Shape reads of tensors with the layer input's shape (T5 sizes its position bias so) read the input instead.
+  m.shapeReaders.forEach((reader, i) => {
+    const shape = nodes.op(`input_shape${i}`, 'Shape', [m.input], {
+      T: reader.attr?.['T'] ?? {type: 'DT_FLOAT'}, out_type: reader.attr?.['out_type'] ?? {type: 'DT_INT32'},
+    });
+    nodes.rewrite.remove([reader], shape.node);
+    nodes.rewrite.redirect({node: reader.name, output: 0, control: false}, shape);
+  });
   return matched(fused);
 }

@@ -24,7 +24,8 @@ const STACK_OP = graphOpName('TransformerEncoderStack');
 function compatible(a: NodeDef, b: NodeDef): boolean {
   return attrInt(a, 'numHeads') === attrInt(b, 'numHeads') && attrBool(a, 'normFirst') === attrBool(b, 'normFirst') &&
       attrString(a, 'activation') === attrString(b, 'activation') && attrBool(a, 'isCausal') === attrBool(b, 'isCausal') &&
-      named(a, 'keyPaddingMask') === named(b, 'keyPaddingMask') &&
+      named(a, 'keyPaddingMask') === named(b, 'keyPaddingMask') && named(a, 'attentionBias') === named(b, 'attentionBias') &&
+      attrString(a, 'normKind') === attrString(b, 'normKind') && attrBool(a, 'gatedMlp') === attrBool(b, 'gatedMlp') &&
       ['layerNormEps1', 'layerNormEps2', 'scale'].every(k => Number(a.attr?.[k]?.f) === Number(b.attr?.[k]?.f));
 }
 
@@ -72,10 +73,16 @@ export function groupEncoderStacks(graph: GraphDef, fused: FusedBlock[], fusedNo
       names.push('keyPaddingMask');
       inputs.push(padding);
     }
+    // One position bias for every layer (T5: computed once per forward from the bucket table).
+    const bias = named(first, 'attentionBias');
+    if (bias) {
+      names.push('attentionBias');
+      inputs.push(bias);
+    }
     const controls = new Set<string>();
     chain.forEach((layer, i) => {
       for (const [name, ref] of inputsOf(layer)) {
-        if (name.toLowerCase() === 'x' || name.toLowerCase() === 'keypaddingmask') continue;
+        if (['x', 'keypaddingmask', 'attentionbias'].includes(name.toLowerCase())) continue;
         names.push(`l${i}.${name}`);
         inputs.push(ref);
       }
@@ -95,6 +102,8 @@ export function groupEncoderStacks(graph: GraphDef, fused: FusedBlock[], fusedNo
         layerNormEps1: first.attr?.['layerNormEps1'] ?? {},
         layerNormEps2: first.attr?.['layerNormEps2'] ?? {},
         scale: first.attr?.['scale'] ?? {},
+        ...(first.attr?.['normKind'] ? {normKind: first.attr['normKind']} : {}),
+        ...(first.attr?.['gatedMlp'] ? {gatedMlp: first.attr['gatedMlp']} : {}),
         inputs: encodeAttrString(names.join(',')),
       },
     };
