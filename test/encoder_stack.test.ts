@@ -319,6 +319,34 @@ describe.each(['auto', 'composite'] as const)('transformerEncoderStack T5-class 
   });
 });
 
+describe.each(['auto', 'composite'] as const)('transformerEncoderStack T5-class padded positions (%s)', preference => {
+  beforeAll(() => setKernelPreference(preference));
+  afterAll(() => setKernelPreference('auto'));
+
+  it('padded rows are 0, and real rows read neither padded inputs nor the bias at padded positions', () => {
+    tf.tidy(() => {
+      const layers = [1, 2].map(s => randomEncoderWeightsOf(12, 20, s, {packed: s === 1, gated: true, biases: false, rms: true})) as
+          unknown as TransformerEncoderLayerWeights[];
+      const mask = paddingMask([7, 4, 1], 7, 'int32', 'left');
+      const padded = tf.equal(mask, 0);
+      const x1 = randn([3, 7, 12], 10) as tf.Tensor3D;
+      const x2 = tf.add(x1, tf.mul(randn([3, 7, 12], 11), tf.reshape(tf.cast(padded, 'float32'), [3, 7, 1]))) as tf.Tensor3D;
+      // Bias entries whose query or key is padded: [B, 1, S, 1] or [B, 1, 1, S].
+      const touchesPadding = tf.logicalOr(tf.reshape(padded, [3, 1, 7, 1]), tf.reshape(padded, [3, 1, 1, 7]));
+      const bias1 = randn([3, 3, 7, 7], 12) as tf.Tensor4D;
+      const bias2 = tf.where(touchesPadding, tf.mul(randn([3, 3, 7, 7], 13), 50), bias1) as tf.Tensor4D;
+      const options = {numHeads: 3, normFirst: true, normKind: 'rms' as const, scale: 1, keyPaddingMask: mask};
+      const y1 = transformerEncoderStack(x1, layers, {...options, attentionBias: bias1});
+      const y2 = transformerEncoderStack(x2, layers, {...options, attentionBias: bias2});
+      expect(closeness(y2.dataSync(), y1.dataSync(), {rtol: 0, atol: 0}).ok).toBe(true);
+      const rows = y1.arraySync();
+      expect(rows[1].slice(0, 3).every(row => row.every(v => v === 0))).toBe(true);
+      expect(rows[2].slice(0, 6).every(row => row.every(v => v === 0))).toBe(true);
+      expect(rows[1][3].some(v => v !== 0)).toBe(true);
+    });
+  });
+});
+
 describe('transformerEncoderStack T5-class gradients', () => {
   beforeAll(() => require('@tensorflow/tfjs-layers'));
 
