@@ -18,7 +18,7 @@ import type {WeightPrecision} from '../op_table';
 import {DecoderModelArgs, validateDecoderModel} from '../ops/decoder_args';
 import {fail} from '../ops/validate';
 import {beamSearch} from './beam_search';
-import type {FinishReason, GenerationResult, GenerationStep, GeneratorReport} from './generator';
+import type {FinishReason, GenerationResult, GenerationStep, GeneratorReport} from './generation_types';
 import {buildGraphSeq2Seq, GraphSeq2Seq, probeSource, seq2seqFeeds, SourceBatch} from './graph_seq2seq';
 import {chooseToken, SeededRandom, argmax} from './sampling';
 import {CachedSeq2SeqSteps, RecomputeSeq2SeqSteps, runEncoder, Seq2SeqStepModel} from './seq2seq_steps';
