@@ -62,23 +62,37 @@ function sdpaArgs(grad) {
   return a;
 }
 
-function layerArgs(E) {
-  const F = int(1, 8), heads = pick([1, E].filter(h => E % h === 0));
+function layerArgs(E, heads = pick([1, E].filter(h => E % h === 0))) {
+  const F = int(1, 8);
   const layer = {numHeads: heads, wo: floats(E * E), bo: floats(E), w1: floats(E * F), b1: floats(F), w2: floats(F * E),
     b2: floats(E), ln1Gamma: floats(E), ln1Beta: floats(E), ln2Gamma: floats(E), ln2Beta: floats(E),
     activation: pick(['gelu', 'gelu_tanh', 'relu']), normFirst: random() < 0.5, isCausal: random() < 0.5};
   if (random() < 0.5) Object.assign(layer, {wqkv: floats(E * 3 * E), bqkv: floats(3 * E)});
   else Object.assign(layer, {wq: floats(E * E), wk: floats(E * E), wv: floats(E * E), bq: floats(E), bk: floats(E), bv: floats(E)});
   if (random() < 0.3) layer.wo = addon.packWeight(layer.wo, E, E);
+  // T5-class layers: RMSNorm (no betas), a gated MLP, biases absent.
+  if (random() < 0.4) { layer.normKind = 'rms'; delete layer.ln1Beta; delete layer.ln2Beta; }
+  if (random() < 0.4) {
+    layer.gatedMlp = true;
+    layer.wgate = random() < 0.3 ? addon.packWeight(floats(E * F), E, F) : floats(E * F);
+    if (random() < 0.5) layer.bgate = floats(F);
+  }
+  for (const bias of ['bo', 'b1', 'b2', 'bqkv', 'bq', 'bk', 'bv']) if (random() < 0.2) delete layer[bias];
+  if (random() < 0.2) layer.scale = pick([1, 0, 0.5]);
   return layer;
 }
 
 function encoderArgs(stack) {
-  const E = int(1, 6), B = int(0, 2), S = int(0, 4);
+  const E = int(1, 6), B = int(0, 2), S = random() < 0.1 ? int(60, 70) : int(0, 4);
   const a = {B, S, E, x: floats(B * S * E), out: new Float32Array(B * S * E)};
   if (random() < 0.5) a.keyPadding = new Uint8Array(B * S).map(() => int(0, 1));
-  if (stack) a.layers = Array.from({length: int(0, 3)}, () => layerArgs(E));
-  else Object.assign(a, layerArgs(E));
+  // One head count for every layer (mostly: a bias needs it), and maybe the attention bias [1 or B, H, S, S].
+  const heads = pick([1, E].filter(h => E % h === 0));
+  const layerHeads = () => (random() < 0.9 ? heads : undefined);
+  if (stack) a.layers = Array.from({length: int(0, 3)}, () => layerArgs(E, layerHeads()));
+  else Object.assign(a, layerArgs(E, heads));
+  const sameHeads = !stack || a.layers.every(layer => layer.numHeads === heads);
+  if (sameHeads && random() < 0.4) a.attentionBias = floats(pick([1, B]) * heads * S * S);
   return a;
 }
 

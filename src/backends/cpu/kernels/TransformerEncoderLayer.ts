@@ -9,7 +9,7 @@ import {packRows, planPacking, unpackRows} from '../../../portable/token_packing
 import {asCpuBackend, floatValues, typedValues} from '../cpu_backend';
 import {portableAttentionBias, portableLayerParams} from '../encoder_inputs';
 import {validityBytes} from '../native/addon';
-import {nativeLayerParams} from '../native/encoder';
+import {nativeAttentionBias, nativeLayerParams} from '../native/encoder';
 import {activeNativeCore} from '../native/selection';
 
 const transformerEncoderLayer: KernelFunc = ({inputs, backend, attrs}) => {
@@ -25,6 +25,7 @@ const transformerEncoderLayer: KernelFunc = ({inputs, backend, attrs}) => {
       ...nativeLayerParams(core, cpu, name => inputs[name] as TensorInfo, a),
       x: floatValues(cpu, x), out, B: batch, S: seq, E: embed,
       ...(keyPadding ? {keyPadding: validityBytes(keyPadding)} : {}),
+      ...nativeAttentionBias(cpu, inputs.attentionBias as TensorInfo, a.hasAttentionBias),
     });
     return cpu.makeTensorInfo([batch, seq, embed], 'float32', out);
   }

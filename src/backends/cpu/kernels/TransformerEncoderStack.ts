@@ -14,7 +14,7 @@ import {packRows, planPacking, unpackRows} from '../../../portable/token_packing
 import {asCpuBackend, floatValues, typedValues} from '../cpu_backend';
 import {portableAttentionBias, portableLayerParams} from '../encoder_inputs';
 import {validityBytes} from '../native/addon';
-import {nativeLayerParams} from '../native/encoder';
+import {nativeAttentionBias, nativeLayerParams} from '../native/encoder';
 import {activeNativeCore} from '../native/selection';
 
 /** Layer `layer`'s inputs by TransformerEncoderLayer input name. */
@@ -37,6 +37,7 @@ const transformerEncoderStack: KernelFunc = ({inputs, backend, attrs}) => {
     core.transformerEncoderStack({
       x: floatValues(cpu, x), out, B: batch, S: seq, E: embed,
       ...(keyPadding ? {keyPadding: validityBytes(keyPadding)} : {}),
+      ...nativeAttentionBias(cpu, inputs[ENCODER_STACK_ATTENTION_BIAS_INPUT] as TensorInfo, a.hasAttentionBias),
       layers: layers.map((named, l) =>
         nativeLayerParams(core, cpu, name => named[name] as TensorInfo, encoderStackLayerAttrs(a, l))),
     });

@@ -82,9 +82,15 @@ export interface EncoderLayerParams {
   ln2Gamma?: Float32Array;
   ln2Beta?: Float32Array;
   ln2Eps?: number;
+  /** 'rms': both norms are RMSNorms (x / sqrt(mean(x²) + eps) · gamma; no beta may be given). Default 'layer'. */
+  normKind?: 'layer' | 'rms';
+  /** MLP w2(act(x.wgate + bgate) · (x.w1 + b1)) + b2 (T5 v1.1's gated-gelu: wgate = wi_0, w1 = wi_1). */
+  gatedMlp?: boolean;
+  wgate?: Weight; // [E, F], gatedMlp only
+  bgate?: Float32Array; // [F]
   /** default 'gelu' (erf); 'gelu_erf' and 'gelu_new' are aliases */
   activation?: 'gelu' | 'gelu_erf' | 'gelu_tanh' | 'gelu_new' | 'relu';
-  /** false: post-norm (BERT); true: pre-norm (GPT-2, ViT) */
+  /** false: post-norm (BERT); true: pre-norm (GPT-2, ViT, T5) */
   normFirst?: boolean;
   isCausal?: boolean;
   /** attention scale, default 1 / sqrt(E / numHeads) */
@@ -99,6 +105,11 @@ export interface EncoderInput {
   E: number;
   /** [B, S], nonzero = real token (any pattern) */
   keyPadding?: Uint8Array;
+  /**
+   * [1 or B, H, S, S] (the batch follows from the length; H = every layer's numHeads): added to the scaled
+   * scores of every layer at the tokens' original positions (T5's relative position bias).
+   */
+  attentionBias?: Float32Array;
 }
 
 /** A decoder weight, read in place (never copied): a Float32Array, or a packWeight/packWeightBf16 handle. */
