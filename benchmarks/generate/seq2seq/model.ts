@@ -39,6 +39,8 @@ export interface Seq2SeqRun {
   totalMs: number;
   /** Median wall time of a decode step after the first (null where the engine cannot time steps). */
   msPerStep: number | null;
+  /** From the call to the first new token: the encoder and the first decoder step (null where not timed). */
+  firstTokenMs: number | null;
 }
 
 export interface Seq2SeqEngine {

@@ -70,6 +70,8 @@ interface Cell {
   /** batch × new tokens / totalMs (best beam's tokens only: beams are the search's cost). */
   tokensPerSecond: number;
   msPerStep: number | null;
+  /** Median over repeats: the encoder and the first decoder step. */
+  firstTokenMs: number | null;
   repeats: number;
   tokens: number[][];
   loadAverage: number;
@@ -208,15 +210,18 @@ async function runGeneration(options: Options, models: Seq2SeqModel[], cells: Ce
             const totals = runs.map(r => r.totalMs);
             const totalMs = median(totals);
             const steps = runs.map(r => r.msPerStep).filter((x): x is number => x !== null);
+            const firsts = runs.map(r => r.firstTokenMs).filter((x): x is number => x !== null);
             const cell: Cell = {
               model: model.name, engine: engine.name, batch, beams, newTokens, totalMs,
               tokensPerSecond: batch * newTokens / (totalMs / 1000), msPerStep: steps.length ? median(steps) : null,
+              firstTokenMs: firsts.length ? median(firsts) : null,
               repeats: runs.length, tokens: runs[0].tokens, loadAverage: os.loadavg()[0],
             };
             cells.push(cell);
             log(`${model.name} · ${engine.name} · batch ${batch} · ${beams === 1 ? 'greedy' : `${beams} beams`}: ` +
                 `${cell.tokensPerSecond.toFixed(1)} tokens/s, ${(totalMs / 1000).toFixed(2)} s per call ` +
                 `(median of ${runs.length}: ${totals.map(t => (t / 1000).toFixed(2)).join(', ')} s)` +
+                (cell.firstTokenMs !== null ? `, first token ${cell.firstTokenMs.toFixed(1)} ms` : '') +
                 (cell.msPerStep !== null ? `, ${cell.msPerStep.toFixed(2)} ms/step` : '') +
                 ` (load average ${cell.loadAverage.toFixed(2)})`);
           }
@@ -260,11 +265,16 @@ function section(machine: Machine, options: Options, models: Seq2SeqModel[], cel
       '"vs reference" divides tokens/s by the reference\'s for the same model, batch and beams: greedy — transformers.js ' +
       'generate(); beams — the harness\'s beam search over transformers.js\'s ONNX Runtime sessions (transformers.js 4.3.1\'s ' +
       'generate() has no beam search: with num_beams > 1 it keeps one candidate per row). Token agreement: tokens equal to ' +
-      'the reference\'s at the same index.', '',
+      'the reference\'s at the same index. "first token ms": from the call to the first new token (encoder and first decoder ' +
+      'step); "ms/step": median decode step after it (the cpu generator returns its tokens at once: its first token is ' +
+      'timed by a separate one-token call and its ms/step is the rest of the call over the remaining steps).', '',
+      ...(options.recomputeNewTokens !== undefined && options.recomputeNewTokens !== options.newTokens ?
+          [`${RECOMPUTE} generates only ${options.recomputeNewTokens} new tokens (too slow for ${options.newTokens}): its decoder ` +
+           'sequences stay shorter, so its tokens/s flatters it against engines that generate all of them.', ''] : []),
       machineSection(machine), loadLine(machine, cells, encoderCells), '',
       `### Generation: source ${options.sourceLength}, ${options.newTokens} new tokens`, '',
-      '| model | batch | search | engine | new tokens | tokens/s | s per call | ms/step | vs reference | tokens equal to the reference |',
-      '| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |');
+      '| model | batch | search | engine | new tokens | tokens/s | s per call | first token ms | ms/step | vs reference | tokens equal to the reference |',
+      '| --- | ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const model of models) {
     for (const beams of options.beams) {
       for (const batch of options.batchSizes) {
@@ -274,7 +284,7 @@ function section(machine: Machine, options: Options, models: Seq2SeqModel[], cel
         for (const c of group) {
           const a = ref && c !== ref ? agreement(c.tokens, ref.tokens) : null;
           lines.push(`| ${model.name} | ${batch} | ${beams === 1 ? 'greedy' : `${beams} beams`} | ${c.engine} | ${c.newTokens} | ` +
-                     `${fmt(c.tokensPerSecond, 1)} | ${fmt(c.totalMs / 1000, 2)} | ${fmt(c.msPerStep, 2)} | ` +
+                     `${fmt(c.tokensPerSecond, 1)} | ${fmt(c.totalMs / 1000, 2)} | ${fmt(c.firstTokenMs, 1)} | ${fmt(c.msPerStep, 2)} | ` +
                      `${c === ref ? 'reference' : ref ? fmt(c.tokensPerSecond / ref.tokensPerSecond, 2) + '×' : '—'} | ` +
                      `${c === ref ? '—' : a ? `${a.identical}/${a.compared} (rows ${a.identicalRows}/${a.rows})` : '—'} |`);
         }

@@ -84,7 +84,17 @@ export class BetterTransformerSeq2SeqEngine implements Seq2SeqEngine {
     if (short >= 0) {
       throw new Error(`${this.name}: source ${short} got ${result.tokens[short].length} of ${options.maxNewTokens} new tokens`);
     }
-    return {tokens: result.tokens, totalMs, msPerStep: null};
+    // The generator returns all tokens at once: a second, one-token call times the encoder and first step, and
+    // the decode steps are estimated as the rest of the call spread over maxNewTokens - 1 steps.
+    let firstTokenMs: number | null = null;
+    if (options.maxNewTokens > 1) {
+      const t1 = performance.now();
+      await this.generator.generate(sources, {maxNewTokens: 1, numBeams: options.numBeams,
+                                              decoderStartTokenId: this.model.decoderStartTokenId});
+      firstTokenMs = performance.now() - t1;
+    }
+    return {tokens: result.tokens, totalMs, firstTokenMs,
+            msPerStep: firstTokenMs !== null ? (totalMs - firstTokenMs) / (options.maxNewTokens - 1) : null};
   }
 
   dispose(): void {

@@ -76,7 +76,8 @@ export class TfjsSeq2SeqRecomputeEngine implements Seq2SeqEngine {
     }
     const totalMs = performance.now() - t0;
     const steps = stamps.slice(1).map((s, i) => s - stamps[i]);
-    return {tokens: search ? search.best() : greedy, totalMs, msPerStep: median(steps)};
+    return {tokens: search ? search.best() : greedy, totalMs, msPerStep: median(steps),
+            firstTokenMs: stamps.length ? stamps[0] - t0 : null};
   }
 
   dispose(): void {

@@ -122,7 +122,8 @@ export class TransformersJsSeq2SeqEngine implements Seq2SeqEngine {
       throw new Error(`transformers.js stopped after ${tokens[0].length} of ${options.maxNewTokens} new tokens`);
     }
     const steps = stamps.slice(1).map((s, i) => s - stamps[i]);
-    return {tokens, totalMs, msPerStep: median(steps)};
+    return {tokens, totalMs, msPerStep: median(steps),
+            firstTokenMs: stamps.length ? stamps[0] - t0 : null};
   }
 
   async dispose(): Promise<void> {
@@ -240,7 +241,8 @@ export class OrtBeamSearchEngine implements Seq2SeqEngine {
     }
     const totalMs = performance.now() - t0;
     const steps = stamps.slice(1).map((s, i) => s - stamps[i]);
-    return {tokens: search ? search.best() : greedy, totalMs, msPerStep: median(steps)};
+    return {tokens: search ? search.best() : greedy, totalMs, msPerStep: median(steps),
+            firstTokenMs: stamps.length ? stamps[0] - t0 : null};
   }
 
   async dispose(): Promise<void> {
