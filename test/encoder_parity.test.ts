@@ -15,7 +15,7 @@ import {referenceEncoderLayer} from './reference/encoder_reference';
 
 interface EncoderCase {
   batch: number; seq: number; heads: number; headDim: number; ffn: number;
-  normFirst: boolean; activation: 'gelu' | 'gelu_tanh' | 'relu'; eps: [number, number];
+  normFirst: boolean; activation: 'gelu' | 'gelu_tanh' | 'relu' | 'silu'; eps: [number, number];
   packed: boolean; padding: 'none' | 'right' | 'left'; isCausal: boolean; seed: number;
 }
 
@@ -55,7 +55,7 @@ const caseArbitrary: fc.Arbitrary<EncoderCase> = fc.record({
   headDim: fc.constantFrom(1, 4, 8, 16),
   ffn: fc.constantFrom(1, 16, 37, 64),
   normFirst: fc.boolean(),
-  activation: fc.constantFrom<EncoderCase['activation']>('gelu', 'gelu_tanh', 'relu'),
+  activation: fc.constantFrom<EncoderCase['activation']>('gelu', 'gelu_tanh', 'relu', 'silu'),
   eps: fc.constantFrom<[number, number]>([1e-5, 1e-5], [1e-12, 1e-12], [1e-6, 1e-3]),
   packed: fc.boolean(),
   padding: fc.constantFrom<EncoderCase['padding']>('none', 'right', 'left'),
@@ -73,7 +73,7 @@ describe.each(['auto', 'composite'] as const)('transformerEncoderLayer parity (%
   });
   it.each([false, true])('normFirst = %s (post-norm when false, pre-norm when true)', normFirst =>
     checkEncoder({...base, normFirst}));
-  it.each(['gelu', 'gelu_tanh', 'relu'] as const)('activation %s', activation =>
+  it.each(['gelu', 'gelu_tanh', 'relu', 'silu'] as const)('activation %s', activation =>
     checkEncoder({...base, activation, seed: 2}));
   it('a different eps for each LayerNorm', () => checkEncoder({...base, eps: [1e-3, 1e-6], seed: 3}));
   it('separate Q, K and V weights', () => checkEncoder({...base, packed: false, seed: 4}));

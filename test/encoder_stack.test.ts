@@ -17,7 +17,7 @@ import {paddingMask, randn, rng} from './helpers/random';
 import {closeness, gradTolerance} from './helpers/tolerance';
 import {referenceEncoderLayer} from './reference/encoder_reference';
 
-type Activation = 'gelu' | 'gelu_tanh' | 'relu';
+type Activation = 'gelu' | 'gelu_tanh' | 'relu' | 'silu';
 
 interface StackCase {
   batch: number; seq: number; heads: number; headDim: number; layers: number;
@@ -79,7 +79,7 @@ const caseArbitrary: fc.Arbitrary<StackCase> = fc.record({
   headDim: fc.constantFrom(1, 4, 8, 16),
   layers: fc.integer({min: 1, max: 4}),
   normFirst: fc.boolean(),
-  activation: fc.constantFrom<Activation>('gelu', 'gelu_tanh', 'relu'),
+  activation: fc.constantFrom<Activation>('gelu', 'gelu_tanh', 'relu', 'silu'),
   eps: fc.constantFrom<[number, number]>([1e-5, 1e-5], [1e-12, 1e-12], [1e-6, 1e-3]),
   padding: fc.constantFrom<StackCase['padding']>('none', 'right', 'left'),
   maskDtype: fc.constantFrom<StackCase['maskDtype']>('int32', 'bool', 'float32'),
@@ -96,7 +96,7 @@ describe.each(['auto', 'composite'] as const)('transformerEncoderStack parity (%
         .toBe(preference === 'auto' ? expectedFusedImplementation() : 'composite-tfjs-ops');
   });
   it.each([false, true])('normFirst = %s', normFirst => checkStack({...base, normFirst}));
-  it.each(['gelu', 'gelu_tanh', 'relu'] as const)('activation %s', activation =>
+  it.each(['gelu', 'gelu_tanh', 'relu', 'silu'] as const)('activation %s', activation =>
     checkStack({...base, activation, seed: 2}));
   it('one layer, and no padding mask', () => checkStack({...base, layers: 1, padding: 'none', seed: 3}));
   it('causal, pre-norm, left padding with a bool mask', () =>

@@ -17,6 +17,7 @@ import {rmsNormOf} from './RmsNorm';
 export function applyActivation(x: tf.Tensor, activation: EncoderActivation): tf.Tensor {
   switch (activation) {
     case 'relu': return tf.relu(x);
+    case 'silu': return tf.mul(x, tf.sigmoid(x));
     case 'gelu': return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
     case 'gelu_tanh': {
       const inner = tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, tf.pow(x, 3))));

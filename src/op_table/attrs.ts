@@ -28,8 +28,8 @@ export interface SdpaAttrs extends NamedAttrMap {
   hasKeyPaddingMask: boolean;
 }
 
-export type EncoderActivation = 'gelu' | 'gelu_tanh' | 'relu';
-export const ENCODER_ACTIVATIONS: readonly EncoderActivation[] = ['gelu', 'gelu_tanh', 'relu'];
+export type EncoderActivation = 'gelu' | 'gelu_tanh' | 'relu' | 'silu';
+export const ENCODER_ACTIVATIONS: readonly EncoderActivation[] = ['gelu', 'gelu_tanh', 'relu', 'silu'];
 
 /** 'layer': LayerNorm (gamma, beta); 'rms': RMSNorm x / sqrt(mean(x²) + eps) · gamma, no beta (T5). */
 export type EncoderNormKind = 'layer' | 'rms';

@@ -35,7 +35,7 @@ export interface TransformerEncoderLayerOptions {
   numHeads: number;
   /** Pre-norm (GPT-2, ViT) when true; post-norm (BERT) when false (default). */
   normFirst?: boolean;
-  /** 'gelu' (erf, default), 'gelu_tanh' or 'relu'. */
+  /** 'gelu' (erf, default), 'gelu_tanh', 'relu' or 'silu' (swish: Marian). */
   activation?: EncoderActivation;
   /** 'layer' (LayerNorm, default) or 'rms' (RMSNorm x / sqrt(mean(x²) + eps) · gamma, no beta: T5). */
   normKind?: EncoderNormKind;

@@ -224,6 +224,7 @@ const ACTIVATIONS = {
   gelu: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)),
   gelu_tanh: (x) => 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x ** 3))),
   relu: (x) => Math.max(0, x),
+  silu: (x) => x / (1 + Math.exp(-x)),
 };
 function rmsNorm(x, rows, cols, gamma, eps) {
   for (let r = 0; r < rows; r++) {
@@ -321,6 +322,7 @@ const ENCODER_CASES = [
   {name: 'pre-norm gelu_tanh causal, left padding', options: {normFirst: true, activation: 'gelu_tanh', isCausal: true}, lengths: [3, 6, 0, 1], S: 6, left: true},
   {name: 'post-norm relu, separate QKV, handles', options: {activation: 'relu'}, lengths: [4, 2], S: 4, separate: true, handles: true},
   {name: 'S=1, no padding mask', options: {}, lengths: [1, 1, 1], S: 1, noMask: true},
+  {name: 'post-norm silu (Marian), right padding', options: {activation: 'silu'}, lengths: [6, 3], S: 6},
   {name: 'explicit attention scale, long sequences (several attention tiles)', options: {scale: 0.3}, lengths: [70, 130], S: 130},
 ];
 for (const c of ENCODER_CASES) {

@@ -262,7 +262,8 @@ void check_refusals() {
 
 int main() {
   test::check_requested_isa();
-  const btk_activation activations[] = {BTK_ACTIVATION_GELU_ERF, BTK_ACTIVATION_GELU_TANH, BTK_ACTIVATION_RELU};
+  const btk_activation activations[] = {BTK_ACTIVATION_GELU_ERF, BTK_ACTIVATION_GELU_TANH, BTK_ACTIVATION_RELU,
+                                       BTK_ACTIVATION_SILU};
   int variant = 0;
   for (int norm_first = 0; norm_first <= 1; ++norm_first)
     for (int causal = 0; causal <= 1; ++causal)

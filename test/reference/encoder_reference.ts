@@ -9,7 +9,7 @@ import {referenceAttention} from './attention_reference';
 export interface ReferenceEncoderOptions {
   numHeads: number;
   normFirst: boolean;
-  activation: 'gelu' | 'gelu_tanh' | 'relu';
+  activation: 'gelu' | 'gelu_tanh' | 'relu' | 'silu';
   eps: [number, number];
   isCausal: boolean;
   keyPaddingMask?: tf.Tensor;
@@ -33,6 +33,7 @@ function norm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor | undefined, eps: 
 
 function activation(x: tf.Tensor, kind: ReferenceEncoderOptions['activation']): tf.Tensor {
   if (kind === 'relu') return tf.relu(x);
+  if (kind === 'silu') return tf.mul(x, tf.sigmoid(x));
   if (kind === 'gelu') return tf.mul(tf.mul(0.5, x), tf.add(1, tf.erf(tf.div(x, Math.SQRT2))));
   const cube = tf.mul(tf.mul(x, x), x);
   return tf.mul(tf.mul(0.5, x), tf.add(1, tf.tanh(tf.mul(Math.sqrt(2 / Math.PI), tf.add(x, tf.mul(0.044715, cube))))));

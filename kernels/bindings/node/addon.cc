@@ -191,7 +191,8 @@ btk_activation read_activation(const ArgReader& layer) {
   if (name == "gelu" || name == "gelu_erf") return BTK_ACTIVATION_GELU_ERF;
   if (name == "gelu_tanh" || name == "gelu_new") return BTK_ACTIVATION_GELU_TANH;
   if (name == "relu") return BTK_ACTIVATION_RELU;
-  layer.type_error(layer.qualified("activation") + " must be 'gelu' (erf), 'gelu_tanh' or 'relu', got '" + name + "'");
+  if (name == "silu") return BTK_ACTIVATION_SILU;
+  layer.type_error(layer.qualified("activation") + " must be 'gelu' (erf), 'gelu_tanh', 'relu' or 'silu', got '" + name + "'");
 }
 
 float read_eps(const ArgReader& layer, const char* name) {

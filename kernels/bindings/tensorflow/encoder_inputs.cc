@@ -39,6 +39,7 @@ bool ParseActivation(const std::string& name, btk_activation* activation) {
   if (name == "gelu") *activation = BTK_ACTIVATION_GELU_ERF;
   else if (name == "gelu_tanh") *activation = BTK_ACTIVATION_GELU_TANH;
   else if (name == "relu") *activation = BTK_ACTIVATION_RELU;
+  else if (name == "silu") *activation = BTK_ACTIVATION_SILU;
   else return false;
   return true;
 }
@@ -56,7 +57,7 @@ bool ReadEncoderLayerAttrs(TF_OpKernelConstruction* ctx, EncoderOpAttrs* attrs) 
   layer.scale = r.Float("scale");
   const std::string act = r.String("activation");
   if (r.ok && !ParseActivation(act, &layer.activation)) {
-    FailConstruction(ctx, "activation must be gelu, gelu_tanh or relu");
+    FailConstruction(ctx, "activation must be gelu, gelu_tanh, relu or silu");
     return false;
   }
   if (!ReadT5Attrs(ctx, r, &layer, attrs)) return false;
@@ -80,7 +81,7 @@ bool ReadEncoderStackAttrs(TF_OpKernelConstruction* ctx, EncoderOpAttrs* attrs) 
   attrs->has_key_padding_mask = r.Bool("has_key_padding_mask");
   const std::string act = r.String("activation");
   if (r.ok && !ParseActivation(act, &common.activation)) {
-    FailConstruction(ctx, "activation must be gelu, gelu_tanh or relu");
+    FailConstruction(ctx, "activation must be gelu, gelu_tanh, relu or silu");
     return false;
   }
   if (!ReadT5Attrs(ctx, r, &common, attrs)) return false;

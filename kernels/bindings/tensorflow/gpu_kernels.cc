@@ -252,6 +252,7 @@ void RefuseOutsideCudaEncoder(const EncoderOpAttrs& op, const EncoderLayerOption
   if (o.norm_kind == BTK_NORM_RMS) missing = "norm_kind rms";
   else if (o.gated_mlp) missing = "gated_mlp";
   else if (op.has_attention_bias) missing = "attention_bias";
+  else if (o.activation == BTK_ACTIVATION_SILU) missing = "activation silu";
   for (int i = 0; missing.empty() && i < kEncoderWeightInputs; ++i) {
     const bool unused_qkv = o.packed_qkv ? (i >= kQWeight && i <= kVBias) : (i == kQkvWeight || i == kQkvBias);
     if (i != kGateWeight && i != kGateBias && !unused_qkv && !in.Present(i))

@@ -46,9 +46,8 @@ bool layer_is_valid(const btk_encoder_layer_params& layer, int64_t embed_dim, co
   }
   switch (layer.activation) {
     case BTK_ACTIVATION_NONE: case BTK_ACTIVATION_RELU: case BTK_ACTIVATION_GELU_ERF: case BTK_ACTIVATION_GELU_TANH:
+    case BTK_ACTIVATION_SILU:  // Marian (opus-mt) encoders use swish
       return true;
-    case BTK_ACTIVATION_SILU:  // no encoder this package fuses uses it
-      return false;
   }
   return false;
 }

@@ -89,7 +89,7 @@ export interface EncoderLayerParams {
   wgate?: Weight; // [E, F], gatedMlp only
   bgate?: Float32Array; // [F]
   /** default 'gelu' (erf); 'gelu_erf' and 'gelu_new' are aliases */
-  activation?: 'gelu' | 'gelu_erf' | 'gelu_tanh' | 'gelu_new' | 'relu';
+  activation?: 'gelu' | 'gelu_erf' | 'gelu_tanh' | 'gelu_new' | 'relu' | 'silu';
   /** false: post-norm (BERT); true: pre-norm (GPT-2, ViT, T5) */
   normFirst?: boolean;
   isCausal?: boolean;
