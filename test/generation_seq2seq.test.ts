@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {GraphModel} from '@tensorflow/tfjs-converter';
 import {BetterTransformer, BetterTransformerArgumentError} from '../src';
 import type {AnyGenerator} from '../src/generation/generator';
+import {architectureTable} from '../src/transform/architectures';
 import type {Seq2SeqGenerateOptions} from '../src/generation/seq2seq_options';
 import {rowRelativeDifference} from './helpers/generation_fixture';
 import {loadFixture} from './helpers/load_fixture';
@@ -60,10 +61,17 @@ describe.each(ids)('generator on %s', id => {
     model.dispose();
   });
 
-  test('recognises the decoder and runs it cached', () => {
+  test('recognises the decoder and runs it as its family says (cached, or the graph per token with a reason)', () => {
     const report = generator.report;
+    const entry = architectureTable().find(e => e.fixtures.includes(id));
+    if (entry?.generation !== 'cached') {
+      expect(report.mode).toBe('recompute');
+      expect(report.reason).toMatch(/\S/);
+      return;
+    }
     expect([report.mode, report.reason]).toEqual(['cached', null]);
-    expect(report.verification?.maxRelativeDifference).toBeLessThan(1e-5);
+    // The fused decoder against the graph on the probe (both float32): as close as the step logits are held to Python's.
+    expect(report.verification?.maxRelativeDifference).toBeLessThan(LOGITS_TOLERANCE);
   });
 
   test('greedy tokens and every step\'s logits equal Python\'s, one source at a time', async () => {

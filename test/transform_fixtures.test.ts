@@ -51,7 +51,12 @@ describe.each(graphFixtures.map(f => [f.id, f] as const))('fixture %s', (id, met
       const kinds = report?.fused.map(b => b.kind) ?? [];
       expect(report?.fused.reduce((n, b) => n + b.layers, 0)).toBe(meta.layers);
       // Consecutive fused layers run as one encoder stack.
-      const allowed = expectedFusion === 'encoderLayer' ? ['encoderLayer', 'encoderStack'] : ['attention'];
+      // An encoder–decoder may fuse both: its encoder as a stack, its decoder's cross-attention cores as attention blocks.
+      const ops: readonly string[] = entry?.fusedOps ?? [];
+      const allowed = [
+        ...(expectedFusion === 'encoderLayer' || ops.includes('TransformerEncoderStack') ? ['encoderLayer', 'encoderStack'] : []),
+        ...(expectedFusion !== 'encoderLayer' || ops.includes('ScaledDotProductAttention') ? ['attention'] : []),
+      ];
       expect(kinds.every(k => allowed.includes(k))).toBe(true);
       // The rewritten graph runs exactly the ops its family's entry names.
       const nodes = (graphModelArtifacts(transformed)?.modelTopology as {node: Array<{op: string}>}).node;
