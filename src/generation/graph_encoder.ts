@@ -150,15 +150,16 @@ export function buildFusedEncoder(view: GraphView, e: RecognisedEncoder, weightM
   const optional = (ref: InputRef | null, n: number): tf.Tensor1D | undefined =>
     ref || normKind === 'layer' ? vector(ref, n) : undefined;
   const zeros = new Map<number, tf.Tensor1D>();
+  const filled = new Map<string, tf.Tensor1D>();
   const vector = (ref: InputRef | null, n: number, fill = 0): tf.Tensor1D => {
     if (!ref) {
-      const key = fill === 0 ? n : -n;
-      if (!zeros.has(key)) {
-        const t = (fill === 0 ? tf.zeros([n]) : tf.ones([n])) as tf.Tensor1D;
+      const key = `${n}:${fill}`;
+      if (!filled.has(key)) {
+        const t = tf.fill([n], fill) as tf.Tensor1D;
         owned.push(t);
-        zeros.set(key, t);
+        filled.set(key, t);
       }
-      return zeros.get(key) as tf.Tensor1D;
+      return filled.get(key) as tf.Tensor1D;
     }
     const t = constant(ref);
     if (t.size !== n) throw new Error(`the vector '${ref.node}' has ${t.size} elements, not ${n}`);
@@ -183,8 +184,8 @@ export function buildFusedEncoder(view: GraphView, e: RecognisedEncoder, weightM
       const norm1 = l.norm1 as NonNullable<typeof l.norm1>, norm2 = l.norm2 as NonNullable<typeof l.norm2>;
       const given: Record<string, tf.Tensor | undefined> = {
         outWeight: matrix(l.outProj.weight, l.outProj.weightTransposed, embed, embed), outBias: optional(l.outProj.bias, embed),
-        ln1Gamma: vector(norm1.gamma, embed, 1), ln1Beta: optional(norm1.beta, embed),
-        ln2Gamma: vector(norm2.gamma, embed, 1), ln2Beta: optional(norm2.beta, embed),
+        ln1Gamma: vector(norm1.gamma, embed, norm1.scale ?? 1), ln1Beta: optional(norm1.beta, embed),
+        ln2Gamma: vector(norm2.gamma, embed, norm2.scale ?? 1), ln2Beta: optional(norm2.beta, embed),
         ffnInWeight: matrix(l.mlp.up.weight, l.mlp.up.weightTransposed, embed, ffn), ffnInBias: optional(l.mlp.up.bias, ffn),
         ffnOutWeight: matrix(l.mlp.down.weight, l.mlp.down.weightTransposed, ffn, embed),
         ffnOutBias: optional(l.mlp.down.bias, embed),
@@ -215,7 +216,7 @@ export function buildFusedEncoder(view: GraphView, e: RecognisedEncoder, weightM
       input: refName(view.resolve(e.input).ref), layers, numHeads: heads, normFirst: first.normFirst, activation,
       eps: [eps1, eps2], scale: first.scale, normKind, attentionBias,
       finalNorm: e.finalNorm ? {
-        gamma: vector(e.finalNorm.gamma, embed, 1), beta: normKind === 'rms' ? null : vector(e.finalNorm.beta, embed),
+        gamma: vector(e.finalNorm.gamma, embed, e.finalNorm.scale ?? 1), beta: normKind === 'rms' ? null : vector(e.finalNorm.beta, embed),
         eps: e.finalNorm.eps,
       } : null,
     };

@@ -17,6 +17,7 @@ import {ConstantValues} from '../transform/graph/constant_values';
 import {GraphDef, InputRef} from '../transform/graph/graph_def';
 import {GraphView} from '../transform/graph/graph_view';
 import {graphModelArtifacts} from '../transform/graph_model_transform';
+import type {NormSite} from '../transform/decoder/norm_site';
 import {recogniseSeq2SeqGraph, RecognisedSeq2Seq} from '../transform/seq2seq/seq2seq_graph';
 import {buildFusedEncoder, FusedEncoder} from './graph_encoder';
 
@@ -301,6 +302,11 @@ function buildWeights(model: GraphModel, view: GraphView, r: RecognisedSeq2Seq, 
     return fail('the decoder layers are not all of one form');
   }
 
+  // A norm without a gamma but with a scalar folded in (a gamma of ones times a scale) gets a filled gamma.
+  const normGamma = (norm: NormSite): tf.Tensor1D | undefined => {
+    if (norm.gamma) return vector(norm.gamma, embed);
+    return norm.scale !== undefined ? owning(owned, tf.fill([embed], norm.scale) as tf.Tensor1D) : undefined;
+  };
   const layers: DecoderLayerWeights[] = r.layers.map(l => {
     const ffn = columns(l.mlp.up.weight, false);
     const w: DecoderLayerWeights = {
@@ -318,11 +324,11 @@ function buildWeights(model: GraphModel, view: GraphView, r: RecognisedSeq2Seq, 
       crossVBias: vector(l.cross.v.dense.bias, kvHeads * headDim),
       crossOutWeight: matrix(l.cross.outProj.weight, heads * headDim, embed),
       crossOutBias: vector(l.cross.outProj.bias, embed),
-      norm1Gamma: vector(l.norm1.gamma, embed),
+      norm1Gamma: normGamma(l.norm1),
       norm1Beta: vector(l.norm1.beta, embed),
-      crossNormGamma: vector(l.normCross.gamma, embed),
+      crossNormGamma: normGamma(l.normCross),
       crossNormBeta: vector(l.normCross.beta, embed),
-      norm2Gamma: vector(l.norm2.gamma, embed),
+      norm2Gamma: normGamma(l.norm2),
       norm2Beta: vector(l.norm2.beta, embed),
     };
     if (l.mlp.gate) {
@@ -351,7 +357,7 @@ function buildWeights(model: GraphModel, view: GraphView, r: RecognisedSeq2Seq, 
   if (positionBias) weights.positionBias = positionBias;
   const lmHeadBias = vector(r.head.bias, vocab);
   if (lmHeadBias) weights.lmHeadBias = lmHeadBias;
-  let gamma = r.finalNorm ? vector(r.finalNorm.gamma, embed) : undefined;
+  let gamma = r.finalNorm ? normGamma(r.finalNorm) : undefined;
   const beta = r.finalNorm ? vector(r.finalNorm.beta, embed) : undefined;
   if (r.headScale !== 1) {
     // T5's tied head reads norm(x) · d_model^-0.5: the scale goes into the final norm's gamma (and beta).
@@ -363,7 +369,7 @@ function buildWeights(model: GraphModel, view: GraphView, r: RecognisedSeq2Seq, 
   }
   if (r.finalNorm) weights.finalNormGamma = gamma ?? owning(owned, tf.ones([embed]) as tf.Tensor1D);
   if (r.embeddingNorm) {
-    const g = vector(r.embeddingNorm.gamma, embed), b = vector(r.embeddingNorm.beta, embed);
+    const g = normGamma(r.embeddingNorm), b = vector(r.embeddingNorm.beta, embed);
     weights.embeddingNormGamma = g ?? owning(owned, tf.ones([embed]) as tf.Tensor1D);
     if (b) weights.embeddingNormBeta = b;
   }

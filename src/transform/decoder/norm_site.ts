@@ -23,6 +23,8 @@ export interface NormSite {
   output: InputRef;
   gamma: InputRef | null;
   beta: InputRef | null;
+  /** A scalar the output is multiplied by when there is no gamma (a gamma of ones folded with a scale: T5's head). */
+  scale?: number;
   eps: number;
   nodes: NodeDef[];
 }
@@ -59,6 +61,10 @@ export function matchRmsNorm(view: GraphView, consts: ConstantValues, output: In
   const eps = consts.uniformScalar(epsOperand.ref);
   if (eps === undefined || !(eps >= 0 && eps <= FLOAT32_MAX)) return refused(`RMSNorm epsilon ${eps} is not a finite non-negative float32`);
   const g = gamma ? consts.value(gamma) : undefined;
+  // Without a gamma, a scalar constant multiplied in (a gamma of ones folded with a scale by the converter).
+  const scaleRef = gamma ? undefined : tree.constants.find(c => c.node !== epsOperand.ref.node && consts.uniformScalar(c) !== undefined &&
+      tree.nodes.some(n => n.op === 'Mul' && view.dataInputs(n).some(r => view.resolve(r).ref.node === c.node)));
+  const scale = scaleRef ? consts.uniformScalar(scaleRef) : undefined;
   const width = g?.data.length ?? 8;
   const error = tf.tidy(() => {
     const x = tf.randomNormal([2, 3, width], 0.5, 2, 'float32', 11);
@@ -66,12 +72,13 @@ export function matchRmsNorm(view: GraphView, consts: ConstantValues, output: In
     if (!got) return Infinity;
     let want = tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps)));
     if (g) want = tf.mul(want, tf.tensor1d(g.data as Float32Array));
+    if (scale !== undefined) want = tf.mul(want, scale);
     return relativeError(got, want);
   });
   if (!(error < Math.max(1e-5, consts.formulaTolerance))) {
     return refused(`the RMSNorm-like subgraph does not compute RMSNorm (relative error ${error.toExponential(2)})`);
   }
-  return matched({kind: 'rms', input, output, gamma, beta: null, eps, nodes: tree.nodes});
+  return matched({kind: 'rms', input, output, gamma, beta: null, eps, nodes: tree.nodes, ...(scale !== undefined && scale !== 1 ? {scale} : {})});
 }
 
 /** The norm (LayerNorm or RMSNorm) whose output is `output`. */
