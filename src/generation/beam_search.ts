@@ -32,8 +32,12 @@ export interface BeamSearchOptions {
   lengthPenalty: number;
   earlyStopping: boolean | 'never';
   stopTokens: Set<number>;
-  /** Log-probability processors (min length, forced tokens) for the row's next token at decoder length curLen. */
-  process(logProbs: Float32Array, curLen: number): void;
+  /** Hugging Face's logits processors, applied to the log-probabilities: stop tokens are -Infinity before this many new tokens. */
+  minNewTokens: number;
+  /** Forced as the first new token (log-probability 0, every other -Infinity). */
+  forcedBosTokenId: number | null;
+  /** Forced as the last new token. */
+  forcedEosTokenId: number | null;
 }
 
 export interface BeamSearchResult {
@@ -43,15 +47,54 @@ export interface BeamSearchResult {
   scores: number[];
 }
 
-function logSoftmax(row: Float32Array): Float32Array {
+interface Candidate {
+  beam: number;
+  token: number;
+  score: number;
+}
+
+/**
+ * The `count` best continuations of one beam, in tf.math.top_k's order over the flattened [beam, token] scores
+ * (score descending, then the lower index): score = float32(logSoftmax(row)[token] after the processors + running).
+ * One pass over the row for the log-sum-exp and one that keeps the best `count`: the log-probabilities of the whole
+ * vocabulary are never stored.
+ */
+function beamCandidates(row: Float32Array, beam: number, running: number, count: number, newSoFar: number,
+    o: BeamSearchOptions, out: Candidate[]): void {
+  const vocab = row.length;
+  const forced = newSoFar === 0 && o.forcedBosTokenId !== null ? o.forcedBosTokenId
+    : newSoFar === o.maxNewTokens - 1 && o.forcedEosTokenId !== null ? o.forcedEosTokenId : null;
+  const suppress = newSoFar < o.minNewTokens ? o.stopTokens : null;
   let max = -Infinity;
-  for (const v of row) if (v > max) max = v;
+  for (let t = 0; t < vocab; t++) if (row[t] > max) max = row[t];
   let sum = 0;
-  for (const v of row) sum += Math.exp(f32(v - max));
+  if (forced === null) for (let t = 0; t < vocab; t++) sum += Math.exp(row[t] - max);
   const lse = f32(Math.log(sum));
-  const out = new Float32Array(row.length);
-  for (let i = 0; i < row.length; i++) out[i] = f32(f32(row[i] - max) - lse);
-  return out;
+  const best: Candidate[] = [];
+  // Scores are float32 (TensorFlow's): a token whose float64 score is below the worst kept one by more than float32
+  // rounding can move it cannot enter, and is skipped before the exact arithmetic.
+  const offset = running - max - lse;
+  for (let t = 0; t < vocab; t++) {
+    if (best.length === count && forced === null) {
+      const worst = best[count - 1].score;
+      if (row[t] + offset < worst - (Math.abs(worst) * 2.4e-7 + 1e-6)) continue;
+    }
+    let logProb: number;
+    if (forced !== null) logProb = t === forced ? 0 : -Infinity;
+    else if (suppress?.has(t)) logProb = -Infinity;
+    else logProb = f32(f32(row[t] - max) - lse);
+    const score = f32(logProb + running);
+    // Ascending token order: an equal score never displaces one already kept (the lower index wins).
+    if (best.length === count && !(score > best[count - 1].score)) continue;
+    let at = best.length === count ? count - 1 : best.length;
+    if (best.length < count) best.push({beam, token: t, score});
+    while (at > 0 && score > best[at - 1].score) {
+      best[at] = best[at - 1];
+      at--;
+    }
+    best[at] = {beam, token: t, score};
+  }
+  out.push(...best);
 }
 
 /** Indices of the k largest values, descending, ties to the lower index. */
@@ -105,16 +148,11 @@ export function beamSearch(sources: number, stepper: BeamStepper, o: BeamSearchO
     const nextRows: number[] = [];
     const nextTokens: number[] = [];
     for (let b = 0; b < sources; b++) {
-      // Summed log-probabilities of every (beam, token), flattened beam-major.
-      const vocab = logits[b * K].length;
-      const flat = new Float32Array(K * vocab);
-      for (let k = 0; k < K; k++) {
-        const lp = logSoftmax(logits[b * K + k]);
-        o.process(lp, curLen);
-        for (let t = 0; t < vocab; t++) flat[k * vocab + t] = f32(lp[t] + runningScores[b][k]);
-      }
-      const top = topK(flat, 2 * K);
-      const candidates = top.map(i => ({beam: Math.floor(i / vocab), token: i % vocab, score: flat[i]}));
+      // The best 2K (beam, token) continuations: each beam's best 2K, merged in the flattened order (beam-major).
+      const perBeam: Candidate[] = [];
+      for (let k = 0; k < K; k++) beamCandidates(logits[b * K + k], k, runningScores[b][k], 2 * K, curLen - promptLength, o, perBeam);
+      const candidates = perBeam.map((c, i) => ({c, i})).sort((x, y) => y.c.score - x.c.score || x.i - y.i || 0)
+          .slice(0, 2 * K).map(x => x.c);
       const eos = candidates.map(c => o.stopTokens.has(c.token));
       const justFinished = eos.map((e, i) => e && i < K);
       const runningCandidates = candidates.map((c, i) => f32(c.score + (eos[i] ? NEG : 0)));

@@ -109,7 +109,8 @@ export class Seq2SeqGenerator {
         },
       }, {
         numBeams: K, maxNewTokens: o.maxNewTokens, lengthPenalty: o.lengthPenalty, earlyStopping: o.earlyStopping,
-        stopTokens: o.stopTokens, process: (logProbs, curLen) => processLogits(logProbs, curLen - 1, o, 0),
+        stopTokens: o.stopTokens, minNewTokens: o.minNewTokens, forcedBosTokenId: o.forcedBosTokenId,
+        forcedEosTokenId: o.forcedEosTokenId,
       });
       void newSoFar;
       const tokens = result.tokens;
