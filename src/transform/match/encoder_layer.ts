@@ -27,7 +27,9 @@ import {ENCODER_ACTIVATIONS} from '../../op_table';
 export interface EncoderNorm {
   kind: 'layer' | 'rms';
   input: InputRef;
-  gamma: InputRef;
+  /** Null: an RMSNorm whose gamma of ones the converter folded away (times `scale` when one was folded in). */
+  gamma: InputRef | null;
+  scale?: number;
   beta: InputRef | null;
   /** Known when weights are available. */
   eps?: number;
@@ -96,9 +98,10 @@ function matchNorm(view: GraphView, consts: ConstantValues, output: InputRef): M
   if (ln.ok) return matched(fromLayerNorm(ln.value));
   if (!consts.haveValues) return rmsStructure(view, consts, output) ?? ln;
   const rms = matchRmsNorm(view, consts, output);
-  if (rms.ok && rms.value.gamma) {
+  if (rms.ok) {
     const r = rms.value;
-    return matched({kind: 'rms', input: r.input, gamma: r.gamma as InputRef, beta: null, eps: r.eps, nodes: r.nodes, output});
+    return matched({kind: 'rms', input: r.input, gamma: r.gamma, ...(r.scale !== undefined ? {scale: r.scale} : {}), beta: null,
+      eps: r.eps, nodes: r.nodes, output});
   }
   return ln;
 }

@@ -11,7 +11,7 @@ import {ConstantValues} from '../graph/constant_values';
 import {InputRef} from '../graph/graph_def';
 import {graphOpName} from '../../op_table';
 import {DenseMatch} from '../match/dense';
-import {EncoderLayerMatch} from '../match/encoder_layer';
+import {EncoderLayerMatch, EncoderNorm} from '../match/encoder_layer';
 import {matched, MatchResult, refused} from '../match/match_result';
 import {scaleProduct} from './attention_rewrite';
 import {boolAttr, floatAttr, intAttr, NodeFactory, stringAttr} from './node_builders';
@@ -63,9 +63,11 @@ function denseInputs(consts: ConstantValues, nodes: NodeFactory, name: string, d
 }
 
 function prepare(m: EncoderLayerMatch, consts: ConstantValues, nodes: NodeFactory): MatchResult<Prepared> {
-  const g = consts.value(m.ln1.gamma);
-  if (!g) return refused('LayerNorm values are unavailable');
-  const embed = g.data.length;
+  if (m.heads === undefined || m.headDim === undefined) return refused('the number of heads is unknown');
+  const g = m.ln1.gamma ? consts.value(m.ln1.gamma) : undefined;
+  if (m.ln1.gamma && !g) return refused('LayerNorm values are unavailable');
+  // An RMSNorm without a gamma (ones folded away by the converter) gives no width: the heads do.
+  const embed = g ? g.data.length : m.heads * m.headDim;
   const ffnW = consts.value(m.ffnIn.weight);
   if (!ffnW) return refused('feed-forward weight values are unavailable');
   const ffn = m.ffnIn.weightTransposed ? ffnW.shape[0] : ffnW.shape[1];
@@ -74,7 +76,8 @@ function prepare(m: EncoderLayerMatch, consts: ConstantValues, nodes: NodeFactor
   for (const ln of [m.ln1, m.ln2]) {
     if (ln.kind === 'rms' && ln.beta) return refused('an RMSNorm with an offset (beta)');
     if (ln.kind === 'layer' && !ln.beta) return refused('a LayerNorm without an offset (beta)');
-    for (const ref of [ln.gamma, ...(ln.beta ? [ln.beta] : [])]) {
+    if (!ln.gamma && ln.kind !== 'rms') return refused('a LayerNorm without a gain (gamma)');
+    for (const ref of [...(ln.gamma ? [ln.gamma] : []), ...(ln.beta ? [ln.beta] : [])]) {
       if (shapeOf(consts, ref)?.join(',') !== String(embed)) return refused(`LayerNorm parameter '${ref.node}' is not [${embed}]`);
     }
   }
@@ -96,9 +99,11 @@ function prepare(m: EncoderLayerMatch, consts: ConstantValues, nodes: NodeFactor
   if (problem) return refused(problem);
   // Only now, with every check passed, add constants to the graph.
   for (const add of pending) add();
-  inputs.push(['ln1Gamma', m.ln1.gamma]);
+  const gammaOf = (ln: EncoderNorm, name: string): InputRef =>
+    ln.gamma ?? nodes.constant(name, tf.fill([embed], ln.scale ?? 1));
+  inputs.push(['ln1Gamma', gammaOf(m.ln1, 'ln1Gamma')]);
   if (m.ln1.beta) inputs.push(['ln1Beta', m.ln1.beta]);
-  inputs.push(['ln2Gamma', m.ln2.gamma]);
+  inputs.push(['ln2Gamma', gammaOf(m.ln2, 'ln2Gamma')]);
   if (m.ln2.beta) inputs.push(['ln2Beta', m.ln2.beta]);
   return matched({inputs, embed});
 }
