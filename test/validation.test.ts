@@ -80,7 +80,7 @@ describe('transformerEncoderLayer argument errors', () => {
     ['numHeads missing', enc(x, w, {}), /options.numHeads must be a positive integer/],
     ['numHeads fractional', enc(x, w, {numHeads: 1.5}), /options.numHeads must be a positive integer/],
     ['E not divisible', enc(x, w, {numHeads: 3}), /E = 8 must be divisible by options.numHeads = 3/],
-    ['bad activation', enc(x, w, {numHeads: 2, activation: 'swish'}), /options.activation must be one of 'gelu', 'gelu_tanh', 'relu', got 'swish'/],
+    ['bad activation', enc(x, w, {numHeads: 2, activation: 'swish'}), /options.activation must be one of 'gelu', 'gelu_tanh', 'relu', 'silu', got 'swish'/],
     ['negative eps', enc(x, w, {numHeads: 2, layerNormEps: -1}), /must not be negative/],
     ['eps triple', enc(x, w, {numHeads: 2, layerNormEps: [1, 2, 3]}), /layerNormEps must be a number or \[ln1Eps, ln2Eps\]/],
     ['missing weight', enc(x, without('ln2Gamma'), {numHeads: 2}), /weights.ln2Gamma is missing \(expected a float32 tensor of shape \[E\]\)/],

@@ -66,7 +66,7 @@ function layerArgs(E, heads = pick([1, E].filter(h => E % h === 0))) {
   const F = int(1, 8);
   const layer = {numHeads: heads, wo: floats(E * E), bo: floats(E), w1: floats(E * F), b1: floats(F), w2: floats(F * E),
     b2: floats(E), ln1Gamma: floats(E), ln1Beta: floats(E), ln2Gamma: floats(E), ln2Beta: floats(E),
-    activation: pick(['gelu', 'gelu_tanh', 'relu']), normFirst: random() < 0.5, isCausal: random() < 0.5};
+    activation: pick(['gelu', 'gelu_tanh', 'relu', 'silu']), normFirst: random() < 0.5, isCausal: random() < 0.5};
   if (random() < 0.5) Object.assign(layer, {wqkv: floats(E * 3 * E), bqkv: floats(3 * E)});
   else Object.assign(layer, {wq: floats(E * E), wk: floats(E * E), wv: floats(E * E), bq: floats(E), bk: floats(E), bv: floats(E)});
   if (random() < 0.3) layer.wo = addon.packWeight(layer.wo, E, E);
