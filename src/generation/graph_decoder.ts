@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
 import type {DecoderConfig, DecoderLayerWeights, DecoderWeights} from '../ops/decoder_args';
 import {ConstantValues} from '../transform/graph/constant_values';
+import {graphWeightReaders} from './graph_weights';
 import {GraphDef, InputRef} from '../transform/graph/graph_def';
 import {GraphView} from '../transform/graph/graph_view';
 import {graphModelArtifacts} from '../transform/graph_model_transform';
@@ -140,31 +141,7 @@ function buildWeights(model: GraphModel, view: GraphView, consts: ConstantValues
     tf.dispose(owned);
     return {ok: false, reason};
   };
-  const constant = (ref: InputRef): tf.Tensor => {
-    const node = view.resolve(ref).node;
-    const t = node ? weightMap[node.name]?.[0] : undefined;
-    if (!t) throw new Error(`the weight '${ref.node}' is not loaded`);
-    if (t.dtype !== 'float32') throw new Error(`the weight '${ref.node}' is ${t.dtype}, not float32`);
-    return t;
-  };
-  /** The weight as a [rows, cols] matrix: itself, or a reshaped view of its data. */
-  const matrix = (ref: InputRef, rows: number, cols: number): tf.Tensor2D => {
-    const t = constant(ref);
-    if (t.shape.length === 2 && t.shape[0] === rows && t.shape[1] === cols) return t as tf.Tensor2D;
-    if (t.size !== rows * cols) throw new Error(`the weight '${ref.node}' [${t.shape.join(', ')}] is not [${rows}, ${cols}]`);
-    const view2 = tf.reshape(t, [rows, cols]) as tf.Tensor2D;
-    owned.push(view2);
-    return view2;
-  };
-  const vector = (ref: InputRef | null, n: number): tf.Tensor1D | undefined => {
-    if (!ref) return undefined;
-    const t = constant(ref);
-    if (t.size !== n) throw new Error(`the vector '${ref.node}' has ${t.size} elements, not ${n}`);
-    if (t.rank === 1) return t as tf.Tensor1D;
-    const v = tf.reshape(t, [n]) as tf.Tensor1D;
-    owned.push(v);
-    return v;
-  };
+  const {constant, matrix, vector} = graphWeightReaders(view, weightMap, owned);
   const word = constant(r.wordEmbedding);
   const [vocab, embed] = word.shape;
   const first = r.layers[0];

@@ -20,6 +20,7 @@ import {graphModelArtifacts} from '../transform/graph_model_transform';
 import type {NormSite} from '../transform/decoder/norm_site';
 import {recogniseSeq2SeqGraph, RecognisedSeq2Seq} from '../transform/seq2seq/seq2seq_graph';
 import {buildFusedEncoder, FusedEncoder} from './graph_encoder';
+import {graphWeightReaders} from './graph_weights';
 
 export interface GraphSeq2Seq {
   weights: DecoderWeights;
@@ -182,30 +183,7 @@ function layerPositionBiases(model: GraphModel, r: RecognisedSeq2Seq, view: Grap
 function buildWeights(model: GraphModel, view: GraphView, r: RecognisedSeq2Seq, weightMap: Record<string, tf.Tensor[]>,
     maxPositions: number, owned: tf.Tensor[]): GraphSeq2SeqResult {
   const fail = (reason: string): GraphSeq2SeqResult => ({ok: false, reason});
-  const constant = (ref: InputRef): tf.Tensor => {
-    const node = view.resolve(ref).node;
-    const t = node ? weightMap[node.name]?.[0] : undefined;
-    if (!t) throw new Error(`the weight '${ref.node}' is not loaded`);
-    if (t.dtype !== 'float32') throw new Error(`the weight '${ref.node}' is ${t.dtype}, not float32`);
-    return t;
-  };
-  const matrix = (ref: InputRef, rows: number, cols: number): tf.Tensor2D => {
-    const t = constant(ref);
-    if (t.shape.length === 2 && t.shape[0] === rows && t.shape[1] === cols) return t as tf.Tensor2D;
-    if (t.size !== rows * cols) throw new Error(`the weight '${ref.node}' [${t.shape.join(', ')}] is not [${rows}, ${cols}]`);
-    const v = tf.reshape(t, [rows, cols]) as tf.Tensor2D;
-    owned.push(v);
-    return v;
-  };
-  const vector = (ref: InputRef | null, n: number): tf.Tensor1D | undefined => {
-    if (!ref) return undefined;
-    const t = constant(ref);
-    if (t.size !== n) throw new Error(`the vector '${ref.node}' has ${t.size} elements, not ${n}`);
-    if (t.rank === 1) return t as tf.Tensor1D;
-    const v = tf.reshape(t, [n]) as tf.Tensor1D;
-    owned.push(v);
-    return v;
-  };
+  const {constant, matrix, vector} = graphWeightReaders(view, weightMap, owned);
   const columns = (ref: InputRef, transposed: boolean): number => {
     const dims = view.resolve(ref).node?.attr?.['value']?.tensor?.tensorShape?.dim?.map(d => Number(d.size)) ?? [];
     if (dims.length === 0) return 0;

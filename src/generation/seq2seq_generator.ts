@@ -23,7 +23,7 @@ import {buildGraphSeq2Seq, GraphSeq2Seq, probeSource, seq2seqFeeds, SourceBatch}
 import {chooseToken, SeededRandom, argmax} from './sampling';
 import {CachedSeq2SeqSteps, RecomputeSeq2SeqSteps, runEncoder, Seq2SeqStepModel} from './seq2seq_steps';
 import {checkSeq2SeqOptions, checkSource, CheckedSeq2SeqOptions, Seq2SeqGenerateOptions} from './seq2seq_options';
-import {VERIFY_TOLERANCE} from './verify_decoder';
+import {relativeDifference, VERIFY_TOLERANCE} from './verify_decoder';
 
 const OP = 'generator';
 
@@ -183,17 +183,6 @@ export class Seq2SeqGenerator {
   get isDisposed(): boolean {
     return this.disposed;
   }
-}
-
-function relativeDifference(a: Float32Array, b: Float32Array): number {
-  let diff = 0, scale = 1e-12;
-  for (let i = 0; i < b.length; i++) {
-    const d = Math.abs(a[i] - b[i]);
-    if (Number.isNaN(d)) return Infinity;
-    diff = Math.max(diff, d);
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
 }
 
 /** Probe sources: two token sequences of different lengths (one padded), or two deterministic feature rows. */

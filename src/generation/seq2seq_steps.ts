@@ -21,6 +21,7 @@ import type {DecoderModelArgs} from '../ops/decoder_args';
 import {reorderCache} from '../ops/reorder_cache';
 import {createDecoderCache, DecoderCache, decoderStackInputs, decoderStepAttrs} from '../ops/transformer_decoder_stack';
 import {runFusedEncoder} from './graph_encoder';
+import {rows} from './step_models';
 import {GraphSeq2Seq, seq2seqFeeds, SourceBatch} from './graph_seq2seq';
 
 export interface Seq2SeqStepModel {
@@ -34,12 +35,6 @@ export interface Seq2SeqStepModel {
   /** Row r continues old row sourceRows[r] (beam search; within one source's rows). */
   reorder(sourceRows: number[]): void;
   end(): void;
-}
-
-function rows(logits: tf.Tensor, batch: number, vocab: number): Float32Array[] {
-  const values = logits.dataSync() as Float32Array;
-  logits.dispose();
-  return Array.from({length: batch}, (_, b) => values.subarray(b * vocab, (b + 1) * vocab));
 }
 
 /** Each source row repeated `times` (source-major). */

@@ -34,7 +34,7 @@ export interface StepModel {
  * Rows of a [B, V] logits tensor as views of one array (the tensor is disposed; the array its data
  * came out as stays the views', so no row is copied).
  */
-function rows(logits: tf.Tensor, batch: number, vocab: number): Float32Array[] {
+export function rows(logits: tf.Tensor, batch: number, vocab: number): Float32Array[] {
   const values = logits.dataSync() as Float32Array;
   logits.dispose();
   return Array.from({length: batch}, (_, b) => values.subarray(b * vocab, (b + 1) * vocab));

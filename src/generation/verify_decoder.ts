@@ -14,7 +14,7 @@ import {StepModel} from './step_models';
 export const VERIFY_TOLERANCE = 1e-3;
 
 /** max |a − b| / max |b| over a row. */
-function relativeDifference(a: Float32Array, b: Float32Array): number {
+export function relativeDifference(a: Float32Array, b: Float32Array): number {
   let diff = 0, scale = 1e-12;
   for (let i = 0; i < b.length; i++) {
     const d = Math.abs(a[i] - b[i]);
