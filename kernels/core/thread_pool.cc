@@ -5,6 +5,7 @@
 #include <sched.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -40,10 +41,26 @@ int threads_from_environment_or_affinity() {
   return quota >= 1 && quota < cpus ? quota : cpus;
 }
 
-// Spin iterations before a thread blocks: the encoder runs ~10 short parallel
-// regions per layer, and a futex wake-up per region and thread would cost more
-// than the spin. Roughly 10-50 microseconds, depending on the PAUSE latency.
-constexpr int kSpinIterations = 2000;
+// How long a thread spins before it blocks, both a worker waiting for the next
+// region and the caller waiting for the workers to finish one. The encoder runs
+// ~10 short parallel regions per layer; a futex wake-up costs a few
+// microseconds on an idle host but far more in a virtual machine whose vCPU the
+// host has descheduled while it slept (measured: a T5-small encoder call went
+// from 12 to 22 ms when the threads slept between regions after 100 ms idle).
+// So the wait is timed, not counted in PAUSEs (whose latency differs tenfold
+// between CPUs), and long enough to cover the gaps inside one call and between
+// the calls of a generation loop; TFJS_BT_SPIN_MICROSECONDS overrides it (0:
+// block at once).
+int spin_microseconds_from_environment() {
+  if (const char* env = std::getenv("TFJS_BT_SPIN_MICROSECONDS")) {
+    char* end = nullptr;
+    const long requested = std::strtol(env, &end, 10);
+    if (end != env && requested >= 0) return requested > 1000000 ? 1000000 : static_cast<int>(requested);
+  }
+  return 2000;
+}
+
+const std::chrono::microseconds kSpin{spin_microseconds_from_environment()};
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -51,6 +68,21 @@ inline void cpu_relax() {
 #elif defined(__aarch64__)
   __asm__ __volatile__("yield");
 #endif
+}
+
+// Spins until done() or kSpin has passed; true if done() came true. The clock
+// is read every 64 checks: a read costs about as much as a PAUSE.
+template <class Done>
+bool spin_until(Done done) {
+  if (kSpin.count() == 0) return done();
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+  }
 }
 
 class ThreadPool {
@@ -81,10 +113,7 @@ class ThreadPool {
     t_in_parallel_region = true;
     take_ranges();
     t_in_parallel_region = false;
-    for (int spin = 0; spin < kSpinIterations; ++spin) {
-      if (busy_workers_.load(std::memory_order_acquire) == 0) return;
-      cpu_relax();
-    }
+    if (spin_until([this] { return busy_workers_.load(std::memory_order_acquire) == 0; })) return;
     std::unique_lock<std::mutex> lock(mutex_);
     done_.wait(lock, [this] { return busy_workers_.load(std::memory_order_acquire) == 0; });
   }
@@ -104,11 +133,8 @@ class ThreadPool {
     t_thread_index = index;
     uint64_t seen_generation = 0;
     for (;;) {
-      bool started = false;
-      for (int spin = 0; spin < kSpinIterations && !started; ++spin) {
-        started = generation_.load(std::memory_order_acquire) != seen_generation;
-        if (!started) cpu_relax();
-      }
+      const bool started =
+          spin_until([&] { return generation_.load(std::memory_order_acquire) != seen_generation; });
       if (!started) {
         std::unique_lock<std::mutex> lock(mutex_);
         wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen_generation; });

@@ -176,7 +176,7 @@ export const OPS = {
     outputs: ['y'],
     attrs: {epsilon: 'float'},
     exported: true,
-    graphOp: false,
+    graphOp: true,
     kernels: {cpu: ['native', 'portable'], tensorflow: ['CPU', 'GPU']},
     composite: true,
     gradient: {kind: 'composite'},

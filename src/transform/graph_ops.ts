@@ -13,6 +13,7 @@ import {registerOp} from '@tensorflow/tfjs-converter';
 import {attentionScoresShape} from '../ops/attention_scores_shape';
 import {embeddingSum, EmbeddingTerm} from '../ops/embedding_sum';
 import {layerNorm} from '../ops/layer_norm';
+import {rmsNorm} from '../ops/rms_norm';
 import {scaledDotProductAttention} from '../ops/scaled_dot_product_attention';
 import {transformerEncoderLayer, TransformerEncoderLayerWeights} from '../ops/transformer_encoder_layer';
 import {transformerEncoderStack} from '../ops/transformer_encoder_stack';
@@ -135,6 +136,11 @@ function layerNormExecutor(node: ExecutorNode): tf.Tensor {
       {epsilon: Number(node.attrs['epsilon'])}));
 }
 
+function rmsNormExecutor(node: ExecutorNode): tf.Tensor {
+  const {x, gamma} = namedInputs(node, graphOpName('RmsNorm'));
+  return tf.tidy(() => rmsNorm(x, asVector(gamma) as tf.Tensor1D, {epsilon: Number(node.attrs['epsilon'])}));
+}
+
 /**
  * Inputs by name: `table<k>` + `indices<k>` for a lookup term, `constant<k>`
  * for a constant term, summed in k order; then `gamma` and `beta` when
@@ -169,6 +175,7 @@ const EXECUTORS: Record<GraphOpName, Executor> = {
   TransformerEncoderLayer: encoderLayerExecutor,
   TransformerEncoderStack: encoderStackExecutor,
   LayerNorm: layerNormExecutor,
+  RmsNorm: rmsNormExecutor,
   EmbeddingSum: embeddingSumExecutor,
   AttentionScoresShape: scoresShapeExecutor,
 };

@@ -2,7 +2,8 @@
  * The encoder alone (t5-small): onnxruntime-node on the optimum export's encoder_model.onnx against tfjs `cpu`
  * with BetterTransformer.transform on the tfjs encoder graph (.deps/bench-seq2seq/<model>/tfjs_encoder, same
  * weights), and plain tfjs-node on that graph for context. onnxruntime-node and the tfjs `cpu` engine are timed
- * in alternating rounds (one call each per round) so that both see the same machine — until the repeats or the
+ * in alternating rounds so that both see the same machine (each turn an untimed call, then a timed one: the
+ * untimed call absorbs the other engine's threads still spinning and its own waking) — until the repeats or the
  * time budget run out; an engine left with fewer calls then gets the rest on its own —; tfjs-node runs after them
  * (it is another tfjs backend: alternating would move the weights between backends).
  */
@@ -102,12 +103,13 @@ async function ortRunner(ort: Ort, file: string): Promise<{run: Runner; release:
 
 function tfjsRunner(graph: GraphModel): Runner {
   return async (x, c) => {
-    const out = graph.execute({
+    const inputs = {
       input_ids: tf.tensor2d(x.ids, [c.batch, c.seq], 'int32'),
       attention_mask: tf.tensor2d(x.mask, [c.batch, c.seq], 'int32'),
-    }, 'last_hidden_state') as tf.Tensor;
+    };
+    const out = graph.execute(inputs, 'last_hidden_state') as tf.Tensor;
     const data = (await out.data()) as Float32Array;
-    tf.dispose(out);
+    tf.dispose([out, inputs.input_ids, inputs.attention_mask]);
     return data;
   };
 }
@@ -134,6 +136,9 @@ async function timeRounds(runners: Array<{name: string; run: Runner}>, x: Inputs
   for (let i = 0; i < timing.repeats; i++) {
     if (i > 0 && performance.now() - start > timing.seconds * 1000) break;
     for (const r of runners) {
+      // An untimed call first: right after the other engine, its threads may still be spinning (onnxruntime's
+      // intra-op threads keep spinning for a while after run() returns) and this engine's may be asleep.
+      await r.run(x, c);
       const t0 = performance.now();
       await r.run(x, c);
       times.get(r.name)!.push(performance.now() - t0);

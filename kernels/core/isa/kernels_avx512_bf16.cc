@@ -15,8 +15,8 @@ namespace btk {
 
 const KernelTable& avx512_bf16_kernels() {
   static const KernelTable table = [] {
-    KernelTable t = make_kernel_table<Avx512, 8, 3, 8, 2>(Isa::avx512_bf16);
-    using Bf16 = Bf16DotGemm<8, 3>;
+    KernelTable t = make_kernel_table<Avx512, 12, 2, 8, 2>(Isa::avx512_bf16);
+    using Bf16 = Bf16DotGemm<12, 2>;
     t.gemm_view = &Bf16::gemm_view;
     t.bf16_elements = &Bf16::bf16_elements;
     t.pack_weight_bf16 = &Bf16::pack_weight_bf16;

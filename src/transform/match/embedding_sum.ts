@@ -31,10 +31,10 @@ export interface EmbeddingSumMatch {
   nodes: NodeDef[];
 }
 
-const GATHER_OPS = new Set(['GatherV2', 'Gather']);
+export const GATHER_OPS = new Set(['GatherV2', 'Gather']);
 const MAX_TERMS = 8;
 
-function lookupOf(view: GraphView, consts: ConstantValues, node: NodeDef): MatchResult<EmbeddingTerm & {width: number}> {
+export function lookupOf(view: GraphView, consts: ConstantValues, node: NodeDef): MatchResult<EmbeddingTerm & {width: number}> {
   const [params, indices, axis] = view.dataInputs(node).map(ref => view.resolve(ref).ref);
   if (!params || !indices) return refused(`${node.name}: a gather without params or indices`);
   if ((attrInt(node, 'batch_dims') ?? 0) !== 0) return refused(`${node.name}: a batched gather`);

@@ -4,7 +4,7 @@
  * EmbeddingSum node.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import {InputRef, NodeDef} from '../graph/graph_def';
+import {AttrValue, InputRef, NodeDef} from '../graph/graph_def';
 import {graphOpName} from '../../op_table';
 import {EmbeddingSumMatch} from '../match/embedding_sum';
 import {StandaloneLayerNorm} from '../match/standalone_layer_norm';
@@ -29,13 +29,32 @@ function replaceLookupShapes(nodes: NodeFactory, sum: EmbeddingSumMatch): NodeDe
 
 /** Rewrites `ln` and the embedding sum feeding it; returns the names of the nodes it removed. */
 export function rewriteEmbeddings(nodes: NodeFactory, ln: StandaloneLayerNorm, sum: EmbeddingSumMatch): NodeDef[] {
+  return rewriteSum(nodes, sum, ln.output, [...ln.match.nodes], [['gamma', ln.match.gamma], ['beta', ln.match.beta]],
+      {hasNorm: boolAttr(true), epsilon: floatAttr(ln.match.eps)});
+}
+
+/** Rewrites an embedding sum no LayerNorm follows (GPT-2's token + position embeddings), `root` its last Add. */
+export function rewriteUnnormalisedSum(nodes: NodeFactory, root: NodeDef, sum: EmbeddingSumMatch): NodeDef[] {
+  return rewriteSum(nodes, sum, root, [], [], {hasNorm: boolAttr(false)});
+}
+
+function rewriteSum(nodes: NodeFactory, sum: EmbeddingSumMatch, output: NodeDef, normNodes: NodeDef[],
+                    norm: Array<[string, InputRef | null]>, attr: Record<string, AttrValue>): NodeDef[] {
   const fused = nodes.fused('embeddings', graphOpName('EmbeddingSum'), [
     ...sum.terms.flatMap((t, k): Array<[string, InputRef]> =>
       t.kind === 'lookup' ? [[`table${k}`, t.table], [`indices${k}`, t.indices]] : [[`constant${k}`, t.value]]),
-    ['gamma', ln.match.gamma], ['beta', ln.match.beta],
-  ], {hasNorm: boolAttr(true), epsilon: floatAttr(ln.match.eps)});
-  const removed = [...ln.match.nodes, ...sum.nodes, ...replaceLookupShapes(nodes, sum)];
+    ...norm.filter((entry): entry is [string, InputRef] => entry[1] !== null),
+  ], attr);
+  const removed = [...normNodes, ...sum.nodes, ...replaceLookupShapes(nodes, sum)];
   nodes.rewrite.remove(removed, fused.node);
-  nodes.rewrite.redirect({node: ln.output.name, output: 0, control: false}, fused);
+  nodes.rewrite.redirect({node: output.name, output: 0, control: false}, fused);
   return removed;
+}
+
+/** Replaces one table lookup (a GatherV2 of rows) by an EmbeddingSum node of that single term and no norm. */
+export function rewriteLookup(nodes: NodeFactory, gather: NodeDef, term: {table: InputRef; indices: InputRef}): void {
+  const fused = nodes.fused('lookup', graphOpName('EmbeddingSum'), [['table0', term.table], ['indices0', term.indices]],
+      {hasNorm: boolAttr(false)});
+  nodes.rewrite.remove([gather], fused.node);
+  nodes.rewrite.redirect({node: gather.name, output: 0, control: false}, fused);
 }
