@@ -49,12 +49,12 @@ describe('tfjs-better-transformer CLI', () => {
   });
 
   test('inspect explains a refused model', () => {
-    const r = cli('inspect', path.join(FIXTURES_DIR, 'opt_lm'), '--json');
+    const r = cli('inspect', path.join(FIXTURES_DIR, 'gptj_lm'), '--json');
     expect(r.code).toBe(0);
     const report = JSON.parse(r.stdout);
     expect(report.fused).toHaveLength(0);
     expect(report.skipped[0].reason).toMatch(/cannot tell the scores from the mask/);
-    const text = cli('inspect', path.join(FIXTURES_DIR, 'opt_lm'));
+    const text = cli('inspect', path.join(FIXTURES_DIR, 'gptj_lm'));
     expect(text.stdout).toMatch(/left alone: 2/);
     // T5's encoder (relative position bias) is planned as one encoder stack.
     const t5 = JSON.parse(cli('inspect', path.join(FIXTURES_DIR, 't5_encoder'), '--json').stdout);

@@ -26,7 +26,10 @@ describe.each(graphFixtures.map(f => [f.id, f] as const))('fixture %s', (id, met
   // Quantised weights differ from the float Python model by the quantisation error,
   // and quantised formula constants (GELU's 1/√2 in float16) are computed exactly by the fused layer.
   const referenceTolerance = meta.quantization ? 5e-2 : 1e-4;
-  const originalTolerance = meta.quantization ? 1e-4 : 1e-5;
+  // A whole encoder–decoder forward to logits (two stacks, then the tied vocabulary projection) sums in another
+  // order than the original graph by up to 2.5e-5 relative (BlenderbotSmall on \`tensorflow\`); tfjs's own \`cpu\`
+  // backend runs the original graph 2.7e-5 from PyTorch on the same fixture. Every other fixture: 1e-5.
+  const originalTolerance = meta.quantization ? 1e-4 : meta.kind === 'seq2seq' ? 3e-5 : 1e-5;
 
   test('belongs to an entry of the architecture table (models/*.json)', () => {
     expect(entry).toBeDefined();

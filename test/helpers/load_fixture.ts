@@ -27,8 +27,11 @@ export interface FixtureMeta {
   refusalHint: string | null;
   quantization: null | 'float16' | 'uint8';
   intermediate: number;
-  /** Decoder fixtures (language models) carry generation.json: Python's greedy tokens and per-step logits. */
-  kind?: 'encoder' | 'decoder';
+  /**
+   * Decoder fixtures (language models) carry generation.json: Python's greedy tokens and per-step logits;
+   * encoder–decoder ones ('seq2seq') greedy and beam-search tokens too.
+   */
+  kind?: 'encoder' | 'decoder' | 'seq2seq';
   notes: string | null;
   /** Versions of the tools that made the fixture. */
   converter: string;

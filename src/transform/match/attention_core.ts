@@ -26,6 +26,7 @@ function reachesScores(view: GraphView, consts: ConstantValues, o: Operand | und
   const node = o?.node;
   if (!node || depth > 8) return false;
   if (isProduct(node)) return true;
+  if (node.op === 'Reshape') return reachesScores(view, consts, operand(view, node, 0), depth + 1);
   if (node.op === 'Mul' || ADD_OPS.has(node.op) || node.op === 'Sub' || DIV_OPS.has(node.op)) {
     return operands(view, node).some(x => !consts.isConst(x.ref) && reachesScores(view, consts, x, depth + 1));
   }
@@ -66,6 +67,8 @@ export function matchAttentionCore(view: GraphView, consts: ConstantValues, soft
   let scoresProduct: NodeDef | undefined;
   let pendingFillMasks: Array<{term: MaskTerm; operand: Operand}> = [];
   let positionBias: AttentionCore['positionBias'] = null;
+  // [B·H, Sq, Sk] scores reshaped to [B, H, Sq, Sk] around the masks (BART): flattening Reshape first.
+  const scoresReshapes: NodeDef[] = [];
 
   for (let guard = 0; guard < 16 && current?.node; guard++) {
     const node = current.node;
@@ -75,6 +78,16 @@ export function matchAttentionCore(view: GraphView, consts: ConstantValues, soft
     }
     interior.push(node);
     const ops = operands(view, node);
+    if (node.op === 'Reshape') {
+      if (scoresReshapes.length === 2) return refused(`the scores are reshaped more than twice ('${node.name}')`);
+      // Only scalars may be added to the flattened scores above the first Reshape: a mask there is [B·H, …].
+      if (scoresReshapes.length === 0 && (masks.length > 0 || multiplicativeMasks.length > 0)) {
+        return refused(`a mask is added to scores whose heads are flattened into the batch ('${node.name}')`);
+      }
+      scoresReshapes.push(node);
+      current = operand(view, node, 0);
+      continue;
+    }
     if (node.op === 'Mul') {
       const constant = ops.find(o => isScalarConst(view, consts, o.ref));
       if (constant) {
@@ -129,6 +142,7 @@ export function matchAttentionCore(view: GraphView, consts: ConstantValues, soft
     return refused(`unexpected ${node.op} '${node.name}' between the scores and the softmax`);
   }
   if (!scoresProduct) return refused('no q·kᵀ product below the softmax');
+  if (scoresReshapes.length === 1) return refused(`the scores are reshaped once ('${scoresReshapes[0].name}'), not there and back`);
   pendingFillMasks = [];
   interior.push(scoresProduct);
 
@@ -143,7 +157,7 @@ export function matchAttentionCore(view: GraphView, consts: ConstantValues, soft
     qLayout: scoreOperands.value.qLayout, kLayout: scoreOperands.value.kLayout,
     vLayout: output.value.vLayout, outLayout: output.value.outLayout,
     scales, masks, uniformAdds, multiplicativeMasks, isCausal: false, positionBias, interior, scoreShapeReaders: [],
-    outputNode: output.value.node,
+    outputNode: output.value.node, scoresReshapes,
   };
   const flattened = unflattenHeads(view, core);
   if (flattened) return refused(flattened);
@@ -169,14 +183,24 @@ function unflattenHeads(view: GraphView, core: AttentionCore): string | null {
   const q4 = fourD(core.q);
   const k4 = fourD(core.k);
   const v4 = fourD(core.v);
-  if (!q4 && !k4 && !v4) return null;
+  if (!q4 && !k4 && !v4) return core.scoresReshapes.length > 0 ? 'the scores are reshaped but the heads are not flattened' : null;
   if (!q4 || !k4 || !v4 || core.kLayout !== 'bhsd' || core.vLayout !== 'bhsd') return 'heads are flattened into the batch in a layout the fused op does not read';
-  if (core.masks.length > 0 || core.multiplicativeMasks.length > 0) return 'a mask over heads flattened into the batch';
+  // Masks are only understood where the scores were reshaped back to [B, H, Sq, Sk] to add them.
+  if ((core.masks.length > 0 || core.multiplicativeMasks.length > 0) && core.scoresReshapes.length === 0) {
+    return 'a mask over heads flattened into the batch';
+  }
   const out = view.realConsumers(core.outputProduct.name);
   if (out.length !== 1 || out[0].node.op !== 'Reshape') return 'the flattened heads are not reshaped back to [B, H, S, D]';
+  const inside = new Set(core.interior.map(n => n.name));
   for (const ref of [core.q, core.k, core.v]) {
     const node = view.resolve(ref).node as NodeDef;
-    if (view.consumers(node.name).every(c => c.node === core.scoresProduct || c.node === core.outputProduct)) core.interior.push(node);
+    const others = view.consumers(node.name).filter(c => c.node !== core.scoresProduct && c.node !== core.outputProduct);
+    // BART sizes the reshaped scores from Shape(k flattened): a shape chain only the removed Reshapes read.
+    const chains = others.map(c => shapeChainInto(view, c.node, inside));
+    if (chains.every(chain => chain !== null)) {
+      for (const chain of chains) for (const n of chain as NodeDef[]) if (!inside.has(n.name)) { inside.add(n.name); core.interior.push(n); }
+      core.interior.push(node);
+    }
   }
   core.q = q4;
   core.k = k4;
@@ -184,6 +208,27 @@ function unflattenHeads(view: GraphView, core: AttentionCore): string | null {
   core.outputNode = out[0].node;
   core.interior.push(out[0].node);
   return null;
+}
+
+/**
+ * The nodes from `start` (a Shape) on, when every path from it only computes sizes (Shape, StridedSlice,
+ * Pack, scalar arithmetic) and ends in `inside`; null otherwise.
+ */
+function shapeChainInto(view: GraphView, start: NodeDef, inside: Set<string>): NodeDef[] | null {
+  if (start.op !== 'Shape') return null;
+  const SIZE_OPS = new Set(['Shape', 'StridedSlice', 'Pack', 'Mul', 'Cast']);
+  const chain: NodeDef[] = [];
+  const seen = new Set<string>();
+  const visit = (node: NodeDef, depth: number): boolean => {
+    if (inside.has(node.name)) return true;
+    if (depth > 6 || !SIZE_OPS.has(node.op)) return false;
+    if (seen.has(node.name)) return true;
+    seen.add(node.name);
+    chain.push(node);
+    const readers = view.consumers(node.name);
+    return readers.length > 0 && readers.every(c => visit(c.node, depth + 1));
+  };
+  return visit(start, 0) ? chain : null;
 }
 
 /**

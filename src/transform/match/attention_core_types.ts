@@ -60,5 +60,11 @@ export interface AttentionCore {
    * Whisper), the Reshape that restores [B, H, S, Dv].
    */
   outputNode: NodeDef;
+  /**
+   * With heads flattened into the batch, the scores reshaped to [B, H, Sq, Sk] for the masks to be added and
+   * back to [B·H, Sq, Sk] for the softmax (BART, mBART, Marian, Pegasus, Blenderbot): the two Reshapes, the
+   * flattening one first. The masks were added between them, in the 4-D layout the fused op takes.
+   */
+  scoresReshapes: NodeDef[];
 }
 

@@ -21,7 +21,25 @@ export interface PaddingMaskMatch {
   nodes: NodeDef[];
 }
 
-const LAYOUT_OPS = new Set(['Cast', 'Reshape', 'ExpandDims', 'StridedSlice', 'Identity']);
+const LAYOUT_OPS = new Set(['Cast', 'Reshape', 'ExpandDims', 'StridedSlice', 'Identity', 'Tile']);
+
+/**
+ * A Tile that repeats the mask only over the axes between batch and keys (BART's [B, 1, 1, S] mask tiled to
+ * [B, 1, T, S]): every query still sees its row's key mask. Its multiples are a constant vector or a Pack of
+ * scalars; the first and the last must be the constant 1.
+ */
+function tilesOnlyInnerAxes(view: GraphView, consts: ConstantValues, tile: NodeDef): boolean {
+  const multiples = view.resolvedInput(tile, 1);
+  if (!multiples) return false;
+  const values = consts.ints(multiples);
+  if (values) return values.length >= 2 && values[0] === 1 && values[values.length - 1] === 1;
+  const pack = view.resolve(multiples).node;
+  if (pack?.op !== 'Pack') return false;
+  const parts = view.dataInputs(pack);
+  const isOne = (ref: InputRef | undefined) => !!ref && consts.ints(view.resolve(ref).ref)?.length === 1 &&
+      consts.ints(view.resolve(ref).ref)?.[0] === 1;
+  return parts.length >= 2 && isOne(parts[0]) && isOne(parts[parts.length - 1]);
+}
 
 /** `sign` is -1 when the term is subtracted from the scores. */
 export function matchPaddingMask(view: GraphView, consts: ConstantValues, maskRef: InputRef, sign: 1 | -1 = 1): MatchResult<PaddingMaskMatch> {
@@ -33,6 +51,7 @@ export function matchPaddingMask(view: GraphView, consts: ConstantValues, maskRe
     if (node.op === 'StridedSlice' && (attrInt(node, 'shrink_axis_mask') ?? 0) !== 0) {
       return refused(`mask slice '${node.name}' drops axes`);
     }
+    if (node.op === 'Tile' && !tilesOnlyInnerAxes(view, consts, node)) return refused(`mask tile '${node.name}' repeats the batch or the keys`);
     nodes.push(node);
     node = view.producer(node, 0);
   }

@@ -61,14 +61,24 @@ function keepPaddedRowsWhereRead(ctx: PassContext, view: GraphView, consts: Cons
     const p = matchPaddingMaskSum(view, consts, c.core.masks[0].ref, c.core.masks[0].sign);
     if (!p.ok) continue;
     const core = c.core;
-    const qKey = `${core.q.node}:${core.q.output}`;
-    // Entering at the scores product's k operand or the output product's v operand.
+    // The q operand of the scores product, and with heads flattened into the batch (BART) the Reshape
+    // between it and the product: a tensor entering there is the queries.
+    const qSide = new Set([core.q.node]);
+    view.dataInputs(core.scoresProduct).forEach(ref => {
+      const node = view.resolve(ref).node;
+      if (node?.op === 'Reshape' && view.resolvedInput(node, 0)?.node === core.q.node) qSide.add(node.name);
+    });
+    // Entering at the scores product's k operand, the output product's v operand, or an interior node on
+    // the k or v side (the Reshapes that flatten them).
     const keySide = (node: NodeDef, index: number) => {
       if (node === core.scoresProduct) {
         const ref = view.resolvedInput(node, index);
-        return ref !== undefined && `${ref.node}:${ref.output}` !== qKey;
+        return ref !== undefined && !qSide.has(ref.node);
       }
-      return node === core.outputProduct && index === 1;
+      if (node === core.outputProduct) return index === 1;
+      return (node.op === 'Reshape' || node.op === 'Transpose') && !qSide.has(node.name) &&
+          view.consumers(node.name).every(c => c.node === core.scoresProduct || c.node === core.outputProduct ||
+              c.node.op === 'Shape');
     };
     for (const n of core.interior) maskedCores.set(n.name, {padding: p.value.input.node, output: core.outputNode.name, keySide});
   }
