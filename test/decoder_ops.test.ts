@@ -307,7 +307,7 @@ describe('transformerDecoderStack with cross-attention (encoder–decoder)', () 
   function randomCases(count: number, seed: number): Seq2SeqCase[] {
     const r = rng(seed);
     const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)];
-    const kinds: Seq2SeqKind[] = ['t5', 'bart', 'whisper'];
+    const kinds: Seq2SeqKind[] = ['t5', 'bart', 'whisper', 'blenderbot_small'];
     return Array.from({length: count}, (_, n) => {
       const kvHeads = pick([1, 2, 3]);
       const heads = kvHeads * pick([1, 2]);
@@ -453,6 +453,10 @@ describe('transformerDecoderStack with cross-attention (encoder–decoder)', () 
     expect(run({...f.weights, layers: layers.map(w => ({...w, crossNormBeta: tf.ones([8])}))}, f.config, cache))
         .toThrow(/crossNormBeta: an RMSNorm has no beta/);
     expect(run(f.weights, {...f.config, parallel: true}, cache)).toThrow(/config\.parallel: parallel layers cannot have cross-attention/);
+    // T5's decoder has no embedding norm for the positions to follow.
+    expect(run(f.weights, {...f.config, embeddingNormBeforePositions: true}, cache))
+        .toThrow(/config\.embeddingNormBeforePositions needs an embedding norm/);
+    expect(run(f.weights, {...f.config, embeddingNormBeforePositions: 1}, cache)).toThrow(/config\.embeddingNormBeforePositions/);
     expect(run({...f.weights, positionBias: tf.ones([3, 10])}, f.config, cache)).toThrow(/weights\.positionBias must have shape \[H, P\] with H = 2/);
     expect(run({...f.weights, positionBias: tf.ones([2, 3])}, f.config, {...cache, pastLengths: tf.tensor1d([3, 0], 'int32')}))
         .toThrow(/sequence 0 reaches position 3, past the model's 3 positions \(weights\.positionBias\)/);

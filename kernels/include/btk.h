@@ -251,6 +251,9 @@ typedef struct btk_decoder {
   int has_embedding_norm;
   const float *embedding_norm_gamma, *embedding_norm_beta;
   float embedding_norm_eps;
+  /* With has_embedding_norm: x = norm(embedding_scale * word) + position instead (BlenderbotSmall's
+   * decoder normalises the token embeddings alone). */
+  int embedding_norm_before_positions;
 } btk_decoder;
 
 typedef enum btk_logits_rows {

@@ -57,15 +57,18 @@ export const compositeTransformerDecoderStack: CompositeFunc = (inputs, attrs) =
     const safeIds = tf.where(realRow, tf.reshape(ids, [rows]), tf.zerosLike(tf.reshape(ids, [rows])));
     let x = tf.gather(g('wordEmbeddings'), safeIds);
     if (a.embeddingScale !== 1) x = tf.mul(x, a.embeddingScale);
-    if (g('positionEmbeddings').size > 0) {
-      x = tf.add(x, tf.gather(g('positionEmbeddings'), tf.add(tf.reshape(positions, [rows]), tf.scalar(a.positionOffset, 'int32'))));
-    }
+    // BlenderbotSmall's decoder norms the word embeddings alone and adds the positions after the norm.
+    const normWordsAlone = a.hasEmbeddingNorm && a.embeddingNormBeforePositions;
+    const withPositions = (t: tf.Tensor) => g('positionEmbeddings').size === 0 ? t :
+      tf.add(t, tf.gather(g('positionEmbeddings'), tf.add(tf.reshape(positions, [rows]), tf.scalar(a.positionOffset, 'int32'))));
+    if (!normWordsAlone) x = withPositions(x);
     const norm = (t: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number) => {
       const ones = gamma.size > 0 ? gamma : tf.ones([embed]);
       if (a.normKind === 'rms') return rmsNormOf(t, ones, eps);
       return layerNormOf(t, ones, beta.size > 0 ? beta : tf.zeros([embed]), eps);
     };
     if (a.hasEmbeddingNorm) x = norm(x, g('embeddingNormGamma'), g('embeddingNormBeta'), a.embeddingNormEps);
+    if (normWordsAlone) x = withPositions(x);
     const visible = cacheVisibility(past, fresh, newTokens, capacity);
     const selfMask = a.hasPositionBias ? biasedVisibility(g('positionBias'), visible, past, newTokens, capacity) : visible;
     const cross = a.crossAttention ? crossCaches(a, g, list) : null;

@@ -356,6 +356,7 @@ function buildWeights(model: GraphModel, view: GraphView, r: RecognisedSeq2Seq, 
     scale: first.self.scale, embeddingScale: r.embeddingScale, positionOffset, normEps: eps,
     finalNormEps: r.finalNorm?.eps ?? eps, lmHeadTransposed: r.head.transposed,
     ...(r.embeddingNorm ? {embeddingNormEps: r.embeddingNorm.eps} : {}),
+    ...(r.embeddingNormBeforePositions ? {embeddingNormBeforePositions: true} : {}),
   };
   let encoder: FusedEncoder | string = typeof r.encoder === 'string' ? r.encoder : 'not built';
   if (typeof r.encoder !== 'string') {

@@ -315,6 +315,8 @@ export interface DecoderStackAttrs extends NamedAttrMap {
   /** x = Norm(embeddingScale · word + position) before layer 0 (embeddingNormGamma/Beta, embeddingNormEps). */
   hasEmbeddingNorm: boolean;
   embeddingNormEps: number;
+  /** With hasEmbeddingNorm: x = Norm(embeddingScale · word) + position instead (BlenderbotSmall's decoder). */
+  embeddingNormBeforePositions: boolean;
 }
 
 /** Index in TransformerDecoderStack's input array of a global input. */

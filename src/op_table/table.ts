@@ -222,7 +222,7 @@ export const OPS = {
       hasFinalNorm: 'bool', lmHeadTransposed: 'bool', normEps1: 'float[]', normEps2: 'float[]', finalNormEps: 'float',
       logitsRows: 'string', weightPrecision: 'string', crossAttention: 'bool', fillCrossCache: 'bool',
       hasSourceMask: 'bool', hasPositionBias: 'bool', normEpsCross: 'float[]', hasEmbeddingNorm: 'bool',
-      embeddingNormEps: 'float',
+      embeddingNormEps: 'float', embeddingNormBeforePositions: 'bool',
     },
     exported: true,
     graphOp: false,

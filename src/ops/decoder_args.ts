@@ -108,12 +108,18 @@ export interface DecoderConfig {
   finalNormEps?: number;
   /** Epsilon of the embedding norm; default normEps. */
   embeddingNormEps?: number;
+  /**
+   * The embedding norm (embeddingNormGamma/Beta) is of the scaled word embeddings alone, the positions added
+   * after it (BlenderbotSmall's decoder); default false: of their sum (BART).
+   */
+  embeddingNormBeforePositions?: boolean;
   lmHeadTransposed?: boolean;
 }
 
 const CONFIG_KEYS = [
   'numHeads', 'numKvHeads', 'normKind', 'normFirst', 'parallel', 'parallelSharedNorm', 'activation', 'scale',
-  'embeddingScale', 'positionOffset', 'rotaryInterleaved', 'normEps', 'finalNormEps', 'embeddingNormEps', 'lmHeadTransposed',
+  'embeddingScale', 'positionOffset', 'rotaryInterleaved', 'normEps', 'finalNormEps', 'embeddingNormEps',
+  'embeddingNormBeforePositions', 'lmHeadTransposed',
 ] as const;
 const WEIGHT_KEYS = ['wordEmbeddings', 'positionEmbeddings', 'rotaryCos', 'rotarySin', 'finalNormGamma',
   'finalNormBeta', 'lmHead', 'lmHeadBias', 'positionBias', 'embeddingNormGamma', 'embeddingNormBeta', 'layers'] as const;
@@ -175,6 +181,7 @@ export function validateDecoderModel(op: string, weights: unknown, config: unkno
   if (parallel && !normFirst) fail(op, 'config.parallel layers are pre-norm (normFirst must not be false)');
   const rotaryInterleaved = flag('rotaryInterleaved', false);
   const lmHeadTransposed = flag('lmHeadTransposed', false);
+  const embeddingNormBeforePositions = flag('embeddingNormBeforePositions', false);
   const normEps = c.normEps === undefined ? 1e-5 : requireFiniteNumber(op, 'config.normEps', c.normEps);
   const finalNormEps = c.finalNormEps === undefined ? normEps : requireFiniteNumber(op, 'config.finalNormEps', c.finalNormEps);
   const embeddingNormEps = c.embeddingNormEps === undefined ? normEps
@@ -319,6 +326,9 @@ export function validateDecoderModel(op: string, weights: unknown, config: unkno
   const embeddingNormGamma = optional('embeddingNormGamma', () => [embed], '[E]');
   const embeddingNormBeta = optional('embeddingNormBeta', () => [embed], '[E]');
   if (normKind === 'rms' && embeddingNormBeta) fail(op, 'weights.embeddingNormBeta: an RMSNorm has no beta');
+  if (embeddingNormBeforePositions && embeddingNormGamma === null && embeddingNormBeta === null) {
+    fail(op, 'config.embeddingNormBeforePositions needs an embedding norm (weights.embeddingNormGamma or embeddingNormBeta)');
+  }
 
   const scale = c.scale === undefined ? 1 / Math.sqrt(headDim) : requireFiniteNumber(op, 'config.scale', c.scale);
   const limits: Array<[number, string]> = [
@@ -340,6 +350,7 @@ export function validateDecoderModel(op: string, weights: unknown, config: unkno
       crossAttention: cross, fillCrossCache: false, hasSourceMask: false, hasPositionBias: positionBias !== null,
       normEpsCross: layers.map(() => normEps),
       hasEmbeddingNorm: embeddingNormGamma !== null || embeddingNormBeta !== null, embeddingNormEps,
+      embeddingNormBeforePositions,
     },
     dims: {vocab, embed, heads, kvHeads, headDim, ffn, positions: Math.max(0, tightest[0]),
       positionLimit: tightest[0] === Infinity ? null : tightest[1]},

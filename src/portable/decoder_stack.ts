@@ -131,14 +131,19 @@ export function decoderStep(m: PortableDecoder, s: PortableDecoderStep): void {
   const x = new Float32Array(n * e), h = new Float32Array(n * e), attn = new Float32Array(n * e);
   const qkv = new Float32Array(n * qkvWidth), ctx = new Float32Array(n * qWidth);
   const ffn1 = new Float32Array(n * f), ffn2 = a.gatedMlp ? new Float32Array(n * f) : ffn1;
+  // BlenderbotSmall's decoder norms the word embeddings alone and adds the positions after the norm.
+  const normWordsAlone = a.hasEmbeddingNorm && a.embeddingNormBeforePositions;
+  const addPositions = () => {
+    if (!m.positionEmbeddings) return;
+    for (let r = 0; r < n; r++) {
+      for (let c = 0; c < e; c++) x[r * e + c] += m.positionEmbeddings[(position[r] + a.positionOffset) * e + c];
+    }
+  };
   for (let r = 0; r < n; r++) {
     const b = sequence[r], id = s.inputIds[b * s.newTokens + (r - firstRow[b])];
-    for (let c = 0; c < e; c++) {
-      let value = m.wordEmbeddings[id * e + c] * a.embeddingScale;
-      if (m.positionEmbeddings) value += m.positionEmbeddings[(position[r] + a.positionOffset) * e + c];
-      x[r * e + c] = value;
-    }
+    for (let c = 0; c < e; c++) x[r * e + c] = m.wordEmbeddings[id * e + c] * a.embeddingScale;
   }
+  if (!normWordsAlone) addPositions();
   const norm = (src: Float32Array, gamma: Float32Array | null, beta: Float32Array | null, eps: number, dst: Float32Array) => {
     if (a.normKind === 'rms') {
       rmsNormRows(src, n, e, gamma, eps, dst);
@@ -147,6 +152,7 @@ export function decoderStep(m: PortableDecoder, s: PortableDecoderStep): void {
     }
   };
   if (a.hasEmbeddingNorm) norm(x, m.embeddingNormGamma, m.embeddingNormBeta, a.embeddingNormEps, x);
+  if (normWordsAlone) addPositions();
   const activation = activationFunction(a.activation);
   const half = a.rotaryDim / 2;
   const layerStride = s.batch * kvHeads * s.capacity * d;

@@ -250,9 +250,13 @@ export function decoderReference(f: DecoderFamily, ids: number[], source?: Sourc
       return row.map((v, j) => (v - mean) / Math.sqrt(variance + epsilon) * (gv ? gv[j] : 1) + (bv ? bv[j] : 0));
     });
   };
+  // BlenderbotSmall (embeddingNormBeforePositions): norm(scale · word) + position; BART: norm(scale · word + position).
+  const normWordsAlone = c.embeddingNormBeforePositions === true;
+  const position = (t: number, j: number) => (pos ? pos[(t + offset) * e + j] : 0);
   let x = ids.map((id, t) => Array.from({length: e}, (_, j) => word[id * e + j] * (c.embeddingScale ?? 1) +
-      (pos ? pos[(t + offset) * e + j] : 0)));
+      (normWordsAlone ? 0 : position(t, j))));
   if (w.embeddingNormGamma || w.embeddingNormBeta) x = norm(x, w.embeddingNormGamma, w.embeddingNormBeta, c.embeddingNormEps ?? eps);
+  if (normWordsAlone) x = x.map((row, t) => row.map((v, j) => v + position(t, j)));
   const positionBias = read(w.positionBias);
   const biasRows = w.positionBias ? w.positionBias.shape[1] : 0;
   const scale = c.scale ?? 1 / Math.sqrt(d);
@@ -337,7 +341,7 @@ export function decoderReference(f: DecoderFamily, ids: number[], source?: Sourc
   }));
 }
 
-export type Seq2SeqKind = 't5' | 'bart' | 'whisper';
+export type Seq2SeqKind = 't5' | 'bart' | 'blenderbot_small' | 'whisper';
 
 export interface Seq2SeqShape {
   embed: number;
@@ -352,12 +356,14 @@ export interface Seq2SeqShape {
 /**
  * A random encoder–decoder decoder: 't5' (pre-norm RMSNorm, no biases, gated relu MLP, per-distance
  * position bias, scale 1, tied head), 'bart' (post-norm LayerNorm with biases, learned positions at
- * offset 2, embedding norm, gelu), 'whisper' (pre-norm LayerNorm, learned positions, gelu, final norm).
+ * offset 2, embedding norm, gelu), 'blenderbot_small' (as 'bart' but positions at offset 0 added after the
+ * embedding norm), 'whisper' (pre-norm LayerNorm, learned positions, gelu, final norm).
  * Any sizes (E need not be H·D). The caller disposes the tensors (disposeDecoder).
  */
 export function randomSeq2Seq(kind: Seq2SeqKind, shape: Seq2SeqShape, seed: number): DecoderFamily {
   const r = rng(seed);
   const {embed: e, heads, kvHeads: kv, headDim: d, ffn, vocab} = shape;
+  const bartLike = kind === 'bart' || kind === 'blenderbot_small';
   const positions = 40;
   const rms = kind === 't5', biases = kind !== 't5';
   const s = 1 / Math.sqrt(e);
@@ -392,7 +398,7 @@ export function randomSeq2Seq(kind: Seq2SeqKind, shape: Seq2SeqShape, seed: numb
   const offset = kind === 'bart' ? 2 : 0;
   if (kind === 't5') weights.positionBias = matrix(r, heads, positions, 1);
   else weights.positionEmbeddings = matrix(r, positions + offset, e, 0.5);
-  if (kind === 'bart') {
+  if (bartLike) {
     weights.embeddingNormGamma = vector(r, e, 1, 0.2);
     weights.embeddingNormBeta = vector(r, e, 0, 0.1);
   } else {
@@ -400,10 +406,11 @@ export function randomSeq2Seq(kind: Seq2SeqKind, shape: Seq2SeqShape, seed: numb
     if (!rms) weights.finalNormBeta = vector(r, e, 0, 0.1);
   }
   const config: DecoderConfig = {
-    numHeads: heads, numKvHeads: kv, normKind: rms ? 'rms' : 'layer', normFirst: kind !== 'bart',
+    numHeads: heads, numKvHeads: kv, normKind: rms ? 'rms' : 'layer', normFirst: !bartLike,
     activation: kind === 't5' ? 'relu' : 'gelu', positionOffset: offset, lmHeadTransposed: kind !== 'whisper',
     normEps: 1e-5, embeddingNormEps: 1e-5, ...(kind === 't5' ? {scale: 1} : {}),
-    ...(kind === 'bart' ? {embeddingScale: Math.sqrt(e)} : {}),
+    ...(bartLike ? {embeddingScale: Math.sqrt(e)} : {}),
+    ...(kind === 'blenderbot_small' ? {embeddingNormBeforePositions: true} : {}),
   };
   return {name: kind, config, weights, vocab, positions};
 }

@@ -298,6 +298,9 @@ Napi::Value transformer_decoder_stack(const Napi::CallbackInfo& info) {
   if (!m.has_embedding_norm && (m.embedding_norm_gamma || m.embedding_norm_beta))
     model.type_error("model.embeddingNormGamma/Beta are given but model.hasEmbeddingNorm is false");
   m.embedding_norm_eps = finite_float(model, "embeddingNormEps", 1e-5);
+  m.embedding_norm_before_positions = model.boolean_or("embeddingNormBeforePositions", false) ? 1 : 0;
+  if (m.embedding_norm_before_positions && !m.has_embedding_norm)
+    model.type_error("model.embeddingNormBeforePositions needs an embedding norm (hasEmbeddingNorm)");
   Weights kept;
   m.lm_head = weight(model, kept, "lmHead", m.embed_dim, m.vocab_size, model.boolean_or("lmHeadTransposed", false));
   m.lm_head_bias = model.float32("lmHeadBias", m.vocab_size, "vocabSize", true);

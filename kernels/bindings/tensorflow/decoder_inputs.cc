@@ -161,6 +161,7 @@ bool ReadDecoderStackAttrs(TF_OpKernelConstruction* ctx, DecoderOpAttrs* a) {
   a->has_position_bias = r.Bool("has_position_bias");
   a->has_embedding_norm = r.Bool("has_embedding_norm");
   a->embedding_norm_eps = r.Float("embedding_norm_eps");
+  a->embedding_norm_before_positions = r.Bool("embedding_norm_before_positions");
   const std::string norm = r.String("norm_kind"), act = r.String("activation"), rows = r.String("logits_rows"),
                     precision = r.String("weight_precision");
   if (!r.ok) return false;
@@ -178,6 +179,8 @@ bool ReadDecoderStackAttrs(TF_OpKernelConstruction* ctx, DecoderOpAttrs* a) {
   else if (a->cross_attention && a->parallel) error = "cross_attention cannot be used with parallel layers";
   else if (!a->cross_attention && (a->fill_cross_cache || a->has_source_mask))
     error = "fill_cross_cache and has_source_mask need cross_attention";
+  else if (a->embedding_norm_before_positions && !a->has_embedding_norm)
+    error = "embedding_norm_before_positions needs has_embedding_norm";
   if (error.empty()) error = bt_checks::DecoderHeadsError(a->num_heads, a->num_kv_heads, a->head_dim);
   if (error.empty()) error = bt_checks::RotaryDimError(a->rotary_dim, a->head_dim);
   const auto bad_eps = [](float eps) { return !std::isfinite(eps) || eps < 0; };

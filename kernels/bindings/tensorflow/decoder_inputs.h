@@ -90,6 +90,7 @@ struct DecoderOpAttrs {
   bool cross_attention = false, fill_cross_cache = false, has_source_mask = false, has_position_bias = false;
   bool has_embedding_norm = false;  // BART's layernorm_embedding before layer 0
   float embedding_norm_eps = 1e-5f;
+  bool embedding_norm_before_positions = false;  // BlenderbotSmall: norm(word) + position
 };
 
 // Read at kernel construction; a bad attribute fails the construction (false is returned).

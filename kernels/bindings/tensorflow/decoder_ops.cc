@@ -232,6 +232,7 @@ void ComputeDecoderStack(void* attrs, TF_OpKernelContext* ctx) {
       m.embedding_norm_gamma = opt(g[kEmbeddingNormGamma]);
       m.embedding_norm_beta = a.norm_kind == BTK_NORM_RMS ? nullptr : opt(g[kEmbeddingNormBeta]);
       m.embedding_norm_eps = a.embedding_norm_eps;
+      m.embedding_norm_before_positions = a.embedding_norm_before_positions ? 1 : 0;
     }
     if (in.position_bias_rows > 0) {
       m.position_bias = FloatData(g[kPositionBias].get());
@@ -399,7 +400,8 @@ void DefineTransformerDecoderStack(TF_Status* status) {
         "rotary_interleaved: bool", "has_final_norm: bool", "lm_head_transposed: bool", "norm_eps1: list(float)",
         "norm_eps2: list(float)", "final_norm_eps: float", "logits_rows: string", "weight_precision: string",
         "cross_attention: bool", "fill_cross_cache: bool", "has_source_mask: bool", "has_position_bias: bool",
-        "norm_eps_cross: list(float)", "has_embedding_norm: bool", "embedding_norm_eps: float"}) {
+        "norm_eps_cross: list(float)", "has_embedding_norm: bool", "embedding_norm_eps: float",
+        "embedding_norm_before_positions: bool"}) {
     TF_OpDefinitionBuilderAddAttr(b, attr);
   }
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &UnknownShapes);

@@ -109,6 +109,7 @@ bool model_is_valid(const btk_decoder& m, const KernelTable& k, Dims* dims) {
   if (m.cross_attention && m.parallel) return false;
   if (m.position_bias && m.position_bias_rows <= 0) return false;
   if (m.has_embedding_norm && !std::isfinite(m.embedding_norm_eps)) return false;
+  if (m.embedding_norm_before_positions && !m.has_embedding_norm) return false;
   const int64_t e = m.embed_dim;
   dims->e = e;
   dims->heads = m.num_heads;
@@ -367,18 +368,30 @@ btk_status run_decoder_stack(const KernelTable& kernels, const btk_decoder& m, c
     buf.ffn1 = buf.ctx + n * dims.q_width;
     buf.ffn2 = buf.ffn1 + n * ffn;
 
-    // Embeddings: word (times embedding_scale) plus the learned position row.
+    // Embeddings: word (times embedding_scale) plus the learned position row, normed after the sum
+    // (BART) or, with embedding_norm_before_positions, the word part alone (BlenderbotSmall).
+    const bool norm_words_alone = m.has_embedding_norm && m.embedding_norm_before_positions;
+    const auto position_row = [&](int64_t r) {
+      return m.position_embeddings ? m.position_embeddings + (rows.position[r] + m.position_offset) * e : nullptr;
+    };
     for (int64_t r = 0, b = 0; b < step.batch; ++b) {
       for (int64_t i = 0; i < rows.q_lens[b]; ++i, ++r) {
         const float* word = m.word_embeddings + static_cast<int64_t>(step.input_ids[b * step.new_len + i]) * e;
-        const float* pos = m.position_embeddings ? m.position_embeddings + (rows.position[r] + m.position_offset) * e
-                                                 : nullptr;
+        const float* pos = norm_words_alone ? nullptr : position_row(r);
         float* x = buf.x + r * e;
         for (int64_t c = 0; c < e; ++c) x[c] = word[c] * m.embedding_scale + (pos ? pos[c] : 0.0f);
       }
     }
     if (m.has_embedding_norm)
       norm(kernels, m.norm_kind, n, e, buf.x, m.embedding_norm_gamma, m.embedding_norm_beta, m.embedding_norm_eps, buf.x);
+    if (norm_words_alone) {
+      for (int64_t r = 0; r < n; ++r) {
+        const float* pos = position_row(r);
+        if (!pos) break;
+        float* x = buf.x + r * e;
+        for (int64_t c = 0; c < e; ++c) x[c] += pos[c];
+      }
+    }
 
     std::vector<int64_t> qkv_offsets(step.batch), ctx_offsets(step.batch);
     for (int64_t b = 0; b < step.batch; ++b) {

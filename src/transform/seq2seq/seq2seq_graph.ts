@@ -36,6 +36,8 @@ export interface RecognisedSeq2Seq {
   positionEmbedding: {table: InputRef; lookup: NodeDef} | null;
   embeddingScale: number;
   embeddingNorm: NormSite | null;
+  /** The embedding norm is of the scaled word embeddings alone, the positions added after it (BlenderbotSmall). */
+  embeddingNormBeforePositions: boolean;
   layers: Seq2SeqLayerMatch[];
   finalNorm: NormSite | null;
   /** A scalar the final hidden states are multiplied by before the head (T5's d_model^-0.5 with a tied head). */
@@ -197,11 +199,22 @@ export function recogniseSeq2SeqGraph(view: GraphView, consts: ConstantValues, i
   const scaled = skipScale(x);
   if (typeof scaled === 'string') return refused(scaled);
   let node = view.resolve(scaled.ref).node;
+  let embeddingNormBeforePositions = false;
   if (node && ADD_OPS.has(node.op)) {
     const ops = operands(view, node);
     let word: InputRef | null = null;
     let position: {node?: NodeDef; ref: InputRef} | undefined;
     for (const o of ops) {
+      // BlenderbotSmall: norm(scale · word) + position, the norm inside the sum.
+      const wordNorm = embeddingNorm === null ? matchNormAt(view, consts, o.ref) : null;
+      const normed = wordNorm?.ok ? skipScale(wordNorm.value.input) : null;
+      if (wordNorm?.ok && normed && typeof normed !== 'string' && isWordLookup(view.resolve(normed.ref).node)) {
+        embeddingNorm = wordNorm.value;
+        embeddingNormBeforePositions = true;
+        word = normed.ref;
+        embeddingScale = normed.scale;
+        continue;
+      }
       const inner = skipScale(o.ref);
       if (typeof inner !== 'string' && isWordLookup(view.resolve(inner.ref).node)) {
         word = inner.ref;
@@ -223,7 +236,8 @@ export function recogniseSeq2SeqGraph(view: GraphView, consts: ConstantValues, i
   const encoder = recogniseEncoderChain(view, consts, sourceTokens, decoderTokens, encoderOutput);
   return matched({
     encoder: encoder.ok ? encoder.value : encoder.reason, decoderTokenInput, sourceInput, sourceKind: features ? 'features' : 'tokens', sourceMaskInput, decoderMaskInput,
-    wordEmbedding, positionEmbedding, embeddingScale, embeddingNorm, layers: ordered, finalNorm, headScale,
+    wordEmbedding, positionEmbedding, embeddingScale, embeddingNorm, embeddingNormBeforePositions, layers: ordered,
+    finalNorm, headScale,
     head: head.value, logits: logitsName, encoderOutput,
   });
 }

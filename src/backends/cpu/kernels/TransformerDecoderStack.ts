@@ -87,7 +87,8 @@ function nativeModel(core: NativeCore, cpu: CpuBackend, a: DecoderStackAttrs, g:
     ...(a.hasPositionBias ? {positionBias: floatValues(cpu, g('positionBias')),
       positionBiasRows: g('positionBias').shape[1]} : {}),
     ...(a.hasEmbeddingNorm ? {hasEmbeddingNorm: true, embeddingNormGamma: opt(g('embeddingNormGamma')),
-      embeddingNormBeta: opt(g('embeddingNormBeta')), embeddingNormEps: a.embeddingNormEps} : {}),
+      embeddingNormBeta: opt(g('embeddingNormBeta')), embeddingNormEps: a.embeddingNormEps,
+      embeddingNormBeforePositions: a.embeddingNormBeforePositions} : {}),
   };
 }
 

@@ -193,6 +193,8 @@ export interface DecoderModelParams {
   embeddingNormGamma?: Float32Array;
   embeddingNormBeta?: Float32Array;
   embeddingNormEps?: number;
+  /** With the embedding norm: norm(embeddingScale · word) + position (BlenderbotSmall's decoder). */
+  embeddingNormBeforePositions?: boolean;
 }
 
 export interface NativeKernels {

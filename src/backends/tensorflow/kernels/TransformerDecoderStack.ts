@@ -43,6 +43,7 @@ const transformerDecoderStack: KernelFunc = ({inputs, backend, attrs}) => {
         .bool('has_source_mask', a.hasSourceMask).bool('has_position_bias', a.hasPositionBias)
         .floats('norm_eps_cross', a.normEpsCross).bool('has_embedding_norm', a.hasEmbeddingNorm)
         .float('embedding_norm_eps', a.embeddingNormEps)
+        .bool('embedding_norm_before_positions', a.embeddingNormBeforePositions)
         .build();
     return nb.executeMultipleOutputs(opNames('TransformerDecoderStack').tensorflowOp, opAttrs, [
       at('inputIds'), at('pastLengths'), at('newLengths'), caches.keyCache, caches.valueCache, intMask ?? mask,
