@@ -10,6 +10,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import fc from 'fast-check';
 import {activeImplementations, BetterTransformerArgumentError, embeddingSum, layerNorm, setKernelPreference} from '../src';
 import {attentionScoresShape} from '../src/ops/attention_scores_shape';
+import {relativePositionBias} from '../src/ops/relative_position_bias';
+import {implementationOf} from '../src/dispatch/implementation';
 import {expectedPortableImplementation} from './helpers/backend';
 import {closeness, FP32, Tolerance} from './helpers/tolerance';
 
@@ -173,5 +175,83 @@ describe('attentionScoresShape', () => {
     expect(activeImplementations()).not.toHaveProperty('attentionScoresShape');
     expect(() => attentionScoresShape(tf.zeros([4]), k)).toThrow(/rank at least 2/);
     tf.dispose([q, k]);
+  });
+});
+
+describe('relativePositionBias', () => {
+  /** bias[0, h, i, j] = table[buckets[clamp(k[j] − q[i], −R, R) + R], h], written out element by element. */
+  function reference(table: number[][], buckets: number[], q: number[], k: number[]): number[] {
+    const radius = (buckets.length - 1) / 2, heads = table[0].length, out: number[] = [];
+    for (let h = 0; h < heads; h++) {
+      for (const qi of q) for (const kj of k) out.push(table[buckets[Math.min(Math.max(kj - qi, -radius), radius) + radius]][h]);
+    }
+    return out;
+  }
+
+  const caseArbitrary = fc.record({
+    rows: fc.integer({min: 1, max: 9}), heads: fc.integer({min: 1, max: 5}), radius: fc.integer({min: 0, max: 6}),
+    q: fc.array(fc.integer({min: -10, max: 10}), {maxLength: 7}), k: fc.array(fc.integer({min: -10, max: 10}), {maxLength: 7}),
+    seed: fc.integer({min: 0, max: 1000}),
+  });
+
+  test.each(['auto', 'composite'] as const)('matches the element-wise reference on random cases, empty ones and distances past ±R (%s)', preference => {
+    setKernelPreference(preference);
+    fc.assert(fc.property(caseArbitrary, c => {
+      let s = c.seed;
+      const next = () => (s = (s * 1103515245 + 12345) % 2147483648) / 2147483648;
+      const table = Array.from({length: c.rows}, () => Array.from({length: c.heads}, () => next() * 4 - 2));
+      const buckets = Array.from({length: 2 * c.radius + 1}, () => Math.floor(next() * c.rows));
+      tf.tidy(() => {
+        const got = relativePositionBias(tf.tensor2d(table), tf.tensor1d(buckets, 'int32'), tf.tensor1d(c.q, 'int32'),
+            tf.tensor1d(c.k, 'int32'));
+        expect(got.shape).toEqual([1, c.heads, c.q.length, c.k.length]);
+        expect(Array.from(got.dataSync())).toEqual(reference(table, buckets, c.q, c.k).map(Math.fround));
+      });
+    }), {numRuns: 60, seed: 11});
+  });
+
+  test('runs the portable kernel on cpu, the composite elsewhere; leaks nothing', () => {
+    expect(implementationOf('RelativePositionBias', tf.getBackend())).toBe(expectedPortableImplementation());
+    const table = tf.tensor2d([[1, 2], [3, 4]]), buckets = tf.tensor1d([0, 1, 1], 'int32'), q = tf.tensor1d([0, 1], 'int32');
+    const before = tf.memory().numTensors;
+    const got = relativePositionBias(table, buckets, q, q);
+    expect(Array.from(got.dataSync())).toEqual([3, 3, 1, 3, 4, 4, 2, 4]);
+    got.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([table, buckets, q]);
+  });
+
+  test('its gradient reaches the table: each bucket row collects the bias gradient of its distances', () => {
+    tf.tidy(() => {
+      const table = tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
+      const buckets = tf.tensor1d([0, 1, 2], 'int32'), q = tf.tensor1d([0, 1, 2], 'int32');
+      const dy = tf.randomNormal([1, 2, 3, 3], 0, 1, 'float32', 5);
+      const [got] = tf.grads(t => relativePositionBias(t as tf.Tensor2D, buckets, q, q))([table], dy);
+      const d = dy.arraySync() as number[][][][];
+      const want = [0, 1, 2].map(b => [0, 1].map(h => {
+        let sum = 0;
+        for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) if (Math.min(Math.max(j - i, -1), 1) + 1 === b) sum += d[0][h][i][j];
+        return sum;
+      }));
+      expectClose(got, tf.tensor2d(want), 'table gradient', GRADIENT);
+    });
+  });
+
+  test('refuses bad arguments by name, and a bucket outside the table when it runs', () => {
+    const table = tf.ones([3, 2]) as tf.Tensor2D, buckets = tf.tensor1d([0, 1, 2], 'int32'), q = tf.tensor1d([0, 1], 'int32');
+    const run = (...a: unknown[]) => () => relativePositionBias(...(a as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D]));
+    expect(run(tf.ones([3]), buckets, q, q)).toThrow(/table must have rank 2/);
+    expect(run(tf.ones([3, 2], 'int32'), buckets, q, q)).toThrow(/table must have dtype float32/);
+    expect(run(tf.ones([0, 2]), buckets, q, q)).toThrow(/table must have at least one bucket/);
+    expect(run(table, tf.tensor1d([0, 1], 'int32'), q, q)).toThrow(/bucketOfDistance must have an odd length/);
+    expect(run(table, tf.tensor1d([0, 1, 2]), q, q)).toThrow(/bucketOfDistance must have dtype int32/);
+    expect(run(table, buckets, tf.tensor1d([0, 1]), q)).toThrow(/queryPositions must have dtype int32/);
+    expect(run(table, buckets, q, tf.tensor2d([[0]], [1, 1], 'int32'))).toThrow(/keyPositions must have rank 1/);
+    expect(run(table, buckets, q, q)).not.toThrow();
+    if (implementationOf('RelativePositionBias', tf.getBackend()) !== 'composite-tfjs-ops') {
+      expect(run(table, tf.tensor1d([0, 3, 1], 'int32'), q, q)).toThrow(/bucketOfDistance\[1\] = 3 is outside the table's 3 buckets/);
+    }
+    expect(run(table, buckets, tf.tensor1d([0.5]), q)).toThrow(BetterTransformerArgumentError);
+    tf.dispose([table, buckets, q]);
   });
 });

@@ -5,6 +5,7 @@ import {compositeAttentionScoresShape} from './AttentionScoresShape';
 import {compositeAttentionWithKVCache} from './AttentionWithKVCache';
 import {compositeEmbeddingSum} from './EmbeddingSum';
 import {compositeLayerNorm} from './LayerNorm';
+import {compositeRelativePositionBias} from './RelativePositionBias';
 import {compositeReorderCache} from './ReorderCache';
 import {compositeRmsNorm} from './RmsNorm';
 import {compositeRotaryEmbedding} from './RotaryEmbedding';
@@ -25,6 +26,7 @@ export const COMPOSITES: Partial<Record<OpName, CompositeFunc>> = {
   AttentionWithKVCache: compositeAttentionWithKVCache,
   TransformerDecoderStack: compositeTransformerDecoderStack,
   ReorderCache: compositeReorderCache,
+  RelativePositionBias: compositeRelativePositionBias,
 };
 
 export function registerComposites(): void {

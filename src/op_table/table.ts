@@ -257,6 +257,20 @@ export const OPS = {
     gradient: {kind: 'none'},
     native: {cpuCore: false, cuda: false},
   },
+  RelativePositionBias: {
+    name: 'RelativePositionBias',
+    summary: "T5's relative position bias [1, H, Sq, Sk] from its learned bucket table and the bucket of each key-minus-query distance",
+    inputs: ['table', 'bucketOfDistance', 'queryPositions', 'keyPositions'],
+    outputs: ['bias'],
+    attrs: {},
+    exported: false,
+    graphOp: true,
+    kernels: {cpu: ['portable']},
+    composite: true,
+    gradient: {kind: 'composite'},
+    nonDifferentiable: ['bucketOfDistance', 'queryPositions', 'keyPositions'],
+    native: {cpuCore: false, cuda: false},
+  },
 } as const satisfies Record<string, OpDef>;
 
 export type OpName = keyof typeof OPS;

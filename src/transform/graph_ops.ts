@@ -13,6 +13,7 @@ import {registerOp} from '@tensorflow/tfjs-converter';
 import {attentionScoresShape} from '../ops/attention_scores_shape';
 import {embeddingSum, EmbeddingTerm} from '../ops/embedding_sum';
 import {layerNorm} from '../ops/layer_norm';
+import {relativePositionBias} from '../ops/relative_position_bias';
 import {rmsNorm} from '../ops/rms_norm';
 import {scaledDotProductAttention} from '../ops/scaled_dot_product_attention';
 import {transformerEncoderLayer, TransformerEncoderLayerWeights} from '../ops/transformer_encoder_layer';
@@ -162,6 +163,12 @@ function embeddingSumExecutor(node: ExecutorNode): tf.Tensor {
   } : {}));
 }
 
+/** Inputs by position: table, bucketOfDistance, queryPositions, keyPositions. */
+function relativePositionBiasExecutor(node: ExecutorNode): tf.Tensor {
+  const [table, buckets, q, k] = node.inputs;
+  return relativePositionBias(table as tf.Tensor2D, buckets as tf.Tensor1D, q as tf.Tensor1D, k as tf.Tensor1D);
+}
+
 function scoresShapeExecutor(node: ExecutorNode): tf.Tensor {
   const {q, k} = namedInputs(node, graphOpName('AttentionScoresShape'));
   return attentionScoresShape(q, k);
@@ -178,6 +185,7 @@ const EXECUTORS: Record<GraphOpName, Executor> = {
   RmsNorm: rmsNormExecutor,
   EmbeddingSum: embeddingSumExecutor,
   AttentionScoresShape: scoresShapeExecutor,
+  RelativePositionBias: relativePositionBiasExecutor,
 };
 
 let registered = false;

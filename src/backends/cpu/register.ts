@@ -3,6 +3,7 @@ import type {KernelConfig} from '@tensorflow/tfjs-core';
 import {attentionWithKVCacheConfig} from './kernels/AttentionWithKVCache';
 import {embeddingSumConfig} from './kernels/EmbeddingSum';
 import {layerNormConfig} from './kernels/LayerNorm';
+import {relativePositionBiasConfig} from './kernels/RelativePositionBias';
 import {reorderCacheConfig} from './kernels/ReorderCache';
 import {rmsNormConfig} from './kernels/RmsNorm';
 import {rotaryEmbeddingConfig} from './kernels/RotaryEmbedding';
@@ -24,4 +25,5 @@ export const cpuKernelConfigs: KernelConfig[] = [
   attentionWithKVCacheConfig,
   transformerDecoderStackConfig,
   reorderCacheConfig,
+  relativePositionBiasConfig,
 ];
