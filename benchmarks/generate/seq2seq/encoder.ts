@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import {GraphModel, loadGraphModelSync} from '@tensorflow/tfjs-converter';
 import {BetterTransformer} from '../../../src';
 import {readModelArtifacts} from '../../../src/io/model_files';
+import {graphModelArtifacts} from '../../../src/transform/graph_model_transform';
 import {makeSources, median, Seq2SeqModel} from './model';
 
 type Ort = typeof import('onnxruntime-node');
@@ -181,8 +182,15 @@ export async function runEncoderBenchmark(model: Seq2SeqModel, cases: EncoderCas
     transformed = BetterTransformer.transform(graph);
     const report = BetterTransformer.report(transformed);
     const fusedLayers = (report?.fused ?? []).reduce((n, b) => n + (b.kind === 'attention' ? 0 : (b as {layers?: number}).layers ?? 0), 0);
-    transformNote = `BetterTransformer.transform on ${model.name}'s encoder: ${fusedLayers} encoder layers fused, ` +
-        `report ${JSON.stringify(report ?? null)}`;
+    // The report's node lists run to hundreds of names: the blocks, the ops the graph now runs and the check.
+    const blocks = (report?.fused ?? []).map(b => `${b.kind} × ${b.layers}`).join(', ') || 'none';
+    const topology = graphModelArtifacts(transformed)?.modelTopology as {node?: Array<{op: string}>} | undefined;
+    const ops = [...new Set((topology?.node ?? []).map(n => n.op).filter(op => op.startsWith('Bt')))].sort();
+    const check = report?.verification;
+    transformNote = `BetterTransformer.transform on ${model.name}'s encoder: ${fusedLayers} encoder layers fused ` +
+        `(${report?.architecture ?? 'architecture not named'}; blocks: ${blocks}; fused graph ops: ${ops.join(', ') || 'none'}; ` +
+        `${report?.skipped.length ?? 0} skipped; verification: ${check && 'maxRelativeDifference' in check ?
+          `${check.status}, max relative difference ${check.maxRelativeDifference.toExponential(1)}` : check?.status ?? 'none'})`;
   } catch (e) {
     transformNote = `BetterTransformer.transform threw on ${model.name}'s encoder: ${(e as Error).message.split('\n')[0]} ` +
         '(timed as loaded, untransformed)';
