@@ -2,8 +2,8 @@
  * The encoder alone (t5-small): onnxruntime-node on the optimum export's encoder_model.onnx against tfjs `cpu`
  * with BetterTransformer.transform on the tfjs encoder graph (.deps/bench-seq2seq/<model>/tfjs_encoder, same
  * weights), and plain tfjs-node on that graph for context. onnxruntime-node and the tfjs `cpu` engine are timed
- * in alternating rounds so that both see the same machine (each turn an untimed call, then a timed one: the
- * untimed call absorbs the other engine's threads still spinning and its own waking) — until the repeats or the
+ * in alternating rounds so that both see the same machine (each turn untimed calls for 50 ms, then 3 timed ones:
+ * the untimed calls absorb the other engine's threads still spinning and its own waking) — until the repeats or the
  * time budget run out; an engine left with fewer calls then gets the rest on its own —; tfjs-node runs after them
  * (it is another tfjs backend: alternating would move the weights between backends).
  */
@@ -122,6 +122,10 @@ export interface EncoderTiming {
   seconds: number;
 }
 
+/** Untimed calls at the start of each engine's turn, for at least this long (and at least one). */
+const SETTLE_MS = 50;
+const TIMED_PER_TURN = 3;
+
 async function timeRounds(runners: Array<{name: string; run: Runner}>, x: Inputs, c: EncoderCase,
                           timing: EncoderTiming): Promise<{times: Map<string, number[]>; outputs: Map<string, Float32Array>}> {
   const times = new Map(runners.map(r => [r.name, [] as number[]]));
@@ -134,15 +138,21 @@ async function timeRounds(runners: Array<{name: string; run: Runner}>, x: Inputs
       if (performance.now() - t0 > 1000) break;  // a slow engine: one warm-up call is enough
     }
   }
-  for (let i = 0; i < timing.repeats; i++) {
-    if (i > 0 && performance.now() - start > timing.seconds * 1000) break;
+  // Each turn: untimed calls for SETTLE_MS first, then TIMED_PER_TURN timed ones. Right after the other engine its
+  // threads may still be spinning (measured: onnxruntime's intra-op threads, spinning after run() returns, tripled
+  // the next tfjs call on 2 cores) and this engine's own have gone to sleep; on its own, every engine runs its
+  // calls back to back, which is what the timed calls then measure.
+  for (let round = 0; round * TIMED_PER_TURN < timing.repeats; round++) {
+    if (round > 0 && performance.now() - start > timing.seconds * 1000) break;
     for (const r of runners) {
-      // An untimed call first: right after the other engine, its threads may still be spinning (onnxruntime's
-      // intra-op threads keep spinning for a while after run() returns) and this engine's may be asleep.
-      await r.run(x, c);
-      const t0 = performance.now();
-      await r.run(x, c);
-      times.get(r.name)!.push(performance.now() - t0);
+      const settle = performance.now();
+      do await r.run(x, c); while (performance.now() - settle < SETTLE_MS);
+      const own = times.get(r.name)!;
+      for (let i = 0; i < TIMED_PER_TURN && own.length < timing.repeats; i++) {
+        const t0 = performance.now();
+        await r.run(x, c);
+        own.push(performance.now() - t0);
+      }
     }
   }
   // A slow engine ends the rounds early; a fast one then gets its remaining calls now, within the same budget.
