@@ -26,6 +26,7 @@ import {GraphView} from '../transform/graph/graph_view';
 import {matchAttentionCore} from '../transform/match/attention_core';
 import {evaluateSubgraph} from '../transform/match/evaluate_subgraph';
 import type {RecognisedEncoder} from '../transform/seq2seq/encoder_chain';
+import {graphWeightReaders} from './graph_weights';
 
 /** How many source lengths' position biases are kept. */
 const BIAS_CACHE = 4;
@@ -130,26 +131,14 @@ export function buildFusedEncoder(view: GraphView, e: RecognisedEncoder, weightM
       Math.fround(l.scale) !== Math.fround(first.scale))) {
     return 'the encoder layers are not all of one form';
   }
-  const constant = (ref: InputRef): tf.Tensor => {
-    const node = view.resolve(ref).node;
-    const t = node ? weightMap[node.name]?.[0] : undefined;
-    if (!t) throw new Error(`the weight '${ref.node}' is not loaded`);
-    if (t.dtype !== 'float32') throw new Error(`the weight '${ref.node}' is ${t.dtype}, not float32`);
-    return t;
-  };
+  const readers = graphWeightReaders(view, weightMap, owned);
   const matrix = (ref: InputRef, transposed: boolean, rows: number, cols: number): tf.Tensor2D => {
     if (transposed) throw new Error(`the weight '${ref.node}' is stored [out, in]`);
-    const t = constant(ref);
-    if (t.rank === 2 && t.shape[0] === rows && t.shape[1] === cols) return t as tf.Tensor2D;
-    if (t.size !== rows * cols) throw new Error(`the weight '${ref.node}' [${t.shape.join(', ')}] is not [${rows}, ${cols}]`);
-    const v = tf.reshape(t, [rows, cols]) as tf.Tensor2D;
-    owned.push(v);
-    return v;
+    return readers.matrix(ref, rows, cols);
   };
   // LayerNorm encoders get zeros for absent biases (as before); RMSNorm encoders (T5) leave them absent.
   const optional = (ref: InputRef | null, n: number): tf.Tensor1D | undefined =>
     ref || normKind === 'layer' ? vector(ref, n) : undefined;
-  const zeros = new Map<number, tf.Tensor1D>();
   const filled = new Map<string, tf.Tensor1D>();
   const vector = (ref: InputRef | null, n: number, fill = 0): tf.Tensor1D => {
     if (!ref) {
@@ -161,12 +150,7 @@ export function buildFusedEncoder(view: GraphView, e: RecognisedEncoder, weightM
       }
       return filled.get(key) as tf.Tensor1D;
     }
-    const t = constant(ref);
-    if (t.size !== n) throw new Error(`the vector '${ref.node}' has ${t.size} elements, not ${n}`);
-    if (t.rank === 1) return t as tf.Tensor1D;
-    const v = tf.reshape(t, [n]) as tf.Tensor1D;
-    owned.push(v);
-    return v;
+    return readers.vector(ref, n) as tf.Tensor1D;
   };
   const columns = (ref: InputRef): number => {
     const dims = view.resolve(ref).node?.attr?.['value']?.tensor?.tensorShape?.dim?.map(d => Number(d.size)) ?? [];
