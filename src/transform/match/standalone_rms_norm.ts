@@ -6,10 +6,11 @@
  * after it belongs to the same norm).
  */
 import {ConstantValues} from '../graph/constant_values';
-import {attrShape, attrString, InputRef, NodeDef} from '../graph/graph_def';
+import {FUSED_ENCODER_OPS, fusedInputRef} from '../graph/fused_nodes';
+import {attrShape, InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
-import {graphOpName} from '../../op_table';
 import {matchRmsNorm, NormSite} from '../decoder/norm_site';
+import {widestDisjoint} from './widest_disjoint';
 
 export interface StandaloneRmsNorm {
   /** The node producing the normalised output. */
@@ -19,24 +20,20 @@ export interface StandaloneRmsNorm {
   width: number;
 }
 
-const FUSED_ENCODERS = new Set([graphOpName('TransformerEncoderStack'), graphOpName('TransformerEncoderLayer')]);
-
 /**
  * The width of `ref` when a fused encoder node produces it: the length of its
- * first LayerNorm gamma (its inputs are named by the node's `inputs` attr).
+ * first LayerNorm gamma.
  */
 function fusedEncoderWidth(view: GraphView, consts: ConstantValues, ref: InputRef): number | undefined {
   const node = view.resolve(ref).node;
-  if (!node || !FUSED_ENCODERS.has(node.op)) return undefined;
-  const names = (attrString(node, 'inputs') ?? '').split(',').map(s => s.toLowerCase());
-  const index = names.findIndex(n => n === 'ln1gamma' || n === 'l0.ln1gamma');
-  const gamma = index >= 0 ? view.resolvedInput(node, index) : undefined;
+  if (!node || !FUSED_ENCODER_OPS.has(node.op)) return undefined;
+  const gamma = fusedInputRef(node, 'ln1Gamma') ?? fusedInputRef(node, 'l0.ln1Gamma');
   // A gamma an earlier rewrite added (T5's folded ones) is a new constant: its shape is in its node.
   const shape = gamma ? attrShape(view.resolve(gamma).node?.attr?.['value']) ?? consts.value(gamma)?.shape : undefined;
   return shape && shape.length === 1 ? shape[0] : undefined;
 }
 
-/** Every standalone RMSNorm of the graph with known constants and width, widest first, none overlapping. */
+/** Every standalone RMSNorm of the graph with known constants and width: the widest, none overlapping, in graph order. */
 export function standaloneRmsNorms(view: GraphView, consts: ConstantValues): StandaloneRmsNorm[] {
   const found: StandaloneRmsNorm[] = [];
   for (const node of view.graph.node) {
@@ -51,13 +48,5 @@ export function standaloneRmsNorms(view: GraphView, consts: ConstantValues): Sta
     if (width === undefined) continue;
     found.push({output: node, site, width});
   }
-  found.sort((a, b) => b.site.nodes.length - a.site.nodes.length);
-  const taken = new Set<string>();
-  const kept = found.filter(f => {
-    if (f.site.nodes.some(n => taken.has(n.name))) return false;
-    f.site.nodes.forEach(n => taken.add(n.name));
-    return true;
-  });
-  const order = new Map(view.graph.node.map((n, i) => [n.name, i]));
-  return kept.sort((a, b) => (order.get(a.output.name) ?? 0) - (order.get(b.output.name) ?? 0));
+  return widestDisjoint(view, found, f => f.site.nodes, f => f.output);
 }

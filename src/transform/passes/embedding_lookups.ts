@@ -10,12 +10,12 @@
  */
 import {ConstantValues} from '../graph/constant_values';
 import {NodeDef} from '../graph/graph_def';
-import {GraphRewrite} from '../graph/graph_rewrite';
 import {GraphView} from '../graph/graph_view';
 import {EmbeddingSumMatch, GATHER_OPS, lookupOf, matchEmbeddingSum} from '../match/embedding_sum';
 import {ADD_OPS} from '../match/operands';
-import {NodeFactory} from '../rewrite/node_builders';
+import {widestDisjoint} from '../match/widest_disjoint';
 import {rewriteLookup, rewriteUnnormalisedSum} from '../rewrite/embeddings_rewrite';
+import {rewriteSites} from './graph_rewriting';
 import {FusionPass} from './pass';
 
 /** The op takes int32 indices; a graph gathering at int64 ones keeps its gather. */
@@ -24,7 +24,7 @@ function int32Indices(node: NodeDef): boolean {
   return type === undefined || type === 'DT_INT32';
 }
 
-/** Sums of lookups, widest first and none inside another. */
+/** Sums of lookups: the widest, none inside another. */
 function embeddingSums(view: GraphView, consts: ConstantValues): Array<{root: NodeDef; sum: EmbeddingSumMatch}> {
   const found: Array<{root: NodeDef; sum: EmbeddingSumMatch}> = [];
   for (const node of view.graph.node) {
@@ -34,13 +34,7 @@ function embeddingSums(view: GraphView, consts: ConstantValues): Array<{root: No
     const gathers = sum.value.nodes.filter(n => GATHER_OPS.has(n.op));
     if (gathers.every(int32Indices)) found.push({root: node, sum: sum.value});
   }
-  found.sort((a, b) => b.sum.nodes.length - a.sum.nodes.length);
-  const taken = new Set<string>();
-  return found.filter(f => {
-    if (f.sum.nodes.some(n => taken.has(n.name))) return false;
-    f.sum.nodes.forEach(n => taken.add(n.name));
-    return true;
-  });
+  return widestDisjoint(view, found, f => f.sum.nodes, f => f.root);
 }
 
 export const embeddingLookupsPass: FusionPass = {
@@ -49,21 +43,17 @@ export const embeddingLookupsPass: FusionPass = {
   option: 'fuseLayerNorms',
   applies: ctx => ctx.lookup !== undefined && ctx.report.fused.length > 0,
   run(ctx) {
-    const view = new GraphView(ctx.graph);
-    const consts = new ConstantValues(view, ctx.lookup, ctx.options.quantizedWeights ?? false);
-    const rewrite = new GraphRewrite(ctx.graph);
-    let count = 0;
-    const removed = new Set<string>();
-    for (const {root, sum} of embeddingSums(view, consts)) {
-      rewriteUnnormalisedSum(new NodeFactory(rewrite, ctx.newWeights, `BetterTransformer/lookup${count++}`), root, sum)
-          .forEach(n => removed.add(n.name));
-    }
-    for (const node of ctx.graph.node) {
-      if (!GATHER_OPS.has(node.op) || removed.has(node.name) || !int32Indices(node)) continue;
-      const lookup = lookupOf(view, consts, node);
-      if (!lookup.ok || lookup.value.kind !== 'lookup') continue;
-      rewriteLookup(new NodeFactory(rewrite, ctx.newWeights, `BetterTransformer/lookup${count++}`), node, lookup.value);
-    }
-    if (count > 0) ctx.graph = rewrite.apply();
+    rewriteSites(ctx, r => {
+      const removed = new Set<string>();
+      for (const {root, sum} of embeddingSums(r.view, r.consts)) {
+        rewriteUnnormalisedSum(r.nodes('BetterTransformer/lookup'), root, sum).forEach(n => removed.add(n.name));
+      }
+      for (const node of r.view.graph.node) {
+        if (!GATHER_OPS.has(node.op) || removed.has(node.name) || !int32Indices(node)) continue;
+        const lookup = lookupOf(r.view, r.consts, node);
+        if (!lookup.ok || lookup.value.kind !== 'lookup') continue;
+        rewriteLookup(r.nodes('BetterTransformer/lookup'), node, lookup.value);
+      }
+    });
   },
 };

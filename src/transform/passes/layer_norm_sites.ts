@@ -6,10 +6,10 @@
  */
 import {ConstantValues} from '../graph/constant_values';
 import {NodeDef} from '../graph/graph_def';
-import {GraphRewrite} from '../graph/graph_rewrite';
 import {GraphView} from '../graph/graph_view';
 import {StandaloneLayerNorm, standaloneLayerNorms} from '../match/standalone_layer_norm';
 import {NodeFactory} from '../rewrite/node_builders';
+import {rewriteSites} from './graph_rewriting';
 import {PassContext} from './pass';
 
 /**
@@ -20,15 +20,12 @@ import {PassContext} from './pass';
 export function rewriteLayerNormSites(ctx: PassContext, prefix: string,
     rewriteOne: (ln: StandaloneLayerNorm, nodes: () => NodeFactory, claimed: Set<string>, view: GraphView,
                  consts: ConstantValues) => NodeDef[] | null): void {
-  const view = new GraphView(ctx.graph);
-  const consts = new ConstantValues(view, ctx.lookup, ctx.options.quantizedWeights ?? false);
-  const rewrite = new GraphRewrite(ctx.graph);
-  const claimed = new Set<string>();
-  let count = 0;
-  for (const ln of standaloneLayerNorms(view, consts)) {
-    if (ln.match.nodes.some(n => claimed.has(n.name))) continue;
-    const removed = rewriteOne(ln, () => new NodeFactory(rewrite, ctx.newWeights, `${prefix}${count++}`), claimed, view, consts);
-    removed?.forEach(n => claimed.add(n.name));
-  }
-  if (count > 0) ctx.graph = rewrite.apply();
+  rewriteSites(ctx, r => {
+    const claimed = new Set<string>();
+    for (const ln of standaloneLayerNorms(r.view, r.consts)) {
+      if (ln.match.nodes.some(n => claimed.has(n.name))) continue;
+      const removed = rewriteOne(ln, () => r.nodes(prefix), claimed, r.view, r.consts);
+      removed?.forEach(n => claimed.add(n.name));
+    }
+  });
 }

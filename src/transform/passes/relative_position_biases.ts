@@ -10,15 +10,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {graphOpName} from '../../op_table';
-import {ConstantValues} from '../graph/constant_values';
-import {attrString, formatInputRef, InputRef, NodeDef} from '../graph/graph_def';
-import {GraphRewrite} from '../graph/graph_rewrite';
+import {FUSED_ENCODER_OPS, fusedInputRef} from '../graph/fused_nodes';
+import {formatInputRef, InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
 import {matchRelativePositionBias} from '../match/relative_position_bias';
-import {NodeFactory} from '../rewrite/node_builders';
+import {rewriteSites} from './graph_rewriting';
 import {FusionPass} from './pass';
-
-const FUSED_ENCODERS = new Set([graphOpName('TransformerEncoderLayer'), graphOpName('TransformerEncoderStack')]);
 
 /**
  * The nodes that only computed the bias (everything above it that nothing else reads, up to its Ranges and
@@ -48,10 +45,8 @@ function deadAfterRedirect(view: GraphView, root: InputRef, keep: Set<string>): 
 function biasInputs(view: GraphView): InputRef[] {
   const found = new Map<string, InputRef>();
   for (const node of view.graph.node) {
-    if (!FUSED_ENCODERS.has(node.op)) continue;
-    const names = (attrString(node, 'inputs') ?? '').split(',').map(s => s.toLowerCase());
-    const index = names.indexOf('attentionbias');
-    const ref = index >= 0 ? view.resolvedInput(node, index) : undefined;
+    const raw = FUSED_ENCODER_OPS.has(node.op) ? fusedInputRef(node, 'attentionBias') : undefined;
+    const ref = raw ? view.resolve(raw).ref : undefined;
     if (ref) found.set(formatInputRef(ref), ref);
   }
   return [...found.values()];
@@ -63,22 +58,19 @@ export const relativePositionBiasesPass: FusionPass = {
   option: 'fuseLayerNorms',
   applies: ctx => ctx.lookup !== undefined && ctx.report.fused.length > 0,
   run(ctx) {
-    const view = new GraphView(ctx.graph);
-    const consts = new ConstantValues(view, ctx.lookup, ctx.options.quantizedWeights ?? false);
-    const rewrite = new GraphRewrite(ctx.graph);
-    let count = 0;
-    for (const bias of biasInputs(view)) {
-      const m = matchRelativePositionBias(view, consts, bias);
-      if (!m.ok) continue;
-      const nodes = new NodeFactory(rewrite, ctx.newWeights, `BetterTransformer/position_bias${count++}`);
-      const buckets = nodes.constant('bucket_of_distance', tf.tensor1d(m.value.bucketOfDistance, 'int32'));
-      const fused = nodes.fused('position_bias', graphOpName('RelativePositionBias'), [
-        ['table', m.value.table], ['bucketOfDistance', buckets], ['queryPositions', m.value.queryPositions],
-        ['keyPositions', m.value.keyPositions],
-      ], {});
-      nodes.rewrite.redirect(bias, fused);
-      nodes.rewrite.remove(deadAfterRedirect(view, bias, new Set([m.value.table.node])), fused.node);
-    }
-    if (count > 0) ctx.graph = rewrite.apply();
+    rewriteSites(ctx, r => {
+      for (const bias of biasInputs(r.view)) {
+        const m = matchRelativePositionBias(r.view, r.consts, bias);
+        if (!m.ok) continue;
+        const nodes = r.nodes('BetterTransformer/position_bias');
+        const buckets = nodes.constant('bucket_of_distance', tf.tensor1d(m.value.bucketOfDistance, 'int32'));
+        const fused = nodes.fused('position_bias', graphOpName('RelativePositionBias'), [
+          ['table', m.value.table], ['bucketOfDistance', buckets], ['queryPositions', m.value.queryPositions],
+          ['keyPositions', m.value.keyPositions],
+        ], {});
+        nodes.rewrite.redirect(bias, fused);
+        nodes.rewrite.remove(deadAfterRedirect(r.view, bias, new Set([m.value.table.node])), fused.node);
+      }
+    });
   },
 };

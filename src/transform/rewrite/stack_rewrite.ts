@@ -7,16 +7,9 @@
 import {GraphDef, InputRef, NodeDef, attrBool, attrInt, attrString, encodeAttrString, formatInputRef, parseInputRef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
 import {graphOpName} from '../../op_table';
+import {fusedInput as named, fusedInputs as inputsOf} from '../graph/fused_nodes';
 import {FusedBlock} from '../report';
 
-function inputsOf(node: NodeDef): Array<[string, string]> {
-  const names = (attrString(node, 'inputs') ?? '').split(',');
-  return names.map((name, i) => [name, (node.input ?? [])[i]]);
-}
-
-function named(node: NodeDef, name: string): string | undefined {
-  return inputsOf(node).find(([n]) => n.toLowerCase() === name.toLowerCase())?.[1];
-}
 
 const LAYER_OP = graphOpName('TransformerEncoderLayer');
 const STACK_OP = graphOpName('TransformerEncoderStack');
