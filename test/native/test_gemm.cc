@@ -94,6 +94,11 @@ int main() {
   check_gemm_group(1, 40, {7});
   check_gemm_group(150, 300, {40, 200, 1});
   check_gemm_group(20, 64, {48, 96, 17, 5, 300, 31});  // more groups than one region takes
+  // Packed A of a row block over 1 MiB: the K blocks run outermost (gemm_driver.h's PANEL_STREAM_A_BYTES),
+  // with a partial last K block, partial row tiles and a narrow last panel; and two row blocks of it.
+  check_gemm(300, 70, 1100, true, BTK_ACTIVATION_NONE, true, 1);
+  check_gemm(601, 45, 1000, true, BTK_ACTIVATION_RELU, false, 0);
+  check_gemm_group(290, 1000, {70, 33});
   const btk_activation activations[] = {BTK_ACTIVATION_RELU, BTK_ACTIVATION_GELU_ERF, BTK_ACTIVATION_GELU_TANH};
   for (int trial = 0; trial < 40; ++trial)  // random shapes and epilogues
     check_gemm(test::random_int(1, 200), test::random_int(1, 300), test::random_int(0, 600), test::random_int(0, 1),
