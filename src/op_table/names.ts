@@ -39,9 +39,21 @@ export interface OpNames {
   docFile: string;
 }
 
+/** Names by table name: kernelName() and graphOpName() run on every op call, and the regexes are not free. */
+const NAMES = new Map<string, OpNames>();
+
 export function opNames(op: OpDef | OpName): OpNames {
   const name = typeof op === 'string' ? OPS[op].name : op.name;
-  return {
+  let names = NAMES.get(name);
+  if (names === undefined) {
+    names = namesOf(name);
+    NAMES.set(name, names);
+  }
+  return names;
+}
+
+function namesOf(name: string): OpNames {
+  return Object.freeze({
     kernel: `${PREFIX}${name}`,
     graphOp: `${PREFIX}${name}`,
     tensorflowOp: `${PREFIX}${name}`,
@@ -50,7 +62,7 @@ export function opNames(op: OpDef | OpName): OpNames {
     cudaSymbol: `bt_cuda_${snakeCase(name)}`,
     kernelFile: `${name}.ts`,
     docFile: `${snakeCase(name)}.md`,
-  };
+  });
 }
 
 export function kernelName(op: OpName): string {

@@ -18,10 +18,11 @@ export function transformerEncoderLayer(
   const args = validateEncoderArgs('transformerEncoderLayer', x, weights, options);
   return tf.tidy(() => {
     const inputs: tf.NamedTensorMap = {};
+    const absent = placeholder();  // one for every absent input
     for (const name of ENCODER_KERNEL_INPUTS) {
       inputs[name] = name === 'x' ? args.x :
-          name === 'keyPaddingMask' ? (args.keyPaddingMask ?? placeholder()) :
-          name === 'attentionBias' ? (args.attentionBias ?? placeholder()) : (args.weights[name] ?? placeholder());
+          name === 'keyPaddingMask' ? (args.keyPaddingMask ?? absent) :
+          name === 'attentionBias' ? (args.attentionBias ?? absent) : (args.weights[name] ?? absent);
     }
     return runOpResult<tf.Tensor3D>('TransformerEncoderLayer', inputs, args.attrs);
   });

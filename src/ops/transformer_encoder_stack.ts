@@ -23,9 +23,12 @@ export function transformerEncoderStack(
   const args = validateEncoderStackArgs('transformerEncoderStack', x, layers, options);
   return tf.tidy(() => {
     // The kernel's input list: x, keyPaddingMask, attentionBias, then each layer's weights in order.
-    const inputs = [args.x, args.keyPaddingMask ?? placeholder(), args.attentionBias ?? placeholder()];
+    // One placeholder for every absent input: a T5 stack has about 70 (no biases, no betas), and a
+    // tensor each was a measurable part of a short call.
+    const absent = placeholder();
+    const inputs = [args.x, args.keyPaddingMask ?? absent, args.attentionBias ?? absent];
     for (const weights of args.layers) {
-      for (const name of ENCODER_WEIGHT_INPUTS) inputs.push(weights[name] ?? placeholder());
+      for (const name of ENCODER_WEIGHT_INPUTS) inputs.push(weights[name] ?? absent);
     }
     return runOpResult<tf.Tensor3D>('TransformerEncoderStack', inputs, args.attrs);
   });
