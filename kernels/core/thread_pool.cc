@@ -85,6 +85,19 @@ bool spin_until(Done done) {
   }
 }
 
+// A region is done when all its ranges are: the caller does not wait for a
+// worker that has not started. Measured on 2 vCPUs: the first region of a
+// T5-small encoder call at batch 1 took 0.3 ms instead of 0.007 ms whenever
+// the spinning worker had been descheduled (Node's own background threads share
+// the CPU), because the caller, having run every range itself, still waited for
+// the worker to wake and check in; a late worker now finds nothing to take.
+//
+// So a worker can arrive after its region ended. The job fields are guarded by
+// a Dekker-style handshake (all seq_cst): the caller invalidates `published_`
+// and then waits for `active_` to drain before rewriting them; a worker
+// increments `active_` and then re-reads `published_`, and leaves if it
+// changed. Either the caller sees the worker's increment and waits, or the
+// worker sees the invalidation and leaves.
 class ThreadPool {
  public:
   explicit ThreadPool(int threads) : threads_(threads) {
@@ -98,24 +111,26 @@ class ThreadPool {
 
   void run(int64_t count, int64_t grain, ParallelBody body, void* context) {
     std::lock_guard<std::mutex> one_region_at_a_time(submit_mutex_);
-    // Job fields are published by the release increment of generation_.
+    published_.store(0);
+    // Workers that arrived late for the previous region leave at once (they find no range).
+    while (active_.load() != 0) cpu_relax();
     body_ = body;
     context_ = context;
     count_ = count;
     grain_ = grain;
     next_.store(0, std::memory_order_relaxed);
-    busy_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+    done_.store(0, std::memory_order_relaxed);
     {
       std::lock_guard<std::mutex> lock(mutex_);  // so a worker between its check and its wait cannot miss this
-      generation_.fetch_add(1, std::memory_order_release);
+      published_.store(++generation_);
     }
     wake_.notify_all();
     t_in_parallel_region = true;
     take_ranges();
     t_in_parallel_region = false;
-    if (spin_until([this] { return busy_workers_.load(std::memory_order_acquire) == 0; })) return;
+    if (spin_until([this] { return done_.load(std::memory_order_acquire) == count_; })) return;
     std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [this] { return busy_workers_.load(std::memory_order_acquire) == 0; });
+    finished_.wait(lock, [this] { return done_.load(std::memory_order_acquire) == count_; });
   }
 
  private:
@@ -125,26 +140,36 @@ class ThreadPool {
       if (begin >= count_) return;
       const int64_t end = begin + grain_ < count_ ? begin + grain_ : count_;
       body_(context_, begin, end);
+      // Release: the range's writes are visible to the caller once it sees the count.
+      if (done_.fetch_add(end - begin, std::memory_order_acq_rel) + (end - begin) == count_ &&
+          t_thread_index != 0) {
+        std::lock_guard<std::mutex> lock(mutex_);  // pairs with the caller's predicate check
+        finished_.notify_one();
+      }
     }
   }
 
   void worker_loop(int index) {
     t_in_parallel_region = true;
     t_thread_index = index;
-    uint64_t seen_generation = 0;
+    uint64_t seen = 0;
+    auto new_region = [&] {
+      const uint64_t region = published_.load(std::memory_order_acquire);
+      return region != 0 && region != seen;
+    };
     for (;;) {
-      const bool started =
-          spin_until([&] { return generation_.load(std::memory_order_acquire) != seen_generation; });
-      if (!started) {
+      if (!spin_until(new_region)) {
         std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return generation_.load(std::memory_order_acquire) != seen_generation; });
+        wake_.wait(lock, new_region);
       }
-      seen_generation = generation_.load(std::memory_order_acquire);
-      take_ranges();
-      if (busy_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-        std::lock_guard<std::mutex> lock(mutex_);  // pairs with the caller's predicate check
-        done_.notify_one();
+      const uint64_t region = published_.load();
+      if (region == 0 || region == seen) continue;
+      active_.fetch_add(1);
+      if (published_.load() == region) {
+        take_ranges();
+        seen = region;
       }
+      active_.fetch_sub(1);
     }
   }
 
@@ -152,13 +177,15 @@ class ThreadPool {
   std::vector<std::thread> workers_;
   std::mutex submit_mutex_;
   std::mutex mutex_;
-  std::condition_variable wake_, done_;
-  std::atomic<uint64_t> generation_{0};
-  std::atomic<int> busy_workers_{0};
+  std::condition_variable wake_, finished_;
+  uint64_t generation_ = 0;                 // the caller's count of regions (under submit_mutex_)
+  std::atomic<uint64_t> published_{0};     // the region whose fields are valid; 0 while they are rewritten
+  std::atomic<int> active_{0};             // workers between their check of published_ and leaving
   ParallelBody body_ = nullptr;
   void* context_ = nullptr;
   int64_t count_ = 0, grain_ = 1;
   std::atomic<int64_t> next_{0};
+  std::atomic<int64_t> done_{0};
 };
 
 ThreadPool& pool() {
