@@ -1,7 +1,6 @@
 /**
- * RelativePositionBias on typed arrays: the bucket of each distinct distance
- * looked up once, then each head's [Sq, Sk] plane filled from its column of the
- * table. A bucket outside the table is an error (it is data: checked here, not
+ * RelativePositionBias on typed arrays: each head's bias at every distance
+ * looked up once, then its [Sq, Sk] plane filled row by row. A bucket outside the table is an error (it is data: checked here, not
  * when the op is called).
  */
 import {BetterTransformerArgumentError} from '../errors';
@@ -19,11 +18,16 @@ export function relativePositionBiasValues(table: Float32Array, heads: number, b
   }
   const sq = queryPositions.length, sk = keyPositions.length;
   const out = new Float32Array(heads * sq * sk);
-  for (let i = 0; i < sq; i++) {
-    for (let j = 0; j < sk; j++) {
-      const d = Math.min(Math.max(keyPositions[j] - queryPositions[i], -radius), radius);
-      const row = bucketOfDistance[d + radius] * heads;
-      for (let h = 0; h < heads; h++) out[(h * sq + i) * sk + j] = table[row + h];
+  // Per head: its bias at each clamped distance, then the plane row by row (contiguous writes).
+  const byDistance = new Float32Array(bucketOfDistance.length);
+  for (let h = 0; h < heads; h++) {
+    for (let d = 0; d < bucketOfDistance.length; d++) byDistance[d] = table[bucketOfDistance[d] * heads + h];
+    for (let i = 0; i < sq; i++) {
+      const q = queryPositions[i], base = (h * sq + i) * sk;
+      for (let j = 0; j < sk; j++) {
+        const d = keyPositions[j] - q;
+        out[base + j] = byDistance[(d < -radius ? -radius : d > radius ? radius : d) + radius];
+      }
     }
   }
   return out;
