@@ -221,6 +221,25 @@ describe('relativePositionBias', () => {
     tf.dispose([table, buckets, q]);
   });
 
+  test('one table asked again with the same, then other, then the first positions and buckets: always the reference', () => {
+    // The cpu kernel keeps its last result per table; every change of an input must miss it.
+    const rows = [[1, 2], [3, 4], [5, 6]];
+    const table = tf.tensor2d(rows);
+    const calls: Array<[number[], number[], number[]]> = [
+      [[0, 1, 2], [0, 1, 2], [0, 1, 2]], [[0, 1, 2], [0, 1, 2], [0, 1, 2]], [[0, 1, 2], [0, 1, 2], [0, 1, 3]],
+      [[0, 1, 2], [1, 2], [0, 1, 2]], [[2, 1, 0], [0, 1, 2], [0, 1, 2]], [[0, 1, 2], [0, 1, 2], [0, 1, 2]],
+    ];
+    for (const [buckets, q, k] of calls) {
+      tf.tidy(() => {
+        const got = relativePositionBias(table, tf.tensor1d(buckets, 'int32'), tf.tensor1d(q, 'int32'),
+            tf.tensor1d(k, 'int32'));
+        expect(Array.from(got.dataSync())).toEqual(reference(rows, buckets, q, k));
+        got.dataSync()[0] = 1e6;  // a caller writing into its result must not reach the next call's
+      });
+    }
+    table.dispose();
+  });
+
   test('its gradient reaches the table: each bucket row collects the bias gradient of its distances', () => {
     tf.tidy(() => {
       const table = tf.tensor2d([[1, 2], [3, 4], [5, 6]]);
