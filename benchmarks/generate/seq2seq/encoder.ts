@@ -2,7 +2,7 @@
  * The encoder alone (t5-small): onnxruntime-node on the optimum export's encoder_model.onnx against tfjs `cpu`
  * with BetterTransformer.transform on the tfjs encoder graph (.deps/bench-seq2seq/<model>/tfjs_encoder, same
  * weights), and plain tfjs-node on that graph for context. onnxruntime-node and the tfjs `cpu` engine are timed
- * in alternating rounds so that both see the same machine (each turn untimed calls for 50 ms, then 3 timed ones:
+ * in alternating rounds so that both see the same machine (each turn untimed calls for 400 ms, then 3 timed ones:
  * the untimed calls absorb the other engine's threads still spinning and its own waking) — until the repeats or the
  * time budget run out; an engine left with fewer calls then gets the rest on its own —; tfjs-node runs after them
  * (it is another tfjs backend: alternating would move the weights between backends).
@@ -122,8 +122,14 @@ export interface EncoderTiming {
   seconds: number;
 }
 
-/** Untimed calls at the start of each engine's turn, for at least this long (and at least one). */
-const SETTLE_MS = 50;
+/**
+ * Untimed calls at the start of each engine's turn, for at least this long (and at least one). Measured on 2
+ * vCPUs, t5-small at batch 1 (scratch runs of one engine's calls timed one by one right after 20 of the other's):
+ * after onnxruntime-node, tfjs calls took 20-39 ms for about 100 ms, 11-12 ms until about 180 ms, then their
+ * steady 10.1-10.5 ms (onnxruntime's intra-op threads keep competing for the cores that long); after tfjs,
+ * onnxruntime's calls were steady within 50 ms. 50 ms, the earlier value, timed tfjs during that interference.
+ */
+const SETTLE_MS = 400;
 const TIMED_PER_TURN = 3;
 
 async function timeRounds(runners: Array<{name: string; run: Runner}>, x: Inputs, c: EncoderCase,
@@ -140,7 +146,7 @@ async function timeRounds(runners: Array<{name: string; run: Runner}>, x: Inputs
   }
   // Each turn: untimed calls for SETTLE_MS first, then TIMED_PER_TURN timed ones. Right after the other engine its
   // threads may still be spinning (measured: onnxruntime's intra-op threads, spinning after run() returns, tripled
-  // the next tfjs call on 2 cores) and this engine's own have gone to sleep; on its own, every engine runs its
+  // the next tfjs call on 2 cores and slowed tfjs for about 180 ms) and this engine's own have gone to sleep; on its own, every engine runs its
   // calls back to back, which is what the timed calls then measure.
   for (let round = 0; round * TIMED_PER_TURN < timing.repeats; round++) {
     if (round > 0 && performance.now() - start > timing.seconds * 1000) break;

@@ -299,7 +299,7 @@ function section(machine: Machine, options: Options, models: Seq2SeqModel[], cel
     lines.push('', '### The encoder alone', '',
                `Median of up to ${options.encoderRepeats} calls (fewer where ${options.encoderSeconds} s per case ran out: ` +
                'the "calls" column) after up to 3 warm-up calls (one where a call takes over a second); ' + `${ORT_ENCODER} and ${CPU_TRANSFORMED} timed in ` +
-               `alternating rounds, each turn untimed calls for 50 ms and then 3 timed ones (right after the other engine its threads may still be spinning — onnxruntime's keep spinning after run() returns, which tripled the next tfjs call on this 2-core machine — and the engine's own are asleep) (where the budget ended the rounds early, the faster engine's remaining calls follow on their own), ` +
+               `alternating rounds, each turn untimed calls for 400 ms and then 3 timed ones (right after the other engine its threads may still be spinning — onnxruntime's keep competing for the cores after run() returns: they tripled the next tfjs call on this 2-core machine and slowed tfjs calls for about 180 ms — and the engine's own are asleep) (where the budget ended the rounds early, the faster engine's remaining calls follow on their own), ` +
                `${NODE_ORIGINAL} after them. Padded rows are right-padded with the pad id and masked. ` +
                '"tokens/s" counts real tokens. "relative difference": max |output − onnxruntime\'s| / max |onnxruntime\'s| at real positions.',
                '', '| model | batch × seq | padding | engine | ms | calls | real tokens/s | vs onnxruntime-node | relative difference |',
