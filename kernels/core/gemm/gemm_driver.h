@@ -22,14 +22,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#if defined(__SSE2__)
-#include <immintrin.h>
-#endif
 
 #include "../kernel_table.h"
 #include "../scratch.h"
 #include "../simd/vector_math.h"
 #include "../thread_pool.h"
+#include "pack_transposed.h"
 #include "tile_kernel.h"
 
 namespace btk {
@@ -78,40 +76,8 @@ struct Gemm {
 
   // rows x kc of a (from row0, column k0) into k-major panels of MR rows, zero padded.
   static void pack_rows(const float* a, int64_t lda, int64_t rows, int64_t k0, int64_t kc, float* packed) {
-    for (int64_t p = 0; p < ceil_div(rows, MR); ++p) {
-      float* panel = packed + p * kc * MR;
-      int64_t i = 0;
-#if defined(__SSE2__)
-      // Four full rows at a time, 4 x 4 blocks transposed in registers: a scalar transpose
-      // (one load and one store per float) was 5% of a T5-small encoder call.
-      if constexpr (MR % 4 == 0) {
-        for (; i + 4 <= MR && p * MR + i + 4 <= rows; i += 4) {
-          const float* src = a + (p * MR + i) * lda + k0;
-          int64_t k = 0;
-          for (; k + 4 <= kc; k += 4) {
-            __m128 r0 = _mm_loadu_ps(src + k), r1 = _mm_loadu_ps(src + lda + k);
-            __m128 r2 = _mm_loadu_ps(src + 2 * lda + k), r3 = _mm_loadu_ps(src + 3 * lda + k);
-            _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
-            _mm_storeu_ps(panel + k * MR + i, r0);
-            _mm_storeu_ps(panel + (k + 1) * MR + i, r1);
-            _mm_storeu_ps(panel + (k + 2) * MR + i, r2);
-            _mm_storeu_ps(panel + (k + 3) * MR + i, r3);
-          }
-          for (; k < kc; ++k)
-            for (int64_t r = 0; r < 4; ++r) panel[k * MR + i + r] = src[r * lda + k];
-        }
-      }
-#endif
-      for (; i < MR; ++i) {
-        const int64_t row = p * MR + i;
-        if (row < rows) {
-          const float* src = a + row * lda + k0;
-          for (int64_t k = 0; k < kc; ++k) panel[k * MR + i] = src[k];
-        } else {
-          for (int64_t k = 0; k < kc; ++k) panel[k * MR + i] = 0.0f;
-        }
-      }
-    }
+    for (int64_t p = 0; p < ceil_div(rows, MR); ++p)
+      pack_transposed(a + p * MR * lda + k0, lda, min_i64(MR, rows - p * MR), kc, 1.0f, packed + p * kc * MR, MR);
   }
 
   // One product of a (possibly grouped) call: c = epilogue(a . w).
