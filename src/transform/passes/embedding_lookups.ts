@@ -16,7 +16,7 @@ import {ADD_OPS} from '../match/operands';
 import {widestDisjoint} from '../match/widest_disjoint';
 import {rewriteLookup, rewriteUnnormalisedSum} from '../rewrite/embeddings_rewrite';
 import {rewriteSites} from './graph_rewriting';
-import {FusionPass} from './pass';
+import {aroundFusedBlocks, FusionPass} from './pass';
 
 /** The op takes int32 indices; a graph gathering at int64 ones keeps its gather. */
 function int32Indices(node: NodeDef): boolean {
@@ -41,7 +41,7 @@ export const embeddingLookupsPass: FusionPass = {
   name: 'embedding-lookups',
   description: 'table lookups and their sums with no LayerNorm after them (GPT-2, T5)',
   option: 'fuseLayerNorms',
-  applies: ctx => ctx.lookup !== undefined && ctx.report.fused.length > 0,
+  applies: aroundFusedBlocks,
   run(ctx) {
     rewriteSites(ctx, r => {
       const removed = new Set<string>();

@@ -10,7 +10,7 @@ import {EmbeddingSumMatch, matchEmbeddingSum} from '../match/embedding_sum';
 import {StandaloneLayerNorm} from '../match/standalone_layer_norm';
 import {rewriteEmbeddings} from '../rewrite/embeddings_rewrite';
 import {rewriteLayerNormSites} from './layer_norm_sites';
-import {FusionPass} from './pass';
+import {aroundFusedBlocks, FusionPass} from './pass';
 
 /** The embedding sum computing the LayerNorm's input, when it exists and only the LayerNorm reads it. */
 function embeddingSumFeeding(view: GraphView, consts: ConstantValues, ln: StandaloneLayerNorm): EmbeddingSumMatch | null {
@@ -24,8 +24,7 @@ export const embeddingsPass: FusionPass = {
   name: 'embeddings',
   description: 'embedding lookups, their sum and the LayerNorm after it',
   option: 'fuseLayerNorms',
-  // Constants must be known, and only models whose blocks were fused are rewritten at all.
-  applies: ctx => ctx.lookup !== undefined && ctx.report.fused.length > 0,
+  applies: aroundFusedBlocks,
   run(ctx) {
     rewriteLayerNormSites(ctx, 'BetterTransformer/embeddings', (ln, nodes, claimed, view, consts) => {
       const sum = embeddingSumFeeding(view, consts, ln);

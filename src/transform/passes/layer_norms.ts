@@ -5,13 +5,13 @@
  */
 import {rewriteLayerNorm} from '../rewrite/layer_norm_rewrite';
 import {rewriteLayerNormSites} from './layer_norm_sites';
-import {FusionPass} from './pass';
+import {aroundFusedBlocks, FusionPass} from './pass';
 
 export const layerNormsPass: FusionPass = {
   name: 'layer-norms',
   description: 'LayerNorm decompositions outside the fused blocks',
   option: 'fuseLayerNorms',
-  applies: ctx => ctx.lookup !== undefined && ctx.report.fused.length > 0,
+  applies: aroundFusedBlocks,
   run(ctx) {
     rewriteLayerNormSites(ctx, 'BetterTransformer/layer_norm', (ln, nodes) => rewriteLayerNorm(nodes(), ln));
   },

@@ -53,3 +53,11 @@ export interface FusionPass {
   applies(ctx: PassContext): boolean;
   run(ctx: PassContext): void;
 }
+
+/**
+ * `applies` of the passes that rewrite sites around fused blocks (norms, lookups, position biases): constants must
+ * be known, and only models whose blocks were fused are rewritten at all.
+ */
+export function aroundFusedBlocks(ctx: PassContext): boolean {
+  return ctx.lookup !== undefined && ctx.report.fused.length > 0;
+}

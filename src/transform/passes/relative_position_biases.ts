@@ -15,7 +15,7 @@ import {formatInputRef, InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
 import {matchRelativePositionBias} from '../match/relative_position_bias';
 import {rewriteSites} from './graph_rewriting';
-import {FusionPass} from './pass';
+import {aroundFusedBlocks, FusionPass} from './pass';
 
 /**
  * The nodes that only computed the bias (everything above it that nothing else reads, up to its Ranges and
@@ -56,7 +56,7 @@ export const relativePositionBiasesPass: FusionPass = {
   name: 'relative-position-biases',
   description: "T5's relative position bias subgraph feeding fused encoder layers",
   option: 'fuseLayerNorms',
-  applies: ctx => ctx.lookup !== undefined && ctx.report.fused.length > 0,
+  applies: aroundFusedBlocks,
   run(ctx) {
     rewriteSites(ctx, r => {
       for (const bias of biasInputs(r.view)) {

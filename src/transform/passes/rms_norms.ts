@@ -6,13 +6,13 @@
 import {standaloneRmsNorms} from '../match/standalone_rms_norm';
 import {rewriteRmsNorm} from '../rewrite/rms_norm_rewrite';
 import {rewriteSites} from './graph_rewriting';
-import {FusionPass} from './pass';
+import {aroundFusedBlocks, FusionPass} from './pass';
 
 export const rmsNormsPass: FusionPass = {
   name: 'rms-norms',
   description: 'RMSNorm decompositions outside the fused blocks',
   option: 'fuseLayerNorms',
-  applies: ctx => ctx.lookup !== undefined && ctx.report.fused.length > 0,
+  applies: aroundFusedBlocks,
   run(ctx) {
     rewriteSites(ctx, r => {
       for (const norm of standaloneRmsNorms(r.view, r.consts)) rewriteRmsNorm(r.nodes('BetterTransformer/rms_norm'), norm);
