@@ -96,5 +96,6 @@ export function writeModelArtifacts(dir: string, artifacts: tf.io.ModelArtifacts
   if (artifacts.signature) json['signature'] = artifacts.signature;
   if (artifacts.userDefinedMetadata) json['userDefinedMetadata'] = artifacts.userDefinedMetadata;
   if (artifacts.modelInitializer) json['modelInitializer'] = artifacts.modelInitializer;
+  if (artifacts.trainingConfig) json['trainingConfig'] = artifacts.trainingConfig;
   fs.writeFileSync(path.join(dir, 'model.json'), JSON.stringify(json));
 }
