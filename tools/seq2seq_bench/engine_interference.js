@@ -11,7 +11,8 @@
 const path = require('path');
 const tf = require('@tensorflow/tfjs-core');
 require('@tensorflow/tfjs-backend-cpu');
-const ort = require('onnxruntime-node');
+// A benchmark-only dependency: benchmarks/node_modules (node tools/bench-deps.js installs it).
+const ort = require(require.resolve('onnxruntime-node', {paths: [path.join(__dirname, '..', '..', 'benchmarks')]}));
 const {loadGraphModelSync} = require('@tensorflow/tfjs-converter');
 const root = path.resolve(__dirname, '..', '..');
 const {readModelArtifacts} = require(path.join(root, 'dist', 'io', 'model_files'));

@@ -3,7 +3,7 @@
  * Where onnxruntime-node spends a T5-small encoder call, by operator: the evidence behind RESULTS.md's note on the
  * batch-8 encoder row. Runs encoder_model.onnx with onnxruntime's profiler (same session options as the
  * benchmark), then sums each operator type's kernel time per call and, for MatMul, the rate in GFLOP/s.
- * Needs the t5-small models from make_models.py.
+ * Needs the t5-small models from make_models.py and `node tools/bench-deps.js`.
  *
  *   node tools/seq2seq_bench/ort_encoder_profile.js [--batch 8] [--calls 20]
  */
@@ -11,7 +11,8 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const ort = require('onnxruntime-node');
+// A benchmark-only dependency: benchmarks/node_modules (node tools/bench-deps.js installs it).
+const ort = require(require.resolve('onnxruntime-node', {paths: [path.join(__dirname, '..', '..', 'benchmarks')]}));
 
 function flag(name, fallback) {
   const i = process.argv.indexOf(name);
