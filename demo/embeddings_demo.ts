@@ -15,6 +15,7 @@ import {Presets, SingleBar} from 'cli-progress';
 import {DEFAULT_MODEL_NAME, defaultModelDirectory, EmbedResult, SentenceEmbedder, toBetterTransformer} from 'tfjs-better-transformer/embeddings';
 import {DEMO_SENTENCES} from './demo_sentences';
 import {formatSimilarityTable, nearestNeighbours} from './similarity_table';
+import {blankLinesNote, readSentenceFile} from './read_sentences';
 
 interface DemoOptions {
   input?: string;
@@ -35,7 +36,7 @@ function parseOptions(argv: string[]): DemoOptions {
   };
   return new Command('npm run demo --')
       .description(`Sentence embeddings with ${DEFAULT_MODEL_NAME}: the original graph against BetterTransformer`)
-      .option('--input <file>', 'embed these sentences, one a line (default: built-in examples)')
+      .option('--input <file>', 'embed these sentences, one a line; a blank line is an empty sentence (default: built-in examples)')
       .option('--output <file>', 'write the embeddings as a JSON array (same order as the input)')
       .option('--batch-size <n>', 'sentences per model call', positiveInt, 6)
       .option('--compare <n>', 'sentences the (slow) original graph embeds for the comparison', positiveInt, 24)
@@ -46,9 +47,10 @@ function parseOptions(argv: string[]): DemoOptions {
 
 function readSentences(file: string | undefined): string[] {
   if (!file) return [...DEMO_SENTENCES];
-  const lines = fs.readFileSync(file, 'utf8').split(/\r?\n/).filter(l => l.trim() !== '');
-  if (lines.length === 0) throw new Error(`${file} has no sentences`);
-  return lines;
+  const {sentences, blankLines} = readSentenceFile(file);
+  const note = blankLinesNote(file, blankLines);
+  if (note) console.log(note);
+  return sentences;
 }
 
 /** Embeds with a progress bar on stderr; returns the result and wall time (after one warm-up call). */

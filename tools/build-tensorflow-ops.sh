@@ -17,16 +17,28 @@ done
 # shellcheck source=lib/node_gyp.sh
 . "$ROOT/tools/lib/node_gyp.sh"
 
-TF_DIR="${TF_DIR:-$ROOT/node_modules/@tensorflow/tfjs-node/deps}"
+# tfjs-node as Node resolves it from this package: its node_modules in a clone, a sibling in an install.
+TFJS_NODE="$(cd "$ROOT" && node -p "require('path').dirname(require.resolve('@tensorflow/tfjs-node/package.json'))" 2>/dev/null || true)"
+TF_DIR="${TF_DIR:-${TFJS_NODE:+$TFJS_NODE/deps}}"
+[ -n "$TF_DIR" ] || {
+  echo "build-tensorflow-ops: @tensorflow/tfjs-node is not installed (npm install @tensorflow/tfjs-node, or set TF_DIR)" >&2
+  exit 1
+}
 [ -f "$TF_DIR/include/tensorflow/c/kernels.h" ] || {
-  echo "build-tensorflow-ops: no TensorFlow headers in $TF_DIR (run tools/setup-tfjs-node.sh first)" >&2
+  echo "build-tensorflow-ops: no TensorFlow C headers in $TF_DIR (tfjs-node's libtensorflow; in a clone, tools/setup-tfjs-node.sh lays them out)" >&2
   exit 1
 }
 TF_DIR="$(readlink -f "$TF_DIR")"
 GYP_DEFINES=("-Dtf_dir=$TF_DIR")
 if [ "$GPU" = 1 ]; then
   CUDA_BUILD="${BT_CUDA_BUILD_DIR:-$ROOT/kernels/cuda/build}"
-  [ -f "$CUDA_BUILD/libbt_cuda.so" ] || BT_CUDA_BUILD_DIR="$CUDA_BUILD" bash "$ROOT/tools/build-cuda.sh"
+  if [ ! -f "$CUDA_BUILD/libbt_cuda.so" ]; then
+    [ -f "$ROOT/tools/build-cuda.sh" ] || {
+      echo "build-tensorflow-ops: --gpu needs libbt_cuda ($CUDA_BUILD/libbt_cuda.so), built by tools/build-cuda.sh from a clone of the repository" >&2
+      exit 1
+    }
+    BT_CUDA_BUILD_DIR="$CUDA_BUILD" bash "$ROOT/tools/build-cuda.sh"
+  fi
   GYP_DEFINES+=("-Dwith_cuda=1" "-Dcuda_build_dir=$CUDA_BUILD")
 fi
 run_node_gyp "$ROOT/kernels/bindings/tensorflow" rebuild "--jobs=$(nproc 2>/dev/null || echo 2)" -- "${GYP_DEFINES[@]}"

@@ -38,7 +38,9 @@ export function tensorflowOpLibraryStatus(): OpLibraryStatus {
   const file = defaultOpLibraryPath();
   try {
     if (!fs.existsSync(file)) {
-      status = {loaded: false, path: file, error: 'not built (run tools/build-tensorflow-ops.sh)', ops: [], kernels: []};
+      // The script ships with the package, so this command works from a clone and from an install alike.
+      const script = path.join(packageRoot(), 'tools', 'build-tensorflow-ops.sh');
+      status = {loaded: false, path: file, error: `not built (run: bash ${script})`, ops: [], kernels: []};
     } else {
       // tfjs-node must be in the process first: the library links the libtensorflow it loaded.
       require('@tensorflow/tfjs-node');
