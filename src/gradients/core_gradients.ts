@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {BetterTransformerArgumentError} from '../errors';
+import {loadTfjsLayers} from './load_tfjs_layers';
 
 /**
  * Backward passes that differentiate a composite of tfjs ops need the
@@ -11,7 +12,7 @@ import {BetterTransformerArgumentError} from '../errors';
 export function ensureCoreGradients(): void {
   if (tf.getGradient('MatMul') != null && tf.getGradient('Sum') != null) return;
   try {
-    require('@tensorflow/tfjs-layers');
+    loadTfjsLayers();
   } catch (e) {
     throw new BetterTransformerArgumentError(
         'gradients of tfjs core ops are not registered: import @tensorflow/tfjs or @tensorflow/tfjs-layers ' +

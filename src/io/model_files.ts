@@ -6,10 +6,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs-core';
+import {ModelFileError, specBytes, weightSpecsByteLength} from './weight_specs';
 
-export class ModelFileError extends Error {}
-
-const BYTES: Record<string, number> = {float32: 4, int32: 4, bool: 1, uint8: 1, float16: 2, uint16: 2, int8: 1, int16: 2, complex64: 8};
+export {ModelFileError, weightSpecsByteLength};
 
 export function modelJsonPath(location: string): string {
   const p = fs.existsSync(location) && fs.statSync(location).isDirectory() ? path.join(location, 'model.json') : location;
@@ -29,22 +28,6 @@ export function readModelJson(location: string): tf.io.ModelJSON {
     throw new ModelFileError(`${p} is not a tfjs model.json (no modelTopology)`);
   }
   return json as tf.io.ModelJSON;
-}
-
-function specBytes(spec: tf.io.WeightsManifestEntry): number {
-  const count = spec.shape.reduce((a, b) => a * b, 1);
-  if (spec.quantization) return count * BYTES[spec.quantization.dtype];
-  const size = BYTES[spec.dtype];
-  if (size === undefined) throw new ModelFileError(`weight '${spec.name}' has unsupported dtype ${spec.dtype}`);
-  return count * size;
-}
-
-/**
- * The bytes the weight specs describe, in order: where a weight buffer's data
- * ends (a model's buffer may hold trailing bytes after it, which tfjs ignores).
- */
-export function weightSpecsByteLength(specs: readonly tf.io.WeightsManifestEntry[]): number {
-  return specs.reduce((n, spec) => n + specBytes(spec), 0);
 }
 
 export function readModelArtifacts(location: string): tf.io.ModelArtifacts {

@@ -7,10 +7,8 @@
  * family names describe which known models share that structure and name the
  * pattern in reports.
  */
-import * as fs from 'fs';
-import * as path from 'path';
-import {packageRoot} from '../package_root';
 import type {OpName} from '../op_table';
+import {readArchitectureFiles} from './architecture_files';
 import type {EncoderLayerMatch} from './match/encoder_layer';
 
 export interface ArchitectureEntry {
@@ -33,9 +31,7 @@ let cache: ArchitectureEntry[] | null = null;
 
 export function architectureTable(): ArchitectureEntry[] {
   if (cache) return cache;
-  const dir = path.join(packageRoot(), 'models');
-  cache = fs.readdirSync(dir).filter(f => f.endsWith('.json')).sort()
-      .map(f => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')) as ArchitectureEntry);
+  cache = readArchitectureFiles() as ArchitectureEntry[];
   return cache;
 }
 

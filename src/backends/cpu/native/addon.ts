@@ -1,15 +1,14 @@
 /**
  * The native core addon tfjs_bt_kernels.node (kernels/bindings/node over
  * kernels/core, built from binding.gyp at the package root at install by
- * tools/install-native.js, or a prebuild in prebuilds/), loaded once with
- * node-gyp-build. Where it cannot load, the `cpu` backend keeps the portable
- * TypeScript kernels and this module warns once, saying why. TFJS_BT_NATIVE=off
- * skips it (no warning); TFJS_BT_NATIVE_PATH loads another build (e.g. the
- * sanitizer build of tools/test-sanitizers.sh).
+ * tools/install-native.js, or a prebuild in prebuilds/), loaded once
+ * (load_addon.ts says how; TFJS_BT_NATIVE=off skips it, TFJS_BT_NATIVE_PATH
+ * loads another build, e.g. the sanitizer build of tools/test-sanitizers.sh).
+ * Where it cannot load, the `cpu` backend keeps the portable TypeScript
+ * kernels and this module warns once, saying why.
  */
-import {packageRoot} from '../../../package_root';
-
 import type {NativeKernels} from './api';
+import {loadNativeAddon} from './load_addon';
 
 export type NativeCore = NativeKernels;
 
@@ -18,20 +17,13 @@ let failure: string | null = null;
 
 export function nativeCore(): NativeCore | null {
   if (core !== undefined) return core;
-  if (process.env.TFJS_BT_NATIVE === 'off') {
-    core = null;
-    failure = 'disabled by TFJS_BT_NATIVE=off';
-    return core;
-  }
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-var-requires
-    const override = process.env.TFJS_BT_NATIVE_PATH;
-    const load = require('node-gyp-build') as (dir: string) => NativeCore;
-    core = override ? require(override) as NativeCore : load(packageRoot());
-  } catch (e) {
-    core = null;
-    failure = (e as Error).message.split('\n')[0];
-    console.warn(`tfjs-better-transformer: native kernels unavailable (${failure}); using the portable TypeScript kernels`);
+  const loaded = loadNativeAddon();
+  core = loaded.core;
+  if (loaded.core === null) {
+    failure = loaded.failure;
+    if (loaded.warn) {
+      console.warn(`tfjs-better-transformer: native kernels unavailable (${failure}); using the portable TypeScript kernels`);
+    }
   }
   return core;
 }
