@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
- * Prints the README's supported-architectures table from models/*.json;
- * `--write` replaces the table between the README's markers.
+ * The supported-architectures tables, generated from models/*.json: a short one in README.md (what is
+ * fused, whether the generator caches) and the full one in docs/architectures.md (blocks, ops, notes).
+ * Without arguments prints both; `--write` replaces each between its file's markers.
  */
 'use strict';
 const fs = require('fs');
@@ -17,36 +18,62 @@ const FUSION = {
   refused: 'left as it is',
 };
 
-function table() {
+function entries() {
   const dir = path.join(ROOT, 'models');
-  const entries = fs.readdirSync(dir).filter(f => f.endsWith('.json')).sort()
+  return fs.readdirSync(dir).filter(f => f.endsWith('.json')).sort()
       .map(f => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
-  const rows = entries.map(e => {
+}
+
+const generatorColumn = e => (e.generation === 'cached' ? 'key/value cache' : '—');
+
+/** README.md: one line per family. */
+function shortTable() {
+  const rows = entries().map(e => `| ${e.name} | ${FUSION[e.fusion]} | ${generatorColumn(e)} |`);
+  return ['| architecture | `transform` fuses | `generator` |', '| --- | --- | --- |', ...rows].join('\n');
+}
+
+/** docs/architectures.md: blocks, the ops a transformed model calls, and why. */
+function table() {
+  const rows = entries().map(e => {
     const blocks = [e.blocks.norm ? `${e.blocks.norm}-norm` : '', e.blocks.activation ?? '', e.blocks.causal ? 'causal' : '']
         .filter(Boolean).join(', ');
     const why = (e.reason ?? e.notes ?? '').replace(/\|/g, '\\|');
     const ops = e.fusedOps.length > 0 ? e.fusedOps.map(op => `\`${op}\``).join(', ') : '—';
-    const generate = e.generation === 'cached' ? 'key/value cache' : '—';
-    return `| ${e.name} | ${blocks || '—'} | ${FUSION[e.fusion]} | ${ops} | ${generate} | ${why} |`;
+    return `| ${e.name} | ${blocks || '—'} | ${FUSION[e.fusion]} | ${ops} | ${generatorColumn(e)} | ${why} |`;
   });
   return ['| architecture | blocks | transform fuses | ops | generator | notes |', '| --- | --- | --- | --- | --- | --- |', ...rows]
       .join('\n');
 }
 
-function withTable(readme) {
-  const start = readme.indexOf(BEGIN);
-  const end = readme.indexOf(END);
-  if (start < 0 || end < start) throw new Error('README.md lacks the architectures markers');
-  return `${readme.slice(0, start + BEGIN.length)}\n${table()}\n${readme.slice(end)}`;
+/** The files the tables live in, each with the table it holds. */
+const TARGETS = [
+  {file: 'README.md', make: shortTable},
+  {file: path.join('docs', 'architectures.md'), make: table},
+];
+
+function replaceBetweenMarkers(text, file, body) {
+  const start = text.indexOf(BEGIN);
+  const end = text.indexOf(END);
+  if (start < 0 || end < start) throw new Error(`${file} lacks the architectures markers`);
+  return `${text.slice(0, start + BEGIN.length)}\n${body}\n${text.slice(end)}`;
 }
 
-module.exports = {table, withTable, BEGIN, END};
+/** `text` (the content of `file`, relative to the repository root) with its table regenerated. */
+function withTable(text, file = 'README.md') {
+  const target = TARGETS.find(t => t.file === file);
+  if (!target) throw new Error(`no architectures table belongs in ${file}`);
+  return replaceBetweenMarkers(text, file, target.make());
+}
+
+module.exports = {table, shortTable, withTable, TARGETS, BEGIN, END};
 
 if (require.main === module) {
-  if (process.argv.includes('--write')) {
-    const file = path.join(ROOT, 'README.md');
-    fs.writeFileSync(file, withTable(fs.readFileSync(file, 'utf8')));
-  } else {
-    process.stdout.write(`${table()}\n`);
+  for (const {file, make} of TARGETS) {
+    if (process.argv.includes('--write')) {
+      const full = path.join(ROOT, file);
+      fs.writeFileSync(full, withTable(fs.readFileSync(full, 'utf8'), file));
+    } else {
+      process.stdout.write(`${file}:\n${make()}\n\n`);
+    }
   }
 }
