@@ -55,7 +55,9 @@ if (tfjsNodeInstalled() || process.env.CI) {
     setupFilesAfterEnv: ['<rootDir>/test/setup/tensorflow_backend.ts'],
   });
 } else {
-  console.warn('tfjs-node is not installed: skipping the `tensorflow` backend suites (run tools/setup-tfjs-node.sh)');
+  // Information, not a problem: tfjs-node is an optional peer, and CI always installs it.
+  console.log('Backends under test: cpu, cpu-portable. tfjs-node (optional) would add the `tensorflow` backend: ' +
+              'bash tools/setup-tfjs-node.sh');
 }
 
 // testTimeout is a global option (a project's copy would be ignored, with a warning).
