@@ -2,6 +2,8 @@
  * The GraphDef JSON that tensorflowjs_converter writes into model.json
  * (`modelTopology`), and the parsing of its input references.
  */
+import {decodeBase64Text, encodeBase64Text} from './base64_text';
+
 export interface AttrValue {
   i?: string | number;
   f?: number;
@@ -107,9 +109,9 @@ export function attrIntList(node: NodeDef, name: string): number[] | undefined {
 /** String attributes are base64 in the JSON form of a GraphDef. */
 export function attrString(node: NodeDef, name: string): string | undefined {
   const s = node.attr?.[name]?.s;
-  return s === undefined ? undefined : Buffer.from(s, 'base64').toString('utf8');
+  return s === undefined ? undefined : decodeBase64Text(s);
 }
 
 export function encodeAttrString(value: string): AttrValue {
-  return {s: Buffer.from(value, 'utf8').toString('base64')};
+  return {s: encodeBase64Text(value)};
 }

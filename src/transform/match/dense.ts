@@ -4,6 +4,7 @@
  * Reshape, with the shape computed by Shape/GatherV2/Prod/Pack), _FusedMatMul
  * with a fused BiasAdd, Einsum 'abc,cd->abd', and a bias added by AddV2.
  */
+import {decodeBase64Text} from '../graph/base64_text';
 import {ConstantValues} from '../graph/constant_values';
 import {attrBool, attrShape, attrString, formatInputRef, InputRef, NodeDef} from '../graph/graph_def';
 import {GraphView} from '../graph/graph_view';
@@ -31,7 +32,7 @@ export interface DenseMatch {
 }
 
 function fusedOps(node: NodeDef): string[] {
-  return (node.attr?.['fused_ops']?.list?.s ?? []).map(s => Buffer.from(s, 'base64').toString('utf8'));
+  return (node.attr?.['fused_ops']?.list?.s ?? []).map(decodeBase64Text);
 }
 
 function constShape(view: GraphView, consts: ConstantValues, ref: InputRef): number[] | undefined {
