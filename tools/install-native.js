@@ -42,8 +42,22 @@ if (!env.npm_config_nodedir) {
   const prefix = path.resolve(process.execPath, '..', '..');
   if (fs.existsSync(path.join(prefix, 'include', 'node', 'common.gypi'))) env.npm_config_nodedir = prefix;
 }
-const result = spawnSync(process.execPath, [bin], {cwd: root, stdio: 'inherit', env});
-if (result.status !== 0) {
-  console.warn('tfjs-better-transformer: the native addon did not build; the portable TypeScript kernels will be used');
+// node-gyp's log is hundreds of lines: kept, and shown only when the build fails (or with
+// TFJS_BT_VERBOSE_INSTALL=1), so a normal install prints one line.
+const verbose = process.env.TFJS_BT_VERBOSE_INSTALL === '1';
+const started = Date.now();
+const result = spawnSync(process.execPath, [bin], {
+  cwd: root, env, encoding: 'utf8', stdio: verbose ? 'inherit' : ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20,
+});
+const seconds = ((Date.now() - started) / 1000).toFixed(0);
+if (result.status === 0) {
+  console.log(`tfjs-better-transformer: native core ready (${seconds} s)`);
+} else {
+  if (!verbose) {
+    const log = `${result.stdout || ''}${result.stderr || ''}`.trimEnd().split('\n');
+    console.warn(log.slice(-40).join('\n'));
+  }
+  console.warn('tfjs-better-transformer: the native addon did not build (log above); the portable TypeScript ' +
+               'kernels will be used, about 80x slower. Fix the cause, then: npm rebuild tfjs-better-transformer');
 }
 process.exit(0);
