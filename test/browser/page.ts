@@ -11,6 +11,7 @@ import {activeImplementations, nativeCoreFailure, tensorflowOpLibraryStatus} fro
 import {attentionCases} from './attention_suite';
 import {encoderCases} from './encoder_suite';
 import {fixtureCases} from './fixture_suite';
+import {generationCases} from './generation_suite';
 import {BrowserCase, CaseResult, check, runCase} from './suite';
 
 /** What the browser build reports about itself: portable kernels, and why the Node-only ones are absent. */
@@ -33,7 +34,7 @@ async function runBrowserSuite(): Promise<CaseResult[]> {
   await tf.setBackend('cpu');
   await tf.ready();
   const results: CaseResult[] = [];
-  for (const c of [...environmentCases, ...attentionCases(), ...encoderCases(), ...fixtureCases()]) {
+  for (const c of [...environmentCases, ...attentionCases(), ...encoderCases(), ...fixtureCases(), ...generationCases()]) {
     results.push(await runCase(c));
   }
   return results;
