@@ -2,9 +2,10 @@
  * `npm run bench:generate`: text-generation speed of two random decoders (GPT-2 and Llama-style, one seeded
  * set of fp32 weights each) through transformers.js with its key/value cache (the reference), our cached
  * generator (BetterTransformer.generator: cpu fp32, cpu bfloat16 weights, tfjs-node fp32) and the converted
- * graph run by plain tfjs-node recomputing the whole prefix per token. Writes the markdown section into
- * benchmarks/RESULTS.md (a --quick run: benchmarks/generate/last-results.md), the chart to benchmarks/generate-chart.svg
- * and every figure as JSON to .deps/bench-decoders/results/last-run.json.
+ * graph run by plain tfjs-node recomputing the whole prefix per token. Writes the markdown section and the chart
+ * beside the harness (benchmarks/generate/last-results.md, last-chart.svg: git-ignored) or, with --write-results,
+ * into benchmarks/RESULTS.md and benchmarks/generate-chart.svg (committed), and every figure as JSON to
+ * .deps/bench-decoders/results/last-run.json. A full run takes about 20 minutes on 2 cores (--long adds about 15).
  *
  * Needs the models: tools/decoder_bench/setup.sh, then
  * .deps/minilm-venv/bin/python tools/decoder_bench/make_models.py.
@@ -12,6 +13,7 @@
  *   npm run bench:generate                      # batches 1 and 8, prompt 32, 256 new tokens
  *   npm run bench:generate -- --long            # also: position flatness and memory over 2,000 decode steps
  *   npm run bench:generate -- --quick           # smoke run: a few tokens, batches 1 and 2
+ *   npm run bench:generate -- --write-results   # a full run into benchmarks/RESULTS.md
  *   npm run bench:generate -- --engines better --models llama-6l
  *   npm run bench:generate -- --seq2seq         # the encoder–decoders instead (benchmarks/generate/seq2seq/seq2seq.ts)
  */
@@ -44,6 +46,7 @@ interface GenerateOptions {
   window: number;
   sampleStride: number;
   sectionFile?: string;
+  writeResults: boolean;
 }
 
 const WINDOW_CENTRES = [64, 1024];
@@ -69,7 +72,8 @@ function parseOptions(): GenerateOptions {
       .option('--long-steps <n>', 'decode steps of the long run, after the first new token', int, 2000)
       .option('--window <n>', 'ms/step at a position is the median over position ± window', int, 16)
       .option('--sample-stride <n>', 'the recomputing baseline is timed every n positions inside a window', int, 8)
-      .option('--section-file <path>', 'write the results section (and no chart) to this file instead of benchmarks/RESULTS.md')
+      .option('--section-file <path>', 'write the results section (and no chart) to this file')
+      .option('--write-results', 'write into benchmarks/RESULTS.md and benchmarks/generate-chart.svg (committed files)', false)
       .parse(process.argv)
       .opts<GenerateOptions>();
   return options.quick ? {...options, newTokens: 8, recomputeNewTokens: 8, batchSizes: [1, 2], longSteps: 120} : options;
@@ -179,17 +183,18 @@ async function main(): Promise<void> {
     longSteps: options.longSteps, window: half, windowCentres: WINDOW_CENTRES, sampleStride: options.sampleStride,
   };
   const section = generateSection(machine, setup, models, cells, longResults, missing, notes);
-  // A full run goes into benchmarks/RESULTS.md; a smoke run only beside the harness (git-ignored).
+  // Only an explicit --write-results (of a full run) touches the committed files; otherwise beside the harness.
+  const committed = options.writeResults && !options.quick;
   const sectionFile = options.sectionFile ? path.resolve(options.sectionFile) :
-      options.quick ? path.join(root, 'benchmarks', 'generate', 'last-results.md') : path.join(root, 'benchmarks', 'RESULTS.md');
+      committed ? path.join(root, 'benchmarks', 'RESULTS.md') : path.join(root, 'benchmarks', 'generate', 'last-results.md');
   writeSection(sectionFile, section);
 
   const chartPoints = chartData(cells, longResults);
   if (chartPoints.length > 0 && !options.sectionFile) {
     const title = `ms per decode step against position, batch 1, prompt ${options.promptLength}` +
                   (options.quick ? ' (smoke run)' : '');
-    const chartFile = options.quick ? path.join(root, 'benchmarks', 'generate', 'last-chart.svg') :
-                                      path.join(root, 'benchmarks', 'generate-chart.svg');
+    const chartFile = committed ? path.join(root, 'benchmarks', 'generate-chart.svg') :
+                                  path.join(root, 'benchmarks', 'generate', 'last-chart.svg');
     fs.writeFileSync(chartFile, await renderGenerationChartSvg(chartPoints, title));
   }
   const jsonDir = path.join(root, '.deps', 'bench-decoders', 'results');

@@ -1,14 +1,18 @@
 /**
  * `npm run bench:race`: all-MiniLM-L6-v2 on the same sentences and batches
  * through tfjs (cpu original and transformed, wasm original, tfjs-node
- * original and transformed where installed) and transformers.js. Writes the
- * race section of benchmarks/RESULTS.md and benchmarks/race-chart.svg.
+ * original and transformed where installed) and transformers.js. Writes its
+ * section and chart beside the harness (benchmarks/race/last-results.md and
+ * last-chart.svg, git-ignored); with --write-results into the race section of
+ * benchmarks/RESULTS.md and benchmarks/race-chart.svg, the committed ones.
+ * A full run takes about 25 minutes on 2 cores (--quick: about 2).
  *
  * Needs the fp32 tfjs graph and the ONNX export in .deps: tools/minilm/setup.sh, then
  * .deps/minilm-venv/bin/python tools/minilm/convert.py.
  *
  *   npm run bench:race                 # 256 sentences, batches 1, 8, 32
  *   npm run bench:race -- --quick      # smoke run: 16 sentences, short budget
+ *   npm run bench:race -- --write-results   # a full run into benchmarks/RESULTS.md
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -32,6 +36,7 @@ interface RaceOptions {
   repeats: number;
   budget: number;
   engines?: string;
+  writeResults: boolean;
 }
 
 const AGREEMENT_SENTENCES = 8;
@@ -49,6 +54,7 @@ function parseOptions(): RaceOptions {
       .option('--repeats <n>', 'full passes per cell (median reported)', int, 3)
       .option('--budget <seconds>', 'time budget per cell', int, 120)
       .option('--engines <substring>', 'run only engines whose name contains this')
+      .option('--write-results', 'write into benchmarks/RESULTS.md and benchmarks/race-chart.svg (committed files)', false)
       .parse(process.argv)
       .opts<RaceOptions>();
   return options.quick ? {...options, sentences: 16, batchSizes: [1, 8], repeats: 1, budget: 10} : options;
@@ -118,12 +124,16 @@ async function main(): Promise<void> {
     budgetSeconds: options.budget, quick: options.quick, referenceEngine: reference.name,
   };
   const section = raceSection(machine, setup, cells, missing, agreement);
-  writeSection(path.join(root, 'benchmarks', 'RESULTS.md'), section);
+  const [resultsFile, chartFile] = options.writeResults ?
+      [path.join('benchmarks', 'RESULTS.md'), path.join('benchmarks', 'race-chart.svg')] :
+      [path.join('benchmarks', 'race', 'last-results.md'), path.join('benchmarks', 'race', 'last-chart.svg')];
+  writeSection(path.join(root, resultsFile), section);
   const chart = await renderChartSvg(cells, `all-MiniLM-L6-v2, ${sentences.length} sentences of mixed length` +
                                             (options.quick ? ' (smoke run)' : ''));
-  fs.writeFileSync(path.join(root, 'benchmarks', 'race-chart.svg'), chart);
+  fs.writeFileSync(path.join(root, chartFile), chart);
   console.log(section);
-  log('wrote benchmarks/RESULTS.md (race section) and benchmarks/race-chart.svg');
+  log(`wrote ${resultsFile} (race section) and ${chartFile}` +
+      (options.writeResults ? '' : ' (--write-results puts them into benchmarks/RESULTS.md and benchmarks/race-chart.svg)'));
 }
 
 main().catch(e => {
