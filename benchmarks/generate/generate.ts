@@ -5,7 +5,7 @@
  * graph run by plain tfjs-node recomputing the whole prefix per token. Writes the markdown section and the chart
  * beside the harness (benchmarks/generate/last-results.md, last-chart.svg: git-ignored) or, with --write-results,
  * into benchmarks/RESULTS.md and benchmarks/generate-chart.svg (committed), and every figure as JSON to
- * .deps/bench-decoders/results/last-run.json. A full run takes about 20 minutes on 2 cores (--long adds about 15).
+ * .deps/bench-decoders/results/last-run.json.
  *
  * Needs the models: tools/decoder_bench/setup.sh, then
  * .deps/minilm-venv/bin/python tools/decoder_bench/make_models.py.

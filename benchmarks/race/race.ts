@@ -5,7 +5,7 @@
  * section and chart beside the harness (benchmarks/race/last-results.md and
  * last-chart.svg, git-ignored); with --write-results into the race section of
  * benchmarks/RESULTS.md and benchmarks/race-chart.svg, the committed ones.
- * A full run takes about 25 minutes on 2 cores (--quick: about 2).
+ * Each engine and batch size stops at --budget (120 s), so a full run takes at most about 40 minutes.
  *
  * Needs the fp32 tfjs graph and the ONNX export in .deps: tools/minilm/setup.sh, then
  * .deps/minilm-venv/bin/python tools/minilm/convert.py.
