@@ -12,6 +12,7 @@ import {attentionCases} from './attention_suite';
 import {encoderCases} from './encoder_suite';
 import {fixtureCases} from './fixture_suite';
 import {generationCases} from './generation_suite';
+import {gradientCases} from './gradient_suite';
 import {BrowserCase, CaseResult, check, runCase} from './suite';
 
 /** What the browser build reports about itself: portable kernels, and why the Node-only ones are absent. */
@@ -34,7 +35,7 @@ async function runBrowserSuite(): Promise<CaseResult[]> {
   await tf.setBackend('cpu');
   await tf.ready();
   const results: CaseResult[] = [];
-  for (const c of [...environmentCases, ...attentionCases(), ...encoderCases(), ...fixtureCases(), ...generationCases()]) {
+  for (const c of [...environmentCases, ...attentionCases(), ...gradientCases(), ...encoderCases(), ...fixtureCases(), ...generationCases()]) {
     results.push(await runCase(c));
   }
   return results;
