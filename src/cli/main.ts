@@ -22,9 +22,11 @@ export async function main(argv: string[]): Promise<void> {
       .exitOverride()
       .configureOutput({writeErr: text => process.stderr.write(text.split('\n')[0] + '\n')});
   program.command('inspect <model.json>')
-      .description('what transform would fuse in a model, and why anything is left alone (no weights needed)')
+      .description('what transform would fuse in a model, and why anything is left alone (weights are read when they are next to ' +
+          'model.json, else the plan is made from the topology and marks what it could not check)')
       .option('--json', 'print the report as JSON')
-      .action((model: string, opts: {json?: boolean}) => inspectCommand(model, opts));
+      .option('--no-weights', 'plan from model.json alone even when the weight files are there (faster on large models)')
+      .action(async (model: string, opts: {json?: boolean; weights?: boolean}) => inspectCommand(model, opts));
   program.command('convert <model_dir> <out_dir>')
       .description('write the transformed model (load it with the package imported)')
       .option('--attention-only', 'fuse attention cores only, not whole encoder layers')

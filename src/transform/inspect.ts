@@ -2,6 +2,12 @@
  * `inspect`: what the pass would fuse in a model.json, from its topology
  * alone (no weights: constant values are not checked, so `transform` may
  * still refuse a block whose constants differ from what the fused op computes).
+ * Where telling what a block is needs constant values (GPT-2's in-graph causal
+ * band, a mask's Tile multiples, a gated MLP's formula), the block is planned as
+ * `transform` fuses it when the check passes and the check is listed in the
+ * block's `unchecked`: never reported as refused for what could not be checked.
+ * The CLI reads the weights when they are next to model.json and then reports
+ * what `transform` does (src/cli/inspect_command.ts).
  */
 import {GraphDef, graphDefProblem} from './graph/graph_def';
 import {runGraphPass} from './graph_pass';

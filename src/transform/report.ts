@@ -11,6 +11,12 @@ export interface FusedBlock {
   layers: number;
   /** Original node names (graph models) or layer names (layers models) replaced. */
   nodes: string[];
+  /**
+   * `inspect` without weights only: checks of constant values the block needs
+   * and that could not be made (the constants are in the weight files). The
+   * block is what `transform` fuses if they pass. Absent when every check was made.
+   */
+  unchecked?: string[];
 }
 
 export interface SkippedCandidate {

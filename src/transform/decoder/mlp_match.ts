@@ -23,6 +23,8 @@ export interface MlpMatch {
   down: DenseMatch;
   activation: DecoderActivation;
   nodes: NodeDef[];
+  /** Without weights: the activation was named from the ops it uses, its formula not evaluated (see planGated). */
+  unchecked?: string[];
 }
 
 const ACTIVATIONS: Record<DecoderActivation, (z: tf.Tensor) => tf.Tensor> = {
@@ -71,6 +73,35 @@ function identify(view: GraphView, consts: ConstantValues, root: InputRef, input
   return index >= 0 ? kinds[index] : null;
 }
 
+/** The activation a gated MLP's formula names by its ops (Erf, Tanh, Sigmoid, Relu); null when it names none or several. */
+const ACTIVATION_OPS: Record<string, DecoderActivation> = {Erf: 'gelu', Tanh: 'gelu_tanh', Sigmoid: 'silu', Relu: 'relu'};
+
+/**
+ * Without weights the formula's constants are unknown, so `identify` cannot
+ * evaluate it: the gated pair is planned from its structure instead (`inspect`)
+ * — the gate is the projection the activation's ops read, the activation is
+ * named by those ops — and says so in `unchecked`.
+ */
+function planGated(view: GraphView, consts: ConstantValues, tree: ReturnType<typeof collectTree>, ups: DenseMatch[], down: DenseMatch):
+    MlpMatch | null {
+  const actNodes = tree.nodes.filter(n => n.op in ACTIVATION_OPS);
+  const kinds = new Set(actNodes.map(n => ACTIVATION_OPS[n.op]));
+  if (kinds.size !== 1) return null;
+  const activation = [...kinds][0];
+  for (const [gate, up] of [[ups[0], ups[1]], [ups[1], ups[0]]]) {
+    const gateKey = key(view, gate.output);
+    const readsGateOnly = actNodes.every(n => {
+      const leaves = collectTree(view, consts, refOf(n), null, 40).leaves;
+      return leaves.length === 1 && key(view, leaves[0]) === gateKey;
+    });
+    if (!readsGateOnly) continue;
+    return {up, gate, down, activation, nodes: tree.nodes, unchecked: [
+      `the gated feed-forward block computes ${activation}(gate) · up: not checkable without weights (the formula's constants are in the weight files)`,
+    ]};
+  }
+  return null;
+}
+
 export function matchMlp(view: GraphView, consts: ConstantValues, input: InputRef, excluded: DenseMatch[]): MatchResult<MlpMatch> {
   const exclude = new Set(excluded.map(d => key(view, d.output)));
   const ups = densesReading(view, consts, input).filter(d => !exclude.has(key(view, d.output)));
@@ -99,5 +130,7 @@ export function matchMlp(view: GraphView, consts: ConstantValues, input: InputRe
     const activation = identify(view, consts, down.input, gate.output, up.output);
     if (activation) return matched({up, gate, down, activation, nodes: tree.nodes});
   }
+  const planned = consts.haveValues ? null : planGated(view, consts, tree, ups, down);
+  if (planned) return matched(planned);
   return refused('the gated MLP does not compute act(gate) · up for a supported activation');
 }

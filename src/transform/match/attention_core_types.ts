@@ -36,8 +36,16 @@ export interface AttentionCore {
   uniformAdds: NodeDef[];
   /** 0/1 masks multiplied into the scores, each with the large negative fill term that goes with it. */
   multiplicativeMasks: Array<{node: NodeDef; band: InputRef; fill: MaskTerm}>;
-  /** Set when the multiplicative masks were proven to be the bottom-right causal band (see causal_band.ts). */
+  /**
+   * Set when the multiplicative masks were proven to be the bottom-right causal band (see causal_band.ts), or,
+   * without weights, when they could be and `unchecked` says the proof was not made.
+   */
   isCausal: boolean;
+  /**
+   * Without weights (`inspect`): what the match assumed because proving it needs constant values. The block is
+   * planned as `transform` would fuse it if these checks pass. Absent or empty when nothing was assumed.
+   */
+  unchecked?: string[];
   /**
    * A learned relative position bias (T5) inside the additive term `term`
    * (the only mask term): the term is a sum of `bias` (computed from the

@@ -4,13 +4,16 @@
  * a few score shapes — the shapes its Shape nodes would read — and compared
  * with the fused op's bottom-right causal mask (key j visible from query i iff
  * j <= i + Sk − Sq). When it matches, the band and its fill leave the mask
- * terms and the block becomes `isCausal`. Needs weights (the band's constants).
+ * terms and the block becomes `isCausal`. Needs weights (the band's constants):
+ * without them (`inspect`) a band that could be evaluated is assumed causal and
+ * the core says so in `unchecked`, so inspect plans what transform would fuse
+ * instead of refusing what it could not check.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {ConstantValues} from '../graph/constant_values';
 import {GraphView} from '../graph/graph_view';
 import type {AttentionCore} from './attention_core_types';
-import {evaluateSubgraph} from './evaluate_subgraph';
+import {evaluableWithValues, evaluateSubgraph} from './evaluate_subgraph';
 
 const SHAPES: Array<[number, number]> = [[1, 1], [3, 3], [2, 5], [5, 5], [4, 7]];
 
@@ -36,9 +39,22 @@ function bandMatches(view: GraphView, consts: ConstantValues, core: AttentionCor
   return true;
 }
 
+/** What `inspect` without weights could not check about a band it assumed causal. */
+export const CAUSAL_BAND_UNCHECKED =
+    'the mask multiplied into the scores is the causal band: not checkable without weights (its constants are in the weight files)';
+
 export function recogniseCausalBand(view: GraphView, consts: ConstantValues, core: AttentionCore): void {
-  if (!consts.haveValues || core.multiplicativeMasks.length !== 1) return;
+  if (core.multiplicativeMasks.length !== 1) return;
   const entry = core.multiplicativeMasks[0];
+  if (!consts.haveValues) {
+    // With weights the band and its fill are evaluated; a band that could not be is refused there too.
+    const shapes = new Set(core.scoreShapeReaders.map(r => r.name));
+    if (!evaluableWithValues(view, consts, entry.band, shapes) || !evaluableWithValues(view, consts, entry.fill.ref, shapes)) return;
+    core.masks = core.masks.filter(m => m !== entry.fill);
+    core.isCausal = true;
+    core.unchecked = [...(core.unchecked ?? []), CAUSAL_BAND_UNCHECKED];
+    return;
+  }
   if (!bandMatches(view, consts, core, entry.band)) return;
   // The fill must push masked scores at least 1e4 down (else dropping it changes the softmax).
   const shape = tf.tensor1d([1, 1, 2, 2], 'int32');

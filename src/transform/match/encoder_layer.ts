@@ -60,6 +60,11 @@ export interface EncoderLayerMatch {
   /** A learned position bias [1 or B, H, S, S] added to every score (T5's compute_bias output), computed outside the layer. */
   attentionBias: InputRef | null;
   /**
+   * Without weights (`inspect`): what the match assumed because checking it needs constant values (the core's
+   * causal band, the padding mask's tile, the gated MLP's formula). Absent when nothing was assumed.
+   */
+  unchecked?: string[];
+  /**
    * Shape nodes outside the layer reading a tensor inside it that has the
    * layer input's shape (T5 sizes its position bias from the normed input):
    * the rewrite points them at the layer input.
@@ -294,6 +299,7 @@ function finishLayer(
   let actNodes: NodeDef[] = [];
   let ffnOut: DenseMatch | null = null;
   let gate: DenseMatch | null = null;
+  const unchecked = [...(core.unchecked ?? []), ...(padding?.unchecked ?? [])];
   if (densesReading(view, consts, ffnSource).length === 2) {
     // Two projections of the norm's output: a gated MLP (T5 v1.1 / Flan-T5: gelu_tanh(wi_0 x) · wi_1 x).
     const mlp = matchMlp(view, consts, ffnSource, []);
@@ -307,6 +313,7 @@ function finishLayer(
     gate = mlp.value.gate;
     ffnOut = mlp.value.down;
     actNodes = mlp.value.nodes;
+    unchecked.push(...(mlp.value.unchecked ?? []));
   } else if (ffnIn.fusedActivation) {
     if (ffnIn.fusedActivation !== 'Relu') return refused(`unsupported fused activation ${ffnIn.fusedActivation}`);
     activation = 'relu';
@@ -364,6 +371,7 @@ function finishLayer(
   const match: EncoderLayerMatch = {
     core, normFirst, input: layerInput, output, qkv: proj.qkv, qScale: proj.qScale, heads, headDim,
     outProj, ffnIn, gate, ffnOut, activation, normKind: ln1.kind, ln1, ln2, padding, attentionBias, shapeReaders: [], interior,
+    ...(unchecked.length ? {unchecked} : {}),
   };
   const leak = escaping(view, match);
   if (leak) return refused(leak);

@@ -76,6 +76,36 @@ function compute(node: NodeDef, input: tf.Tensor[]): tf.Tensor {
   }
 }
 
+/** The ops compute() evaluates (kept next to it: a case added there belongs here too). */
+const EVALUATED_OPS = new Set(['Add', 'AddV2', 'Sub', 'Mul', 'RealDiv', 'Div', 'FloorDiv', 'Neg', 'Abs', 'Log', 'GatherV2',
+  'Rsqrt', 'Sqrt', 'Square', 'Pow', 'Reciprocal', 'Erf', 'Tanh', 'Sigmoid', 'Relu', 'SquaredDifference', 'Mean', 'Maximum',
+  'Minimum', 'GreaterEqual', 'Greater', 'LessEqual', 'Less', 'Equal', 'LogicalAnd', 'Cast', 'Identity', 'StopGradient',
+  'Reshape', 'ExpandDims', 'Pack', 'ConcatV2', 'Range', 'Shape', 'StridedSlice', 'Transpose', 'Tile', 'Fill', 'SelectV2',
+  'Select', 'Sum']);
+
+/**
+ * Whether evaluateSubgraph could evaluate `root` once constant values are
+ * known, judged from the structure alone: every path ends in a Const or a
+ * tensor named in `given`, through ops it computes. Lets `inspect` (no
+ * weights) tell a check it cannot make from one that would fail anyway.
+ */
+export function evaluableWithValues(view: GraphView, consts: ConstantValues, root: InputRef, given: Set<string>): boolean {
+  const seen = new Set<string>();
+  const stack: InputRef[] = [root];
+  while (stack.length > 0) {
+    const ref = view.resolve(stack.pop() as InputRef).ref;
+    const key = formatInputRef(ref);
+    if (given.has(ref.node) || given.has(key) || seen.has(key)) continue;
+    seen.add(key);
+    if (seen.size > MAX_NODES) return false;
+    if (consts.isConst(ref)) continue;
+    const node = view.node(ref.node);
+    if (!node || ref.output !== 0 || !EVALUATED_OPS.has(node.op)) return false;
+    stack.push(...view.dataInputs(node));
+  }
+  return true;
+}
+
 export function evaluateSubgraph(
     view: GraphView, consts: ConstantValues, root: InputRef, given: Map<string, tf.Tensor>): tf.Tensor | null {
   try {

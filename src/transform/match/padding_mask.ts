@@ -19,6 +19,8 @@ export interface PaddingMaskMatch {
   /** The model input holding the [B, S] 0/1 mask. */
   input: InputRef;
   nodes: NodeDef[];
+  /** Without weights: what was assumed because checking it needs constant values (see AttentionCore.unchecked). */
+  unchecked?: string[];
 }
 
 const LAYOUT_OPS = new Set(['Cast', 'Reshape', 'ExpandDims', 'StridedSlice', 'Identity', 'Tile']);
@@ -26,19 +28,24 @@ const LAYOUT_OPS = new Set(['Cast', 'Reshape', 'ExpandDims', 'StridedSlice', 'Id
 /**
  * A Tile that repeats the mask only over the axes between batch and keys (BART's [B, 1, 1, S] mask tiled to
  * [B, 1, T, S]): every query still sees its row's key mask. Its multiples are a constant vector or a Pack of
- * scalars; the first and the last must be the constant 1.
+ * scalars; the first and the last must be the constant 1. 'unknown' without weights where those are constants
+ * whose values are in the weight files.
  */
-function tilesOnlyInnerAxes(view: GraphView, consts: ConstantValues, tile: NodeDef): boolean {
+function tilesOnlyInnerAxes(view: GraphView, consts: ConstantValues, tile: NodeDef): boolean | 'unknown' {
   const multiples = view.resolvedInput(tile, 1);
   if (!multiples) return false;
+  const unknown = (ref: InputRef) => !consts.haveValues && consts.isConst(ref);
+  if (unknown(multiples)) return 'unknown';
   const values = consts.ints(multiples);
   if (values) return values.length >= 2 && values[0] === 1 && values[values.length - 1] === 1;
   const pack = view.resolve(multiples).node;
   if (pack?.op !== 'Pack') return false;
   const parts = view.dataInputs(pack);
-  const isOne = (ref: InputRef | undefined) => !!ref && consts.ints(view.resolve(ref).ref)?.length === 1 &&
-      consts.ints(view.resolve(ref).ref)?.[0] === 1;
-  return parts.length >= 2 && isOne(parts[0]) && isOne(parts[parts.length - 1]);
+  if (parts.length < 2) return false;
+  const ends = [parts[0], parts[parts.length - 1]].map(ref => view.resolve(ref).ref);
+  const isOne = (ref: InputRef) => consts.ints(ref)?.length === 1 && consts.ints(ref)?.[0] === 1;
+  if (ends.some(ref => !unknown(ref) && !isOne(ref))) return false;
+  return ends.some(unknown) ? 'unknown' : true;
 }
 
 /** `sign` is -1 when the term is subtracted from the scores. */
@@ -46,18 +53,26 @@ export function matchPaddingMask(view: GraphView, consts: ConstantValues, maskRe
   const tree = collectTree(view, consts, maskRef, null);
   if (tree.leaves.length !== 1) return refused('the attention mask is computed from more than one tensor');
   const nodes: NodeDef[] = [...tree.nodes];
+  const unchecked: string[] = [];
   let node = view.resolve(tree.leaves[0]).node;
   for (let guard = 0; node && LAYOUT_OPS.has(node.op) && guard < 8; guard++) {
     if (node.op === 'StridedSlice' && (attrInt(node, 'shrink_axis_mask') ?? 0) !== 0) {
       return refused(`mask slice '${node.name}' drops axes`);
     }
-    if (node.op === 'Tile' && !tilesOnlyInnerAxes(view, consts, node)) return refused(`mask tile '${node.name}' repeats the batch or the keys`);
+    if (node.op === 'Tile') {
+      const inner = tilesOnlyInnerAxes(view, consts, node);
+      if (!inner) return refused(`mask tile '${node.name}' repeats the batch or the keys`);
+      if (inner === 'unknown') {
+        unchecked.push(`mask tile '${node.name}' repeats neither the batch nor the keys: not checkable without weights ` +
+            '(its multiples are in the weight files)');
+      }
+    }
     nodes.push(node);
     node = view.producer(node, 0);
   }
   if (node?.op !== 'Placeholder') return refused('the attention mask does not come from a model input');
   const input: InputRef = {node: node.name, output: 0, control: false};
-  if (!consts.haveValues) return matched({input, nodes});
+  if (!consts.haveValues) return matched({input, nodes, ...(unchecked.length ? {unchecked} : {})});
   const leaf = tree.leaves[0];
   const probe = tf.tensor1d([0, 1]);
   const got = evaluateSubgraph(view, consts, tree.root, new Map([[refKey(view, leaf), probe]]));

@@ -14,7 +14,7 @@ import {nodeReadingPaddedRows} from '../match/padded_rows';
 import {matchPaddingMaskSum} from '../match/padding_mask';
 import {identifyArchitecture} from '../architectures';
 import {FusedBlock, TransformReport} from '../report';
-import {rewriteAttentionCore} from '../rewrite/attention_rewrite';
+import {POSITION_BIAS_REFUSAL, rewriteAttentionCore} from '../rewrite/attention_rewrite';
 import {rewriteEncoderLayer} from '../rewrite/encoder_rewrite';
 import {NodeFactory} from '../rewrite/node_builders';
 import {AttentionCandidate, FusionPass, PassContext} from './pass';
@@ -108,14 +108,15 @@ function keepPaddedRowsWhereRead(ctx: PassContext, view: GraphView, consts: Cons
 
 function recordPlanned(report: TransformReport, c: AttentionCandidate): void {
   if (c.layer) {
-    report.fused.push({kind: 'encoderLayer', layers: 1, nodes: c.layer.interior.map(n => n.name)});
+    const unchecked = c.layer.unchecked ?? [];
+    report.fused.push({kind: 'encoderLayer', layers: 1, nodes: c.layer.interior.map(n => n.name),
+      ...(unchecked.length ? {unchecked} : {})});
     return;
   }
   if (c.core.positionBias) {
     // The fused attention alone does not take a position bias (rewriteAttentionCore refuses it).
     const layer = c.layerRefusal ? `; encoder layer not fused: ${c.layerRefusal}` : '';
-    report.skipped.push({nodes: [c.core.softmax.name], reason: 'attention bias depends on learned position weights ' +
-        `(relative attention bias), which the fused attention op does not compute${layer}`});
+    report.skipped.push({nodes: c.core.interior.map(n => n.name), reason: `${POSITION_BIAS_REFUSAL}${layer}`});
     return;
   }
   report.fused.push({kind: 'attention', layers: 1, nodes: c.core.interior.map(n => n.name)});

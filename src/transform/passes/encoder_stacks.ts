@@ -22,8 +22,11 @@ function plannedStacks(ctx: PassContext): FusedBlock[] {
   const out: FusedBlock[] = [];
   let run: AttentionCandidate[] = [];
   const flush = () => {
-    if (run.length >= 2) out.push({kind: 'encoderStack', layers: run.length, nodes: run.flatMap(c => c.layer?.interior.map(n => n.name) ?? [])});
-    else if (run.length === 1) out.push({kind: 'encoderLayer', layers: 1, nodes: run[0].layer?.interior.map(n => n.name) ?? []});
+    // What inspect could not check without weights, once per stack.
+    const unchecked = [...new Set(run.flatMap(c => c.layer?.unchecked ?? []))];
+    const rest = unchecked.length ? {unchecked} : {};
+    if (run.length >= 2) out.push({kind: 'encoderStack', layers: run.length, nodes: run.flatMap(c => c.layer?.interior.map(n => n.name) ?? []), ...rest});
+    else if (run.length === 1) out.push({kind: 'encoderLayer', layers: 1, nodes: run[0].layer?.interior.map(n => n.name) ?? [], ...rest});
     run = [];
   };
   for (const c of ctx.candidates) {
@@ -33,7 +36,8 @@ function plannedStacks(ctx: PassContext): FusedBlock[] {
     }
     const prev = run[run.length - 1]?.layer;
     const chained = prev && key(c.layer.input) === key(prev.output) && prev.normFirst === c.layer.normFirst &&
-        prev.activation === c.layer.activation && prev.padding?.input.node === c.layer.padding?.input.node;
+        prev.activation === c.layer.activation && prev.core.isCausal === c.layer.core.isCausal &&
+        prev.padding?.input.node === c.layer.padding?.input.node;
     if (!chained) flush();
     run.push(c);
   }

@@ -44,13 +44,14 @@ export function checkUniformAdds(core: AttentionCore, consts: ConstantValues): s
   return null;
 }
 
+/** Why an attention core with a position bias is not fused alone (inspect's plan says the same). */
+export const POSITION_BIAS_REFUSAL = 'attention bias depends on learned position weights (relative attention bias), which the ' +
+    'fused attention op does not compute (only a whole encoder layer takes it, as attentionBias)';
+
 export function rewriteAttentionCore(core: AttentionCore, consts: ConstantValues, nodes: NodeFactory): MatchResult<InputRef> {
   // T5's decoder attentions (and an encoder layer that did not fuse whole) keep their bias in the graph:
   // the fused attention alone would materialise it per layer as a mask.
-  if (core.positionBias) {
-    return refused('attention bias depends on learned position weights (relative attention bias), which the fused ' +
-        'attention op does not compute (only a whole encoder layer takes it, as attentionBias)');
-  }
+  if (core.positionBias) return refused(POSITION_BIAS_REFUSAL);
   const scale = scaleProduct(consts, core.scales);
   if (!scale.ok) return scale;
   const uniform = checkUniformAdds(core, consts);
