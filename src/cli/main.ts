@@ -33,8 +33,8 @@ export async function main(argv: string[]): Promise<void> {
       .action(async (model: string, out: string, opts: {attentionOnly?: boolean}) => convertCommand(model, out, opts));
   program.command('bench <model_dir>')
       .description('latency and parity of the original and the transformed model on random inputs')
-      .option('--batch <n>', 'batch size', '8')
-      .option('--seq <s>', 'sequence length (text models)', '128')
+      .option('--batch <n>', 'batch size (default 8, or the batch the model\'s inputs fix)')
+      .option('--seq <s>', 'sequence length of text models (default 128, or the positions the model takes when fewer)')
       .option('--padding <p>', 'fraction of padded tokens, spread over the batch (0..0.9)', '0')
       .option('--runs <n>', 'timed runs per model', '10')
       .option('--backend <name>', "tfjs backend: 'cpu' or 'tensorflow' (tfjs-node)")
