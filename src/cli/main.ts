@@ -9,6 +9,7 @@ import {benchCommand} from './bench_command';
 import {convertCommand} from './convert_command';
 import {registerGenerateCommand} from './generate_command';
 import {inspectCommand} from './inspect_command';
+import {packageVersion} from './package_version';
 
 function fail(error: unknown): never {
   const message = error instanceof Error ? error.message : String(error);
@@ -19,6 +20,7 @@ function fail(error: unknown): never {
 export async function main(argv: string[]): Promise<void> {
   const program = new Command('tfjs-better-transformer')
       .description('Fused attention and encoder kernels for TensorFlow.js models')
+      .version(packageVersion(), '-V, --version', 'print the package version')
       .exitOverride()
       .configureOutput({writeErr: text => process.stderr.write(text.split('\n')[0] + '\n')});
   program.command('inspect <model.json>')
