@@ -4,12 +4,15 @@
  * generate tokens with converted decoder-only models.
  * Every failure is one line on stderr and a non-zero exit code.
  */
+// First: sets TF_CPP_MIN_LOG_LEVEL before anything can load tfjs-node's libtensorflow.
+import './quiet_tensorflow_logs';
 import {Command, CommanderError} from 'commander';
 import {benchCommand} from './bench_command';
 import {convertCommand} from './convert_command';
 import {registerGenerateCommand} from './generate_command';
 import {inspectCommand} from './inspect_command';
 import {packageVersion} from './package_version';
+import {consumeCpuBackendBanner} from './quiet_cpu_banner';
 
 function fail(error: unknown): never {
   const message = error instanceof Error ? error.message : String(error);
@@ -18,6 +21,7 @@ function fail(error: unknown): never {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  consumeCpuBackendBanner();
   const program = new Command('tfjs-better-transformer')
       .description('Fused attention and encoder kernels for TensorFlow.js models')
       .version(packageVersion(), '-V, --version', 'print the package version')
