@@ -1,10 +1,21 @@
 /**
- * `npm run bench [-- --quick] [-- --only sdpa|encoder] [-- --json FILE] [-- --no-write]`
+ * `npm run bench [-- --quick] [-- --only sdpa|encoder] [-- --json FILE] [-- --write-results | --no-write]`
  * Runs the attention and encoder suites over every available engine in one
- * process and writes benchmarks/RESULTS.md (machine, date, medians, ratios).
+ * process. Before the suites it prints roughly how long they take
+ * (bench_plan.ts), then numbers each result line as it comes.
+ *
+ * The markdown (machine, date, medians, ratios) goes beside the harness, to
+ * benchmarks/last-results.md (git-ignored), and the run says where. Only
+ * --write-results rewrites the committed benchmarks/RESULTS.md (keeping the
+ * sections other tools write there), and only from a full run: a --quick or
+ * --only run would replace the full tables with partial ones. --no-write
+ * writes no markdown at all.
+ *
+ *   npm run bench                          # results in benchmarks/last-results.md
+ *   npm run bench -- --quick --only sdpa   # a smoke run
+ *   npm run bench -- --write-results       # a full run into benchmarks/RESULTS.md
  */
 import * as fs from 'fs';
-import * as path from 'path';
 import {parseArgs} from 'util';
 import * as tf from '@tensorflow/tfjs-core';
 import {activeImplementations} from '../src';
@@ -12,7 +23,9 @@ import {Engine} from './engines/engine';
 import {OrtEngine} from './engines/ort_engine';
 import {TfjsEngine} from './engines/tfjs_engine';
 import {describeMachine, repoRoot} from './machine';
+import {benchPlan} from './bench_plan';
 import {machineSection, markdownTable, ResultRow} from './results';
+import {resultsFile} from './results_file';
 import {runAttentionSuite, runEncoderSuite} from './suites';
 
 /**
@@ -32,17 +45,16 @@ async function main(): Promise<void> {
       quick: {type: 'boolean', default: false},
       only: {type: 'string'},
       json: {type: 'string'},
+      'write-results': {type: 'boolean', default: false},
       'no-write': {type: 'boolean', default: false},
       'max-run-seconds': {type: 'string', default: '20'},
     },
   });
   if (values.only && !['sdpa', 'encoder'].includes(values.only)) throw new Error(`--only must be sdpa or encoder`);
+  const out = resultsFile({writeResults: values['write-results'], noWrite: values['no-write'], quick: values.quick, only: values.only},
+                          repoRoot());
   tf.env().set('IS_TEST', true);  // no "install tfjs-node" banner
   const log = (line: string) => console.log(line);
-
-  log('measuring the machine (FMA probe)...');
-  const machine = describeMachine();
-  log(machineSection(machine));
 
   require('@tensorflow/tfjs-backend-cpu');
   await tf.setBackend('cpu');
@@ -65,8 +77,18 @@ async function main(): Promise<void> {
   }
   missing.forEach(m => log(`not benchmarked: ${m}`));
 
-  const options = {maxRunSeconds: Number(values['max-run-seconds']), budgetMs: values.quick ? 1000 : 3000,
-                   quick: values.quick, log};
+  const budgetMs = values.quick ? 1000 : 3000;
+  const maxRunSeconds = Number(values['max-run-seconds']);
+  const plan = benchPlan(engines, {quick: values.quick, only: values.only, budgetMs, maxRunSeconds});
+  log(`about to measure ${plan.line}; results to ${out.where}`);
+
+  log('measuring the machine (FMA probe)...');
+  const machine = describeMachine();
+  log(machineSection(machine));
+
+  let done = 0;
+  const numbered = (line: string) => log(/^(sdpa|encoder) /.test(line) ? `[${++done}/${plan.rows}] ${line}` : line);
+  const options = {maxRunSeconds, budgetMs, quick: values.quick, log: numbered};
   const rows: ResultRow[] = [];
   if (values.only !== 'encoder') rows.push(...await runAttentionSuite(engines, options));
   if (values.only !== 'sdpa') rows.push(...await runEncoderSuite(engines, options));
@@ -84,10 +106,10 @@ async function main(): Promise<void> {
     '',
     markdownTable(rows, machine, fusedName),
   ].join('\n');
-  if (!values['no-write']) {
-    const file = path.join(repoRoot(), 'benchmarks', 'RESULTS.md');
-    fs.writeFileSync(file, `${report}\n${keptSections(file)}`);
-    log('wrote benchmarks/RESULTS.md');
+  if (out.file) {
+    // RESULTS.md keeps the sections other tools write; last-results.md holds this run alone.
+    fs.writeFileSync(out.file, out.committed ? `${report}\n${keptSections(out.file)}` : `${report}\n`);
+    log(`wrote ${out.where}${out.committed ? '' : ' (benchmarks/RESULTS.md is rewritten only with --write-results)'}`);
   }
   if (values.json) {
     fs.writeFileSync(values.json, JSON.stringify({machine, rows}, null, 2));

@@ -31,6 +31,13 @@ export function encoderGflop(p: EncoderProblem, layers: number): number {
   return layers * (2 * tokens * (4 * e * e + 2 * e * f) + attention) / 1e9;
 }
 
+/** The sizes each suite measures (bench_plan.ts counts them to say how long a run takes). */
+export const ATTENTION_BATCHES = [1, 8];
+export const attentionSeqs = (quick: boolean): number[] => (quick ? [128, 512] : [128, 512, 2048]);
+export const ATTENTION_VARIANTS = ['none', 'padding 50%', 'causal'] as const;
+export const encoderBatches = (quick: boolean): number[] => (quick ? [1] : [1, 8]);
+export const ENCODER_PADDINGS = [0, 0.5];
+
 /** Per engine, the last measured rate: used to skip configs that would take too long. */
 class RateMemory {
   private readonly rates = new Map<string, number>();
@@ -46,10 +53,9 @@ class RateMemory {
 export async function runAttentionSuite(engines: Engine[], o: SuiteOptions): Promise<ResultRow[]> {
   const rows: ResultRow[] = [];
   const rates = new RateMemory();
-  const seqs = o.quick ? [128, 512] : [128, 512, 2048];
-  for (const batch of [1, 8]) {
-    for (const seq of seqs) {
-      for (const variant of ['none', 'padding 50%', 'causal'] as const) {
+  for (const batch of ATTENTION_BATCHES) {
+    for (const seq of attentionSeqs(o.quick)) {
+      for (const variant of ATTENTION_VARIANTS) {
         const size = batch * 12 * seq * 64;
         const p: AttentionProblem = {
           batch, heads: 12, seq, depth: 64,
@@ -93,8 +99,8 @@ export async function runEncoderSuite(engines: Engine[], o: SuiteOptions): Promi
   const shape = BERT_BASE;
   const weights = Array.from({length: shape.layers}, (_, l) => layerWeights(shape, l));
   const seq = 128;
-  for (const batch of o.quick ? [1] : [1, 8]) {
-    for (const padding of [0, 0.5]) {
+  for (const batch of encoderBatches(o.quick)) {
+    for (const padding of ENCODER_PADDINGS) {
       const p: EncoderProblem = {
         shape, weights, batch, seq, x: seededNormal(batch * seq * shape.embed, 7),
         lengths: spreadLengths(batch, seq, padding),
