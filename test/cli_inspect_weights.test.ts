@@ -70,3 +70,14 @@ describe('inspect agrees with convert', () => {
     expect(runCli(['inspect', fixtureDir('gpt2'), '--no-weights']).stdout).toMatch(/^weights: not read \(--no-weights\)/);
   });
 });
+
+test('damaged weight files are one line that says how to inspect without them', () => {
+  const dir = cliTmpdir();
+  for (const f of ['model.json', 'group1-shard1of1.bin']) fs.copyFileSync(path.join(fixtureDir('gpt2'), f), path.join(dir, f));
+  const shard = path.join(dir, 'group1-shard1of1.bin');
+  fs.truncateSync(shard, fs.statSync(shard).size - 8);
+  const r = runCli(['inspect', dir]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/^tfjs-better-transformer: weights do not match the manifest: .* \(inspect --no-weights plans from model\.json alone\)\n$/);
+  expect(runCli(['inspect', dir, '--no-weights']).code).toBe(0);
+});

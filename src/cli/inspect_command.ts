@@ -5,12 +5,13 @@
  * without them it is planned from the topology, and a block whose checks need
  * the weights lists them as `unchecked` instead of being reported as refused.
  */
+import type * as tf from '@tensorflow/tfjs-core';
 import {loadGraphModelSync} from '@tensorflow/tfjs-converter';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
 import {BetterTransformer} from '../transform/better_transformer';
 import {inspectModelJson} from '../transform/inspect';
 import {TransformReport} from '../transform/report';
-import {modelJsonPath, readModelArtifacts, readModelJson} from '../io/model_files';
+import {ModelFileError, modelJsonPath, readModelArtifacts, readModelJson} from '../io/model_files';
 import {prepareBackend} from './backend';
 import {missingWeightFiles} from './weight_files';
 
@@ -30,7 +31,14 @@ export function formatReport(report: TransformReport): string {
 /** The report `convert` gives (the same transform), in inspect's contract: architecture, fused, skipped. */
 async function reportWithWeights(file: string): Promise<TransformReport> {
   await prepareBackend();
-  const graph = loadGraphModelSync(readModelArtifacts(file)) as unknown as GraphModel;
+  let artifacts: tf.io.ModelArtifacts;
+  try {
+    artifacts = readModelArtifacts(file);
+  } catch (e) {
+    if (!(e instanceof ModelFileError)) throw e;
+    throw new Error(`${e.message} (inspect --no-weights plans from model.json alone)`);
+  }
+  const graph = loadGraphModelSync(artifacts) as unknown as GraphModel;
   try {
     const transformed = BetterTransformer.transform(graph);
     const report = BetterTransformer.report(transformed);
