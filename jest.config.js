@@ -5,6 +5,10 @@
  * (tools/setup-tfjs-node.sh; always in CI), on tfjs-node's `tensorflow` backend. TypeScript goes through
  * ts-jest in transpile-only mode; types are checked by `npm run lint:types`.
  */
+// TensorFlow's start-up INFO lines (oneDNN, cpu_feature_guard) from tfjs-node's libtensorflow, read once
+// when it loads: the test workers inherit this before any of them loads it. A level set by the user stays.
+if (process.env.TF_CPP_MIN_LOG_LEVEL === undefined) process.env.TF_CPP_MIN_LOG_LEVEL = '2';
+
 const common = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],

@@ -3,12 +3,18 @@
  * imported before or after the plugin: same kernels, same results.
  * (`npm test` builds dist/ first; see the pretest script.)
  */
-import {execFileSync} from 'child_process';
+import {spawnSync} from 'child_process';
 import * as path from 'path';
 
+/** tfjs-backend-cpu's own advice to install tfjs-node, printed by any plain consumer: not ours to judge here. */
+const TFJS_CPU_BANNER = /\n?=+\nHi, looks like you are running TensorFlow\.js in Node\.js\.[^\n]*\n=+\n?/g;
+
 function runConsumer(file: string): {implementation: string; kernelRegistered: boolean; values: number[]} {
-  const out = execFileSync(process.execPath, [path.join(__dirname, 'consumers', file)], {encoding: 'utf8'});
-  return JSON.parse(out);
+  const run = spawnSync(process.execPath, [path.join(__dirname, 'consumers', file)], {encoding: 'utf8'});
+  if (run.status !== 0) throw new Error(`${file} exited ${run.status}: ${run.stderr}`);
+  // Anything else on stderr is a problem, e.g. tfjs' "Platform node has already been set" from a second tfjs-core.
+  expect(run.stderr.replace(TFJS_CPU_BANNER, '').trim()).toBe('');
+  return JSON.parse(run.stdout);
 }
 
 describe('module formats and import order', () => {

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {GraphModel, loadGraphModel} from '@tensorflow/tfjs-converter';
-import {LayersModel, loadLayersModel} from '@tensorflow/tfjs-layers';
+import type {LayersModel} from '@tensorflow/tfjs-layers';
 import {BetterTransformerArgumentError} from '../errors';
 import {readModelArtifacts, writeModelArtifacts} from './model_files';
 
@@ -52,5 +52,10 @@ export async function loadGraphModelFromDirectory(location: ModelLocation, optio
 
 /** A converted Keras model (tfjs layers-model format) from a directory. */
 export async function loadLayersModelFromDirectory(location: ModelLocation, options?: tf.io.LoadOptions): Promise<LayersModel> {
-  return loadLayersModel(directoryIOHandler(localPath(location, 'loadLayersModelFromDirectory')), options);
+  const handler = directoryIOHandler(localPath(location, 'loadLayersModelFromDirectory'));
+  // tfjs-layers is loaded on first need, as everywhere in the package: importing it registers the
+  // gradients of tfjs-core's ops (gradients/load_tfjs_layers.ts), which an import of this package must not.
+  // eslint-disable-next-line @typescript-eslint/no-var-requires
+  const {loadLayersModel} = require('@tensorflow/tfjs-layers') as typeof import('@tensorflow/tfjs-layers');
+  return loadLayersModel(handler, options);
 }
