@@ -21,6 +21,7 @@ const WORKLOAD = `
   const tf = require('@tensorflow/tfjs-core');
   const bt = require(${DIST});
   async function workload() {
+    tf.env().set('IS_TEST', true);  // no tfjs-backend-cpu banner on the test run's stderr
     await tf.setBackend('cpu');
     const r = (shape, seed) => tf.randomNormal(shape, 0, 0.3, 'float32', seed);
     const E = 32, F = 48;
