@@ -22,6 +22,7 @@
 #   TFJS_NODE_EXPECT_GPU=1  make the check fail unless TensorFlow uses a GPU
 #   PYTHON                  python used for `pip download` (default: python3)
 #   NODE_GYP                path to node-gyp's bin/node-gyp.js (default: npm's own)
+#   CXX                     compiler for the --cuda library probe (default: c++)
 set -euo pipefail
 
 # ---- pins -------------------------------------------------------------------
@@ -66,7 +67,7 @@ for arg in "$@"; do
     --cuda) CUDA=1 ;;
     --force) FORCE=1 ;;
     --no-check) CHECK=0 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "setup-tfjs-node-gpu: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done

@@ -31,7 +31,7 @@ for arg in "$@"; do
   case "$arg" in
     --force) FORCE=1 ;;
     --no-check) CHECK=0 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "setup-tfjs-node: unknown argument: $arg" >&2; exit 2 ;;
   esac
 done
