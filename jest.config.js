@@ -2,7 +2,8 @@
  * Jest runs the suite on tfjs-backend-cpu (`cpu`, native core when built),
  * the backend-agnostic suites again on `cpu` with the portable TypeScript
  * kernels (`cpu-portable`) and, where tfjs-node is installed
- * (tools/setup-tfjs-node.sh; always in CI), on tfjs-node's `tensorflow` backend. TypeScript goes through
+ * (tools/setup-tfjs-node.sh; always in CI), on tfjs-node's `tensorflow` backend
+ * (tfjs-node-gpu's with TFJS_BT_TEST_NODE_PACKAGE=@tensorflow/tfjs-node-gpu). TypeScript goes through
  * ts-jest in transpile-only mode; types are checked by `npm run lint:types`.
  */
 // TensorFlow's start-up INFO lines (oneDNN, cpu_feature_guard) from tfjs-node's libtensorflow, read once
@@ -26,9 +27,21 @@ const TRANSFORM_SUITES = ['transform_fixtures', 'fixtures_reference', 'embedding
 /** Real-model suites that also run on the `tensorflow` backend. */
 const MODEL_SUITES = ['minilm'];
 
+// The package behind the `tensorflow` project: tfjs-node, or tfjs-node-gpu with
+// TFJS_BT_TEST_NODE_PACKAGE=@tensorflow/tfjs-node-gpu (test/helpers/tfjs_node_package.ts).
+const TFJS_NODE_PACKAGE = process.env.TFJS_BT_TEST_NODE_PACKAGE || '@tensorflow/tfjs-node';
+if (!['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'].includes(TFJS_NODE_PACKAGE)) {
+  throw new Error(`TFJS_BT_TEST_NODE_PACKAGE must be @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu, not ${TFJS_NODE_PACKAGE}`);
+}
+// On a GPU, TensorFlow takes nearly all of its memory for the first process (tfjs-node's binding sets
+// no options): let every test worker's TensorFlow grow its share instead. No effect without a GPU.
+if (TFJS_NODE_PACKAGE === '@tensorflow/tfjs-node-gpu' && process.env.TF_FORCE_GPU_ALLOW_GROWTH === undefined) {
+  process.env.TF_FORCE_GPU_ALLOW_GROWTH = 'true';
+}
+
 function tfjsNodeInstalled() {
   try {
-    require.resolve('@tensorflow/tfjs-node');
+    require.resolve(TFJS_NODE_PACKAGE);
     return true;
   } catch {
     return false;
@@ -60,8 +73,8 @@ if (tfjsNodeInstalled() || process.env.CI) {
   });
 } else {
   // Information, not a problem: tfjs-node is an optional peer, and CI always installs it.
-  console.log('Backends under test: cpu, cpu-portable. tfjs-node (optional) would add the `tensorflow` backend: ' +
-              'bash tools/setup-tfjs-node.sh');
+  console.log(`Backends under test: cpu, cpu-portable. ${TFJS_NODE_PACKAGE} (optional) would add the \`tensorflow\` backend: ` +
+              `bash tools/setup-${TFJS_NODE_PACKAGE.replace('@tensorflow/', '')}.sh`);
 }
 
 // testTimeout is a global option (a project's copy would be ignored, with a warning).

@@ -8,6 +8,7 @@ import {execFileSync} from 'child_process';
 import * as tf from '@tensorflow/tfjs-core';
 import {activeImplementations, scaledDotProductAttention, tensorflowOpLibraryStatus} from '../src';
 import {asNodeBackend, OpAttrs} from '../src/backends/tensorflow/node_backend';
+import {TFJS_NODE_PACKAGE} from './helpers/tfjs_node_package';
 
 describe('TensorFlow op library', () => {
   it('is loaded and used by both ops', () => {
@@ -42,7 +43,7 @@ describe('TensorFlow op library', () => {
 
   it('falls back to composite ops, and says why, when the library cannot load', () => {
     const script = `
-      require('@tensorflow/tfjs-node');
+      require('${TFJS_NODE_PACKAGE}');
       const tf = require('@tensorflow/tfjs-core');
       const bt = require('${require.resolve('../dist/index.js').replace(/\\/g, '/')}');
       const q = tf.ones([1, 1, 2, 4]);

@@ -4,6 +4,8 @@
 # CPU libtensorflow of tfjs-node (kernel registration needs no GPU), and checks that it registers a
 # kernel on every device the op table declares, and none it does not (tools/check-gpu-op-library.js).
 # Needs tools/setup-tfjs-node.sh, tools/build-cuda.sh and `npm run build` first; CI runs it after them.
+# TFJS_BT_TEST_NODE_PACKAGE=@tensorflow/tfjs-node-gpu: the same against tfjs-node-gpu's CUDA build of
+# libtensorflow (tools/setup-tfjs-node-gpu.sh), built against its deps/ and loaded into it.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # shellcheck source=lib/node_gyp.sh
@@ -11,7 +13,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 CUDA_BUILD="${BT_CUDA_BUILD_DIR:-$ROOT/kernels/cuda/build}"
 [ -f "$CUDA_BUILD/libbt_cuda.so" ] || { echo "check-gpu-op-library: no $CUDA_BUILD/libbt_cuda.so (run tools/build-cuda.sh)" >&2; exit 1; }
-TF_DIR="$(readlink -f "${TF_DIR:-$ROOT/node_modules/@tensorflow/tfjs-node/deps}")"
+PKG="${TFJS_BT_TEST_NODE_PACKAGE:-@tensorflow/tfjs-node}"
+TF_DIR="$(readlink -f "${TF_DIR:-$ROOT/node_modules/$PKG/deps}")"
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT

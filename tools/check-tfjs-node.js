@@ -1,16 +1,28 @@
 #!/usr/bin/env node
 'use strict';
-// Smoke test for @tensorflow/tfjs-node as set up by tools/setup-tfjs-node.sh:
+// Smoke test for @tensorflow/tfjs-node as set up by tools/setup-tfjs-node.sh (or, with
+// --package @tensorflow/tfjs-node-gpu, tfjs-node-gpu as set up by tools/setup-tfjs-node-gpu.sh):
 // one shared @tensorflow/tfjs-core, the native 'tensorflow' backend active,
 // and a few ops (matMul, softmax, conv2d, tf.grad) numerically right.
 // Exits 0 on success, 1 on any failure. Run from anywhere:
-//   node tools/check-tfjs-node.js
-// TFJS_NODE_EXPECT_TF_VERSION=2.15.1 additionally checks libtensorflow's version.
+//   node tools/check-tfjs-node.js [--package @tensorflow/tfjs-node-gpu]
+// TFJS_NODE_EXPECT_TF_VERSION=2.15.1 additionally checks libtensorflow's version;
+// TFJS_NODE_EXPECT_GPU=1 requires the ops to run on a GPU (0: on the CPU device).
 
 const fs = require('fs');
 const path = require('path');
 
 const root = path.resolve(__dirname, '..');
+const PACKAGES = {
+  '@tensorflow/tfjs-node': 'tools/setup-tfjs-node.sh',
+  '@tensorflow/tfjs-node-gpu': 'tools/setup-tfjs-node-gpu.sh',
+};
+const argv = process.argv.slice(2);
+const pkg = argv[0] === '--package' ? argv[1] : argv.length === 0 ? '@tensorflow/tfjs-node' : null;
+if (!(pkg in PACKAGES) || argv.length > 2) {
+  console.error(`usage: check-tfjs-node.js [--package ${Object.keys(PACKAGES).join('|')}]`);
+  process.exit(2);
+}
 const failures = [];
 const fail = (msg) => failures.push(msg);
 const log = (msg) => console.log(`[check-tfjs-node] ${msg}`);
@@ -33,9 +45,9 @@ function resolveFrom(dir, request) {
 }
 
 // --- 1. package layout: exactly one @tensorflow/tfjs-core ---------------------
-const nodePkgJson = resolveFrom(root, '@tensorflow/tfjs-node/package.json');
+const nodePkgJson = resolveFrom(root, `${pkg}/package.json`);
 if (!nodePkgJson) {
-  fail('@tensorflow/tfjs-node is not installed; run tools/setup-tfjs-node.sh');
+  fail(`${pkg} is not installed; run ${PACKAGES[pkg]}`);
   finish();
 }
 const nodeDir = path.dirname(nodePkgJson);
@@ -59,7 +71,7 @@ for (const dep of dependents) {
         return pj && path.dirname(pj);
       })();
   if (!dir) {
-    fail(`${dep} cannot be resolved from tfjs-node`);
+    fail(`${dep} cannot be resolved from ${pkg}`);
     continue;
   }
   const core = resolveFrom(dir, '@tensorflow/tfjs-core/package.json');
@@ -70,7 +82,7 @@ for (const dep of dependents) {
 }
 const coreVersion = coreFromRoot && require(coreFromRoot).version;
 if (coreVersion !== nodeVersion) {
-  fail(`@tensorflow/tfjs-core is ${coreVersion} but tfjs-node is ${nodeVersion}`);
+  fail(`@tensorflow/tfjs-core is ${coreVersion} but ${pkg} is ${nodeVersion}`);
 }
 if (failures.length) finish();
 
@@ -80,7 +92,7 @@ const t0 = process.hrtime.bigint();
 try {
   tf = require(nodeDir);
 } catch (e) {
-  fail(`require('@tensorflow/tfjs-node') threw: ${e && e.stack || e}`);
+  fail(`require('${pkg}') threw: ${e && e.stack || e}`);
   finish();
 }
 const loadMs = Number(process.hrtime.bigint() - t0) / 1e6;
@@ -93,11 +105,22 @@ if (coreDirs.size !== 1) fail(`tfjs-core loaded from ${coreDirs.size} places: ${
 
 const backend = tf.getBackend();
 const tfVersion = tf.backend().binding && tf.backend().binding.TF_Version;
-log(`loaded in ${loadMs.toFixed(0)} ms; tfjs-node ${tf.version['tfjs-node']}, ` +
-    `tfjs-core ${tf.version['tfjs-core']}, libtensorflow ${tfVersion}, backend '${backend}'`);
+// The binding runs every op on the first GPU TensorFlow lists, else on the CPU device.
+const device = tf.backend().isUsingGpuDevice ? 'GPU' : 'CPU';
+log(`loaded in ${loadMs.toFixed(0)} ms; ${pkg.replace('@tensorflow/', '')} ${nodeVersion}, ` +
+    `tfjs-core ${tf.version['tfjs-core']}, libtensorflow ${tfVersion}, backend '${backend}', device ${device}`);
 if (backend !== 'tensorflow') fail(`tf.getBackend() is '${backend}', expected 'tensorflow'`);
+else if (tf.backend().isGPUPackage !== (pkg === '@tensorflow/tfjs-node-gpu')) {
+  fail(`the 'tensorflow' backend was not created by ${pkg}`);
+}
 const wantTf = process.env.TFJS_NODE_EXPECT_TF_VERSION;
 if (wantTf && tfVersion !== wantTf) fail(`libtensorflow version is ${tfVersion}, expected ${wantTf}`);
+const wantGpu = process.env.TFJS_NODE_EXPECT_GPU;
+if (wantGpu === '1' && device !== 'GPU') {
+  fail('the ops run on the CPU device, expected a GPU (TensorFlow logs why at start-up: ' +
+       'run with TF_CPP_MIN_LOG_LEVEL=0; see tools/setup-tfjs-node-gpu.md)');
+}
+if (wantGpu === '0' && device !== 'CPU') fail(`the ops run on the ${device} device, expected the CPU`);
 
 // --- 3. ops -------------------------------------------------------------------
 function expectClose(name, tensor, expected, tol = 1e-5) {
