@@ -43,7 +43,7 @@ export async function main(argv: string[]): Promise<void> {
       .option('--seq <s>', 'sequence length of text models (default 128, or the positions the model takes when fewer)')
       .option('--padding <p>', 'fraction of padded tokens, spread over the batch (0..0.9)', '0')
       .option('--runs <n>', 'timed runs per model', '10')
-      .option('--backend <name>', "tfjs backend: 'cpu' or 'tensorflow' (tfjs-node)")
+      .option('--backend <name>', "tfjs backend: 'cpu' or 'tensorflow' (tfjs-node or tfjs-node-gpu; the default when one is installed)")
       .option('--json <file>', 'write the results as JSON')
       .action(async (model: string, opts: Record<string, string>) => benchCommand(model, opts));
   registerGenerateCommand(program);

@@ -8,33 +8,8 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import {findBackendFactory} from '@tensorflow/tfjs-core';
 import {packageRoot} from '../../package_root';
-
-/** The packages that provide the `tensorflow` backend, in the order tried when neither is loaded yet. */
-const TFJS_NODE_PACKAGES = ['@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu'];
-
-/**
- * Puts libtensorflow in the process. Where tfjs-node or tfjs-node-gpu has registered the `tensorflow`
- * backend it is there already (each loads its binding on import): the library must join that one, so
- * nothing else is loaded. Otherwise the first of the two that is installed.
- */
-function loadTensorflow(): void {
-  if (findBackendFactory('tensorflow')) return;
-  let notFound: Error | undefined;
-  for (const name of TFJS_NODE_PACKAGES) {
-    try {
-      require(name);
-      return;
-    } catch (e) {
-      // Only the package itself missing moves on; a broken install (e.g. no binding) is the answer.
-      const missing = (e as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && (e as Error).message.includes(`'${name}'`);
-      if (!missing) throw e;
-      notFound = notFound ?? (e as Error);
-    }
-  }
-  throw notFound;
-}
+import {loadTfjsNode} from './load_tfjs_node';
 
 /** A kernel the op library registered: the op it runs and the device it runs on. */
 export interface OpLibraryKernel {
@@ -70,7 +45,7 @@ export function tensorflowOpLibraryStatus(): OpLibraryStatus {
       status = {loaded: false, path: file, error: `not built (run: bash ${script})`, ops: [], kernels: []};
     } else {
       // tfjs-node(-gpu) must be in the process first: the library links the libtensorflow it loaded.
-      loadTensorflow();
+      loadTfjsNode();
       const lib = require(file) as {ok: boolean; error: string; ops?: string[]; kernels?: OpLibraryKernel[]};
       status = {
         loaded: lib.ok, path: file, error: lib.ok ? null : `registration failed: ${lib.error}`,
