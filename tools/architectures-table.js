@@ -18,6 +18,7 @@ const FUSION = {
   refused: 'left as it is',
 };
 
+/** Each models/*.json parsed, in file-name order (also what tools/build-browser.js inlines). */
 function entries() {
   const dir = path.join(ROOT, 'models');
   return fs.readdirSync(dir).filter(f => f.endsWith('.json')).sort()
@@ -65,7 +66,7 @@ function withTable(text, file = 'README.md') {
   return replaceBetweenMarkers(text, file, target.make());
 }
 
-module.exports = {table, shortTable, withTable, TARGETS, BEGIN, END};
+module.exports = {entries, table, shortTable, withTable, TARGETS, BEGIN, END};
 
 if (require.main === module) {
   for (const {file, make} of TARGETS) {

@@ -22,6 +22,8 @@
 const fs = require('fs');
 const path = require('path');
 const esbuild = require('esbuild');
+// models/*.json parsed, in file-name order (src/transform/architecture_files.browser.ts reads them).
+const {entries: architectureEntries} = require('./architectures-table.js');
 
 const ROOT = path.join(__dirname, '..');
 const SRC = path.join(ROOT, 'src');
@@ -45,13 +47,6 @@ const browserTwins = {
  */
 const NODE_GLOBALS = /\bBuffer\s*\.|\brequire\s*\(|\b__dirname\b|\b__filename\b/;
 
-/** models/*.json parsed and in file-name order (src/transform/architecture_files.browser.ts reads it). */
-function architectureFiles() {
-  const dir = path.join(ROOT, 'models');
-  return fs.readdirSync(dir).filter(f => f.endsWith('.json')).sort()
-      .map(f => JSON.parse(fs.readFileSync(path.join(dir, f), 'utf8')));
-}
-
 async function main() {
   const result = await esbuild.build({
     entryPoints: [path.join(SRC, 'index.ts')],
@@ -62,7 +57,7 @@ async function main() {
     target: 'es2020',
     external: ['@tensorflow/*'],
     plugins: [browserTwins],
-    define: {TFJS_BT_ARCHITECTURE_FILES: JSON.stringify(architectureFiles())},
+    define: {TFJS_BT_ARCHITECTURE_FILES: JSON.stringify(architectureEntries())},
     metafile: true,
     logLevel: 'warning',
   });
