@@ -19,6 +19,7 @@ const common = {
 const BACKEND_AGNOSTIC_SUITES = [
   'sdpa_parity', 'sdpa_semantics', 'sdpa_grad', 'encoder_parity', 'encoder_grad', 'encoder_stack', 'leaks', 'validation',
   'layers_mha', 'graph_only_ops', 'agreement', 'decoder_ops', 'generation', 'generation_layers', 'generation_seq2seq',
+  'gpu_precision',
 ];
 
 /** Rewriting-pass suites that also run on the `tensorflow` backend. */

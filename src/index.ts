@@ -43,6 +43,8 @@ export {ModelFileError} from './io/model_files';
 export {MultiHeadAttention, withKerasCallArguments} from './layers';
 export {getKernelPreference, setKernelPreference, KERNEL_PREFERENCES} from './config';
 export type {KernelPreference} from './config';
+export {getGpuPrecision, setGpuPrecision, GPU_PRECISIONS} from './config';
+export type {GpuPrecision} from './config';
 export {activeImplementations} from './dispatch/implementation';
 export type {ActiveImplementations, Implementation} from './dispatch/implementation';
 export {tensorflowOpLibraryStatus} from './backends/tensorflow/op_library';

@@ -1,6 +1,6 @@
 /**
  * The ops the rewriting pass emits around the fused blocks, as ordinary ops:
- * layerNorm and embeddingSum (fused on `cpu`, composite elsewhere) and
+ * layerNorm and embeddingSum (fused on `cpu` and `tensorflow`, composite elsewhere) and
  * attentionScoresShape (composite everywhere). Each implementation against an
  * independent reference written here in tfjs ops, over random shapes
  * including empty ones; gradients against tfjs' differentiation of that
@@ -12,7 +12,7 @@ import {activeImplementations, BetterTransformerArgumentError, embeddingSum, lay
 import {attentionScoresShape} from '../src/ops/attention_scores_shape';
 import {relativePositionBias} from '../src/ops/relative_position_bias';
 import {implementationOf} from '../src/dispatch/implementation';
-import {expectedPortableImplementation} from './helpers/backend';
+import {expectedGraphOpImplementation, expectedPortableImplementation} from './helpers/backend';
 import {closeness, FP32, Tolerance} from './helpers/tolerance';
 
 
@@ -35,8 +35,22 @@ function expectClose(actual: tf.Tensor, expected: tf.Tensor, label: string, tol:
 afterEach(() => setKernelPreference('auto'));
 
 describe('layerNorm', () => {
-  test('reports its implementation: the portable kernel on cpu, the composite elsewhere', () => {
-    expect(activeImplementations().layerNorm).toBe(expectedPortableImplementation());
+  test('reports its implementation: the portable kernel on cpu, the op library on tensorflow, the composite elsewhere', () => {
+    expect(activeImplementations().layerNorm).toBe(expectedGraphOpImplementation());
+  });
+
+  test.each(['auto', 'composite'] as const)('matches the reference on odd and wide rows, far from zero, and empty tensors (%s)', preference => {
+    setKernelPreference(preference);
+    const shapes = [[1, 1], [3, 5], [7, 33], [0, 8], [2, 0, 16], [2, 768], [5, 1023], [3, 2, 129]];
+    for (const [i, shape] of shapes.entries()) {
+      tf.tidy(() => {
+        const width = shape[shape.length - 1];
+        const x = tf.randomNormal(shape, i % 2 ? 40 : 0, 3, 'float32', i);
+        const gamma = tf.randomNormal([width], 1, 0.5, 'float32', i + 10) as tf.Tensor1D;
+        const beta = tf.randomNormal([width], 0, 0.5, 'float32', i + 20) as tf.Tensor1D;
+        expectClose(layerNorm(x, gamma, beta, {epsilon: 1e-5}), referenceLayerNorm(x, gamma, beta, 1e-5), `x ${shape}`);
+      });
+    }
   });
 
   test.each(['auto', 'composite'] as const)('matches the reference on random shapes (%s)', preference => {
@@ -121,8 +135,50 @@ function runSumCase(c: SumCase, preference: 'auto' | 'composite'): void {
 }
 
 describe('embeddingSum', () => {
-  test('reports its implementation: the portable kernel on cpu, the composite elsewhere', () => {
-    expect(activeImplementations().embeddingSum).toBe(expectedPortableImplementation());
+  test('reports its implementation: the portable kernel on cpu, the op library on tensorflow, the composite elsewhere', () => {
+    expect(activeImplementations().embeddingSum).toBe(expectedGraphOpImplementation());
+  });
+
+  test.each(['auto', 'composite'] as const)('matches gathers and adds for every broadcast form, wide rows and empty terms (%s)', preference => {
+    setKernelPreference(preference);
+    interface Form {
+      label: string;
+      width: number;
+      lookups: {rows: number; ids: number[]}[];
+      constants: number[][];
+      norm: boolean;
+    }
+    const forms: Form[] = [
+      // BERT: word [B, S] + position [1, S] + type [B, S] lookups, then the norm, at an odd and a wide width.
+      {label: 'bert', width: 13, lookups: [{rows: 11, ids: [2, 3]}, {rows: 7, ids: [1, 3]}, {rows: 2, ids: [2, 3]}],
+       constants: [], norm: true},
+      {label: 'wide', width: 768, lookups: [{rows: 30, ids: [4, 5]}, {rows: 5, ids: [1, 5]}], constants: [], norm: true},
+      // Constants: a [S, W] position slice, a [W] bias, a [1, 1, W] row; scalar and [B, 1] indices.
+      {label: 'constants', width: 9, lookups: [{rows: 6, ids: [3, 4]}], constants: [[4, 9], [9], [1, 1, 9]], norm: false},
+      {label: 'scalar index', width: 5, lookups: [{rows: 4, ids: []}], constants: [[3, 5]], norm: true},
+      {label: 'column index', width: 6, lookups: [{rows: 8, ids: [3, 1]}, {rows: 3, ids: [1, 4]}], constants: [], norm: true},
+      // Empty: no batch rows; no sequence; a single row of width 1.
+      {label: 'no rows', width: 7, lookups: [{rows: 5, ids: [0, 3]}, {rows: 3, ids: [1, 3]}], constants: [], norm: true},
+      {label: 'no sequence', width: 4, lookups: [{rows: 5, ids: [2, 0]}], constants: [[1, 4]], norm: false},
+      {label: 'width 1', width: 1, lookups: [{rows: 3, ids: [1]}], constants: [], norm: true},
+    ];
+    for (const [i, f] of forms.entries()) {
+      tf.tidy(() => {
+        const tables = f.lookups.map((l, k) => tf.randomNormal([l.rows, f.width], 0, 1, 'float32', 100 * i + k));
+        const indices = f.lookups.map((l, k) => tf.randomUniform(l.ids, 0, l.rows, 'int32', 100 * i + 10 + k));
+        const constants = f.constants.map((shape, k) => tf.randomNormal(shape, 0, 1, 'float32', 100 * i + 20 + k));
+        const gamma = tf.randomNormal([f.width], 1, 0.3, 'float32', 100 * i + 30) as tf.Tensor1D;
+        const beta = tf.randomNormal([f.width], 0, 0.3, 'float32', 100 * i + 31) as tf.Tensor1D;
+        let want = tf.gather(tables[0], indices[0]);
+        for (let k = 1; k < tables.length; k++) want = tf.add(want, tf.gather(tables[k], indices[k]));
+        for (const c of constants) want = tf.add(want, c);
+        if (f.norm) want = referenceLayerNorm(want, gamma, beta, 1e-12);
+        const got = embeddingSum([
+          ...tables.map((table, k) => ({table, indices: indices[k]})), ...constants.map(table => ({table})),
+        ], f.norm ? {gamma, beta, epsilon: 1e-12} : {});
+        expectClose(got, want, f.label);
+      });
+    }
   });
 
   test.each(['auto', 'composite'] as const)('matches gathers and adds on random terms, with and without the norm (%s)',
@@ -145,10 +201,15 @@ describe('embeddingSum', () => {
   });
 
   test('an index outside the table is an error', () => {
-    const table = tf.ones([3, 2]);
-    const ids = tf.tensor1d([0, 3], 'int32');
-    expect(() => embeddingSum([{table, indices: ids}])).toThrow(/3/);
-    tf.dispose([table, ids]);
+    tf.tidy(() => {
+      const table = tf.ones([3, 2]);
+      expect(() => embeddingSum([{table, indices: tf.tensor1d([0, 3], 'int32')}])).toThrow(/3/);
+      const norm = {gamma: tf.ones([2]) as tf.Tensor1D, beta: tf.zeros([2]) as tf.Tensor1D};
+      expect(() => embeddingSum([{table, indices: tf.tensor2d([[0, 1], [-1, 2]], [2, 2], 'int32')}], norm)).toThrow(/-1/);
+      // The second term's table has 2 rows: its index 2 is out of range, though the first term's 2 is not.
+      expect(() => embeddingSum([{table, indices: tf.tensor1d([2, 2], 'int32')},
+                                 {table: tf.ones([2, 2]), indices: tf.tensor1d([1, 2], 'int32')}])).toThrow(/term 1/);
+    });
   });
 
   test('bad arguments are clear errors', () => {

@@ -41,6 +41,38 @@ describe('TensorFlow op library', () => {
                .dataSync().every(x => x === 1)).toBe(true);
   });
 
+  it('refuses malformed inputs to the graph ops by name, an index out of range included', () => {
+    const nb = asNodeBackend(tf.backend());
+    tf.tidy(() => {
+      const sum = (inputs: tf.Tensor[], lookups: boolean[], hasNorm = false, epsilon = 1e-5) =>
+          () => nb.executeSingleOutput('BtEmbeddingSum', new OpAttrs(nb).int('N', lookups.length).bools('lookups', lookups)
+                                           .bool('has_norm', hasNorm).float('epsilon', epsilon).build(), inputs);
+      const none = tf.zeros([0]), noIds = tf.zeros([0], 'int32'), table = tf.ones([3, 4]);
+      const ids = (...v: number[]) => tf.tensor1d(v, 'int32');
+      expect(sum([none, none, table, ids(0, 3)], [true])).toThrow(/term 0: index 3 \(indices\[1\]\) is outside the table's 3 rows/);
+      expect(sum([none, none, table, ids(-1)], [true])).toThrow(/index -1/);
+      expect(sum([none, none, tf.ones([0, 4]), ids(0)], [true])).toThrow(/outside the table's 0 rows/);
+      expect(sum([none, none, tf.ones([4]), ids(0)], [true])).toThrow(/rank 2/);
+      expect(sum([none, none, table, tf.ones([2, 4]), ids(0, 1, 2), noIds], [true, false])).toThrow(/do not broadcast/);
+      expect(sum([none, none, table, tf.ones([3, 5]), ids(0), ids(1)], [true, true])).toThrow(/same width W = 4/);
+      expect(sum([tf.ones([3]), tf.ones([4]), table, ids(0)], [true], true)).toThrow(/gamma must have shape \[4\]/);
+      expect(sum([none, none, table, noIds], [false])).toThrow(/at least one lookup/);
+      expect(sum([none, none, table, ids(0)], [true], true, -1)).toThrow(/epsilon must be finite and non-negative/);
+      const norm = (x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor) =>
+          () => nb.executeSingleOutput('BtLayerNorm', new OpAttrs(nb).float('epsilon', 1e-5).build(), [x, gamma, beta]);
+      expect(norm(tf.scalar(1), tf.ones([1]), tf.ones([1]))).toThrow(/at least one axis/);
+      expect(norm(tf.ones([2, 4]), tf.ones([3]), tf.ones([4]))).toThrow(/gamma must have shape \[4\]/);
+      expect(norm(tf.ones([2, 4]), tf.ones([4]), tf.ones([4, 1]))).toThrow(/beta must have shape \[4\]/);
+      // Still alive and correct afterwards: rows 2 and 0 of [[0..3], [4..7], [8..11]] plus a [4] constant.
+      const values = tf.tensor2d([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]);
+      const got = nb.executeSingleOutput('BtEmbeddingSum', new OpAttrs(nb).int('N', 2).bools('lookups', [true, false])
+                                             .bool('has_norm', false).float('epsilon', 0).build(),
+                                         [none, none, values, tf.tensor1d([1, 1, 1, 1]), ids(2, 0), noIds]);
+      expect(got.shape).toEqual([2, 4]);
+      expect(Array.from(got.dataSync())).toEqual([9, 10, 11, 12, 1, 2, 3, 4]);
+    });
+  });
+
   it('falls back to composite ops, and says why, when the library cannot load', () => {
     const script = `
       require('${TFJS_NODE_PACKAGE}');

@@ -85,8 +85,9 @@ FLAGS=(-std=c++17 -O3 -Xcompiler -fPIC,-Wall,-Wextra "${WERROR[@]}" -I"$CUDA_HOM
 mkdir -p "$OUT/obj"
 echo "build-cuda: $("$NVCC" --version | tail -1); archs: $ARCHS"
 
-SOURCES=(attention_fwd_fp32 attention_fwd_tf32 attention_bwd layer_norm pack activation gemm_lt encoder_layer
+SOURCES=(attention_fwd_fp32 attention_fwd_tf32 attention_fwd_bf16 attention_bwd attention_bwd_bf16 layer_norm pack activation gemm_lt encoder_layer
          decoder_kernels decode_attention decoder_stack bt_cuda_api)
+SOURCES+=(graph_ops bt_cuda_api_graph_ops)
 compile() {
   "$NVCC" "${FLAGS[@]}" -c "$SRC/$1.cu" -o "$OUT/obj/$1.o" > "$OUT/obj/$1.ptxas.log" 2>&1 || {
     cat "$OUT/obj/$1.ptxas.log" >&2
@@ -119,3 +120,7 @@ echo "build-cuda: linked $OUT/libbt_cuda.so"
 cc -std=c11 -Wall -Wextra ${WERROR:+-Werror} -I"$INCLUDE" -o "$OUT/abi_validation_test" "$ROOT/test/cuda/abi_validation_test.c" \
   -L"$OUT" -lbt_cuda -Wl,-rpath,"$OUT"
 "$OUT/abi_validation_test"
+
+cc -std=c11 -Wall -Wextra ${WERROR:+-Werror} -I"$INCLUDE" -o "$OUT/graph_ops_abi_test" "$ROOT/test/cuda/graph_ops_abi_test.c" \
+  -L"$OUT" -lbt_cuda -Wl,-rpath,"$OUT"
+"$OUT/graph_ops_abi_test"

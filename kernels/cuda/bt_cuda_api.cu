@@ -20,6 +20,8 @@
 
 #include "../bindings/tensorflow/decoder_checks.h"
 #include "../shared/problem_checks.h"
+#include "attention_bwd_bf16.h"
+#include "attention_fwd_bf16.h"
 #include "attention_params.h"
 #include "bt_cuda.h"
 #include "decoder_kernels.h"
@@ -127,13 +129,19 @@ int64_t MaskExtent(const bt_cuda_attention& a) {
   return extent;
 }
 
+int ValidatePrecision(int32_t precision) {
+  if (precision != BT_CUDA_PRECISION_HIGHEST && precision != BT_CUDA_PRECISION_HIGH &&
+      precision != BT_CUDA_PRECISION_MEDIUM) {
+    return Invalid("precision must be 0 (highest), 1 (high) or 2 (medium)");
+  }
+  return BT_CUDA_OK;
+}
+
 int ValidateAttention(const bt_cuda_attention* a) {
   if (!a) return Invalid("attention arguments are null");
   const bt_checks::AttentionDims dims{a->batch, a->heads, a->kv_heads, a->q_seq, a->k_seq, a->depth, a->value_depth};
   BT_RETURN_IF(InvalidIf(bt_checks::AttentionDimsError(dims, /*require_heads_and_depth=*/true)));
-  if (a->precision != BT_CUDA_PRECISION_HIGHEST && a->precision != BT_CUDA_PRECISION_HIGH) {
-    return Invalid("precision must be 0 (highest) or 1 (high)");
-  }
+  BT_RETURN_IF(ValidatePrecision(a->precision));
   if (a->mask_kind < BT_CUDA_MASK_NONE || a->mask_kind > BT_CUDA_MASK_ADDITIVE) {
     return Invalid("mask_kind must be 0 (none), 1 (bool) or 2 (additive)");
   }
@@ -207,6 +215,10 @@ size_t DeltaBytes(const bt_cuda_attention& a) {
   return static_cast<size_t>(Product({a.batch, a.heads, a.q_seq})) * sizeof(float);
 }
 
+// The gradient's workspace: delta (B·H·Sq floats), then at 'medium' the bf16 copies of q, dout, k
+// and v, 256-byte aligned.
+size_t DeltaBytesAligned(const bt_cuda_attention& a) { return (DeltaBytes(a) + 255) / 256 * 256; }
+
 // Token rows (B*S) the encoder's row kernels and tables index with int, the attention grid's limits,
 // and buffers (B*S*3E and B*S*F floats) whose sizes in bytes fit in int64.
 bool EncoderSizesFit(int64_t batch, int64_t seq, int64_t num_heads, int64_t embed, int64_t ffn) {
@@ -227,9 +239,7 @@ int ValidateEncoder(const bt_cuda_encoder* e) {
   if (!EncoderSizesFit(e->batch, e->seq, e->num_heads, e->embed, e->ffn)) {
     return Fail(BT_CUDA_UNSUPPORTED, "sizes exceed the GPU kernels' limits");
   }
-  if (e->precision != BT_CUDA_PRECISION_HIGHEST && e->precision != BT_CUDA_PRECISION_HIGH) {
-    return Invalid("precision must be 0 (highest) or 1 (high)");
-  }
+  BT_RETURN_IF(ValidatePrecision(e->precision));
   if (e->activation < BT_CUDA_GELU || e->activation > BT_CUDA_RELU) {
     return Invalid("activation must be 0 (gelu), 1 (gelu_tanh) or 2 (relu)");
   }
@@ -415,9 +425,7 @@ int ValidateKvCache(const bt_cuda_kv_cache* a) {
   const bt_checks::AttentionDims dims{a->batch, a->heads, a->kv_heads, a->new_len, a->capacity, a->head_dim,
                                       a->value_dim};
   BT_RETURN_IF(InvalidIf(bt_checks::AttentionDimsError(dims, /*require_heads_and_depth=*/true)));
-  if (a->precision != BT_CUDA_PRECISION_HIGHEST && a->precision != BT_CUDA_PRECISION_HIGH) {
-    return Invalid("precision must be 0 (highest) or 1 (high)");
-  }
+  BT_RETURN_IF(ValidatePrecision(a->precision));
   if (!std::isfinite(a->scale)) return Invalid("scale must be finite");
   if (a->head_dim > BT_CUDA_MAX_HEAD_DEPTH || a->value_dim > BT_CUDA_MAX_HEAD_DEPTH) {
     return Fail(BT_CUDA_UNSUPPORTED, "the GPU attention kernels take head_dim and value_dim up to 128");
@@ -466,6 +474,70 @@ int ValidateDecoderLayer(const bt_cuda_decoder& m, const bt_cuda_decoder_layer& 
   if (m.gated_mlp ? !l.gate_weight : l.gate_weight != nullptr) {
     return Invalid(m.gated_mlp ? "gate_weight is required by a gated MLP" : "gate_weight is given but gated_mlp is 0");
   }
+  if (!m.cross_attention) {
+    for (const void* p : {static_cast<const void*>(l.cross_norm_gamma), static_cast<const void*>(l.cross_norm_beta),
+                          static_cast<const void*>(l.cross_q_weight), static_cast<const void*>(l.cross_q_bias),
+                          static_cast<const void*>(l.cross_k_weight), static_cast<const void*>(l.cross_k_bias),
+                          static_cast<const void*>(l.cross_v_weight), static_cast<const void*>(l.cross_v_bias),
+                          static_cast<const void*>(l.cross_out_weight), static_cast<const void*>(l.cross_out_bias)}) {
+      if (p) return Invalid("cross-attention weights are given but cross_attention is 0");
+    }
+    return BT_CUDA_OK;
+  }
+  if (!l.cross_q_weight || !l.cross_k_weight || !l.cross_v_weight || !l.cross_out_weight) {
+    return Invalid("cross_attention needs cross_q_weight, cross_k_weight, cross_v_weight and cross_out_weight");
+  }
+  if (!FiniteNonNegative(l.cross_norm_eps)) return Invalid("cross_norm_eps must be finite and non-negative");
+  return BT_CUDA_OK;
+}
+
+// The encoder-decoder fields of a model and a step (cross-attention, the source side, the position
+// bias, the embedding norm): the rules of btk_transformer_decoder_stack and of the TensorFlow op's
+// host checks. Sizes first; host values (source mask, positions) once they are known to be readable.
+int ValidateDecoderEncoderSide(const bt_cuda_decoder& m, const bt_cuda_decoder_step& s, int64_t max_floats) {
+  if (m.cross_attention && m.parallel) return Invalid("cross_attention cannot be used with parallel layers");
+  if (m.embedding_norm_before_positions && !m.has_embedding_norm) {
+    return Invalid("embedding_norm_before_positions needs has_embedding_norm");
+  }
+  if (m.has_embedding_norm) {
+    if (!FiniteNonNegative(m.embedding_norm_eps)) return Invalid("embedding_norm_eps must be finite and non-negative");
+  } else if (m.embedding_norm_gamma || m.embedding_norm_beta) {
+    return Invalid("embedding_norm_gamma or embedding_norm_beta is given but has_embedding_norm is 0");
+  }
+  if (m.position_bias ? m.position_bias_rows < 1 : m.position_bias_rows != 0) {
+    return Invalid(m.position_bias ? "position_bias needs position_bias_rows >= 1"
+                                   : "position_bias_rows is set but position_bias is null");
+  }
+  if (!CountFits({m.num_heads, m.position_bias_rows}, max_floats)) {
+    return Fail(BT_CUDA_UNSUPPORTED, "sizes exceed the GPU kernels' limits");
+  }
+  if (!m.cross_attention) {
+    if (s.source_len != 0 || s.encoder_states || s.source_mask_host || s.cross_key_cache || s.cross_value_cache) {
+      return Invalid("source_len, encoder_states, source_mask_host and the cross caches need cross_attention");
+    }
+    return BT_CUDA_OK;
+  }
+  if (s.source_len < 0) return Invalid("source_len must be non-negative");
+  if (s.batch > 0 && s.source_len < 1) return Invalid("cross_attention needs source_len >= 1 source rows");
+  // The source rows are keys of the cache attention (int lengths, grids over B x S rows); the
+  // encoder states' products [B * S, Hkv D] live in the workspace.
+  if (!CacheAttentionFits(s.batch, m.num_heads, m.num_kv_heads, s.new_len, s.source_len) ||
+      !CountFits({s.batch, s.source_len}, INT_MAX) ||
+      !CountFits({s.batch, s.source_len, m.embed_dim + m.num_kv_heads * m.head_dim}, max_floats) ||
+      !CountFits({m.num_layers, s.batch, m.num_kv_heads, s.source_len, m.head_dim}, max_floats)) {
+    return Fail(BT_CUDA_UNSUPPORTED, "sizes exceed the GPU kernels' limits");
+  }
+  const bool cross_caches = m.num_layers * s.batch * m.num_kv_heads * s.source_len > 0;
+  if (cross_caches && (!s.cross_key_cache || !s.cross_value_cache)) {
+    return Invalid("cross_key_cache or cross_value_cache is null");
+  }
+  if (cross_caches && s.cross_key_cache == s.cross_value_cache) {
+    return Invalid("cross_key_cache and cross_value_cache are the same buffer");
+  }
+  if (s.batch * s.source_len > 0 && s.source_mask_host) {
+    BT_RETURN_IF(CheckHostPointers({{s.source_mask_host, "source_mask_host"}}));
+    BT_RETURN_IF(InvalidIf(bt_checks::SourceMaskError(s.batch, s.source_len, s.source_mask_host)));
+  }
   return BT_CUDA_OK;
 }
 
@@ -484,9 +556,7 @@ int ValidateDecoder(const bt_cuda_decoder* m, const bt_cuda_decoder_step* s) {
   if (m->activation < BT_CUDA_GELU || m->activation > BT_CUDA_SILU) {
     return Invalid("activation must be 0 (gelu), 1 (gelu_tanh), 2 (relu) or 3 (silu)");
   }
-  if (m->precision != BT_CUDA_PRECISION_HIGHEST && m->precision != BT_CUDA_PRECISION_HIGH) {
-    return Invalid("precision must be 0 (highest) or 1 (high)");
-  }
+  BT_RETURN_IF(ValidatePrecision(m->precision));
   if (!std::isfinite(m->attention_scale) || !std::isfinite(m->embedding_scale)) {
     return Invalid("attention_scale and embedding_scale must be finite");
   }
@@ -515,9 +585,11 @@ int ValidateDecoder(const bt_cuda_decoder* m, const bt_cuda_decoder_step* s) {
       !CountFits({s->batch, s->new_len}, INT_MAX / 4) || m->embed_dim > INT_MAX || m->vocab_size > INT_MAX ||
       !CountFits({s->batch, s->new_len, m->vocab_size}, kMaxFloats) ||
       !CountFits({s->batch, s->new_len, m->embed_dim + qkv + m->ffn_dim}, kMaxFloats / 8) ||
-      !CountFits({m->num_layers, s->batch, m->num_kv_heads, s->capacity, m->head_dim}, kMaxFloats)) {
+      !CountFits({m->num_layers, s->batch, m->num_kv_heads, s->capacity, m->head_dim}, kMaxFloats) ||
+      !CountFits({s->batch, m->num_heads, s->capacity + s->new_len}, kMaxFloats)) {
     return Fail(BT_CUDA_UNSUPPORTED, "sizes exceed the GPU kernels' limits");
   }
+  BT_RETURN_IF(ValidateDecoderEncoderSide(*m, *s, kMaxFloats));
   if (s->batch > 0 && (!s->past_lengths_host || !s->new_lengths_host)) {
     return Invalid("past_lengths_host and new_lengths_host are required");
   }
@@ -531,6 +603,10 @@ int ValidateDecoder(const bt_cuda_decoder* m, const bt_cuda_decoder_step* s) {
   BT_RETURN_IF(InvalidIf(bt_checks::StepPositionsError(s->batch, s->past_lengths_host, s->new_lengths_host,
                                                        m->position_embeddings ? m->position_rows : 0,
                                                        m->position_offset, m->rotary_dim > 0 ? m->rotary_rows : 0)));
+  if (m->position_bias) {
+    BT_RETURN_IF(InvalidIf(bt_checks::PositionBiasError(s->batch, s->past_lengths_host, s->new_lengths_host,
+                                                        m->position_bias_rows)));
+  }
   const bool caches = m->num_layers * s->batch * m->num_kv_heads * s->capacity > 0;
   if (caches && (!s->key_cache || !s->value_cache)) return Invalid("key_cache or value_cache is null");
   if (caches && s->key_cache == s->value_cache) return Invalid("key_cache and value_cache are the same buffer");
@@ -546,7 +622,12 @@ int CheckDecoderPointers(const bt_cuda_decoder& m, const bt_cuda_decoder_step& s
                                     {m.rotary_dim > 0 ? m.rotary_sin : nullptr, "rotary_sin"},
                                     {m.final_norm_gamma, "final_norm_gamma"}, {m.final_norm_beta, "final_norm_beta"},
                                     {m.lm_head, "lm_head"}, {m.lm_head_bias, "lm_head_bias"},
-                                    {s.key_cache, "key_cache"}, {s.value_cache, "value_cache"}, {s.logits, "logits"}}));
+                                    {s.key_cache, "key_cache"}, {s.value_cache, "value_cache"}, {s.logits, "logits"},
+                                    {m.embedding_norm_gamma, "embedding_norm_gamma"},
+                                    {m.embedding_norm_beta, "embedding_norm_beta"},
+                                    {m.position_bias, "position_bias"}, {s.encoder_states, "encoder_states"},
+                                    {s.cross_key_cache, "cross_key_cache"},
+                                    {s.cross_value_cache, "cross_value_cache"}}));
   for (int64_t i = 0; i < m.num_layers; ++i) {
     const bt_cuda_decoder_layer& l = m.layers[i];
     const int status = CheckDevicePointers(
@@ -555,7 +636,12 @@ int CheckDecoderPointers(const bt_cuda_decoder& m, const bt_cuda_decoder_step& s
          {l.q_weight, "q_weight"}, {l.q_bias, "q_bias"}, {l.k_weight, "k_weight"}, {l.k_bias, "k_bias"},
          {l.v_weight, "v_weight"}, {l.v_bias, "v_bias"}, {l.out_weight, "out_weight"}, {l.out_bias, "out_bias"},
          {l.gate_weight, "gate_weight"}, {l.gate_bias, "gate_bias"}, {l.up_weight, "up_weight"},
-         {l.up_bias, "up_bias"}, {l.down_weight, "down_weight"}, {l.down_bias, "down_bias"}});
+         {l.up_bias, "up_bias"}, {l.down_weight, "down_weight"}, {l.down_bias, "down_bias"},
+         {l.cross_norm_gamma, "cross_norm_gamma"}, {l.cross_norm_beta, "cross_norm_beta"},
+         {l.cross_q_weight, "cross_q_weight"}, {l.cross_q_bias, "cross_q_bias"},
+         {l.cross_k_weight, "cross_k_weight"}, {l.cross_k_bias, "cross_k_bias"},
+         {l.cross_v_weight, "cross_v_weight"}, {l.cross_v_bias, "cross_v_bias"},
+         {l.cross_out_weight, "cross_out_weight"}, {l.cross_out_bias, "cross_out_bias"}});
     if (status != BT_CUDA_OK) return Fail(status, "layers[" + std::to_string(i) + "]: " + g_last_error);
   }
   return BT_CUDA_OK;
@@ -623,6 +709,12 @@ int bt_cuda_context_create(int device, bt_cuda_context** out) {
     return CudaFail(err, "creating the context");
   }
   ctx->lt.workspace_bytes = kLtWorkspaceBytes;
+  try {
+    ctx->lt.algos = btc::NewGemmAlgoCache();
+  } catch (const std::bad_alloc&) {
+    bt_cuda_context_destroy(ctx);
+    return Fail(BT_CUDA_RUNTIME_ERROR, "out of host memory");
+  }
   const cublasStatus_t st = cublasLtCreate(&ctx->lt.handle);
   if (st != CUBLAS_STATUS_SUCCESS) {
     bt_cuda_context_destroy(ctx);
@@ -668,23 +760,54 @@ int bt_cuda_upload(bt_cuda_context* ctx, void* device_dst, const void* host_src,
   return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "cudaMemcpyAsync");
 }
 
-int bt_cuda_scaled_dot_product_attention(bt_cuda_context* ctx, const bt_cuda_attention* a, void* stream) {
+// 'medium' converts q, k and v to bfloat16 in the workspace; the other precisions need none.
+static size_t ForwardWorkspaceBytes(const bt_cuda_attention& a) {
+  if (a.precision != BT_CUDA_PRECISION_MEDIUM || Product({a.batch, a.heads, a.q_seq}) == 0) return 0;
+  return btc::AttentionBf16WorkspaceBytes(ToParams(a), {a.batch * a.q_seq, a.batch * a.k_seq});
+}
+
+static size_t GradWorkspaceBytes(const bt_cuda_attention& a) {
+  if (a.precision != BT_CUDA_PRECISION_MEDIUM || Product({a.batch, a.heads, a.q_seq}) == 0 ||
+      Product({a.batch, a.kv_heads, a.k_seq}) == 0) {
+    return DeltaBytes(a);
+  }
+  return DeltaBytesAligned(a) + btc::AttentionBackwardBf16ScratchBytes(ToParams(a));
+}
+
+int bt_cuda_scaled_dot_product_attention_workspace_bytes(const bt_cuda_attention* a, size_t* bytes) {
   BT_RETURN_IF(ValidateAttention(a));
+  if (!bytes) return Invalid("bytes is null");
+  *bytes = ForwardWorkspaceBytes(*a);
+  return BT_CUDA_OK;
+}
+
+int bt_cuda_scaled_dot_product_attention(bt_cuda_context* ctx, const bt_cuda_attention* a, void* workspace,
+                                         size_t workspace_bytes, void* stream) {
+  BT_RETURN_IF(ValidateAttention(a));
+  const size_t needed = ForwardWorkspaceBytes(*a);
+  BT_RETURN_IF(WorkspaceTooSmall(workspace_bytes, needed, workspace, "bt_cuda_scaled_dot_product_attention_workspace_bytes"));
   BT_RETURN_IF(RequireDevice());
   cudaStream_t s = nullptr;
   BT_RETURN_IF(Enter(ctx, stream, &s));
   BT_RETURN_IF(CheckAttentionPointers(*a));
+  if (needed > 0) BT_RETURN_IF(RequireDevicePointer(workspace, "workspace"));
   if (Product({a->batch, a->heads, a->q_seq}) == 0) return BT_CUDA_OK;
   const btc::AttentionParams p = ToParams(*a);
-  const cudaError_t err = a->precision == BT_CUDA_PRECISION_HIGH ? btc::LaunchAttentionForwardTf32(p, s)
-                                                                 : btc::LaunchAttentionForwardFp32(p, s);
+  cudaError_t err;
+  switch (a->precision) {
+    case BT_CUDA_PRECISION_MEDIUM:
+      err = btc::LaunchAttentionForwardBf16(p, {a->batch * a->q_seq, a->batch * a->k_seq}, workspace, s);
+      break;
+    case BT_CUDA_PRECISION_HIGH: err = btc::LaunchAttentionForwardTf32(p, s); break;
+    default: err = btc::LaunchAttentionForwardFp32(p, s); break;
+  }
   return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "attention forward launch");
 }
 
 int bt_cuda_scaled_dot_product_attention_grad_workspace_bytes(const bt_cuda_attention* a, size_t* bytes) {
   BT_RETURN_IF(ValidateAttention(a));
   if (!bytes) return Invalid("bytes is null");
-  *bytes = DeltaBytes(*a);
+  *bytes = GradWorkspaceBytes(*a);
   return BT_CUDA_OK;
 }
 
@@ -701,7 +824,7 @@ int bt_cuda_scaled_dot_product_attention_grad(bt_cuda_context* ctx, const bt_cud
   if (g->dmask && g->dmask_elements < MaskExtent(*a)) {
     return Invalid("dmask_elements is smaller than the extent the mask strides address");
   }
-  if (workspace_bytes < DeltaBytes(*a) || (DeltaBytes(*a) > 0 && !workspace)) {
+  if (workspace_bytes < GradWorkspaceBytes(*a) || (GradWorkspaceBytes(*a) > 0 && !workspace)) {
     return Invalid("workspace is smaller than bt_cuda_scaled_dot_product_attention_grad_workspace_bytes");
   }
   BT_RETURN_IF(RequireDevice());
@@ -728,7 +851,12 @@ int bt_cuda_scaled_dot_product_attention_grad(bt_cuda_context* ctx, const bt_cud
     }
     return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "cudaMemsetAsync");
   }
-  err = btc::LaunchAttentionBackward(p, g->dout, static_cast<float*>(workspace), g->dq, g->dk, g->dv, g->dmask, s);
+  if (a->precision == BT_CUDA_PRECISION_MEDIUM) {
+    err = btc::LaunchAttentionBackwardBf16(p, g->dout, static_cast<float*>(workspace), g->dq, g->dk, g->dv, g->dmask,
+                                           static_cast<char*>(workspace) + DeltaBytesAligned(*a), s);
+  } else {
+    err = btc::LaunchAttentionBackward(p, g->dout, static_cast<float*>(workspace), g->dq, g->dk, g->dv, g->dmask, s);
+  }
   return err == cudaSuccess ? BT_CUDA_OK : CudaFail(err, "attention backward launch");
 }
 
@@ -912,3 +1040,13 @@ int bt_cuda_transformer_decoder_stack(bt_cuda_context* ctx, const bt_cuda_decode
 }
 
 }  // extern "C"
+
+// ---- for the C ABI's other translation units (api_internal.h) ----
+namespace btc {
+int ApiFail(int status, const std::string& message) { return Fail(status, message); }
+int ApiCudaFail(cudaError_t err, const char* what) { return CudaFail(err, what); }
+int ApiRequireDevice() { return RequireDevice(); }
+int ApiEnter(bt_cuda_context* ctx, void* stream, cudaStream_t* out) { return Enter(ctx, stream, out); }
+int ApiRequireDevicePointer(const void* ptr, const char* name) { return RequireDevicePointer(ptr, name); }
+int ApiRequireHostPointer(const void* ptr, const char* name) { return RequireHostPointer(ptr, name); }
+}  // namespace btc

@@ -15,6 +15,11 @@
 // the GPU, the keys are split over `splits` blocks (grid.y); each writes its
 // partial (max, sum, unnormalised output) and a combine pass merges them with
 // the log-sum-exp rule. A split may see no visible key (max -inf, sum 0).
+//
+// The same kernel serves an encoder-decoder's cross-attention (no causal rule,
+// padded source keys hidden: a whole tile of them leaves a row's state as it
+// was) and T5's per-distance bias on the self-attention scores, added to the
+// scaled score of every visible key.
 #include <cmath>
 
 #include "decoder_kernels.h"
@@ -69,7 +74,9 @@ __global__ void __launch_bounds__(kWarps * 32) DecodeAttentionKernel(DecodeParam
   // The block's rows see keys below k_len - q_len + i + 1; the last token of the block sees most.
   int last_i = 0;
   for (int r = r0; r < min(rows, r0 + kRows); ++r) last_i = max(last_i, r % q_len);
-  const int key_end = min(min(k_len, key_begin + span), k_len - q_len + last_i + 1);
+  const int key_end = p.non_causal ? min(k_len, key_begin + span)
+                                   : min(min(k_len, key_begin + span), k_len - q_len + last_i + 1);
+  const uint8_t* key_valid = p.key_valid ? p.key_valid + b * p.key_valid_ld : nullptr;
 
   const int64_t q_base = QueryBase(p, b), o_base = OutBase(p, b);
   for (int e = tid; e < kRows * DP; e += blockDim.x) {
@@ -88,7 +95,7 @@ __global__ void __launch_bounds__(kWarps * 32) DecodeAttentionKernel(DecodeParam
 #pragma unroll
   for (int t = 0; t < kRowsPerWarp; ++t) {
     const int r = r0 + warp + kWarps * t;
-    limit[t] = r < rows ? k_len - q_len + r % q_len + 1 : 0;
+    limit[t] = r < rows ? (p.non_causal ? k_len : k_len - q_len + r % q_len + 1) : 0;
     m[t] = -INFINITY;
     l[t] = 0.f;
 #pragma unroll
@@ -100,12 +107,14 @@ __global__ void __launch_bounds__(kWarps * 32) DecodeAttentionKernel(DecodeParam
     __syncthreads();  // the previous tile is consumed (and the queries are stored, on the first pass)
     for (int e = tid; e < kKeys * DP; e += blockDim.x) {
       const int j = e / DP, d = e % DP, key = key0 + j;
-      const bool in = key < key_end;
+      // Padding keys are never read: their rows stay zero, so NaN there cannot reach a result.
+      const bool in = key < key_end && (!key_valid || key_valid[key] != 0);
       ks[j][d] = in && d < p.head_dim ? p.k[k_base + key * p.k_ss + d] : 0.f;
       vs[j][d] = in && d < p.value_dim ? p.v[v_base + key * p.v_ss + d] : 0.f;
     }
     __syncthreads();
     const int key = key0 + lane;
+    const bool real = key < key_end && (!key_valid || key_valid[key] != 0);
 #pragma unroll
     for (int t = 0; t < kRowsPerWarp; ++t) {
       const int rr = warp + kWarps * t;
@@ -113,10 +122,18 @@ __global__ void __launch_bounds__(kWarps * 32) DecodeAttentionKernel(DecodeParam
       float s = 0.f;
 #pragma unroll 8
       for (int d = 0; d < DP; ++d) s = fmaf(qs[rr][d], ks[lane][d], s);
-      s = (key < key_end && key < limit[t]) ? s * p.scale : -INFINITY;
+      const bool visible = real && key < limit[t];
+      s = visible ? s * p.scale : -INFINITY;
+      if (p.position_bias && visible) {
+        // The row's query sits at position limit - 1 (causal): the key's distance is limit - 1 - key.
+        const int h = g * group + (r0 + rr) / q_len;
+        s += p.position_bias[h * p.bias_rows + (limit[t] - 1 - key)];
+      }
       const float m_new = fmaxf(m[t], WarpMax(s));
-      const float alpha = expf(m[t] - m_new);  // m = -inf the first time: 0
-      const float pj = expf(s - m_new);
+      // A tile of padding keys only (cross-attention) leaves m = -inf: keep the row's state.
+      const float m_ref = m_new == -INFINITY ? 0.f : m_new;
+      const float alpha = expf(m[t] - m_ref);  // m = -inf the first time: 0
+      const float pj = expf(s - m_ref);
       l[t] = l[t] * alpha + WarpSum(pj);
       m[t] = m_new;
 #pragma unroll

@@ -1,7 +1,9 @@
 // The decoding ops' row and elementwise kernels: LayerNorm / RMSNorm with
 // optional affine terms, rotary embeddings (the op's [B, H, S, D] layout and the
 // decoder's packed QKV rows, where the new keys and values then go straight
-// into the layer's cache), the op's cache append, embeddings and activations.
+// into the layer's cache), the op's cache append, embeddings, the split of the
+// encoder states' key/value products into the cross caches, the position bias
+// table of the prompt attention, and activations.
 // All are bound by memory traffic: one warp or block per row, coalesced along
 // the features.
 #include <cmath>
@@ -101,6 +103,39 @@ __global__ void EmbedRowsKernel(const int* ids, const int* positions, const floa
   for (int c = threadIdx.x; c < width; c += blockDim.x) xr[c] = w[c] * scale + (p ? p[c] : 0.f);
 }
 
+__global__ void AddPositionRowsKernel(const int* positions, const float* pos_emb, int64_t pos_offset, float* x,
+                                      int width) {
+  const int64_t r = blockIdx.x;
+  const float* p = pos_emb + (static_cast<int64_t>(positions[r]) + pos_offset) * width;
+  float* xr = x + r * width;
+  for (int c = threadIdx.x; c < width; c += blockDim.x) xr[c] += p[c];
+}
+
+// One block per source row (b, s) of rows [B * S, Hkv D]: its heads to (b, g, s) of the cache.
+__global__ void SplitCrossHeadsKernel(const float* rows, int64_t ld, float* cache, int kv_heads, int64_t source_len,
+                                      int head_dim) {
+  const int64_t row = blockIdx.x;  // b * S + s
+  const int64_t b = row / source_len, s = row % source_len;
+  const int width = kv_heads * head_dim;
+  const float* src = rows + row * ld;
+  for (int e = threadIdx.x; e < width; e += blockDim.x) {
+    const int g = e / head_dim, d = e % head_dim;
+    cache[((b * kv_heads + g) * source_len + s) * head_dim + d] = src[e];
+  }
+}
+
+// Grid-stride over table [B, H, L]: element (b, h, u) = bias[h, u - capacity + past_b] or 0.
+__global__ void PositionBiasTableKernel(const float* bias, int64_t bias_rows, const int* q_lens, const int* k_lens,
+                                        float* table, int heads, int64_t capacity, int64_t width, int64_t total) {
+  for (int64_t e = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; e < total;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t u = e % width, bh = e / width;
+    const int h = static_cast<int>(bh % heads), b = static_cast<int>(bh / heads);
+    const int64_t distance = u - capacity + (k_lens[b] - q_lens[b]);
+    table[e] = distance >= 0 && distance < bias_rows ? bias[h * bias_rows + distance] : 0.f;
+  }
+}
+
 // One block per packed row: rotate its q and k heads (one warp per head), then copy its k and v
 // heads into the cache.
 __global__ void RotaryAppendKernel(float* qkv, int heads, int kv_heads, int head_dim, int rotary_dim, bool interleaved,
@@ -198,6 +233,32 @@ cudaError_t LaunchEmbedRows(const int* ids, const int* positions, const float* w
   if (rows == 0) return cudaSuccess;
   EmbedRowsKernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(ids, positions, word, pos_emb, pos_offset, scale,
                                                                    x, width);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchAddPositionRows(const int* positions, const float* pos_emb, int64_t pos_offset, float* x,
+                                  int64_t rows, int width, cudaStream_t stream) {
+  if (rows == 0 || width == 0) return cudaSuccess;
+  AddPositionRowsKernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(positions, pos_emb, pos_offset, x, width);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchSplitCrossHeads(const float* rows, int64_t ld, float* cache, int batch, int kv_heads,
+                                  int64_t source_len, int head_dim, cudaStream_t stream) {
+  const int64_t n = static_cast<int64_t>(batch) * source_len;
+  if (n == 0 || kv_heads == 0 || head_dim == 0) return cudaSuccess;
+  SplitCrossHeadsKernel<<<static_cast<unsigned>(n), 256, 0, stream>>>(rows, ld, cache, kv_heads, source_len,
+                                                                       head_dim);
+  return cudaGetLastError();
+}
+
+cudaError_t LaunchPositionBiasTable(const float* position_bias, int64_t bias_rows, const int* q_lens,
+                                    const int* k_lens, float* table, int batch, int heads, int64_t capacity,
+                                    int max_q, cudaStream_t stream) {
+  const int64_t width = capacity + max_q, total = static_cast<int64_t>(batch) * heads * width;
+  if (total == 0) return cudaSuccess;
+  PositionBiasTableKernel<<<GridFor(total), 256, 0, stream>>>(position_bias, bias_rows, q_lens, k_lens, table, heads,
+                                                               capacity, width, total);
   return cudaGetLastError();
 }
 

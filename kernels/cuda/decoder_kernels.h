@@ -1,7 +1,8 @@
 // Launchers of the decoding kernels: row norms (LayerNorm / RMSNorm with
 // optional affine terms), rotary embeddings, the in-place key/value cache
-// append, embeddings, activations, and attention of a few queries per sequence
-// over a long cache (decode_attention.cu). The composition of a decoder step is
+// append, embeddings, the cross caches' head split, the position bias table,
+// activations, and attention of a few queries per sequence over a long cache
+// (decode_attention.cu). The composition of a decoder step is
 // decoder_stack.cu; the C ABI's checks come first (bt_cuda_api.cu), so the
 // launchers trust their sizes, tables and positions.
 #ifndef TFJS_BT_CUDA_DECODER_KERNELS_H_
@@ -42,6 +43,24 @@ cudaError_t LaunchRotaryAppend(float* qkv, int64_t rows, int heads, int kv_heads
                                const int* sequences, float* key_cache, float* value_cache, int64_t capacity,
                                cudaStream_t stream);
 
+// x[r] += pos_emb[positions[r] + offset] (BlenderbotSmall: positions added after the embedding norm).
+cudaError_t LaunchAddPositionRows(const int* positions, const float* pos_emb, int64_t pos_offset, float* x,
+                                  int64_t rows, int width, cudaStream_t stream);
+
+// One cross cache of a layer from the product of the encoder states: rows [B * S, Hkv D] (row
+// stride ld, head by head) into cache [B, Hkv, S, D].
+cudaError_t LaunchSplitCrossHeads(const float* rows, int64_t ld, float* cache, int batch, int kv_heads,
+                                  int64_t source_len, int head_dim, cudaStream_t stream);
+
+// The position bias of the tiled (prompt) attention as an additive mask read through strides
+// (B · H · L, L, 1, -1) from table + capacity, L = capacity + max_q: table[b, h, u] =
+// position_bias[h, u - capacity + past_b] where that distance is in [0, bias_rows), else 0,
+// with past_b = k_lens[b] - q_lens[b]. Query i, key j of sequence b then read
+// table[b, h, capacity + i - j] = bias[h, past_b + i - j], the bias of their distance.
+cudaError_t LaunchPositionBiasTable(const float* position_bias, int64_t bias_rows, const int* q_lens,
+                                    const int* k_lens, float* table, int batch, int heads, int64_t capacity,
+                                    int max_q, cudaStream_t stream);
+
 // x = act(x) in place (activation: enum bt_cuda_activation).
 cudaError_t LaunchActivation(float* x, int64_t n, int activation, cudaStream_t stream);
 // gate = act(gate) * up (SwiGLU and kin).
@@ -75,6 +94,16 @@ struct DecodeParams {
   const int* k_lens;  // [B] cached rows (past + new): query i sees keys [0, k_len - q_len + i]
   int splits;         // key splits per block of rows (flash decoding); 1: no combine pass
   float* partial;     // splits > 1: DecodePartialFloats(...) floats of scratch
+  // Cross-attention: every query sees keys [0, k_len) (no causal rule), and key_valid [B, key_valid_ld]
+  // (nonzero = real key; null = all real) hides the padding keys.
+  bool non_causal;
+  const uint8_t* key_valid;
+  int64_t key_valid_ld;
+  // T5's relative bias [heads, bias_rows] or null: the score of query i (at position k_len - q_len + i)
+  // and a visible key j gains position_bias[h * bias_rows + position - j] (the caller checks that every
+  // position is below bias_rows).
+  const float* position_bias;
+  int64_t bias_rows;
 };
 
 // Blocks of rows per (sequence, kv head) for `max_q` queries and a group of heads / kv_heads.

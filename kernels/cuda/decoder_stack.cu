@@ -17,6 +17,20 @@
 // its residual, in pre-norm, post-norm or parallel form; then the final norm
 // and the LM head on the rows whose logits are asked for (each sequence's last
 // token, or all), written straight into the logits when their rows line up.
+//
+// Encoder-decoder models (T5, BART, Marian): the cross caches are first filled
+// from the encoder states when they are given (per layer one GEMM per
+// projection over all B x S source rows, split into heads by a copy kernel
+// unless Hkv = 1, where the product's rows are the cache's); each layer runs,
+// after its self-attention, the cross block: its norm (pre-norm), the query
+// GEMM into the QKV buffer, attention of the new rows over the layer's cross
+// cache without the causal rule (the source mask as key padding, the same
+// kernels as the self-attention), the output GEMM with the residual, the norm
+// (post-norm). T5's position bias is an additive per-(head, distance) term of
+// the self-attention scores: the decode kernel reads the bias row directly; the
+// tiled kernels read it as an additive mask through strides (B·H·L, L, 1, -1)
+// over a per-(sequence, head) table laid out by distance, built once per step.
+// An embedding norm (BART) runs on the embedded rows before layer 0.
 #include "decoder_stack.h"
 
 #include <algorithm>
@@ -67,7 +81,7 @@ struct CachedAttention {
   int batch, heads, kv_heads, head_dim, value_dim, max_q;
   int64_t capacity;
   float scale;
-  bool tf32;
+  bool tf32;  // prompt attention on TF32 tensor cores ('high', and 'medium': its kernel needs fixed sizes)
   const float* q;
   int64_t q_sb, q_sh, q_ss;
   float* out;
@@ -80,6 +94,12 @@ struct CachedAttention {
   const int* k_lens;
   int splits;
   float* partial;
+  bool non_causal;             // cross-attention: every key of the sequence (no causal rule)
+  const uint8_t* key_valid;    // [B, capacity] nonzero = real key, or null
+  const float* position_bias;  // [heads, bias_rows] (decode kernel), or null
+  int64_t bias_rows;
+  const float* bias_table;     // the tiled kernels' bias table (LaunchPositionBiasTable), or null
+  int64_t bias_width;          // its rows: capacity + max_q
 };
 
 cudaError_t RunCachedAttention(const CachedAttention& c, cudaStream_t stream) {
@@ -95,6 +115,9 @@ cudaError_t RunCachedAttention(const CachedAttention& c, cudaStream_t stream) {
     p.v = c.v; p.v_sb = c.v_sb; p.v_sh = c.v_sh; p.v_ss = c.v_ss;
     p.q_lens = c.q_lens; p.k_lens = c.k_lens;
     p.splits = c.splits; p.partial = c.partial;
+    p.non_causal = c.non_causal;
+    p.key_valid = c.key_valid; p.key_valid_ld = c.capacity;
+    p.position_bias = c.position_bias; p.bias_rows = c.bias_rows;
     return LaunchDecodeAttention(p, stream);
   }
   AttentionParams p{};
@@ -102,13 +125,24 @@ cudaError_t RunCachedAttention(const CachedAttention& c, cudaStream_t stream) {
   p.q_seq = c.max_q; p.k_seq = static_cast<int>(c.capacity);
   p.depth = c.head_dim; p.value_depth = c.value_dim;
   p.scale = c.scale;
-  p.causal = true;
+  p.causal = !c.non_causal;
   p.q = c.q; p.k = c.k; p.v = c.v; p.out = c.out;
   p.q_sb = c.q_sb; p.q_sh = c.q_sh; p.q_ss = c.q_ss;
   p.k_sb = c.k_sb; p.k_sh = c.k_sh; p.k_ss = c.k_ss;
   p.v_sb = c.v_sb; p.v_sh = c.v_sh; p.v_ss = c.v_ss;
   p.o_sb = c.o_sb; p.o_sh = c.o_sh; p.o_ss = c.o_ss;
   p.q_lens = c.q_lens; p.k_lens = c.k_lens; p.q_row0 = c.q_row0;
+  p.key_valid = c.key_valid;  // indexed b * k_seq + j: k_seq is the capacity
+  if (c.bias_table) {
+    // Element (b, h, i, j) at bias_table + capacity + b·H·L + h·L + i - j (the causal rule keeps
+    // i - j >= -past_b, and the kernels read the mask of visible (row, key) pairs only).
+    p.mask_kind = 2;
+    p.mask = c.bias_table + c.capacity;
+    p.mask_strides[0] = c.heads * c.bias_width;
+    p.mask_strides[1] = c.bias_width;
+    p.mask_strides[2] = 1;
+    p.mask_strides[3] = -1;
+  }
   return c.tf32 ? LaunchAttentionForwardTf32(p, stream) : LaunchAttentionForwardFp32(p, stream);
 }
 
@@ -207,7 +241,7 @@ int RunKvCache(const bt_cuda_kv_cache& a, const KvCachePlan& plan, void* workspa
   CachedAttention c{};
   c.batch = static_cast<int>(B); c.heads = static_cast<int>(H); c.kv_heads = static_cast<int>(Hkv);
   c.head_dim = static_cast<int>(D); c.value_dim = static_cast<int>(Dv);
-  c.max_q = plan.max_q; c.capacity = C; c.scale = a.scale; c.tf32 = a.precision == BT_CUDA_PRECISION_HIGH;
+  c.max_q = plan.max_q; c.capacity = C; c.scale = a.scale; c.tf32 = a.precision != BT_CUDA_PRECISION_HIGHEST;
   c.q = a.q; c.q_ss = D; c.q_sh = N * D; c.q_sb = H * N * D;
   c.out = a.out; c.o_ss = Dv; c.o_sh = N * Dv; c.o_sb = H * N * Dv;
   c.k = a.key_cache; c.k_ss = D; c.k_sh = C * D; c.k_sb = Hkv * C * D;
@@ -259,6 +293,18 @@ DecoderPlan PlanDecoder(const bt_cuda_decoder& m, const bt_cuda_decoder_step& s)
   if (plan.max_q <= kDecodeMaxQueries) {
     plan.splits = DecodeSplits(B, m.num_heads, m.num_kv_heads, plan.max_q, plan.max_k);
   }
+  plan.bias_table = m.position_bias != nullptr && plan.max_q > kDecodeMaxQueries;
+  plan.cross = m.cross_attention != 0;
+  if (plan.cross) {
+    const int64_t S = s.source_len;
+    plan.cross_k_lens.assign(static_cast<size_t>(B), static_cast<int>(S));
+    if (s.source_mask_host) {
+      plan.key_valid.resize(static_cast<size_t>(B * S));
+      for (int64_t e = 0; e < B * S; ++e) plan.key_valid[static_cast<size_t>(e)] = s.source_mask_host[e] != 0 ? 1 : 0;
+    }
+    if (plan.max_q <= kDecodeMaxQueries) plan.cross_splits = DecodeSplits(B, m.num_heads, m.num_kv_heads, plan.max_q, S);
+    plan.fill_cross = s.encoder_states != nullptr && m.num_layers * B * S > 0;
+  }
   return plan;
 }
 
@@ -267,6 +313,9 @@ namespace {
 struct DecoderBuffers {
   float *x, *h, *attn, *qkv, *ctx, *ffn1, *ffn2, *sel, *logits, *partial;
   int *row_ids, *row_pos, *row_seq, *first_row, *q_lens, *k_lens, *selected, *logits_source;
+  float *cross_rows, *bias_table;  // the encoder states' products (Hkv > 1); the tiled attention's bias table
+  int* cross_k_lens;
+  uint8_t* key_valid;
 };
 
 size_t CarveDecoder(const bt_cuda_decoder& m, const bt_cuda_decoder_step& s, const DecoderPlan& plan, void* base,
@@ -287,7 +336,9 @@ size_t CarveDecoder(const bt_cuda_decoder& m, const bt_cuda_decoder_step& s, con
   b.ffn2 = w.Take<float>(m.gated_mlp ? T * F : 0);
   b.sel = w.Take<float>(all ? 0 : S * E);
   b.logits = w.Take<float>(plan.direct ? 0 : S * V);
-  b.partial = w.Take<float>(DecodePartialFloats(s.batch, m.num_heads, plan.max_q, m.head_dim, plan.splits));
+  b.partial = w.Take<float>(std::max(DecodePartialFloats(s.batch, m.num_heads, plan.max_q, m.head_dim, plan.splits),
+                                     DecodePartialFloats(s.batch, m.num_heads, plan.max_q, m.head_dim,
+                                                         plan.cross ? plan.cross_splits : 1)));
   b.row_ids = w.Take<int>(T);
   b.row_pos = w.Take<int>(T);
   b.row_seq = w.Take<int>(T);
@@ -296,6 +347,14 @@ size_t CarveDecoder(const bt_cuda_decoder& m, const bt_cuda_decoder_step& s, con
   b.k_lens = w.Take<int>(plan.k_lens.size());
   b.selected = w.Take<int>(S);
   b.logits_source = w.Take<int>(plan.direct ? 0 : plan.logits_source.size());
+  const size_t B = static_cast<size_t>(s.batch), source = static_cast<size_t>(s.source_len);
+  const size_t kv_width = static_cast<size_t>(m.num_kv_heads * m.head_dim);
+  b.cross_rows = w.Take<float>(plan.fill_cross && m.num_kv_heads > 1 ? B * source * kv_width : 0);
+  b.bias_table = w.Take<float>(plan.bias_table ? B * static_cast<size_t>(m.num_heads) *
+                                                     static_cast<size_t>(s.capacity + plan.max_q)
+                                               : 0);
+  b.cross_k_lens = w.Take<int>(plan.cross_k_lens.size());
+  b.key_valid = w.Take<uint8_t>(plan.key_valid.size());
   if (out) *out = b;
   return w.size();
 }
@@ -312,7 +371,8 @@ int RunDecoder(const GemmLt& lt, const bt_cuda_decoder& m, const bt_cuda_decoder
   const int64_t E = m.embed_dim, V = m.vocab_size, F = m.ffn_dim, D = m.head_dim;
   const int64_t H = m.num_heads, Hkv = m.num_kv_heads, q_width = H * D, kv_width = Hkv * D;
   const int64_t qkv_width = q_width + 2 * kv_width;
-  const bool all = s.logits_rows == BT_CUDA_LOGITS_ALL, tf32 = m.precision == BT_CUDA_PRECISION_HIGH;
+  const bool all = s.logits_rows == BT_CUDA_LOGITS_ALL, tf32 = m.precision != BT_CUDA_PRECISION_HIGHEST;
+  const GemmMath math = GemmMathFor(m.precision);
   const int64_t logit_rows = all ? B * N : B;
   const auto cuda_ok = [&](cudaError_t err, const char* what) { return CudaOk(err, what, error); };
   const auto gemm_ok = [&](cublasStatus_t st) {
@@ -322,28 +382,78 @@ int RunDecoder(const GemmLt& lt, const bt_cuda_decoder& m, const bt_cuda_decoder
   };
   const auto gemm = [&](int64_t n, int64_t k, const float* x, int64_t ldx, const float* w, const float* bias,
                         const float* residual, float* y, int64_t ldy, GemmEpilogue ep, bool transposed = false) {
-    return gemm_ok(GemmRowMajor(lt, T, n, k, x, ldx, w, bias, residual, y, ldy, ep, tf32, stream, error, transposed));
+    return gemm_ok(GemmRowMajor(lt, T, n, k, x, ldx, w, bias, residual, y, ldy, ep, math, stream, error, transposed));
   };
   const auto norm = [&](const float* x, const float* gamma, const float* beta, float eps, float* y, int64_t rows) {
     return cuda_ok(LaunchNormRows(m.norm_kind, x, gamma, beta, eps, y, rows, static_cast<int>(E), stream), "norm");
   };
 
+  DecoderBuffers buf{};
+  CarveDecoder(m, s, plan, workspace, &buf);
+  // Encoder-decoder: each layer's cross keys and values from the encoder states (also on a step without
+  // new tokens), through the GEMM path over all B x S source rows.
+  const int64_t source = s.source_len, cross_stride = B * Hkv * source * D;
+  if (plan.fill_cross) {
+    for (int64_t l = 0; l < m.num_layers; ++l) {
+      const bt_cuda_decoder_layer& L = m.layers[l];
+      float* caches[2] = {s.cross_key_cache + l * cross_stride, s.cross_value_cache + l * cross_stride};
+      const float* weights[2] = {L.cross_k_weight, L.cross_v_weight};
+      const float* biases[2] = {L.cross_k_bias, L.cross_v_bias};
+      for (int c = 0; c < 2; ++c) {
+        // One kv head: the product's rows are the cache's rows.
+        float* out = Hkv == 1 ? caches[c] : buf.cross_rows;
+        if (!gemm_ok(GemmRowMajor(lt, B * source, kv_width, E, s.encoder_states, E, weights[c], biases[c], nullptr, out,
+                                  kv_width, GemmEpilogue::kBias, math, stream, error))) {
+          return BT_CUDA_CUBLAS_ERROR;
+        }
+        if (Hkv > 1 && !cuda_ok(LaunchSplitCrossHeads(buf.cross_rows, kv_width, caches[c], static_cast<int>(B),
+                                                      static_cast<int>(Hkv), source, static_cast<int>(D), stream),
+                                "filling the cross caches")) {
+          return BT_CUDA_RUNTIME_ERROR;
+        }
+      }
+    }
+  }
   if (T == 0) {
     const size_t bytes = static_cast<size_t>(logit_rows * V) * sizeof(float);
     return bytes == 0 || cuda_ok(cudaMemsetAsync(s.logits, 0, bytes, stream), "zeroing the logits")
                ? BT_CUDA_OK : BT_CUDA_RUNTIME_ERROR;
   }
-  DecoderBuffers buf{};
-  CarveDecoder(m, s, plan, workspace, &buf);
   if (!Upload(buf.row_ids, plan.row_ids, stream, error) || !Upload(buf.row_pos, plan.row_pos, stream, error) ||
       !Upload(buf.row_seq, plan.row_seq, stream, error) || !Upload(buf.first_row, plan.first_row, stream, error) ||
       !Upload(buf.q_lens, plan.q_lens, stream, error) || !Upload(buf.k_lens, plan.k_lens, stream, error) ||
       !Upload(buf.selected, plan.selected, stream, error) ||
-      (!plan.direct && !Upload(buf.logits_source, plan.logits_source, stream, error))) {
+      (!plan.direct && !Upload(buf.logits_source, plan.logits_source, stream, error)) ||
+      !Upload(buf.cross_k_lens, plan.cross_k_lens, stream, error)) {
     return BT_CUDA_RUNTIME_ERROR;
   }
-  if (!cuda_ok(LaunchEmbedRows(buf.row_ids, buf.row_pos, m.word_embeddings, m.position_embeddings, m.position_offset,
+  if (!plan.key_valid.empty() &&
+      !cuda_ok(cudaMemcpyAsync(buf.key_valid, plan.key_valid.data(), plan.key_valid.size(), cudaMemcpyHostToDevice,
+                               stream), "uploading the source mask")) {
+    return BT_CUDA_RUNTIME_ERROR;
+  }
+  // Embeddings: word * scale + position, normed after the sum (BART) or, with
+  // embedding_norm_before_positions, the word part alone with the positions added after (BlenderbotSmall).
+  const bool norm_words_alone = m.has_embedding_norm && m.embedding_norm_before_positions;
+  if (!cuda_ok(LaunchEmbedRows(buf.row_ids, buf.row_pos, m.word_embeddings,
+                               norm_words_alone ? nullptr : m.position_embeddings, m.position_offset,
                                m.embedding_scale, buf.x, T, static_cast<int>(E), stream), "embeddings")) {
+    return BT_CUDA_RUNTIME_ERROR;
+  }
+  if (m.has_embedding_norm &&
+      !norm(buf.x, m.embedding_norm_gamma, m.embedding_norm_beta, m.embedding_norm_eps, buf.x, T)) {
+    return BT_CUDA_RUNTIME_ERROR;
+  }
+  if (norm_words_alone && m.position_embeddings &&
+      !cuda_ok(LaunchAddPositionRows(buf.row_pos, m.position_embeddings, m.position_offset, buf.x, T,
+                                     static_cast<int>(E), stream), "position embeddings")) {
+    return BT_CUDA_RUNTIME_ERROR;
+  }
+  // T5's position bias, for the tiled kernels: one table per step, shared by the layers.
+  if (plan.bias_table &&
+      !cuda_ok(LaunchPositionBiasTable(m.position_bias, m.position_bias_rows, buf.q_lens, buf.k_lens, buf.bias_table,
+                                       static_cast<int>(B), static_cast<int>(H), C, plan.max_q, stream),
+               "position bias table")) {
     return BT_CUDA_RUNTIME_ERROR;
   }
   const int64_t layer_stride = B * Hkv * C * D;
@@ -384,10 +494,50 @@ int RunDecoder(const GemmLt& lt, const bt_cuda_decoder& m, const bt_cuda_decoder
     c.v = value_cache; c.v_ss = D; c.v_sh = C * D; c.v_sb = Hkv * C * D;
     c.q_lens = buf.q_lens; c.k_lens = buf.k_lens;
     c.splits = plan.splits; c.partial = buf.partial;
+    c.position_bias = m.position_bias; c.bias_rows = m.position_bias ? m.position_bias_rows : 0;
+    c.bias_table = plan.bias_table ? buf.bias_table : nullptr; c.bias_width = C + plan.max_q;
     if (!cuda_ok(RunCachedAttention(c, stream), "attention")) return BT_CUDA_RUNTIME_ERROR;
     // attn = x + ctx . Wo + bo
     if (!gemm(E, q_width, buf.ctx, q_width, L.out_weight, L.out_bias, buf.x, buf.attn, E, GemmEpilogue::kBias))
       return BT_CUDA_CUBLAS_ERROR;
+    const bool post_norm = !m.norm_first && !m.parallel;
+    if (post_norm && !norm(buf.attn, L.norm1_gamma, L.norm1_beta, L.norm1_eps, buf.attn, T))
+      return BT_CUDA_RUNTIME_ERROR;
+    if (plan.cross) {
+      // attn += cross(nc(attn)) (pre-norm) or attn = nc(attn + cross(attn)) (post-norm); x is free here.
+      const float* cross_in = buf.attn;
+      if (m.norm_first) {
+        if (!norm(buf.attn, L.cross_norm_gamma, L.cross_norm_beta, L.cross_norm_eps, buf.h, T))
+          return BT_CUDA_RUNTIME_ERROR;
+        cross_in = buf.h;
+      }
+      // Queries [T, H D] into the QKV buffer (row stride H D), the context into ctx.
+      if (!gemm(q_width, E, cross_in, E, L.cross_q_weight, L.cross_q_bias, nullptr, buf.qkv, q_width,
+                GemmEpilogue::kBias))
+        return BT_CUDA_CUBLAS_ERROR;
+      CachedAttention ca{};
+      ca.batch = static_cast<int>(B); ca.heads = static_cast<int>(H); ca.kv_heads = static_cast<int>(Hkv);
+      ca.head_dim = ca.value_dim = static_cast<int>(D);
+      ca.max_q = plan.max_q; ca.capacity = source; ca.scale = m.attention_scale; ca.tf32 = tf32;
+      ca.q = buf.qkv; ca.q_ss = q_width; ca.q_sh = D; ca.q_sb = 0;
+      ca.out = buf.ctx; ca.o_ss = q_width; ca.o_sh = D; ca.o_sb = 0;
+      ca.q_row0 = buf.first_row;
+      ca.k = s.cross_key_cache + l * cross_stride; ca.k_ss = D; ca.k_sh = source * D; ca.k_sb = Hkv * source * D;
+      ca.v = s.cross_value_cache + l * cross_stride; ca.v_ss = D; ca.v_sh = source * D; ca.v_sb = Hkv * source * D;
+      ca.q_lens = buf.q_lens; ca.k_lens = buf.cross_k_lens;
+      ca.splits = plan.cross_splits; ca.partial = buf.partial;
+      ca.non_causal = true;
+      ca.key_valid = plan.key_valid.empty() ? nullptr : buf.key_valid;
+      if (!cuda_ok(RunCachedAttention(ca, stream), "cross-attention")) return BT_CUDA_RUNTIME_ERROR;
+      // x = attn + ctx . Wco + bco, then nc(x) or x itself back into attn.
+      if (!gemm(E, q_width, buf.ctx, q_width, L.cross_out_weight, L.cross_out_bias, buf.attn, buf.x, E,
+                GemmEpilogue::kBias))
+        return BT_CUDA_CUBLAS_ERROR;
+      if (m.norm_first ? !cuda_ok(cudaMemcpyAsync(buf.attn, buf.x, static_cast<size_t>(T * E) * sizeof(float),
+                                                  cudaMemcpyDeviceToDevice, stream), "cross-attention residual")
+                       : !norm(buf.x, L.cross_norm_gamma, L.cross_norm_beta, L.cross_norm_eps, buf.attn, T))
+        return BT_CUDA_RUNTIME_ERROR;
+    }
     const float* mlp_in;
     const float* residual = buf.attn;
     if (m.parallel) {
@@ -399,8 +549,7 @@ int RunDecoder(const GemmLt& lt, const bt_cuda_decoder& m, const bt_cuda_decoder
       if (!norm(buf.attn, L.norm2_gamma, L.norm2_beta, L.norm2_eps, buf.h, T)) return BT_CUDA_RUNTIME_ERROR;
       mlp_in = buf.h;
     } else {
-      if (!norm(buf.attn, L.norm1_gamma, L.norm1_beta, L.norm1_eps, buf.attn, T)) return BT_CUDA_RUNTIME_ERROR;
-      mlp_in = buf.attn;
+      mlp_in = buf.attn;  // n1(x + attn) (and the cross block's output) already
     }
     if (m.gated_mlp) {
       if (!gemm(F, E, mlp_in, E, L.gate_weight, L.gate_bias, nullptr, buf.ffn1, F, GemmEpilogue::kBias) ||
@@ -436,7 +585,7 @@ int RunDecoder(const GemmLt& lt, const bt_cuda_decoder& m, const bt_cuda_decoder
     return BT_CUDA_RUNTIME_ERROR;
   float* head_out = plan.direct ? s.logits : buf.logits;
   if (!gemm_ok(GemmRowMajor(lt, S, V, E, rows, E, m.lm_head, m.lm_head_bias, nullptr, head_out, V, GemmEpilogue::kBias,
-                            tf32, stream, error, m.lm_head_transposed != 0))) {
+                            math, stream, error, m.lm_head_transposed != 0))) {
     return BT_CUDA_CUBLAS_ERROR;
   }
   if (!plan.direct &&

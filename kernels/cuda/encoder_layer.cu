@@ -4,6 +4,7 @@
 // ride in the GEMM epilogues (beta = 1), LayerNorm is a separate row kernel.
 #include "encoder_layer.h"
 
+#include "attention_fwd_bf16.h"
 #include "attention_params.h"
 #include "encoder_kernels.h"
 
@@ -18,7 +19,31 @@ size_t AlignUp(size_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
 struct EncoderBuffers {
   float *xp, *qkv, *attn, *h, *hn, *ffn, *outp;
   int *seq_offsets, *row_of_token, *token_of_row;
+  void* attention_bf16;  // 'medium': the attention's bfloat16 copies of q, k and v
 };
+
+// The attention over the packed [T, 3E] QKV buffer (q | k | v column blocks, heads inside each),
+// variable lengths through seq_offsets; pointers and offsets are filled in by the caller.
+AttentionParams PackedAttention(const bt_cuda_encoder& e, const EncoderPlan& plan) {
+  AttentionParams p{};
+  const int64_t E = e.embed, dh = E / e.num_heads;
+  p.batch = static_cast<int>(e.batch);
+  p.heads = p.kv_heads = static_cast<int>(e.num_heads);
+  p.q_seq = p.k_seq = plan.max_len;
+  p.depth = p.value_depth = static_cast<int>(dh);
+  p.scale = e.scale;
+  p.causal = e.is_causal != 0;
+  p.q_ss = p.k_ss = p.v_ss = 3 * E;
+  p.q_sh = p.k_sh = p.v_sh = dh;
+  p.o_ss = E;
+  p.o_sh = dh;
+  return p;
+}
+
+size_t AttentionBf16Bytes(const bt_cuda_encoder& e, const EncoderPlan& plan) {
+  if (e.precision != BT_CUDA_PRECISION_MEDIUM || plan.tokens == 0) return 0;
+  return AttentionBf16WorkspaceBytes(PackedAttention(e, plan), {plan.tokens, plan.tokens});
+}
 
 size_t Carve(const bt_cuda_encoder& e, const EncoderPlan& plan, char* base, EncoderBuffers* out) {
   const size_t T = static_cast<size_t>(plan.tokens), E = static_cast<size_t>(e.embed), F = static_cast<size_t>(e.ffn);
@@ -39,6 +64,7 @@ size_t Carve(const bt_cuda_encoder& e, const EncoderPlan& plan, char* base, Enco
   b.seq_offsets = reinterpret_cast<int*>(take(plan.seq_offsets.size() * sizeof(int)));
   b.row_of_token = reinterpret_cast<int*>(take(plan.row_of_token.size() * sizeof(int)));
   b.token_of_row = reinterpret_cast<int*>(take(plan.token_of_row.size() * sizeof(int)));
+  b.attention_bf16 = take(AttentionBf16Bytes(e, plan));
   if (out) *out = b;
   return at;
 }
@@ -75,7 +101,7 @@ size_t EncoderWorkspaceBytes(const bt_cuda_encoder& e, const EncoderPlan& plan) 
 int RunEncoderLayer(const GemmLt& lt, const bt_cuda_encoder& e, const EncoderPlan& plan, void* workspace,
                     cudaStream_t stream, std::string* error) {
   const int64_t T = plan.tokens, E = e.embed, F = e.ffn, B = e.batch, S = e.seq;
-  const bool tf32 = e.precision == BT_CUDA_PRECISION_HIGH;
+  const GemmMath math = GemmMathFor(e.precision);
   EncoderBuffers buf{};
   Carve(e, plan, static_cast<char*>(workspace), &buf);
   cudaError_t ce = cudaSuccess;
@@ -124,7 +150,7 @@ int RunEncoderLayer(const GemmLt& lt, const bt_cuda_encoder& e, const EncoderPla
     }
     if (e.qkv_weight) {
       if (!gemm_ok(GemmRowMajor(lt, T, 3 * E, E, attn_in, E, e.qkv_weight, e.qkv_bias, nullptr, buf.qkv, 3 * E,
-                                GemmEpilogue::kBias, tf32, stream, error))) {
+                                GemmEpilogue::kBias, math, stream, error))) {
         return BT_CUDA_CUBLAS_ERROR;
       }
     } else {
@@ -132,33 +158,28 @@ int RunEncoderLayer(const GemmLt& lt, const bt_cuda_encoder& e, const EncoderPla
       const float* bs[3] = {e.q_bias, e.k_bias, e.v_bias};
       for (int i = 0; i < 3; ++i) {
         if (!gemm_ok(GemmRowMajor(lt, T, E, E, attn_in, E, ws[i], bs[i], nullptr, buf.qkv + i * E, 3 * E,
-                                  GemmEpilogue::kBias, tf32, stream, error))) {
+                                  GemmEpilogue::kBias, math, stream, error))) {
           return BT_CUDA_CUBLAS_ERROR;
         }
       }
     }
-    AttentionParams p{};
-    const int64_t dh = E / e.num_heads;
-    p.batch = static_cast<int>(B);
-    p.heads = p.kv_heads = static_cast<int>(e.num_heads);
-    p.q_seq = p.k_seq = plan.max_len;
-    p.depth = p.value_depth = static_cast<int>(dh);
-    p.scale = e.scale;
-    p.causal = e.is_causal != 0;
+    AttentionParams p = PackedAttention(e, plan);
     p.q = buf.qkv;
     p.k = buf.qkv + E;
     p.v = buf.qkv + 2 * E;
     p.out = buf.attn;
-    p.q_ss = p.k_ss = p.v_ss = 3 * E;
-    p.q_sh = p.k_sh = p.v_sh = dh;
-    p.o_ss = E;
-    p.o_sh = dh;
     p.seq_offsets = buf.seq_offsets;
-    ce = tf32 ? LaunchAttentionForwardTf32(p, stream) : LaunchAttentionForwardFp32(p, stream);
+    switch (e.precision) {
+      case BT_CUDA_PRECISION_MEDIUM:
+        ce = LaunchAttentionForwardBf16(p, {T, T}, buf.attention_bf16, stream);
+        break;
+      case BT_CUDA_PRECISION_HIGH: ce = LaunchAttentionForwardTf32(p, stream); break;
+      default: ce = LaunchAttentionForwardFp32(p, stream); break;
+    }
     if (!cuda_ok(ce, "attention")) return BT_CUDA_RUNTIME_ERROR;
     // h = x + attn·Wo + bo (both norms); post-norm then normalises it in place of hn.
     if (!gemm_ok(GemmRowMajor(lt, T, E, E, buf.attn, E, e.out_weight, e.out_bias, xp, buf.h, E, GemmEpilogue::kBias,
-                              tf32, stream, error))) {
+                              math, stream, error))) {
       return BT_CUDA_CUBLAS_ERROR;
     }
     const float* ffn_in = buf.hn;
@@ -172,7 +193,7 @@ int RunEncoderLayer(const GemmLt& lt, const bt_cuda_encoder& e, const EncoderPla
     const GemmEpilogue act = e.activation == BT_CUDA_RELU        ? GemmEpilogue::kBiasRelu
                              : e.activation == BT_CUDA_GELU_TANH ? GemmEpilogue::kBiasGeluTanh
                                                                  : GemmEpilogue::kBias;
-    if (!gemm_ok(GemmRowMajor(lt, T, F, E, ffn_in, E, e.ffn_in_weight, e.ffn_in_bias, nullptr, buf.ffn, F, act, tf32,
+    if (!gemm_ok(GemmRowMajor(lt, T, F, E, ffn_in, E, e.ffn_in_weight, e.ffn_in_bias, nullptr, buf.ffn, F, act, math,
                               stream, error))) {
       return BT_CUDA_CUBLAS_ERROR;
     }
@@ -182,13 +203,13 @@ int RunEncoderLayer(const GemmLt& lt, const bt_cuda_encoder& e, const EncoderPla
     if (e.norm_first) {
       // y = h + f·W2 + b2, straight into the output.
       if (!gemm_ok(GemmRowMajor(lt, T, E, F, buf.ffn, F, e.ffn_out_weight, e.ffn_out_bias, ffn_residual, out, E,
-                                GemmEpilogue::kBias, tf32, stream, error))) {
+                                GemmEpilogue::kBias, math, stream, error))) {
         return BT_CUDA_CUBLAS_ERROR;
       }
     } else {
       // o = hn + f·W2 + b2 (into h, dead by now), y = LN2(o).
       if (!gemm_ok(GemmRowMajor(lt, T, E, F, buf.ffn, F, e.ffn_out_weight, e.ffn_out_bias, ffn_residual, buf.h, E,
-                                GemmEpilogue::kBias, tf32, stream, error))) {
+                                GemmEpilogue::kBias, math, stream, error))) {
         return BT_CUDA_CUBLAS_ERROR;
       }
       if (!cuda_ok(LaunchLayerNorm(buf.h, nullptr, nullptr, e.ln2_gamma, e.ln2_beta, e.eps2, out, T,

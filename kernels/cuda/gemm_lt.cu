@@ -6,7 +6,57 @@
 // TRANSA = T.
 #include "gemm_lt.h"
 
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <unordered_map>
+
 namespace btc {
+
+class GemmAlgoCache {
+ public:
+  struct Key {
+    int64_t rows, n, k, ldx, ldy;
+    int32_t epilogue, math;
+    uint32_t align_a, align_b, align_c, align_d;
+    uint8_t has_bias, has_residual, w_transposed, reserved;
+    bool operator==(const Key& o) const { return std::memcmp(this, &o, sizeof(Key)) == 0; }
+  };
+  struct Hash {
+    size_t operator()(const Key& key) const {
+      // FNV-1a over the key's bytes (the key is zero-initialised, padding included).
+      const auto* bytes = reinterpret_cast<const unsigned char*>(&key);
+      uint64_t h = 1469598103934665603ull;
+      for (size_t i = 0; i < sizeof(Key); ++i) h = (h ^ bytes[i]) * 1099511628211ull;
+      return static_cast<size_t>(h);
+    }
+  };
+
+  bool Find(const Key& key, cublasLtMatmulAlgo_t* algo) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = map_.find(key);
+    if (it == map_.end()) return false;
+    *algo = it->second;
+    return true;
+  }
+  void Put(const Key& key, const cublasLtMatmulAlgo_t& algo) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (map_.size() >= kMaxEntries) map_.clear();  // many distinct shapes: start over rather than grow
+    try {
+      map_[key] = algo;
+    } catch (const std::bad_alloc&) {
+      // Out of host memory: the cache is only a shortcut, the next call asks the heuristic again.
+    }
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 4096;
+  std::mutex mutex_;
+  std::unordered_map<Key, cublasLtMatmulAlgo_t, Hash> map_;
+};
+
+std::shared_ptr<GemmAlgoCache> NewGemmAlgoCache() { return std::make_shared<GemmAlgoCache>(); }
+
 namespace {
 
 // Releases the descriptors of one call on every path.
@@ -35,7 +85,7 @@ uint32_t Alignment(const void* p) {
 
 cublasStatus_t GemmRowMajor(const GemmLt& lt, int64_t rows, int64_t n, int64_t k, const float* x, int64_t ldx,
                             const float* w, const float* bias, const float* residual, float* y, int64_t ldy,
-                            GemmEpilogue epilogue, bool tf32, cudaStream_t stream, std::string* error,
+                            GemmEpilogue epilogue, GemmMath math, cudaStream_t stream, std::string* error,
                             bool w_transposed) {
   if (rows == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
   LtCall call;
@@ -48,7 +98,10 @@ cublasStatus_t GemmRowMajor(const GemmLt& lt, int64_t rows, int64_t n, int64_t k
       return st;                                      \
     }                                                 \
   } while (0)
-  BT_LT(cublasLtMatmulDescCreate(&call.op, tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F, CUDA_R_32F));
+  const cublasComputeType_t compute = math == GemmMath::kBf16   ? CUBLAS_COMPUTE_32F_FAST_16BF
+                                      : math == GemmMath::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                                : CUBLAS_COMPUTE_32F;
+  BT_LT(cublasLtMatmulDescCreate(&call.op, compute, CUDA_R_32F));
   const bool has_bias = bias != nullptr;
   const cublasLtEpilogue_t ep =
       epilogue == GemmEpilogue::kBiasRelu       ? (has_bias ? CUBLASLT_EPILOGUE_RELU_BIAS : CUBLASLT_EPILOGUE_RELU)
@@ -80,17 +133,28 @@ cublasStatus_t GemmRowMajor(const GemmLt& lt, int64_t rows, int64_t n, int64_t k
                                              sizeof(align_c)));
   BT_LT(cublasLtMatmulPreferenceSetAttribute(call.pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &align_d,
                                              sizeof(align_d)));
-  cublasLtMatmulHeuristicResult_t heuristic{};
-  int found = 0;
-  BT_LT(cublasLtMatmulAlgoGetHeuristic(lt.handle, call.op, call.a, call.b, call.c, call.c, call.pref, 1, &heuristic,
-                                       &found));
-  if (found == 0) {
-    *error = "cublasLtMatmulAlgoGetHeuristic found no algorithm";
-    return CUBLAS_STATUS_NOT_SUPPORTED;
+  GemmAlgoCache::Key key;
+  std::memset(&key, 0, sizeof key);
+  key.rows = rows; key.n = n; key.k = k; key.ldx = ldx; key.ldy = ldy;
+  key.epilogue = static_cast<int32_t>(epilogue); key.math = static_cast<int32_t>(math);
+  key.align_a = align_a; key.align_b = align_b; key.align_c = align_c; key.align_d = align_d;
+  key.has_bias = has_bias; key.has_residual = residual != nullptr; key.w_transposed = w_transposed;
+  cublasLtMatmulAlgo_t algo;
+  if (!lt.algos || !lt.algos->Find(key, &algo)) {
+    cublasLtMatmulHeuristicResult_t heuristic{};
+    int found = 0;
+    BT_LT(cublasLtMatmulAlgoGetHeuristic(lt.handle, call.op, call.a, call.b, call.c, call.c, call.pref, 1, &heuristic,
+                                         &found));
+    if (found == 0) {
+      *error = "cublasLtMatmulAlgoGetHeuristic found no algorithm";
+      return CUBLAS_STATUS_NOT_SUPPORTED;
+    }
+    algo = heuristic.algo;
+    if (lt.algos) lt.algos->Put(key, algo);
   }
   const float alpha = 1.f, beta = residual ? 1.f : 0.f;
   BT_LT(cublasLtMatmul(lt.handle, call.op, &alpha, w, call.a, x, call.b, &beta, residual ? residual : y, call.c, y,
-                       call.c, &heuristic.algo, lt.workspace, lt.workspace_bytes, stream));
+                       call.c, &algo, lt.workspace, lt.workspace_bytes, stream));
 #undef BT_LT
   return CUBLAS_STATUS_SUCCESS;
 }

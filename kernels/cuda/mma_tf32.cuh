@@ -25,6 +25,14 @@ __device__ inline void MmaTf32(float (&c)[4], const uint32_t (&a)[4], uint32_t b
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// 2^x on the special-function unit (ex2.approx.ftz): relative error about 2^-22, 2^-inf = +0,
+// NaN stays NaN, results below FLT_MIN flush to zero.
+__device__ inline float Exp2Approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 }  // namespace btc
 
 #endif  // TFJS_BT_CUDA_MMA_TF32_CUH_

@@ -1,8 +1,9 @@
 /* C ABI of the CUDA kernels (libbt_cuda.so, built from kernels/cuda): fused
  * scaled dot-product attention and its gradient, the fused transformer encoder
- * layer and a stack of them, and the decoding ops (RMSNorm, rotary embeddings,
- * attention over a key/value cache appended in place, a decoder-only model's
- * step), on float32 device buffers. Every entry point
+ * layer and a stack of them, the decoding ops (RMSNorm, rotary embeddings,
+ * attention over a key/value cache appended in place, a decoder's step with
+ * cross-attention for encoder-decoder models, the beam-search cache reorder),
+ * and the graph ops LayerNorm and the embedding sum, on float32 device buffers. Every entry point
  * validates its arguments before touching the GPU and returns a status code;
  * bt_cuda_last_error() gives the message of the last failure on the calling
  * thread. Nothing here aborts the process. The checks the CPU front ends make
@@ -10,7 +11,7 @@
  *
  * One function per op, named as the op is everywhere else (the tfjs kernels,
  * the addon's functions, the CPU core's C ABI btk.h, the TensorFlow ops):
- *   ScaledDotProductAttention      bt_cuda_scaled_dot_product_attention
+ *   ScaledDotProductAttention      bt_cuda_scaled_dot_product_attention (+ _workspace_bytes)
  *   ScaledDotProductAttentionGrad  bt_cuda_scaled_dot_product_attention_grad (+ _workspace_bytes)
  *   TransformerEncoderLayer        bt_cuda_transformer_encoder_layer (+ _workspace_bytes)
  *   TransformerEncoderStack        bt_cuda_transformer_encoder_stack (+ _workspace_bytes)
@@ -18,6 +19,9 @@
  *   RotaryEmbedding                bt_cuda_rotary_embedding (+ _workspace_bytes)
  *   AttentionWithKVCache           bt_cuda_attention_with_kv_cache (+ _workspace_bytes)
  *   TransformerDecoderStack        bt_cuda_transformer_decoder_stack (+ _workspace_bytes)
+ *   ReorderCache                   bt_cuda_reorder_cache (+ _workspace_bytes)
+ *   LayerNorm                      bt_cuda_layer_norm
+ *   EmbeddingSum                   bt_cuda_embedding_sum (+ _workspace_bytes)
  *
  * Semantics are the package's (README.md, API section): bottom-right causal
  * alignment, masks combined, rows with no visible key give zeros (lse = -inf),
@@ -32,7 +36,7 @@
 extern "C" {
 #endif
 
-#define BT_CUDA_ABI_VERSION 3
+#define BT_CUDA_ABI_VERSION 4
 
 enum bt_cuda_status {
   BT_CUDA_OK = 0,
@@ -45,7 +49,8 @@ enum bt_cuda_status {
 
 enum bt_cuda_precision {
   BT_CUDA_PRECISION_HIGHEST = 0, /* FP32 FMA everywhere (GEMMs: CUBLAS_COMPUTE_32F) */
-  BT_CUDA_PRECISION_HIGH = 1     /* TF32 tensor cores, FP32 accumulation */
+  BT_CUDA_PRECISION_HIGH = 1,    /* TF32 tensor cores, FP32 accumulation */
+  BT_CUDA_PRECISION_MEDIUM = 2   /* BF16 tensor cores, FP32 accumulation and softmax statistics (ABI 4) */
 };
 
 enum bt_cuda_mask_kind { BT_CUDA_MASK_NONE = 0, BT_CUDA_MASK_BOOL = 1, BT_CUDA_MASK_ADDITIVE = 2 };
@@ -173,7 +178,11 @@ enum bt_cuda_logits_rows { BT_CUDA_LOGITS_LAST = 0, BT_CUDA_LOGITS_ALL = 1 };
 
 /* One decoder layer's weights (device memory, [in, out] row-major). QKV packed ([E, (H + 2 Hkv) D],
  * columns q | k | v) or three projections; biases, betas null = 0, gammas null = 1; gate only
- * for a gated MLP (down(act(gate(x)) * up(x))); norm2 unused by a parallel layer sharing norm1. */
+ * for a gated MLP (down(act(gate(x)) * up(x))); norm2 unused by a parallel layer sharing norm1.
+ * Cross-attention (bt_cuda_decoder.cross_attention; all null otherwise, ABI 4): cross_q_weight
+ * [E, H D], cross_k_weight and cross_v_weight [E, Hkv D] (they fill the cross caches from the
+ * encoder states), cross_out_weight [H D, E], all four required; its norm (cross_norm_*) is of
+ * the model's norm_kind. */
 typedef struct bt_cuda_decoder_layer {
   const float* norm1_gamma; const float* norm1_beta; const float* norm2_gamma; const float* norm2_beta;
   float norm1_eps, norm2_eps;
@@ -183,9 +192,14 @@ typedef struct bt_cuda_decoder_layer {
   const float* out_weight; const float* out_bias;
   const float* gate_weight; const float* gate_bias;
   const float* up_weight; const float* up_bias; const float* down_weight; const float* down_bias;
+  const float* cross_norm_gamma; const float* cross_norm_beta;
+  float cross_norm_eps;
+  int32_t reserved0;
+  const float* cross_q_weight; const float* cross_q_bias; const float* cross_k_weight; const float* cross_k_bias;
+  const float* cross_v_weight; const float* cross_v_bias; const float* cross_out_weight; const float* cross_out_bias;
 } bt_cuda_decoder_layer;
 
-/* A decoder-only language model (btk_decoder). */
+/* A decoder-only language model, or an encoder-decoder model's decoder (btk_decoder). */
 typedef struct bt_cuda_decoder {
   int64_t num_layers, vocab_size, embed_dim, num_heads, num_kv_heads, head_dim, ffn_dim;
   int32_t norm_kind;             /* enum bt_cuda_norm_kind */
@@ -210,12 +224,36 @@ typedef struct bt_cuda_decoder {
   const float* lm_head;              /* [E, vocab], or [vocab, E] when lm_head_transposed */
   const float* lm_head_bias;         /* [vocab] or null */
   const bt_cuda_decoder_layer* layers; /* HOST memory, num_layers entries */
+  /* Encoder-decoder models (T5, BART, Marian; ABI 4). cross_attention: every layer attends to the
+   * encoder's states (through the step's cross caches) after its self-attention:
+   *   pre-norm:  x += self(n1(x)); x += cross(nc(x)); x += mlp(n2(x))
+   *   post-norm: x = n1(x + self(x)); x = nc(x + cross(x)); x = n2(x + mlp(x))
+   * Not with parallel layers. */
+  int32_t cross_attention;
+  /* BART's layernorm_embedding: x = norm(embedding_scale * word + position) before layer 0, of the
+   * model's norm_kind (gamma null = 1, beta null = 0); with embedding_norm_before_positions
+   * x = norm(embedding_scale * word) + position (BlenderbotSmall). */
+  int32_t has_embedding_norm;
+  int32_t embedding_norm_before_positions;
+  float embedding_norm_eps;
+  const float* embedding_norm_gamma; const float* embedding_norm_beta;
+  /* [num_heads, position_bias_rows] or null (T5's relative bias, per distance): the self-attention
+   * score of a query at position i and a visible key at j <= i gains position_bias[h * rows + i - j];
+   * every position of a step must then be below position_bias_rows. */
+  const float* position_bias;
+  int64_t position_bias_rows;
 } bt_cuda_decoder;
 
 /* One step over new tokens (btk_decoder_step): input_ids [B, N] (row b's first new_lengths[b]
  * ids are its new tokens at positions past_lengths[b] + i; the rest is never read), caches
  * [num_layers, B, Hkv, C, D] appended in place, logits [B, vocab] of each sequence's last new
- * token (LAST) or [B, N, vocab] (ALL); rows without a token are zeros. */
+ * token (LAST) or [B, N, vocab] (ALL); rows without a token are zeros.
+ * With cross-attention: the cross caches [num_layers, B, Hkv, S, D] (S = source_len >= 1 when
+ * B > 0) hold each layer's keys/values of the encoder states; when encoder_states [B, S, E] is
+ * given they are first computed into them in place (one product per layer and projection over all
+ * B x S rows, also on a step without new tokens), else they are read as they are. The new tokens
+ * attend to all S rows of their sequence (no causal rule) but those source_mask_host marks as
+ * padding. Without cross-attention source_len is 0 and the four pointers null. */
 typedef struct bt_cuda_decoder_step {
   int64_t batch, new_len, capacity;
   int32_t logits_rows;              /* enum bt_cuda_logits_rows */
@@ -227,12 +265,17 @@ typedef struct bt_cuda_decoder_step {
   float* value_cache;
   float* logits;
   int32_t* lengths_host;            /* HOST [B] or null: receives past + new */
+  int64_t source_len;               /* S (ABI 4: the fields below are cross-attention's) */
+  const float* encoder_states;      /* [B, S, E], or null: the cross caches are already filled */
+  const int32_t* source_mask_host;  /* HOST [B, S], nonzero = real source token (each row needs one); null = all real */
+  float* cross_key_cache;           /* [layers, B, Hkv, S, D] */
+  float* cross_value_cache;
 } bt_cuda_decoder_step;
 
 int bt_cuda_abi_version(void);
 /* sizeof of the argument structs, so bindings can check their layout. */
 void bt_cuda_struct_sizes(size_t* attention, size_t* attention_grad, size_t* encoder, size_t* encoder_stack);
-/* sizeof of the decoding structs (ABI 3). */
+/* sizeof of the decoding structs (ABI 3; the decoder's three grew in ABI 4). */
 void bt_cuda_decoder_struct_sizes(size_t* rms_norm, size_t* rotary, size_t* kv_cache, size_t* decoder_layer,
                                   size_t* decoder, size_t* decoder_step);
 const char* bt_cuda_last_error(void);
@@ -254,7 +297,11 @@ int bt_cuda_upload(bt_cuda_context* ctx, void* device_dst, const void* host_src,
 
 /* `stream` is a cudaStream_t to run on, or null for the context's stream. A workspace is device
  * memory of at least the bytes its _workspace_bytes function gives for the same arguments. */
-int bt_cuda_scaled_dot_product_attention(bt_cuda_context* ctx, const bt_cuda_attention* a, void* stream);
+/* The forward's workspace is empty except at precision MEDIUM, where it holds bfloat16 copies of
+ * q, k and v (ABI 4; before it the forward took no workspace). */
+int bt_cuda_scaled_dot_product_attention_workspace_bytes(const bt_cuda_attention* a, size_t* bytes);
+int bt_cuda_scaled_dot_product_attention(bt_cuda_context* ctx, const bt_cuda_attention* a, void* workspace,
+                                         size_t workspace_bytes, void* stream);
 int bt_cuda_scaled_dot_product_attention_grad_workspace_bytes(const bt_cuda_attention* a, size_t* bytes);
 int bt_cuda_scaled_dot_product_attention_grad(bt_cuda_context* ctx, const bt_cuda_attention* a,
                                               const bt_cuda_attention_grad* g, void* workspace,
@@ -285,6 +332,69 @@ int bt_cuda_transformer_decoder_stack_workspace_bytes(const bt_cuda_decoder* mod
 int bt_cuda_transformer_decoder_stack(bt_cuda_context* ctx, const bt_cuda_decoder* model,
                                       const bt_cuda_decoder_step* step, void* workspace, size_t workspace_bytes,
                                       void* stream);
+
+
+/* ---- The graph ops and beam search (kernels/cuda/bt_cuda_api_graph_ops.cu) ----
+ *   LayerNorm     bt_cuda_layer_norm
+ *   EmbeddingSum  bt_cuda_embedding_sum (+ _workspace_bytes)
+ *   ReorderCache  bt_cuda_reorder_cache (+ _workspace_bytes)
+ * Semantics of the ops of the same names (docs/ops/). Values that decide which memory is read
+ * (row ids, source rows, lengths) are HOST memory, checked before any device work; the
+ * workspace carries them to the device. */
+
+/* y[rows, width] = (x - mean) / sqrt(var + eps) * gamma + beta over each row (biased variance). */
+typedef struct bt_cuda_layer_norm_args {
+  int64_t rows, width;
+  float eps;
+  int32_t reserved0;
+  const float* x;      /* [rows, width] */
+  const float* gamma;  /* [width], or null (ones) */
+  const float* beta;   /* [width], or null (zeros) */
+  float* y;            /* [rows, width]; may be x */
+} bt_cuda_layer_norm_args;
+
+/* y[r] = tables[0][row_ids[0][r]] + tables[1][row_ids[1][r]] + ... (rows of `width` floats, added in
+ * term order), then, when has_norm, the LayerNorm above of every row (gamma, beta, eps). The caller
+ * resolves lookups, constant terms and broadcasting to one table row per term and output row. */
+typedef struct bt_cuda_embedding_sum_args {
+  int64_t rows, width, num_terms;    /* num_terms >= 1 */
+  int32_t has_norm;
+  float eps;
+  const float* const* tables_host;   /* HOST [num_terms] device pointers: table k is [table_rows_host[k], width] */
+  const int64_t* table_rows_host;    /* HOST [num_terms] */
+  const int32_t* row_ids_host;       /* HOST [num_terms, rows]: row_ids_host[k * rows + r] in [0, table_rows_host[k]) */
+  const float* gamma;                /* [width] or null (ones); read only when has_norm */
+  const float* beta;                 /* [width] or null (zeros) */
+  float* y;                          /* [rows, width]; must not overlap a table */
+} bt_cuda_embedding_sum_args;
+
+/* Beam search (btk_reorder_cache): caches [num_layers, batch, kv_heads, capacity, head_dim] reordered
+ * in place, new row b = old row source_rows[b] for its first lengths[source_rows[b]] positions (the
+ * rest of a moved row is left as it was); new lengths[b] = lengths[source_rows[b]]. */
+typedef struct bt_cuda_reorder_cache_args {
+  int64_t num_layers, batch, kv_heads, capacity, head_dim;
+  float* key_cache;                  /* device, reordered in place */
+  float* value_cache;                /* device, the same shape; a buffer of its own */
+  const int32_t* lengths_host;       /* HOST [batch], each in [0, capacity] */
+  const int32_t* source_rows_host;   /* HOST [batch], each in [0, batch) (repeats allowed) */
+  int32_t* new_lengths_host;         /* HOST [batch] or null: receives the new lengths; may be lengths_host */
+} bt_cuda_reorder_cache_args;
+
+/* sizeof of the structs above, so bindings can check their layout. */
+void bt_cuda_graph_op_struct_sizes(size_t* layer_norm, size_t* embedding_sum, size_t* reorder_cache);
+
+/* LayerNorm needs no workspace. EmbeddingSum's holds the row ids and the table pointers; ReorderCache's
+ * the row tables and a copy of the used rows of the sources that are themselves overwritten (one layer
+ * of both caches at most). */
+int bt_cuda_layer_norm(bt_cuda_context* ctx, const bt_cuda_layer_norm_args* a, void* stream);
+
+int bt_cuda_embedding_sum_workspace_bytes(const bt_cuda_embedding_sum_args* a, size_t* bytes);
+int bt_cuda_embedding_sum(bt_cuda_context* ctx, const bt_cuda_embedding_sum_args* a, void* workspace,
+                          size_t workspace_bytes, void* stream);
+
+int bt_cuda_reorder_cache_workspace_bytes(const bt_cuda_reorder_cache_args* a, size_t* bytes);
+int bt_cuda_reorder_cache(bt_cuda_context* ctx, const bt_cuda_reorder_cache_args* a, void* workspace,
+                          size_t workspace_bytes, void* stream);
 
 #ifdef __cplusplus
 }

@@ -8,7 +8,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type {CompositeFunc} from '../dispatch/composite_registry';
 import {runOpResult} from '../dispatch/dispatch';
-import {KvCacheAttentionAttrs} from '../op_table';
+import {KvCacheAttentionAttrs, SdpaAttrs} from '../op_table';
 
 /** cache [B, Hkv, C, X] with rows [past_b, past_b + new_b) of sequence b replaced by new [B, Hkv, N, X]'s first rows. */
 export function appendRows(cache: tf.Tensor, rows: tf.Tensor, past: ArrayLike<number>, fresh: ArrayLike<number>): tf.Tensor {
@@ -53,7 +53,9 @@ export const compositeAttentionWithKVCache: CompositeFunc = (inputs, attrs) => {
     const out = runOpResult('ScaledDotProductAttention', {
       q: inputs.q, k: keyCache, v: valueCache, attnMask: cacheVisibility(past, fresh, newTokens, capacity),
       keyPaddingMask: tf.zeros([0]),
-    }, {scale: a.scale, isCausal: false, maskKind: 'bool', hasKeyPaddingMask: false});
+    }, {
+      scale: a.scale, isCausal: false, maskKind: 'bool', hasKeyPaddingMask: false, precision: a.precision,
+    } satisfies SdpaAttrs);
     return [out, keyCache, valueCache, tf.add(inputs.pastLengths, inputs.newLengths)];
   });
 };

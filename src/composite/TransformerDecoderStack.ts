@@ -13,7 +13,7 @@ import type {CompositeFunc} from '../dispatch/composite_registry';
 import {runOpResult} from '../dispatch/dispatch';
 import {
   DecoderActivation, DecoderLayerInputName, decoderLayerInput, DecoderStackAttrs, decoderStackInput,
-  DecoderStackInputName,
+  DecoderStackInputName, SdpaAttrs,
 } from '../op_table';
 import {appendRows, cacheVisibility} from './AttentionWithKVCache';
 import {layerNormOf} from './LayerNorm';
@@ -102,7 +102,10 @@ export const compositeTransformerDecoderStack: CompositeFunc = (inputs, attrs) =
       valueCaches.push(values);
       const context = runOpResult('ScaledDotProductAttention', {
         q: qh, k: keys, v: values, attnMask: selfMask, keyPaddingMask: tf.zeros([0]),
-      }, {scale: a.scale, isCausal: false, maskKind: a.hasPositionBias ? 'additive' : 'bool', hasKeyPaddingMask: false});
+      }, {
+        scale: a.scale, isCausal: false, maskKind: a.hasPositionBias ? 'additive' : 'bool', hasKeyPaddingMask: false,
+        precision: a.precision,
+      } satisfies SdpaAttrs);
       const merged = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [rows, qWidth]);
       let attn = tf.add(dense(merged, w('outWeight'), w('outBias')), x);
       if (!a.normFirst && !a.parallel) attn = norm(attn, w('norm1Gamma'), w('norm1Beta'), a.normEps1[l]);
@@ -112,7 +115,9 @@ export const compositeTransformerDecoderStack: CompositeFunc = (inputs, attrs) =
         const crossContext = runOpResult('ScaledDotProductAttention', {
           q: toHeads(dense(crossIn, w('crossQWeight'), w('crossQBias')), heads), k: cross.layerKeys(l), v: cross.layerValues(l),
           attnMask: tf.zeros([0]), keyPaddingMask: a.hasSourceMask ? g('sourceMask') : tf.zeros([0]),
-        }, {scale: a.scale, isCausal: false, maskKind: 'none', hasKeyPaddingMask: a.hasSourceMask});
+        }, {
+          scale: a.scale, isCausal: false, maskKind: 'none', hasKeyPaddingMask: a.hasSourceMask, precision: a.precision,
+        } satisfies SdpaAttrs);
         const crossMerged = tf.reshape(tf.transpose(crossContext, [0, 2, 1, 3]), [rows, qWidth]);
         attn = tf.add(dense(crossMerged, w('crossOutWeight'), w('crossOutBias')), attn);
         if (!a.normFirst) attn = norm(attn, w('crossNormGamma'), w('crossNormBeta'), a.normEpsCross[l]);

@@ -71,7 +71,7 @@ export function encoderLayerOf(x: tf.Tensor, w: tf.NamedTensorMap, keyPaddingMas
     }
     const attentionAttrs: SdpaAttrs = {
       scale: attrs.scale, isCausal: attrs.isCausal, maskKind: attentionBias ? 'additive' : 'none',
-      hasKeyPaddingMask: keyPaddingMask !== null,
+      hasKeyPaddingMask: keyPaddingMask !== null, precision: attrs.precision,
     };
     const attn = runOpResult('ScaledDotProductAttention', {
       q: toHeads(q), k: toHeads(k), v: toHeads(v), attnMask: attentionBias ?? placeholder(),

@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
+import {getGpuPrecision} from '../config';
 import {runOp} from '../dispatch/dispatch';
 import type {WeightPrecision} from '../op_table';
 import type {DecoderModelArgs} from '../ops/decoder_args';
@@ -81,7 +82,9 @@ export class CachedSeq2SeqSteps implements Seq2SeqStepModel {
       crossValueCache: cache.crossValueCache ?? null,
     };
     const [logits, keyCache, valueCache, lengths, crossKeyCache, crossValueCache] = tf.tidy(() => runOp('TransformerDecoderStack',
-        decoderStackInputs(this.model, step, () => absent), decoderStepAttrs(this.model, step, {logitsRows, weightPrecision: this.precision})));
+        decoderStackInputs(this.model, step, () => absent), decoderStepAttrs(this.model, step, {
+          logitsRows, weightPrecision: this.precision, precision: getGpuPrecision(),
+        })));
     tf.dispose([ids, newLengths, cache.keyCache, cache.valueCache, cache.pastLengths]);
     if (cache.crossKeyCache && cache.crossKeyCache !== crossKeyCache) tf.dispose([cache.crossKeyCache]);
     if (cache.crossValueCache && cache.crossValueCache !== crossValueCache) tf.dispose([cache.crossValueCache]);

@@ -13,6 +13,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type {GraphModel} from '@tensorflow/tfjs-converter';
+import {getGpuPrecision} from '../config';
 import {runOp} from '../dispatch/dispatch';
 import type {WeightPrecision} from '../op_table';
 import type {DecoderModelArgs} from '../ops/decoder_args';
@@ -59,7 +60,9 @@ export class CachedSteps implements StepModel {
     const newLengths = tf.tensor1d(fresh, 'int32');
     const [logits, keyCache, valueCache, lengths, ...crossCaches] = tf.tidy(() => runOp('TransformerDecoderStack', decoderStackInputs(this.model, {
       inputIds: ids, pastLengths: cache.pastLengths, newLengths, keyCache: cache.keyCache, valueCache: cache.valueCache,
-    }, () => absent), {...this.model.attrs, logitsRows: 'last', weightPrecision: this.precision}));
+    }, () => absent), {
+      ...this.model.attrs, logitsRows: 'last', weightPrecision: this.precision, precision: getGpuPrecision(),
+    }));
     // A decoder-only model has no cross caches: the op passes its placeholders through.
     tf.dispose(crossCaches);
     // The old tensors share their data with the new caches where the kernel wrote in place: disposing them frees nothing more.

@@ -4,6 +4,19 @@
  * graph-op executor). The op table (table.ts) refers to these lists.
  */
 import type {NamedAttrMap} from '@tensorflow/tfjs-core';
+import type {GpuPrecision} from '../config';
+
+/**
+ * The `precision` attribute of the ops whose GPU kernels do matrix products (the attention ops,
+ * the encoder layer and stack, the cache attention and the decoder stack): the arithmetic of those
+ * products on the GPU ('highest' | 'high' | 'medium', see setGpuPrecision). A runtime choice: the
+ * public op resolves it at each call (its `precision` option, else getGpuPrecision()) and passes it
+ * to the kernel; the rewriting pass never writes it into a GraphDef node. The CPU kernels and the
+ * composites compute in float32 and ignore it.
+ */
+export interface GpuPrecisionAttr {
+  precision: GpuPrecision;
+}
 
 /** How the `attnMask` input of the attention kernels is to be read. */
 export type AttnMaskKind = 'none' | 'bool' | 'additive';
@@ -21,7 +34,7 @@ export const ATTENTION_INPUTS = ['q', 'k', 'v', 'attnMask', 'keyPaddingMask'] as
  * Outputs: out [B,H,Sq,Dv], lse [B,H,Sq] (log-sum-exp of each row's masked,
  * scaled scores; -Infinity for rows with no visible key).
  */
-export interface SdpaAttrs extends NamedAttrMap {
+export interface SdpaAttrs extends NamedAttrMap, GpuPrecisionAttr {
   scale: number;
   isCausal: boolean;
   maskKind: AttnMaskKind;
@@ -49,7 +62,7 @@ export const ENCODER_NORM_KINDS: readonly EncoderNormKind[] = ['layer', 'rms'];
  * [1 or B, H, S, S], added to scale · q·kᵀ of the attention at the original
  * (unpacked) positions, together with the key padding mask and isCausal.
  */
-export interface EncoderLayerAttrs extends NamedAttrMap {
+export interface EncoderLayerAttrs extends NamedAttrMap, GpuPrecisionAttr {
   numHeads: number;
   normFirst: boolean;
   activation: EncoderActivation;
@@ -101,7 +114,7 @@ export const ENCODER_KERNEL_INPUTS = ['x', ...ENCODER_WEIGHT_INPUTS, 'keyPadding
  * (hasKeyPaddingMask false) and an absent attentionBias (hasAttentionBias
  * false; else [1 or B, H, S, S], added in every layer). See encoderStackInputIndex.
  */
-export interface EncoderStackAttrs extends NamedAttrMap {
+export interface EncoderStackAttrs extends NamedAttrMap, GpuPrecisionAttr {
   numLayers: number;
   numHeads: number;
   normFirst: boolean;
@@ -135,7 +148,7 @@ export function encoderStackLayerAttrs(attrs: EncoderStackAttrs, layer: number):
     layerNormEps1: attrs.layerNormEps1[layer], layerNormEps2: attrs.layerNormEps2[layer],
     isCausal: attrs.isCausal, scale: attrs.scale, packedQkv: attrs.packedQkv[layer],
     hasKeyPaddingMask: attrs.hasKeyPaddingMask, normKind: attrs.normKind, gatedMlp: attrs.gatedMlp,
-    hasAttentionBias: attrs.hasAttentionBias,
+    hasAttentionBias: attrs.hasAttentionBias, precision: attrs.precision,
   };
 }
 
@@ -198,7 +211,7 @@ export interface RotaryEmbeddingAttrs extends NamedAttrMap {
 export const KV_CACHE_ATTENTION_INPUTS =
     ['q', 'k', 'v', 'keyCache', 'valueCache', 'pastLengths', 'newLengths'] as const;
 
-export interface KvCacheAttentionAttrs extends NamedAttrMap {
+export interface KvCacheAttentionAttrs extends NamedAttrMap, GpuPrecisionAttr {
   scale: number;
 }
 
@@ -275,7 +288,7 @@ export type DecoderLayerInputName = typeof DECODER_LAYER_INPUTS[number];
  * real source rows of the layer's cross caches (no causality, no position
  * bias), · values, then ·crossOutWeight + crossOutBias.
  */
-export interface DecoderStackAttrs extends NamedAttrMap {
+export interface DecoderModelAttrs extends NamedAttrMap {
   numLayers: number;
   numHeads: number;
   numKvHeads: number;
@@ -318,6 +331,9 @@ export interface DecoderStackAttrs extends NamedAttrMap {
   /** With hasEmbeddingNorm: x = Norm(embeddingScale · word) + position instead (BlenderbotSmall's decoder). */
   embeddingNormBeforePositions: boolean;
 }
+
+/** A decoder model's attributes (checked once, reused by every step) and the step's precision. */
+export interface DecoderStackAttrs extends DecoderModelAttrs, GpuPrecisionAttr {}
 
 /** Index in TransformerDecoderStack's input array of a global input. */
 export function decoderStackInput(name: DecoderStackInputName): number {

@@ -73,7 +73,13 @@ export interface OpDef {
   };
 }
 
-const ATTENTION_ATTRS = {scale: 'float', isCausal: 'bool', maskKind: 'string', hasKeyPaddingMask: 'bool'} as const;
+/**
+ * `precision` (ops whose GPU kernel does matrix products): 'highest' | 'high' | 'medium', resolved by
+ * the public op at each call and never written into a rewritten model's GraphDef (attrs.ts).
+ */
+const ATTENTION_ATTRS = {
+  scale: 'float', isCausal: 'bool', maskKind: 'string', hasKeyPaddingMask: 'bool', precision: 'string',
+} as const;
 
 export const OPS = {
   ScaledDotProductAttention: {
@@ -111,7 +117,7 @@ export const OPS = {
     attrs: {
       numHeads: 'int', normFirst: 'bool', activation: 'string', layerNormEps1: 'float', layerNormEps2: 'float',
       isCausal: 'bool', scale: 'float', packedQkv: 'bool', hasKeyPaddingMask: 'bool', normKind: 'string',
-      gatedMlp: 'bool', hasAttentionBias: 'bool',
+      gatedMlp: 'bool', hasAttentionBias: 'bool', precision: 'string',
     },
     exported: true,
     graphOp: true,
@@ -131,7 +137,7 @@ export const OPS = {
     attrs: {
       numLayers: 'int', numHeads: 'int', normFirst: 'bool', activation: 'string', isCausal: 'bool', scale: 'float',
       packedQkv: 'bool[]', layerNormEps1: 'float[]', layerNormEps2: 'float[]', hasKeyPaddingMask: 'bool',
-      normKind: 'string', gatedMlp: 'bool', hasAttentionBias: 'bool',
+      normKind: 'string', gatedMlp: 'bool', hasAttentionBias: 'bool', precision: 'string',
     },
     exported: true,
     graphOp: true,
@@ -150,10 +156,10 @@ export const OPS = {
     attrs: {epsilon: 'float'},
     exported: true,
     graphOp: true,
-    kernels: {cpu: ['portable']},
+    kernels: {cpu: ['portable'], tensorflow: ['CPU', 'GPU']},
     composite: true,
     gradient: {kind: 'composite'},
-    native: {cpuCore: false, cuda: false},
+    native: {cpuCore: false, cuda: true},
   },
   EmbeddingSum: {
     name: 'EmbeddingSum',
@@ -164,10 +170,10 @@ export const OPS = {
     attrs: {numTerms: 'int', lookups: 'bool[]', hasNorm: 'bool', epsilon: 'float'},
     exported: true,
     graphOp: true,
-    kernels: {cpu: ['portable']},
+    kernels: {cpu: ['portable'], tensorflow: ['CPU', 'GPU']},
     composite: true,
     gradient: {kind: 'composite'},
-    native: {cpuCore: false, cuda: false},
+    native: {cpuCore: false, cuda: true},
   },
   RmsNorm: {
     name: 'RmsNorm',
@@ -201,7 +207,7 @@ export const OPS = {
     summary: 'appends new keys/values to a preallocated cache in place and attends over each sequence\'s cached rows (bottom-right causal, per-sequence lengths, GQA)',
     inputs: KV_CACHE_ATTENTION_INPUTS,
     outputs: ['out', 'keyCache', 'valueCache', 'lengths'],
-    attrs: {scale: 'float'},
+    attrs: {scale: 'float', precision: 'string'},
     exported: true,
     graphOp: false,
     kernels: {cpu: ['native', 'portable'], tensorflow: ['CPU', 'GPU']},
@@ -222,7 +228,7 @@ export const OPS = {
       hasFinalNorm: 'bool', lmHeadTransposed: 'bool', normEps1: 'float[]', normEps2: 'float[]', finalNormEps: 'float',
       logitsRows: 'string', weightPrecision: 'string', crossAttention: 'bool', fillCrossCache: 'bool',
       hasSourceMask: 'bool', hasPositionBias: 'bool', normEpsCross: 'float[]', hasEmbeddingNorm: 'bool',
-      embeddingNormEps: 'float', embeddingNormBeforePositions: 'bool',
+      embeddingNormEps: 'float', embeddingNormBeforePositions: 'bool', precision: 'string',
     },
     exported: true,
     graphOp: false,
@@ -239,10 +245,10 @@ export const OPS = {
     attrs: {},
     exported: true,
     graphOp: false,
-    kernels: {cpu: ['native', 'portable'], tensorflow: ['CPU']},
+    kernels: {cpu: ['native', 'portable'], tensorflow: ['CPU', 'GPU']},
     composite: true,
     gradient: {kind: 'none'},
-    native: {cpuCore: true, cuda: false},
+    native: {cpuCore: true, cuda: true},
   },
   AttentionScoresShape: {
     name: 'AttentionScoresShape',

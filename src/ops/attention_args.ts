@@ -3,10 +3,12 @@
  * result is what every implementation (fused kernel or composite) consumes.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type {GpuPrecision} from '../config';
 import {AttnMaskKind, SdpaAttrs} from '../op_table';
 import {
   describeShape, describeValue, fail, requireBoolean, requireBroadcastable, requireFiniteNumber,
   requireElementCount, requireFloat32, requireKnownKeys, requirePaddingMask, requireRank, requireTensor,
+  resolveGpuPrecision,
 } from './validate';
 
 export interface ScaledDotProductAttentionOptions {
@@ -21,9 +23,16 @@ export interface ScaledDotProductAttentionOptions {
   isCausal?: boolean;
   /** Multiplies q·k. Default 1/sqrt(D). */
   scale?: number;
+  /**
+   * The GPU kernel's matrix products (tfjs-node-gpu): 'highest' (FP32), 'high' (TF32 tensor cores)
+   * or 'medium' (bfloat16 tensor cores), FP32 accumulation at each. Default: getGpuPrecision() at
+   * the call. The CPU kernels and the composite compute in float32 and ignore it. The gradient
+   * uses the forward call's precision.
+   */
+  precision?: GpuPrecision;
 }
 
-const OPTION_KEYS = ['attnMask', 'keyPaddingMask', 'isCausal', 'scale'] as const;
+const OPTION_KEYS = ['attnMask', 'keyPaddingMask', 'isCausal', 'scale', 'precision'] as const;
 
 export interface AttentionDims {
   batch: number; heads: number; kvHeads: number;
@@ -77,6 +86,7 @@ export function validateAttentionArgs(
 
   const scale = opts.scale === undefined ? 1 / Math.sqrt(depth) : requireFiniteNumber(op, 'options.scale', opts.scale);
   const isCausal = opts.isCausal === undefined ? false : requireBoolean(op, 'options.isCausal', opts.isCausal);
+  const precision = resolveGpuPrecision(op, opts.precision);
 
   let attnMask: tf.Tensor | null = null;
   let maskKind: AttnMaskKind = 'none';
@@ -99,6 +109,6 @@ export function validateAttentionArgs(
   return {
     q: qt as tf.Tensor4D, k: kt as tf.Tensor4D, v: vt as tf.Tensor4D, attnMask, keyPaddingMask,
     dims: {batch, heads, kvHeads, querySeq, keySeq, depth, valueDepth},
-    attrs: {scale, isCausal, maskKind, hasKeyPaddingMask: keyPaddingMask != null},
+    attrs: {scale, isCausal, maskKind, hasKeyPaddingMask: keyPaddingMask != null, precision},
   };
 }

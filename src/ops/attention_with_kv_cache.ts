@@ -19,11 +19,12 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import {runOp} from '../dispatch/dispatch';
+import type {GpuPrecision} from '../config';
 import {KvCacheAttentionAttrs} from '../op_table';
 import {validateCacheLengths} from './cache_lengths';
 import {
   describeShape, describeValue, fail, requireElementCount, requireFiniteNumber, requireFloat32, requireKnownKeys,
-  requireRank, requireTensor,
+  requireRank, requireTensor, resolveGpuPrecision,
 } from './validate';
 
 export interface KVCache {
@@ -40,6 +41,12 @@ export interface AttentionWithKVCacheOptions {
   newLengths?: tf.Tensor1D;
   /** Multiplies q·k; default 1/sqrt(D). */
   scale?: number;
+  /**
+   * The GPU kernel's matrix products (tfjs-node-gpu): 'highest', 'high' or 'medium' (see
+   * setGpuPrecision); default getGpuPrecision() at the call. The CPU kernels and the composite
+   * compute in float32 and ignore it.
+   */
+  precision?: GpuPrecision;
 }
 
 export interface AttentionWithKVCacheResult {
@@ -74,7 +81,8 @@ export function attentionWithKVCache(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tenso
   if (options == null || typeof options !== 'object' || Array.isArray(options)) {
     fail(OP, `options must be an object, got ${describeValue(options)}`);
   }
-  requireKnownKeys(OP, 'option', options, ['newLengths', 'scale']);
+  requireKnownKeys(OP, 'option', options, ['newLengths', 'scale', 'precision']);
+  const precision = resolveGpuPrecision(OP, options.precision);
   const tensors = {} as Record<'q' | 'k' | 'v' | 'keyCache' | 'valueCache', tf.Tensor>;
   const layouts: Record<'q' | 'k' | 'v' | 'keyCache' | 'valueCache', string> = {
     q: '[B, H, N, D]', k: '[B, Hkv, N, D]', v: '[B, Hkv, N, Dv]', keyCache: '[B, Hkv, C, D]', valueCache: '[B, Hkv, C, Dv]',
@@ -108,7 +116,7 @@ export function attentionWithKVCache(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tenso
   requireElementCount(OP, 'the result', [batch, heads, newTokens, valueDepth], 'B*H*N*Dv');
   const scale = options.scale === undefined ? 1 / Math.sqrt(depth) : requireFiniteNumber(OP, 'options.scale', options.scale);
   const lengths = validateCacheLengths(OP, cache.pastLengths, options.newLengths, batch, newTokens, capacity);
-  const attrs: KvCacheAttentionAttrs = {scale};
+  const attrs: KvCacheAttentionAttrs = {scale, precision};
   try {
     const [out, keyCache, valueCache, next] = runOp('AttentionWithKVCache', {
       q: tensors.q, k: tensors.k, v: tensors.v, keyCache: tensors.keyCache, valueCache: tensors.valueCache,

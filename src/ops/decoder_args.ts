@@ -8,11 +8,12 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   DECODER_ACTIVATIONS, DECODER_CROSS_LAYER_INPUTS, DECODER_LAYER_INPUTS, DecoderActivation, DecoderLayerInputName, DecoderLogitsRows,
-  DecoderNormKind, DecoderStackAttrs, MAX_LAYERS, WeightPrecision,
+  DecoderModelAttrs, DecoderNormKind, MAX_LAYERS, WeightPrecision,
 } from '../op_table';
+import type {GpuPrecision} from '../config';
 import {
   describeShape, describeValue, fail, requireBoolean, requireFiniteNumber, requireFloat32, requireKnownKeys,
-  requireOneOf, requireRank, requireTensor,
+  requireOneOf, requireRank, requireTensor, resolveGpuPrecision,
 } from './validate';
 
 /** One decoder layer's weights ([in, out] matrices; absent biases are 0). */
@@ -133,8 +134,11 @@ export interface DecoderModelArgs {
     embeddingNormGamma: tf.Tensor | null; embeddingNormBeta: tf.Tensor | null;
   };
   layers: Array<Partial<Record<DecoderLayerInputName, tf.Tensor>>>;
-  /** logitsRows 'last' and weightPrecision 'float32' until a step says otherwise. */
-  attrs: DecoderStackAttrs;
+  /**
+   * logitsRows 'last' and weightPrecision 'float32' until a step says otherwise; no GPU precision
+   * (each step resolves its own).
+   */
+  attrs: DecoderModelAttrs;
   dims: {vocab: number; embed: number; heads: number; kvHeads: number; headDim: number; ffn: number;
     /** Positions the model can take (learned rows − offset, rotary rows, positionBias columns); Infinity when unlimited. */
     positions: number;
@@ -365,6 +369,12 @@ export interface DecoderStepOptions {
   /** 'bfloat16': the native `cpu` kernel reads bfloat16 copies of the weights (half the memory traffic). */
   weightPrecision?: WeightPrecision;
   /**
+   * The GPU kernel's matrix products (tfjs-node-gpu): 'highest', 'high' or 'medium' (see
+   * setGpuPrecision); default getGpuPrecision() at the call. The CPU kernels and the composite
+   * compute in float32 and ignore it (weightPrecision is the CPU's choice).
+   */
+  precision?: GpuPrecision;
+  /**
    * [B, S, E] (cross-attention models): before this step every layer's cross keys/values are
    * computed from these encoder states into cache.crossKeyCache/crossValueCache (in place where the
    * backend can; use the returned ones). Give it at the first step of a source, then leave it out.
@@ -373,16 +383,17 @@ export interface DecoderStepOptions {
 }
 
 export function validateStepOptions(op: string, options: unknown): {logitsRows: DecoderLogitsRows;
-  weightPrecision: WeightPrecision; newLengths: tf.Tensor1D | undefined; encoderStates: unknown} {
+  weightPrecision: WeightPrecision; precision: GpuPrecision; newLengths: tf.Tensor1D | undefined; encoderStates: unknown} {
   if (options == null || typeof options !== 'object' || Array.isArray(options)) {
     fail(op, `options must be an object, got ${describeValue(options)}`);
   }
   const o = options as DecoderStepOptions;
-  requireKnownKeys(op, 'option', o, ['newLengths', 'logitsRows', 'weightPrecision', 'encoderStates']);
+  requireKnownKeys(op, 'option', o, ['newLengths', 'logitsRows', 'weightPrecision', 'precision', 'encoderStates']);
   return {
     logitsRows: o.logitsRows === undefined ? 'last' : requireOneOf(op, 'options.logitsRows', o.logitsRows, ['last', 'all'] as const),
     weightPrecision: o.weightPrecision === undefined ? 'float32'
       : requireOneOf(op, 'options.weightPrecision', o.weightPrecision, ['float32', 'bfloat16'] as const),
+    precision: resolveGpuPrecision(op, o.precision),
     newLengths: o.newLengths,
     encoderStates: o.encoderStates,
   };

@@ -1,5 +1,6 @@
 /** Validation and normalisation of transformerEncoderLayer's arguments. */
 import * as tf from '@tensorflow/tfjs-core';
+import type {GpuPrecision} from '../config';
 import {
   ENCODER_ACTIVATIONS, ENCODER_COMMON_WEIGHT_INPUTS, ENCODER_NORM_KINDS, ENCODER_OPTIONAL_WEIGHT_INPUTS,
   ENCODER_PACKED_QKV_INPUTS, ENCODER_SEPARATE_QKV_INPUTS, EncoderActivation, EncoderLayerAttrs, EncoderNormKind,
@@ -7,6 +8,7 @@ import {
 import {
   describeShape, describeValue, fail, requireBoolean, requireElementCount, requireFiniteNumber, requireFloat32,
   requireFloatShape, requireKnownKeys, requireOneOf, requirePaddingMask, requireRank, requireTensor,
+  resolveGpuPrecision,
 } from './validate';
 
 /**
@@ -53,11 +55,18 @@ export interface TransformerEncoderLayerOptions {
    * bias; padded keys stay excluded and isCausal still applies.
    */
   attentionBias?: tf.Tensor4D;
+  /**
+   * The GPU kernel's matrix products (tfjs-node-gpu): 'highest' (FP32), 'high' (TF32 tensor cores)
+   * or 'medium' (bfloat16 tensor cores), FP32 accumulation at each; norms, softmax statistics and
+   * residuals stay FP32. Default: getGpuPrecision() at the call. The CPU kernels and the composite
+   * compute in float32 and ignore it.
+   */
+  precision?: GpuPrecision;
 }
 
 const OPTION_KEYS = [
   'numHeads', 'normFirst', 'activation', 'normKind', 'layerNormEps', 'keyPaddingMask', 'isCausal', 'scale',
-  'attentionBias',
+  'attentionBias', 'precision',
 ];
 const WEIGHT_KEYS = [...ENCODER_PACKED_QKV_INPUTS, ...ENCODER_SEPARATE_QKV_INPUTS, ...ENCODER_COMMON_WEIGHT_INPUTS];
 
@@ -79,6 +88,7 @@ export interface EncoderOptionArgs {
   numHeads: number; normFirst: boolean; activation: EncoderActivation; isCausal: boolean; scale: number;
   normKind: EncoderNormKind;
   eps1: number; eps2: number;
+  precision: GpuPrecision;
   dims: {batch: number; seq: number; embed: number};
 }
 
@@ -118,6 +128,7 @@ export function validateEncoderOptions(op: string, x: unknown, options: unknown)
     eps1 = eps2 = requireFiniteNumber(op, 'options.layerNormEps', opts.layerNormEps);
   }
   if (eps1 < 0 || eps2 < 0) fail(op, `options.layerNormEps must not be negative, got ${eps1}, ${eps2}`);
+  const precision = resolveGpuPrecision(op, opts.precision);
 
   const keyPaddingMask = opts.keyPaddingMask == null ? null :
       requirePaddingMask(op, 'options.keyPaddingMask', opts.keyPaddingMask, [batch, seq], '[B, S]');
@@ -125,7 +136,7 @@ export function validateEncoderOptions(op: string, x: unknown, options: unknown)
       requireAttentionBias(op, opts.attentionBias, batch, numHeads, seq);
   return {
     x: xt as tf.Tensor3D, keyPaddingMask, attentionBias, numHeads, normFirst, activation, isCausal, scale, normKind,
-    eps1, eps2, dims: {batch, seq, embed},
+    eps1, eps2, precision, dims: {batch, seq, embed},
   };
 }
 
@@ -231,7 +242,7 @@ export function validateEncoderArgs(op: string, x: unknown, weights: unknown, op
       numHeads: o.numHeads, normFirst: o.normFirst, activation: o.activation, layerNormEps1: o.eps1,
       layerNormEps2: o.eps2, isCausal: o.isCausal, scale: o.scale, packedQkv: w.packedQkv,
       hasKeyPaddingMask: o.keyPaddingMask != null, normKind: o.normKind, gatedMlp: w.gated,
-      hasAttentionBias: o.attentionBias != null,
+      hasAttentionBias: o.attentionBias != null, precision: o.precision,
     },
     dims: {...o.dims, ffn: w.ffn},
   };

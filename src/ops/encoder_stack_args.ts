@@ -42,7 +42,7 @@ export function validateEncoderStackArgs(op: string, x: unknown, layers: unknown
     isCausal: o.isCausal, scale: o.scale, packedQkv: checked.map(w => w.packedQkv),
     layerNormEps1: checked.map(() => o.eps1), layerNormEps2: checked.map(() => o.eps2),
     hasKeyPaddingMask: o.keyPaddingMask != null, normKind: o.normKind, gatedMlp: gated,
-    hasAttentionBias: o.attentionBias != null,
+    hasAttentionBias: o.attentionBias != null, precision: o.precision,
   };
   return {
     x: o.x, layers: checked.map(w => w.weights), keyPaddingMask: o.keyPaddingMask, attentionBias: o.attentionBias,

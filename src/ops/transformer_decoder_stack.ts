@@ -108,12 +108,16 @@ export interface DecoderStepTensors {
 
 /**
  * The kernel's attributes for a checked model and one step: fillCrossCache and hasSourceMask follow
- * the step's tensors (the model's attrs leave them false).
+ * the step's tensors (the model's attrs leave them false); the step's options give logitsRows,
+ * weightPrecision and the GPU precision.
  */
-export function decoderStepAttrs(model: DecoderModelArgs, step: DecoderStepTensors,
-    options: {logitsRows: DecoderStackAttrs['logitsRows']; weightPrecision: DecoderStackAttrs['weightPrecision']}): DecoderStackAttrs {
+export function decoderStepAttrs(model: DecoderModelArgs, step: DecoderStepTensors, options: {
+  logitsRows: DecoderStackAttrs['logitsRows']; weightPrecision: DecoderStackAttrs['weightPrecision'];
+  precision: DecoderStackAttrs['precision'];
+}): DecoderStackAttrs {
   return {
     ...model.attrs, logitsRows: options.logitsRows, weightPrecision: options.weightPrecision,
+    precision: options.precision,
     fillCrossCache: step.encoderStates != null, hasSourceMask: step.sourceMask != null,
   };
 }

@@ -4,6 +4,7 @@
  * and what was actually passed. Nothing reaches a kernel unchecked.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import {getGpuPrecision, GPU_PRECISIONS, GpuPrecision} from '../config';
 import {BetterTransformerArgumentError} from '../errors';
 import {FLOAT32_MAX, MAX_DIMENSION, MAX_ELEMENTS} from '../op_table';
 
@@ -119,4 +120,9 @@ export function requirePaddingMask(op: string, name: string, x: unknown, shape: 
     fail(op, `${name} must have shape ${layout} = ${describeShape(shape)}, got ${describeShape(mask.shape)}`);
   }
   return mask;
+}
+
+/** An op's `precision` option (the GPU kernels' matrix products): checked; absent, the process-wide setting now. */
+export function resolveGpuPrecision(op: string, x: unknown): GpuPrecision {
+  return x === undefined ? getGpuPrecision() : requireOneOf(op, 'options.precision', x, GPU_PRECISIONS);
 }

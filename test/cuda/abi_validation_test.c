@@ -7,22 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "abi_test.h"
 #include "bt_cuda.h"
-
-static int failures = 0;
-
-static void expect(const char* what, int got, int want) {
-  if (got != want) {
-    printf("FAIL %s: got %d (%s), want %d (%s); last error: %s\n", what, got, bt_cuda_status_name(got), want,
-           bt_cuda_status_name(want), bt_cuda_last_error());
-    ++failures;
-  } else if (got != BT_CUDA_OK && bt_cuda_last_error()[0] == '\0') {
-    printf("FAIL %s: status %d without a message\n", what, got);
-    ++failures;
-  } else {
-    printf("ok   %s%s%s\n", what, got ? ": " : "", got ? bt_cuda_last_error() : "");
-  }
-}
 
 static float host_q[2 * 4 * 3 * 8], host_k[2 * 2 * 5 * 8], host_v[2 * 2 * 5 * 8], host_out[2 * 4 * 3 * 8],
     host_lse[2 * 4 * 3];
@@ -34,22 +20,6 @@ static bt_cuda_attention valid_attention(void) {
   a.scale = 0.35f;
   a.q = host_q; a.k = host_k; a.v = host_v; a.out = host_out; a.lse = host_lse;
   return a;
-}
-
-/* The message of the last failure starts with `prefix`. */
-static void expect_message(const char* what, const char* prefix) {
-  const char* message = bt_cuda_last_error();
-  if (strncmp(message, prefix, strlen(prefix)) != 0) {
-    printf("FAIL %s: message \"%s\" does not start with \"%s\"\n", what, message, prefix);
-    ++failures;
-  } else {
-    printf("ok   %s\n", what);
-  }
-}
-
-static void check(const char* what, int condition) {
-  printf("%s %s\n", condition ? "ok  " : "FAIL", what);
-  if (!condition) ++failures;
 }
 
 /* Encoder weights: one host buffer large enough for every weight of the small layers below. */
@@ -87,33 +57,53 @@ static const uint8_t valid[8] = {1, 1, 0, 0, 1, 0, 0, 0};
 
 static void attention_checks(void) {
   bt_cuda_attention a;
-  expect("null attention", bt_cuda_scaled_dot_product_attention(NULL, NULL, NULL), BT_CUDA_INVALID_ARGUMENT);
+  expect("null attention", bt_cuda_scaled_dot_product_attention(NULL, NULL, NULL, 0, NULL), BT_CUDA_INVALID_ARGUMENT);
   a = valid_attention(); a.kv_heads = 3;
-  expect("H not a multiple of Hkv", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  expect("H not a multiple of Hkv", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL, 0, NULL), BT_CUDA_INVALID_ARGUMENT);
   a = valid_attention(); a.heads = 0;
-  expect("H = 0", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  expect("H = 0", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL, 0, NULL), BT_CUDA_INVALID_ARGUMENT);
   a = valid_attention(); a.depth = 0;
-  expect("depth 0", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  expect("depth 0", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL, 0, NULL), BT_CUDA_INVALID_ARGUMENT);
   a = valid_attention(); a.q_seq = -1;
-  expect("negative Sq", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  expect("negative Sq", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL, 0, NULL), BT_CUDA_INVALID_ARGUMENT);
   a = valid_attention(); a.depth = 200;
-  expect("depth above 128", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_UNSUPPORTED);
+  expect("depth above 128", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL, 0, NULL), BT_CUDA_UNSUPPORTED);
   a = valid_attention(); a.batch = (int64_t)1 << 40; a.heads = (int64_t)1 << 40; a.kv_heads = 1;
-  expect("B*H past int64", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_UNSUPPORTED);
+  expect("B*H past int64", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL, 0, NULL), BT_CUDA_UNSUPPORTED);
   a = valid_attention(); a.precision = 7;
-  expect("bad precision", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  expect("bad precision", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL, 0, NULL), BT_CUDA_INVALID_ARGUMENT);
   a = valid_attention(); a.mask_kind = 3;
-  expect("bad mask kind", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  expect("bad mask kind", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL, 0, NULL), BT_CUDA_INVALID_ARGUMENT);
   a = valid_attention(); a.mask_kind = BT_CUDA_MASK_BOOL;
-  expect("bool mask without data", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  expect("bool mask without data", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL, 0, NULL), BT_CUDA_INVALID_ARGUMENT);
   a = valid_attention(); a.mask_kind = BT_CUDA_MASK_ADDITIVE; a.mask = host_q; a.mask_strides[3] = -1;
-  expect("negative mask stride", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  expect("negative mask stride", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL, 0, NULL), BT_CUDA_INVALID_ARGUMENT);
   a = valid_attention(); a.mask_kind = BT_CUDA_MASK_ADDITIVE; a.mask = host_q; a.mask_strides[3] = (int64_t)1 << 62;
-  expect("mask strides past int64", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  expect("mask strides past int64", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL, 0, NULL), BT_CUDA_INVALID_ARGUMENT);
   a = valid_attention(); a.q = NULL;
-  expect("null q", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_INVALID_ARGUMENT);
+  expect("null q", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL, 0, NULL), BT_CUDA_INVALID_ARGUMENT);
 
   size_t bytes = 0;
+  a = valid_attention(); a.precision = 3;
+  expect("precision past medium", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL, 0, NULL), BT_CUDA_INVALID_ARGUMENT);
+  expect_message("precision past medium", "precision must be 0 (highest), 1 (high) or 2 (medium)");
+  a = valid_attention();
+  expect("forward workspace query", bt_cuda_scaled_dot_product_attention_workspace_bytes(&a, &bytes), BT_CUDA_OK);
+  check("no forward workspace at highest", bytes == 0);
+  a.precision = BT_CUDA_PRECISION_HIGH;
+  bt_cuda_scaled_dot_product_attention_workspace_bytes(&a, &bytes);
+  check("no forward workspace at high", bytes == 0);
+  a.precision = BT_CUDA_PRECISION_MEDIUM;
+  expect("medium forward workspace query", bt_cuda_scaled_dot_product_attention_workspace_bytes(&a, &bytes),
+         BT_CUDA_OK);
+  /* bf16 copies, depth padded to 32: q 2*3*4*32*2 = 1536 bytes, k and v 2*5*2*32*2 = 1280 each (256-aligned). */
+  check("medium forward workspace holds bf16 q, k, v", bytes == 1536 + 2 * 1280);
+  expect("medium forward without workspace", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL, 0, NULL),
+         BT_CUDA_INVALID_ARGUMENT);
+  expect("medium forward with a short workspace",
+         bt_cuda_scaled_dot_product_attention(NULL, &a, host_q, bytes - 1, NULL), BT_CUDA_INVALID_ARGUMENT);
+  expect("null workspace bytes", bt_cuda_scaled_dot_product_attention_workspace_bytes(&a, NULL),
+         BT_CUDA_INVALID_ARGUMENT);
   a = valid_attention();
   expect("gradient workspace query", bt_cuda_scaled_dot_product_attention_grad_workspace_bytes(&a, &bytes),
          BT_CUDA_OK);
@@ -315,6 +305,157 @@ static bt_cuda_decoder_step valid_step(void) {
   return s;
 }
 
+/* Encoder-decoder steps: B = 2 sequences over S = 3 source rows. */
+static const int32_t source_mask2[6] = {1, 1, 0, 1, 0, 0}, no_source2[6] = {1, 0, 0, 0, 0, 0};
+/* A prompt: 20 and 17 new tokens (past the decode kernel's 16), all id 0. */
+static const int32_t prompt_past[2] = {0, 0}, prompt_fresh[2] = {20, 17}, prompt_ids[40] = {0};
+static const int32_t no_new[2] = {0, 0};
+
+/* T5-like: RMSNorm, pre-norm, the relative position bias, cross-attention with its caches filled from the
+ * encoder states and a source mask. */
+static void seq2seq_t5(bt_cuda_decoder* m, bt_cuda_decoder_step* s) {
+  *m = valid_decoder();
+  *s = valid_step();
+  for (int l = 0; l < 2; ++l) {
+    decoder_layers[l].cross_norm_eps = 1e-6f;
+    decoder_layers[l].cross_q_weight = w; decoder_layers[l].cross_k_weight = w;
+    decoder_layers[l].cross_v_weight = w; decoder_layers[l].cross_out_weight = w;
+  }
+  m->cross_attention = 1;
+  m->norm_kind = BT_CUDA_NORM_RMS; m->has_final_norm = 1;
+  m->position_embeddings = NULL; m->position_rows = 0;
+  m->position_bias = w; m->position_bias_rows = 8;
+  s->source_len = 3; s->encoder_states = w + 512; s->source_mask_host = source_mask2;
+  s->cross_key_cache = w + 256; s->cross_value_cache = w + 384;
+}
+
+/* BART-like: LayerNorm, post-norm, learned positions, the embedding norm, cross caches already filled. */
+static void seq2seq_bart(bt_cuda_decoder* m, bt_cuda_decoder_step* s) {
+  seq2seq_t5(m, s);
+  m->norm_kind = BT_CUDA_NORM_LAYER; m->norm_first = 0; m->has_final_norm = 0;
+  m->position_bias = NULL; m->position_bias_rows = 0;
+  m->position_embeddings = w; m->position_rows = 8; m->position_offset = 2;
+  m->has_embedding_norm = 1; m->embedding_norm_eps = 1e-5f; m->embedding_norm_gamma = w; m->embedding_norm_beta = w;
+  s->encoder_states = NULL; s->source_mask_host = NULL;
+}
+
+static void seq2seq_checks(void) {
+  size_t bytes = 0;
+  bt_cuda_decoder m;
+  bt_cuda_decoder_step s;
+  seq2seq_t5(&m, &s);
+  expect("t5 decoder workspace query", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes), BT_CUDA_OK);
+  size_t filled = bytes, unfilled = 0;
+  s.encoder_states = NULL;
+  expect("t5 decoder workspace, caches filled", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &unfilled),
+         BT_CUDA_OK);
+  check("filling the cross caches (Hkv > 1) needs the products' scratch", filled > unfilled);
+  seq2seq_bart(&m, &s);
+  expect("bart decoder workspace query", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes), BT_CUDA_OK);
+  m.embedding_norm_before_positions = 1;
+  expect("embedding norm before positions", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_OK);
+
+  seq2seq_t5(&m, &s); m.parallel = 1;
+  expect("cross-attention with parallel layers", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  seq2seq_t5(&m, &s); decoder_layers[1].cross_k_weight = NULL;
+  expect("cross layer without cross_k_weight", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  expect_message("the cross layer is named", "layers[1]: cross_attention needs");
+  seq2seq_t5(&m, &s); decoder_layers[0].cross_norm_eps = NAN;
+  expect("NaN cross_norm_eps", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  m = valid_decoder(); s = valid_step(); decoder_layers[0].cross_q_weight = w;
+  expect("cross weights without cross_attention", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  m = valid_decoder(); s = valid_step(); s.source_len = 3; s.cross_key_cache = w + 256;
+  expect("source side without cross_attention", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  seq2seq_t5(&m, &s); s.cross_value_cache = NULL;
+  expect("cross-attention without a cross cache", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  seq2seq_t5(&m, &s); s.cross_value_cache = s.cross_key_cache;
+  expect("one buffer for both cross caches", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  seq2seq_t5(&m, &s); s.source_len = 0; s.source_mask_host = NULL;
+  expect("cross-attention over no source row", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  seq2seq_t5(&m, &s); s.source_len = -1; s.source_mask_host = NULL;
+  expect("negative source_len", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  seq2seq_t5(&m, &s); s.source_len = (int64_t)1 << 40; s.source_mask_host = NULL;
+  expect("source_len past the kernels' limits", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_UNSUPPORTED);
+  seq2seq_t5(&m, &s); s.source_mask_host = no_source2;
+  expect("a sequence without a real source token", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  expect_message("the source row is named", "source_mask row 1 has no real source token");
+  seq2seq_t5(&m, &s); m.position_bias_rows = 4;
+  expect("a position past the position bias", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  expect_message("the biased position is named", "position 4 of sequence 0 is past position_bias's 4 distances");
+  seq2seq_t5(&m, &s); m.position_bias_rows = 0;
+  expect("position bias without rows", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  seq2seq_t5(&m, &s); m.position_bias = NULL;
+  expect("position_bias_rows without a bias", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  seq2seq_bart(&m, &s); m.embedding_norm_eps = -1.f;
+  expect("negative embedding_norm_eps", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes),
+         BT_CUDA_INVALID_ARGUMENT);
+  seq2seq_bart(&m, &s); m.has_embedding_norm = 0; m.embedding_norm_before_positions = 1;
+  m.embedding_norm_gamma = m.embedding_norm_beta = NULL;
+  expect("embedding_norm_before_positions without the norm",
+         bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes), BT_CUDA_INVALID_ARGUMENT);
+  seq2seq_bart(&m, &s); m.has_embedding_norm = 0;
+  expect("embedding norm weights without has_embedding_norm",
+         bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes), BT_CUDA_INVALID_ARGUMENT);
+
+  /* A prompt (tiled attention): T5's bias goes through a per-step table in the workspace. */
+  seq2seq_t5(&m, &s);
+  s.new_len = 20; s.capacity = 24; s.input_ids_host = prompt_ids;
+  s.past_lengths_host = prompt_past; s.new_lengths_host = prompt_fresh;
+  m.position_bias_rows = 24;
+  size_t biased = 0, plain = 0;
+  expect("t5 prompt workspace query", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &biased), BT_CUDA_OK);
+  m.position_bias = NULL; m.position_bias_rows = 0;
+  expect("prompt workspace without the bias", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &plain),
+         BT_CUDA_OK);
+  check("the prompt's position bias table is in the workspace", biased >= plain + 2 * 4 * (24 + 20) * sizeof(float));
+  seq2seq_t5(&m, &s);
+  expect("t5 decoder workspace query", bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes), BT_CUDA_OK);
+  expect("t5 decoder with a small workspace", bt_cuda_transformer_decoder_stack(NULL, &m, &s, w, bytes - 1, NULL),
+         BT_CUDA_INVALID_ARGUMENT);
+}
+
+/* Valid encoder-decoder steps without a device: each reaches the device check. */
+static void seq2seq_without_device(void) {
+  size_t bytes = 0;
+  bt_cuda_decoder m;
+  bt_cuda_decoder_step s;
+  seq2seq_t5(&m, &s);
+  bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes);
+  expect("t5 step without a device", bt_cuda_transformer_decoder_stack(NULL, &m, &s, w, bytes, NULL),
+         BT_CUDA_NO_DEVICE);
+  seq2seq_bart(&m, &s);
+  bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes);
+  expect("bart step without a device", bt_cuda_transformer_decoder_stack(NULL, &m, &s, w, bytes, NULL),
+         BT_CUDA_NO_DEVICE);
+  seq2seq_t5(&m, &s);
+  s.new_len = 20; s.capacity = 24; s.input_ids_host = prompt_ids;
+  s.past_lengths_host = prompt_past; s.new_lengths_host = prompt_fresh;
+  m.position_bias_rows = 24;
+  bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes);
+  expect("t5 prompt without a device", bt_cuda_transformer_decoder_stack(NULL, &m, &s, w, bytes, NULL),
+         BT_CUDA_NO_DEVICE);
+  seq2seq_t5(&m, &s);
+  s.past_lengths_host = no_new; s.new_lengths_host = no_new;
+  bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &bytes);
+  expect("cross caches filled without new tokens, without a device",
+         bt_cuda_transformer_decoder_stack(NULL, &m, &s, w, bytes, NULL), BT_CUDA_NO_DEVICE);
+}
+
 static void decoder_checks(void) {
   size_t bytes = 0;
   bt_cuda_rms_norm_args r = valid_rms();
@@ -441,12 +582,13 @@ static void decoder_checks(void) {
   s = valid_step();
   expect("decoder with a small workspace", bt_cuda_transformer_decoder_stack(NULL, &m, &s, w, last - 1, NULL),
          BT_CUDA_INVALID_ARGUMENT);
+  seq2seq_checks();
 }
 
 int main(void) {
   size_t sa = 0, sg = 0, se = 0, ss = 0;
   bt_cuda_struct_sizes(&sa, &sg, &se, &ss);
-  check("abi version", bt_cuda_abi_version() == BT_CUDA_ABI_VERSION && BT_CUDA_ABI_VERSION == 3);
+  check("abi version", bt_cuda_abi_version() == BT_CUDA_ABI_VERSION && BT_CUDA_ABI_VERSION == 4);
   check("struct sizes match", sa == sizeof(bt_cuda_attention) && sg == sizeof(bt_cuda_attention_grad) &&
                                   se == sizeof(bt_cuda_encoder) && ss == sizeof(bt_cuda_encoder_stack));
   size_t dr = 0, dt = 0, dk = 0, dl = 0, dm = 0, ds = 0;
@@ -481,7 +623,11 @@ int main(void) {
   if (created == BT_CUDA_NO_DEVICE) {
     expect("context without a device", created, BT_CUDA_NO_DEVICE);
     check("context pointer stays null", ctx == NULL);
-    expect("forward without a device", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL), BT_CUDA_NO_DEVICE);
+    expect("forward without a device", bt_cuda_scaled_dot_product_attention(NULL, &a, NULL, 0, NULL), BT_CUDA_NO_DEVICE);
+    bt_cuda_attention medium = a;
+    medium.precision = BT_CUDA_PRECISION_MEDIUM;
+    expect("medium forward without a device", bt_cuda_scaled_dot_product_attention(NULL, &medium, w, 4096, NULL),
+           BT_CUDA_NO_DEVICE);
     expect("empty gradient with a 0-element dmask, without a device",
            bt_cuda_scaled_dot_product_attention_grad(NULL, &empty, &g, NULL, 0, NULL), BT_CUDA_NO_DEVICE);
     expect("upload without a device", bt_cuda_upload(NULL, host_q, host_k, 4), BT_CUDA_INVALID_ARGUMENT);
@@ -506,10 +652,11 @@ int main(void) {
     bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &st, &bytes);
     expect("decoder without a device", bt_cuda_transformer_decoder_stack(NULL, &m, &st, w, bytes, NULL),
            BT_CUDA_NO_DEVICE);
+    seq2seq_without_device();
     printf("no CUDA device here: checked the no-device paths\n");
   } else {
     expect("context on device 0", created, BT_CUDA_OK);
-    expect("forward with host pointers", bt_cuda_scaled_dot_product_attention(ctx, &a, NULL),
+    expect("forward with host pointers", bt_cuda_scaled_dot_product_attention(ctx, &a, NULL, 0, NULL),
            BT_CUDA_INVALID_ARGUMENT);
     expect("encoder with host pointers", bt_cuda_transformer_encoder_layer(ctx, &e, w, padded, NULL),
            BT_CUDA_INVALID_ARGUMENT);
@@ -524,6 +671,10 @@ int main(void) {
     bt_cuda_decoder_step st = valid_step();
     bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &st, &bytes);
     expect("decoder with host pointers", bt_cuda_transformer_decoder_stack(ctx, &m, &st, w, bytes, NULL),
+           BT_CUDA_INVALID_ARGUMENT);
+    seq2seq_t5(&m, &st);
+    bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &st, &bytes);
+    expect("t5 step with host pointers", bt_cuda_transformer_decoder_stack(ctx, &m, &st, w, bytes, NULL),
            BT_CUDA_INVALID_ARGUMENT);
     bt_cuda_context* missing = NULL;
     expect("context of a missing device", bt_cuda_context_create(4096, &missing), BT_CUDA_INVALID_ARGUMENT);

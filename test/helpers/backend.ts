@@ -8,7 +8,13 @@ export function expectedFusedImplementation(): Implementation {
   return nativeCoreFailure() === null ? 'native-cpu' : 'portable-typescript';
 }
 
-/** The implementation of an op whose only fused kernel is the portable `cpu` one (layerNorm, embeddingSum). */
+/** The implementation of an op whose only fused kernel is the portable `cpu` one (relativePositionBias). */
 export function expectedPortableImplementation(): Implementation {
   return tf.getBackend() === 'cpu' ? 'portable-typescript' : 'composite-tfjs-ops';
+}
+
+/** The graph ops with a portable `cpu` kernel and the op library's (layerNorm, embeddingSum). */
+export function expectedGraphOpImplementation(): Implementation {
+  if (tf.getBackend() === 'tensorflow') return 'tensorflow-op-library';
+  return expectedPortableImplementation();
 }

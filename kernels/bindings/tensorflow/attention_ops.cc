@@ -2,7 +2,8 @@
 // their definitions and CPU kernels (btk_scaled_dot_product_attention and
 // btk_scaled_dot_product_attention_grad of the native core). Inputs, attributes
 // and outputs mirror the tfjs kernels of the same names; absent masks arrive
-// as [0]-shaped placeholders.
+// as [0]-shaped placeholders. The `precision` attribute is the GPU kernels'
+// (gpu_kernels.cc): the CPU kernels compute in float32 whatever it says.
 #include <cstring>
 #include <string>
 #include <vector>
@@ -119,6 +120,9 @@ void AddAttentionDefinition(TF_OpDefinitionBuilder* b) {
   TF_OpDefinitionBuilderAddAttr(b, "is_causal: bool");
   TF_OpDefinitionBuilderAddAttr(b, "mask_kind: string");
   TF_OpDefinitionBuilderAddAttr(b, "has_key_padding_mask: bool");
+  // The GPU kernels' matrix products: 'highest' | 'high' | 'medium' (gpu_kernels.cc). Set by the
+  // tfjs kernel at each call; the CPU kernels compute in float32 and ignore it.
+  TF_OpDefinitionBuilderAddAttr(b, "precision: string = 'high'");
 }
 
 }  // namespace

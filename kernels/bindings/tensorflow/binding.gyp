@@ -18,14 +18,14 @@
       'target_name': 'bt_tensorflow_ops',
       'sources': [
         'op_library.cc', 'attention_inputs.cc', 'attention_ops.cc', 'encoder_inputs.cc', 'encoder_ops.cc',
-        'decoder_inputs.cc', 'decoder_ops.cc', 'packed_weight_cache.cc',
+        'decoder_inputs.cc', 'decoder_ops.cc', 'packed_weight_cache.cc', 'graph_op_inputs.cc', 'graph_ops.cc',
       ],
       'dependencies': ['btk_core'],
       'include_dirs': ['<(tf_dir)/include', '../../include'],
       'libraries': ['-L<(tf_dir)/lib', '-l:libtensorflow_framework.so.2', '-Wl,-rpath,<(tf_dir)/lib'],
       'conditions': [
         ['with_cuda==1', {
-          'sources': ['gpu_kernels.cc'],
+          'sources': ['gpu_kernels.cc', 'graph_ops_gpu.cc'],
           'defines': ['BT_WITH_CUDA'],
           'libraries': ['-L<(cuda_build_dir)', '-lbt_cuda', '-Wl,-rpath,<(cuda_build_dir)'],
         }],

@@ -22,12 +22,6 @@ const char* const kLayerNames[kDecoderLayerInputs] = {
   "cross_k_weight", "cross_k_bias", "cross_v_weight", "cross_v_bias", "cross_out_weight", "cross_out_bias",
 };
 
-void FailConstruction(TF_OpKernelConstruction* ctx, const std::string& message) {
-  auto s = NewStatus();
-  TF_SetStatus(s.get(), TF_INVALID_ARGUMENT, message.c_str());
-  TF_OpKernelConstruction_Failure(ctx, s.get());
-}
-
 void ThrowIf(const std::string& error) {
   if (!error.empty()) throw InvalidArgument{error};
 }

@@ -34,12 +34,6 @@ namespace bt_tf {
 using namespace decoder_layer;  // NOLINT: the layer weight indices
 namespace {
 
-void Fail(TF_OpKernelConstruction* ctx, const char* message) {
-  auto s = NewStatus();
-  TF_SetStatus(s.get(), TF_INVALID_ARGUMENT, message);
-  TF_OpKernelConstruction_Failure(ctx, s.get());
-}
-
 // ---- BtRmsNorm ----
 
 struct RmsNormAttrs {
@@ -49,7 +43,7 @@ struct RmsNormAttrs {
 void* CreateRmsNorm(TF_OpKernelConstruction* ctx) {
   AttrReader r{ctx};
   auto* a = new RmsNormAttrs{r.Float("epsilon")};
-  if (r.ok && !(std::isfinite(a->epsilon) && a->epsilon >= 0)) Fail(ctx, "epsilon must be finite and non-negative");
+  if (r.ok && !(std::isfinite(a->epsilon) && a->epsilon >= 0)) FailConstruction(ctx, "epsilon must be finite and non-negative");
   return a;
 }
 
@@ -77,7 +71,7 @@ struct RotaryAttrs {
 void* CreateRotary(TF_OpKernelConstruction* ctx) {
   AttrReader r{ctx};
   auto* a = new RotaryAttrs{r.Int("rotary_dim"), r.Bool("interleaved")};
-  if (r.ok && (a->rotary_dim < 0 || a->rotary_dim % 2 != 0)) Fail(ctx, "rotary_dim must be even and non-negative");
+  if (r.ok && (a->rotary_dim < 0 || a->rotary_dim % 2 != 0)) FailConstruction(ctx, "rotary_dim must be even and non-negative");
   return a;
 }
 
@@ -113,7 +107,7 @@ struct KvCacheAttrs {
 void* CreateKvCache(TF_OpKernelConstruction* ctx) {
   AttrReader r{ctx};
   auto* a = new KvCacheAttrs{r.Float("scale")};
-  if (r.ok && !std::isfinite(a->scale)) Fail(ctx, "scale must be finite");
+  if (r.ok && !std::isfinite(a->scale)) FailConstruction(ctx, "scale must be finite");
   return a;
 }
 
@@ -379,6 +373,7 @@ void DefineAttentionWithKVCache(TF_Status* status) {
   }
   AddOutputs(b, "out: float");
   TF_OpDefinitionBuilderAddAttr(b, "scale: float");
+  TF_OpDefinitionBuilderAddAttr(b, "precision: string = 'high'");  // the GPU kernel's; ignored on the CPU
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &UnknownShapes);
   TF_RegisterOpDefinition(b, status);
 }
@@ -401,7 +396,8 @@ void DefineTransformerDecoderStack(TF_Status* status) {
         "norm_eps2: list(float)", "final_norm_eps: float", "logits_rows: string", "weight_precision: string",
         "cross_attention: bool", "fill_cross_cache: bool", "has_source_mask: bool", "has_position_bias: bool",
         "norm_eps_cross: list(float)", "has_embedding_norm: bool", "embedding_norm_eps: float",
-        "embedding_norm_before_positions: bool"}) {
+        "embedding_norm_before_positions: bool",
+        "precision: string = 'high'"}) {  // the GPU kernel's; ignored on the CPU
     TF_OpDefinitionBuilderAddAttr(b, attr);
   }
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &UnknownShapes);

@@ -11,12 +11,6 @@ const char* const kWeightNames[kEncoderWeightInputs] = {
   "ffn_out_bias", "gate_weight", "gate_bias",
 };
 
-void FailConstruction(TF_OpKernelConstruction* ctx, const char* message) {
-  auto s = NewStatus();
-  TF_SetStatus(s.get(), TF_INVALID_ARGUMENT, message);
-  TF_OpKernelConstruction_Failure(ctx, s.get());
-}
-
 // norm_kind, gated_mlp and has_attention_bias: the T5-class attributes both ops share.
 bool ReadT5Attrs(TF_OpKernelConstruction* ctx, AttrReader& r, EncoderLayerOptions* layer, EncoderOpAttrs* attrs) {
   const std::string norm = r.String("norm_kind");

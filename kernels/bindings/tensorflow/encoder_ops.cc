@@ -3,7 +3,8 @@
 // btk_transformer_encoder_layer and btk_transformer_encoder_stack (which
 // removes padding once and keeps the tokens packed between layers). Inputs,
 // attributes and outputs mirror the tfjs kernels of the same names; the
-// inputs are laid out in encoder_inputs.h.
+// inputs are laid out in encoder_inputs.h. The `precision` attribute is the GPU
+// kernels' (gpu_kernels.cc): the CPU kernels compute in float32 whatever it says.
 #include <string>
 #include <vector>
 
@@ -76,7 +77,7 @@ void DefineTransformerEncoderLayer(TF_Status* status) {
   for (const char* attr : {"Tpad: {float, int32, bool}", "num_heads: int", "norm_first: bool", "activation: string",
                            "eps1: float", "eps2: float", "is_causal: bool", "scale: float", "packed_qkv: bool",
                            "has_key_padding_mask: bool", "norm_kind: string = 'layer'", "gated_mlp: bool = false",
-                           "has_attention_bias: bool = false"}) {
+                           "has_attention_bias: bool = false", "precision: string = 'high'"}) {
     TF_OpDefinitionBuilderAddAttr(b, attr);
   }
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &UnknownShapes);
@@ -94,7 +95,7 @@ void DefineTransformerEncoderStack(TF_Status* status) {
                            "norm_first: bool", "activation: string", "eps1: list(float)", "eps2: list(float)",
                            "is_causal: bool", "scale: float", "packed_qkv: list(bool)",
                            "has_key_padding_mask: bool", "norm_kind: string = 'layer'", "gated_mlp: bool = false",
-                           "has_attention_bias: bool = false"}) {
+                           "has_attention_bias: bool = false", "precision: string = 'high'"}) {
     TF_OpDefinitionBuilderAddAttr(b, attr);
   }
   TF_OpDefinitionBuilderSetShapeInferenceFunction(b, &UnknownShapes);

@@ -9,14 +9,17 @@
 // host), and the decoding ops' positions, token ids and cache lengths (checked
 // on the host before anything is written) and their `lengths` output; every
 // other tensor stays on the device. The key/value caches are updated in place
-// and returned, as on the CPU. Precision comes from TFJS_BT_GPU_PRECISION
-// ('highest', the default: FP32 math; 'high': TF32 tensor cores for the GEMMs
-// and the prompt attention). BtTransformerDecoderStack computes in float32 on
-// the GPU whatever its weight_precision (bfloat16 copies are a CPU kernel
-// feature).
+// and returned, as on the CPU. The ops with matrix products (the attention ops,
+// the encoder layer and stack, the cache attention and the decoder stack) take
+// their arithmetic from their `precision` attribute, set by the tfjs kernels at
+// each call (the op's option, else getGpuPrecision()): 'highest' (FP32 FMA),
+// 'high' (TF32 tensor cores, FP32 accumulation; the op definitions' default) or
+// 'medium' (bfloat16 tensor cores, FP32 accumulation and softmax statistics);
+// anything else fails the kernel's construction. Inputs and outputs are float32
+// at every precision. RMSNorm and the rotary embedding are float32 elementwise
+// kernels. BtTransformerDecoderStack computes in float32 on the GPU whatever its
+// weight_precision (bfloat16 copies are a CPU kernel feature).
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 #include <initializer_list>
 #include <string>
 #include <vector>
@@ -32,15 +35,24 @@
 namespace bt_tf {
 namespace {
 
-int PrecisionFromEnv() {
-  const char* v = std::getenv("TFJS_BT_GPU_PRECISION");
-  return v && std::strcmp(v, "high") == 0 ? BT_CUDA_PRECISION_HIGH : BT_CUDA_PRECISION_HIGHEST;
+// The op's `precision` attribute as a bt_cuda_precision; anything but 'highest', 'high' or 'medium'
+// fails the construction (reported once: not when reading an earlier attribute already failed it).
+int ReadPrecision(TF_OpKernelConstruction* ctx, AttrReader& r) {
+  const std::string p = r.String("precision");
+  if (!r.ok) return BT_CUDA_PRECISION_HIGH;
+  if (p == "highest") return BT_CUDA_PRECISION_HIGHEST;
+  if (p == "high") return BT_CUDA_PRECISION_HIGH;
+  if (p == "medium") return BT_CUDA_PRECISION_MEDIUM;
+  r.ok = false;
+  FailConstruction(ctx, ("precision must be 'highest', 'high' or 'medium', got '" + p + "'").c_str());
+  return BT_CUDA_PRECISION_HIGH;
 }
 
-void Fail(TF_OpKernelConstruction* ctx, const char* message) {
-  auto s = NewStatus();
-  TF_SetStatus(s.get(), TF_INVALID_ARGUMENT, message);
-  TF_OpKernelConstruction_Failure(ctx, s.get());
+// The same for the ops whose other attributes are read by shared code (`ok`: whether they were).
+int ReadPrecision(TF_OpKernelConstruction* ctx, bool ok) {
+  if (!ok) return BT_CUDA_PRECISION_HIGH;
+  AttrReader r{ctx};
+  return ReadPrecision(ctx, r);
 }
 
 struct GpuAttentionAttrs {
@@ -57,22 +69,15 @@ void* CreateAttention(TF_OpKernelConstruction* ctx) {
   a->has_key_padding_mask = r.Bool("has_key_padding_mask");
   const std::string kind = r.String("mask_kind");
   a->mask_kind = kind == "bool" ? BT_CUDA_MASK_BOOL : kind == "additive" ? BT_CUDA_MASK_ADDITIVE : BT_CUDA_MASK_NONE;
-  if (r.ok && kind != "none" && kind != "bool" && kind != "additive") Fail(ctx, "mask_kind must be none, bool or additive");
-  a->precision = PrecisionFromEnv();
+  if (r.ok && kind != "none" && kind != "bool" && kind != "additive") {
+    r.ok = false;
+    FailConstruction(ctx, "mask_kind must be none, bool or additive");
+  }
+  a->precision = ReadPrecision(ctx, r);
   return a;
 }
 
 void DeleteAttention(void* a) { delete static_cast<GpuAttentionAttrs*>(a); }
-
-// Device scratch from TensorFlow's allocator, alive until Compute returns.
-TensorPtr DeviceTemp(TF_OpKernelContext* ctx, int64_t bytes) {
-  auto status = NewStatus();
-  TF_AllocatorAttributes attrs{TF_ALLOCATOR_ATTRIBUTES_STRUCT_SIZE, 0};
-  const int64_t dims[1] = {bytes > 0 ? bytes : 1};
-  TF_Tensor* t = TF_AllocateTemp(ctx, TF_UINT8, dims, 1, &attrs, status.get());
-  if (TF_GetCode(status.get()) != TF_OK) throw InvalidArgument{std::string("allocating scratch: ") + TF_Message(status.get())};
-  return TensorPtr(t);
-}
 
 // The shared inputs (read and checked as on CPU) as bt_cuda_attention
 // arguments, plus each sequence's key limit for skipping padded key tiles.
@@ -142,11 +147,16 @@ void ComputeAttention(void* attrs, TF_OpKernelContext* ctx) {
     TensorPtr lse = Output(ctx, 1, {a.batch, a.heads, a.q_seq});
     a.out = FloatData(out.get());
     a.lse = FloatData(lse.get());
+    // Empty except at precision MEDIUM (bfloat16 copies of q, k and v); taken before the device wait.
+    size_t ws_bytes = 0;
+    CheckCuda(bt_cuda_scaled_dot_product_attention_workspace_bytes(&a, &ws_bytes), "attention forward");
+    TensorPtr ws = DeviceTemp(ctx, static_cast<int64_t>(ws_bytes));
     int64_t limit_offset = 0;
     TensorPtr padding = PaddingScratch(ctx, in, &limit_offset);
     OrderedGpuWork work(TF_GetDeviceId(ctx));
     UploadPadding(work.context(), padding.get(), limit_offset, &in);
-    CheckCuda(bt_cuda_scaled_dot_product_attention(work.context(), &a, nullptr), "attention forward");
+    CheckCuda(bt_cuda_scaled_dot_product_attention(work.context(), &a, TF_TensorData(ws.get()), ws_bytes, nullptr),
+              "attention forward");
     work.Finish();
   });
 }
@@ -200,15 +210,13 @@ struct GpuEncoderAttrs {
 
 void* CreateEncoderLayer(TF_OpKernelConstruction* ctx) {
   auto* a = new GpuEncoderAttrs{};
-  ReadEncoderLayerAttrs(ctx, &a->op);
-  a->precision = PrecisionFromEnv();
+  a->precision = ReadPrecision(ctx, ReadEncoderLayerAttrs(ctx, &a->op));
   return a;
 }
 
 void* CreateEncoderStack(TF_OpKernelConstruction* ctx) {
   auto* a = new GpuEncoderAttrs{};
-  ReadEncoderStackAttrs(ctx, &a->op);
-  a->precision = PrecisionFromEnv();
+  a->precision = ReadPrecision(ctx, ReadEncoderStackAttrs(ctx, &a->op));
   return a;
 }
 
@@ -319,21 +327,25 @@ void ComputeEncoderStack(void* attrs, TF_OpKernelContext* ctx) {
 // ---- decoding ops ----
 
 struct GpuScalarAttrs {
-  float value;  // epsilon (BtRmsNorm) or scale (BtAttentionWithKVCache)
-  int precision;
+  float value;    // epsilon (BtRmsNorm) or scale (BtAttentionWithKVCache)
+  int precision;  // BtAttentionWithKVCache's; RMSNorm is a float32 row kernel
 };
 
 void* CreateGpuRmsNorm(TF_OpKernelConstruction* ctx) {
   AttrReader r{ctx};
-  auto* a = new GpuScalarAttrs{r.Float("epsilon"), PrecisionFromEnv()};
-  if (r.ok && !(std::isfinite(a->value) && a->value >= 0)) Fail(ctx, "epsilon must be finite and non-negative");
+  auto* a = new GpuScalarAttrs{r.Float("epsilon"), BT_CUDA_PRECISION_HIGHEST};
+  if (r.ok && !(std::isfinite(a->value) && a->value >= 0)) FailConstruction(ctx, "epsilon must be finite and non-negative");
   return a;
 }
 
 void* CreateGpuKvCache(TF_OpKernelConstruction* ctx) {
   AttrReader r{ctx};
-  auto* a = new GpuScalarAttrs{r.Float("scale"), PrecisionFromEnv()};
-  if (r.ok && !std::isfinite(a->value)) Fail(ctx, "scale must be finite");
+  auto* a = new GpuScalarAttrs{r.Float("scale"), BT_CUDA_PRECISION_HIGH};
+  if (r.ok && !std::isfinite(a->value)) {
+    r.ok = false;
+    FailConstruction(ctx, "scale must be finite");
+  }
+  a->precision = ReadPrecision(ctx, r);
   return a;
 }
 
@@ -366,7 +378,7 @@ struct GpuRotaryAttrs {
 void* CreateGpuRotary(TF_OpKernelConstruction* ctx) {
   AttrReader r{ctx};
   auto* a = new GpuRotaryAttrs{r.Int("rotary_dim"), r.Bool("interleaved")};
-  if (r.ok && (a->rotary_dim < 0 || a->rotary_dim % 2 != 0)) Fail(ctx, "rotary_dim must be even and non-negative");
+  if (r.ok && (a->rotary_dim < 0 || a->rotary_dim % 2 != 0)) FailConstruction(ctx, "rotary_dim must be even and non-negative");
   return a;
 }
 
@@ -438,8 +450,7 @@ struct GpuDecoderAttrs {
 
 void* CreateGpuDecoder(TF_OpKernelConstruction* ctx) {
   auto* a = new GpuDecoderAttrs{};
-  ReadDecoderStackAttrs(ctx, &a->op);
-  a->precision = PrecisionFromEnv();
+  a->precision = ReadPrecision(ctx, ReadDecoderStackAttrs(ctx, &a->op));
   return a;
 }
 
@@ -460,11 +471,6 @@ void ComputeGpuDecoder(void* attrs, TF_OpKernelContext* ctx) {
     const DecoderOpAttrs& a = at.op;
     DecoderStackInputs in;
     ReadDecoderStackInputs(ctx, a, &in);  // ids, lengths and the source mask: host memory
-    // Not in the CUDA decoder yet: refused by name rather than computed without them.
-    if (a.cross_attention || a.has_position_bias || a.has_embedding_norm) {
-      throw InvalidArgument{"BtTransformerDecoderStack on GPU does not support cross_attention, position_bias or "
-                            "the embedding norm yet (encoder-decoder models run on the CPU kernel)"};
-    }
     const auto data = [](const TensorPtr& t) -> const float* {
       return IsPlaceholder(t.get()) ? nullptr : FloatData(t.get());
     };
@@ -493,6 +499,16 @@ void ComputeGpuDecoder(void* attrs, TF_OpKernelContext* ctx) {
       }
       L.up_weight = data(t[decoder_layer::kUpWeight]); L.up_bias = data(t[decoder_layer::kUpBias]);
       L.down_weight = data(t[decoder_layer::kDownWeight]); L.down_bias = data(t[decoder_layer::kDownBias]);
+      if (a.cross_attention) {
+        L.cross_norm_gamma = data(t[decoder_layer::kCrossNormGamma]);
+        L.cross_norm_beta = rms ? nullptr : data(t[decoder_layer::kCrossNormBeta]);
+        L.cross_norm_eps = a.eps_cross[static_cast<size_t>(l)];
+        L.cross_q_weight = data(t[decoder_layer::kCrossQWeight]); L.cross_q_bias = data(t[decoder_layer::kCrossQBias]);
+        L.cross_k_weight = data(t[decoder_layer::kCrossKWeight]); L.cross_k_bias = data(t[decoder_layer::kCrossKBias]);
+        L.cross_v_weight = data(t[decoder_layer::kCrossVWeight]); L.cross_v_bias = data(t[decoder_layer::kCrossVBias]);
+        L.cross_out_weight = data(t[decoder_layer::kCrossOutWeight]);
+        L.cross_out_bias = data(t[decoder_layer::kCrossOutBias]);
+      }
     }
     bt_cuda_decoder m{};
     m.num_layers = a.num_layers; m.vocab_size = in.vocab; m.embed_dim = in.embed;
@@ -520,6 +536,18 @@ void ComputeGpuDecoder(void* attrs, TF_OpKernelContext* ctx) {
     m.final_norm_beta = rms ? nullptr : data(g[kFinalNormBeta]);
     m.lm_head = data(g[kLmHead]); m.lm_head_bias = data(g[kLmHeadBias]);
     m.layers = layers.empty() ? nullptr : layers.data();
+    m.cross_attention = a.cross_attention ? 1 : 0;
+    if (a.has_embedding_norm) {
+      m.has_embedding_norm = 1;
+      m.embedding_norm_gamma = data(g[kEmbeddingNormGamma]);
+      m.embedding_norm_beta = rms ? nullptr : data(g[kEmbeddingNormBeta]);
+      m.embedding_norm_eps = a.embedding_norm_eps;
+      m.embedding_norm_before_positions = a.embedding_norm_before_positions ? 1 : 0;
+    }
+    if (in.position_bias_rows > 0) {
+      m.position_bias = data(g[kPositionBias]);
+      m.position_bias_rows = in.position_bias_rows;
+    }
 
     const std::vector<int64_t> logits_shape =
         a.logits_all ? std::vector<int64_t>{in.batch, in.new_len, in.vocab} : std::vector<int64_t>{in.batch, in.vocab};
@@ -535,6 +563,14 @@ void ComputeGpuDecoder(void* attrs, TF_OpKernelContext* ctx) {
     s.value_cache = FloatData(in.value_cache.get());
     s.logits = FloatData(logits.get());
     s.lengths_host = static_cast<int32_t*>(TF_TensorData(lengths.get()));
+    if (a.cross_attention) {
+      // The cross caches are filled in place from encoder_states (fill_cross_cache) and passed through below.
+      s.source_len = in.source_len;
+      s.cross_key_cache = FloatData(in.cross_key_cache.get());
+      s.cross_value_cache = FloatData(in.cross_value_cache.get());
+      if (a.fill_cross_cache) s.encoder_states = data(g[kEncoderStates]);
+      if (a.has_source_mask) s.source_mask_host = in.source_mask.data();  // host copy, checked when read
+    }
     size_t ws_bytes = 0;
     CheckCuda(bt_cuda_transformer_decoder_stack_workspace_bytes(&m, &s, &ws_bytes), "transformer decoder stack");
     TensorPtr ws = DeviceTemp(ctx, static_cast<int64_t>(ws_bytes));
@@ -544,7 +580,7 @@ void ComputeGpuDecoder(void* attrs, TF_OpKernelContext* ctx) {
     work.Finish();
     ForwardAsOutput(ctx, 1, in.key_cache.get());
     ForwardAsOutput(ctx, 2, in.value_cache.get());
-    ForwardAsOutput(ctx, 4, in.cross_key_cache.get());  // placeholders, passed through
+    ForwardAsOutput(ctx, 4, in.cross_key_cache.get());  // updated in place (placeholders without cross-attention)
     ForwardAsOutput(ctx, 5, in.cross_value_cache.get());
   });
 }

@@ -9,6 +9,7 @@
 #ifndef TFJS_BT_TENSORFLOW_GPU_STREAM_ORDER_H_
 #define TFJS_BT_TENSORFLOW_GPU_STREAM_ORDER_H_
 
+#include <cstdint>
 #include <mutex>
 #include <stdexcept>
 #include <string>
@@ -40,6 +41,17 @@ inline bt_cuda_context* ContextForDevice(int device) {
   std::lock_guard<std::mutex> lock(mutex);
   if (!contexts[device]) CheckCuda(bt_cuda_context_create(device, &contexts[device]), "creating the CUDA context");
   return contexts[device];
+}
+
+// Device scratch from TensorFlow's allocator, alive until Compute returns. Taken before the device
+// wait (OrderedGpuWork) like every buffer, so nothing queued earlier can still be using it.
+inline TensorPtr DeviceTemp(TF_OpKernelContext* ctx, int64_t bytes) {
+  auto status = NewStatus();
+  TF_AllocatorAttributes attrs{TF_ALLOCATOR_ATTRIBUTES_STRUCT_SIZE, 0};
+  const int64_t dims[1] = {bytes > 0 ? bytes : 1};
+  TF_Tensor* t = TF_AllocateTemp(ctx, TF_UINT8, dims, 1, &attrs, status.get());
+  if (TF_GetCode(status.get()) != TF_OK) throw InvalidArgument{std::string("allocating scratch: ") + TF_Message(status.get())};
+  return TensorPtr(t);
 }
 
 // Brackets our GPU work: the constructor waits for the device, Finish() for our stream.

@@ -36,6 +36,10 @@ const OpRegistration kRegistrations[] = {
     {bt_tf::kTransformerDecoderStackOp, "CPU", &bt_tf::RegisterTransformerDecoderStackCpu},
     {bt_tf::kReorderCacheOp, nullptr, &bt_tf::DefineReorderCache},
     {bt_tf::kReorderCacheOp, "CPU", &bt_tf::RegisterReorderCacheCpu},
+    {bt_tf::kLayerNormOp, nullptr, &bt_tf::DefineLayerNorm},
+    {bt_tf::kLayerNormOp, "CPU", &bt_tf::RegisterLayerNormCpu},
+    {bt_tf::kEmbeddingSumOp, nullptr, &bt_tf::DefineEmbeddingSum},
+    {bt_tf::kEmbeddingSumOp, "CPU", &bt_tf::RegisterEmbeddingSumCpu},
 #ifdef BT_WITH_CUDA
     {bt_tf::kScaledDotProductAttentionOp, "GPU", &bt_tf::RegisterScaledDotProductAttentionGpu},
     {bt_tf::kScaledDotProductAttentionGradOp, "GPU", &bt_tf::RegisterScaledDotProductAttentionGradGpu},
@@ -45,6 +49,9 @@ const OpRegistration kRegistrations[] = {
     {bt_tf::kRotaryEmbeddingOp, "GPU", &bt_tf::RegisterRotaryEmbeddingGpu},
     {bt_tf::kAttentionWithKVCacheOp, "GPU", &bt_tf::RegisterAttentionWithKVCacheGpu},
     {bt_tf::kTransformerDecoderStackOp, "GPU", &bt_tf::RegisterTransformerDecoderStackGpu},
+    {bt_tf::kReorderCacheOp, "GPU", &bt_tf::RegisterReorderCacheGpu},
+    {bt_tf::kLayerNormOp, "GPU", &bt_tf::RegisterLayerNormGpu},
+    {bt_tf::kEmbeddingSumOp, "GPU", &bt_tf::RegisterEmbeddingSumGpu},
 #endif
 };
 

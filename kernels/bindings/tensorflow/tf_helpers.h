@@ -208,6 +208,13 @@ struct AttrReader {
   }
 };
 
+// Fails an op kernel's construction with INVALID_ARGUMENT (a bad attribute value).
+inline void FailConstruction(TF_OpKernelConstruction* ctx, const std::string& message) {
+  auto s = NewStatus();
+  TF_SetStatus(s.get(), TF_INVALID_ARGUMENT, message.c_str());
+  TF_OpKernelConstruction_Failure(ctx, s.get());
+}
+
 }  // namespace bt_tf
 
 #endif  // TFJS_BT_TENSORFLOW_TF_HELPERS_H_

@@ -4,6 +4,8 @@
  */
 import type {KernelConfig} from '@tensorflow/tfjs-core';
 import {attentionWithKVCacheConfig} from './kernels/AttentionWithKVCache';
+import {embeddingSumConfig} from './kernels/EmbeddingSum';
+import {layerNormConfig} from './kernels/LayerNorm';
 import {reorderCacheConfig} from './kernels/ReorderCache';
 import {rmsNormConfig} from './kernels/RmsNorm';
 import {rotaryEmbeddingConfig} from './kernels/RotaryEmbedding';
@@ -23,4 +25,6 @@ export const tensorflowKernelConfigs: KernelConfig[] = [
   attentionWithKVCacheConfig,
   transformerDecoderStackConfig,
   reorderCacheConfig,
+  layerNormConfig,
+  embeddingSumConfig,
 ];

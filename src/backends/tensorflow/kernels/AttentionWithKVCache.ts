@@ -7,13 +7,15 @@ import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {kernelName, KvCacheAttentionAttrs, opNames} from '../../../op_table';
 import {donateCaches} from '../donated_cache';
 import {asNodeBackend, OpAttrs} from '../node_backend';
+import {gpuPrecisionAttr} from '../precision_attr';
 
 const attentionWithKVCache: KernelFunc = ({inputs, backend, attrs}) => {
   const nb = asNodeBackend(backend);
   const {q, k, v, keyCache, valueCache, pastLengths, newLengths} = inputs as Record<string, TensorInfo>;
   const caches = donateCaches(nb, keyCache, valueCache);
   try {
-    const opAttrs = new OpAttrs(nb).float('scale', (attrs as KvCacheAttentionAttrs).scale).build();
+    const a = attrs as KvCacheAttentionAttrs;
+    const opAttrs = new OpAttrs(nb).float('scale', a.scale).string('precision', gpuPrecisionAttr(a)).build();
     return nb.executeMultipleOutputs(opNames('AttentionWithKVCache').tensorflowOp, opAttrs,
                                      [q, k, v, caches.keyCache, caches.valueCache, pastLengths, newLengths], 4);
   } finally {

@@ -1,6 +1,6 @@
 /**
  * ReorderCache on tfjs-node (`tensorflow`): the op library's BtReorderCache
- * (CPU kernel), which reorders the caches' batch rows in place (only each
+ * (CPU and GPU kernels), which reorders the caches' batch rows in place (only each
  * source row's used positions move) and returns them (donated: see
  * ../donated_cache.ts), with the reordered lengths as a new tensor.
  */

@@ -11,6 +11,7 @@ import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {DecoderStackAttrs, decoderStackInput, kernelName, opNames} from '../../../op_table';
 import {donateCaches} from '../donated_cache';
 import {asNodeBackend, OpAttrs} from '../node_backend';
+import {gpuPrecisionAttr} from '../precision_attr';
 
 const transformerDecoderStack: KernelFunc = ({inputs, backend, attrs}) => {
   const nb = asNodeBackend(backend);
@@ -44,6 +45,7 @@ const transformerDecoderStack: KernelFunc = ({inputs, backend, attrs}) => {
         .floats('norm_eps_cross', a.normEpsCross).bool('has_embedding_norm', a.hasEmbeddingNorm)
         .float('embedding_norm_eps', a.embeddingNormEps)
         .bool('embedding_norm_before_positions', a.embeddingNormBeforePositions)
+        .string('precision', gpuPrecisionAttr(a))
         .build();
     return nb.executeMultipleOutputs(opNames('TransformerDecoderStack').tensorflowOp, opAttrs, [
       at('inputIds'), at('pastLengths'), at('newLengths'), caches.keyCache, caches.valueCache, intMask ?? mask,

@@ -7,6 +7,7 @@
 import type {KernelConfig, KernelFunc, TensorInfo} from '@tensorflow/tfjs-core';
 import {ENCODER_KERNEL_INPUTS, EncoderLayerAttrs, kernelName, opNames} from '../../../op_table';
 import {asNodeBackend, OpAttrs} from '../node_backend';
+import {gpuPrecisionAttr} from '../precision_attr';
 
 const transformerEncoderLayer: KernelFunc = ({inputs, backend, attrs}) => {
   const nb = asNodeBackend(backend);
@@ -18,6 +19,7 @@ const transformerEncoderLayer: KernelFunc = ({inputs, backend, attrs}) => {
       .float('eps1', a.layerNormEps1).float('eps2', a.layerNormEps2).bool('is_causal', a.isCausal)
       .float('scale', a.scale).bool('packed_qkv', a.packedQkv).bool('has_key_padding_mask', a.hasKeyPaddingMask)
       .string('norm_kind', a.normKind).bool('gated_mlp', a.gatedMlp).bool('has_attention_bias', a.hasAttentionBias)
+      .string('precision', gpuPrecisionAttr(a))
       .build();
   return nb.executeSingleOutput(opNames('TransformerEncoderLayer').tensorflowOp, opAttrs, ordered);
 };

@@ -10,6 +10,7 @@ import {
   ENCODER_STACK_X_INPUT, EncoderStackAttrs, kernelName, opNames,
 } from '../../../op_table';
 import {asNodeBackend, OpAttrs} from '../node_backend';
+import {gpuPrecisionAttr} from '../precision_attr';
 
 const transformerEncoderStack: KernelFunc = ({inputs, backend, attrs}) => {
   const nb = asNodeBackend(backend);
@@ -24,6 +25,7 @@ const transformerEncoderStack: KernelFunc = ({inputs, backend, attrs}) => {
       .bool('is_causal', a.isCausal).float('scale', a.scale).bools('packed_qkv', a.packedQkv)
       .bool('has_key_padding_mask', a.hasKeyPaddingMask)
       .string('norm_kind', a.normKind).bool('gated_mlp', a.gatedMlp).bool('has_attention_bias', a.hasAttentionBias)
+      .string('precision', gpuPrecisionAttr(a))
       .build();
   return nb.executeSingleOutput(opNames('TransformerEncoderStack').tensorflowOp, opAttrs, [
     all[ENCODER_STACK_X_INPUT], keyPadding, all[ENCODER_STACK_ATTENTION_BIAS_INPUT], ...weights,
