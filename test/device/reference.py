@@ -159,21 +159,50 @@ def _dense(x, w, b):
     return y if b is None else y + b
 
 
-def decoder_forward(model, ids):
-    """A decoder-only model (model: cfg + float64 weights, as parity.decoder_model builds them) run from
-    scratch over one sequence's token ids (all of its tokens so far): returns the logits of every
-    position [len, V] and per layer the (keys, values) [Hkv, len, D] after rotary, i.e. what a cache
-    holds. No cache and no packing: full causal attention over the sequence."""
+def cross_caches(model, states):
+    """Per layer the cross keys and values [B, Hkv, S, D] of encoder states [B, S, E] (float64)."""
+    c = model["cfg"]
+    h_kv, d = c["num_kv_heads"], c["head_dim"]
+    b, s, _ = states.shape
+    out = []
+    for layer in model["layers"]:
+        k = _dense(states, layer["cross_k_weight"], layer["cross_k_bias"]).reshape(b, s, h_kv, d).transpose(1, 2)
+        v = _dense(states, layer["cross_v_weight"], layer["cross_v_bias"]).reshape(b, s, h_kv, d).transpose(1, 2)
+        out.append((k, v))
+    return out
+
+
+def decoder_forward(model, ids, source=None):
+    """A decoder (model: cfg + float64 weights, as parity.decoder_model builds them) run from scratch over
+    one sequence's token ids (all of its tokens so far): returns the logits of every position [len, V], per
+    layer the (keys, values) [Hkv, len, D] after rotary (what a cache holds) and per layer the cross
+    (keys, values) [Hkv, S, D] (empty without cross-attention). source: None, or dict(states [S, E] float64,
+    valid [S] bool or None) of this sequence for an encoder-decoder model. No cache and no packing: full
+    causal attention over the sequence."""
     c = model["cfg"]
     h_q, h_kv, d = c["num_heads"], c["num_kv_heads"], c["head_dim"]
     ids_t = torch.tensor(ids, dtype=torch.long, device=model["word_embeddings"].device)
     n = len(ids)
     pos = torch.arange(n, device=ids_t.device)
-    x = model["word_embeddings"][ids_t] * c["embedding_scale"]
-    if model["position_embeddings"] is not None:
-        x = x + model["position_embeddings"][pos + c["position_offset"]]
-    caches = []
     kind = c["norm_kind"]
+    x = model["word_embeddings"][ids_t] * c["embedding_scale"]
+    positions = (model["position_embeddings"][pos + c["position_offset"]]
+                 if model["position_embeddings"] is not None else None)
+    if c.get("has_embedding_norm"):
+        g, b_ = model["embedding_norm_gamma"], model["embedding_norm_beta"]
+        if c.get("embedding_norm_before_positions"):  # BlenderbotSmall: norm(word) + position
+            x = _norm(kind, x, g, b_, c["embedding_norm_eps"])
+            if positions is not None:
+                x = x + positions
+        else:  # BART: norm(word + position)
+            x = _norm(kind, x if positions is None else x + positions, g, b_, c["embedding_norm_eps"])
+    elif positions is not None:
+        x = x + positions
+    bias = None
+    if model.get("position_bias") is not None:  # T5: score(i, j) += bias[h, i - j] for j <= i
+        distance = (pos[:, None] - pos[None, :]).clamp(min=0)
+        bias = model["position_bias"][:, distance][None]  # [1, H, n, n]; j > i is hidden by causality
+    caches, crosses = [], []
     for layer in model["layers"]:
         h = (_norm(kind, x, layer["norm1_gamma"], layer["norm1_beta"], layer["norm1_eps"])
              if c["norm_first"] or c["parallel"] else x)
@@ -190,16 +219,32 @@ def decoder_forward(model, ids):
             k = rotate(k, cos, sin, c["rotary_dim"], c["rotary_interleaved"])
         q, k, v = q.transpose(0, 1), k.transpose(0, 1), v.transpose(0, 1)  # [heads, n, d]
         caches.append((k, v))
-        ctx, _ = attention(q[None], k[None], v[None], c["attention_scale"], causal=True)
+        ctx, _ = attention(q[None], k[None], v[None], c["attention_scale"], causal=True, add_mask=bias)
         ctx = ctx[0].transpose(0, 1).reshape(n, h_q * d)
         attn = x + _dense(ctx, layer["out_weight"], layer["out_bias"])
+        post_norm = not c["norm_first"] and not c["parallel"]
+        if post_norm:
+            attn = _norm(kind, attn, layer["norm1_gamma"], layer["norm1_beta"], layer["norm1_eps"])
+        if c.get("cross_attention"):
+            # pre-norm: attn += cross(nc(attn)); post-norm: attn = nc(attn + cross(attn)). No causality, no bias.
+            cin = (_norm(kind, attn, layer["cross_norm_gamma"], layer["cross_norm_beta"], layer["cross_norm_eps"])
+                   if c["norm_first"] else attn)
+            (ck, cv), = cross_caches(dict(cfg=c, layers=[layer]), source["states"][None])
+            ck, cv = ck[0], cv[0]  # [Hkv, S, D]
+            crosses.append((ck, cv))
+            cq = _dense(cin, layer["cross_q_weight"], layer["cross_q_bias"]).reshape(n, h_q, d).transpose(0, 1)
+            valid = None if source["valid"] is None else source["valid"][None]
+            cctx, _ = attention(cq[None], ck[None], cv[None], c["attention_scale"], key_valid=valid)
+            attn = attn + _dense(cctx[0].transpose(0, 1).reshape(n, h_q * d), layer["cross_out_weight"],
+                                 layer["cross_out_bias"])
+            if post_norm:
+                attn = _norm(kind, attn, layer["cross_norm_gamma"], layer["cross_norm_beta"], layer["cross_norm_eps"])
         if c["parallel"]:
             mlp_in = h if c["parallel_shared_norm"] else _norm(kind, x, layer["norm2_gamma"], layer["norm2_beta"],
                                                               layer["norm2_eps"])
         elif c["norm_first"]:
             mlp_in = _norm(kind, attn, layer["norm2_gamma"], layer["norm2_beta"], layer["norm2_eps"])
         else:
-            attn = _norm(kind, attn, layer["norm1_gamma"], layer["norm1_beta"], layer["norm1_eps"])
             mlp_in = attn
         up = _dense(mlp_in, layer["up_weight"], layer["up_bias"])
         if c["gated_mlp"]:
@@ -207,12 +252,35 @@ def decoder_forward(model, ids):
         else:
             hidden = activation(up, c["activation"])
         x = attn + _dense(hidden, layer["down_weight"], layer["down_bias"])
-        if not c["norm_first"] and not c["parallel"]:
+        if post_norm:
             x = _norm(kind, x, layer["norm2_gamma"], layer["norm2_beta"], layer["norm2_eps"])
     if c["has_final_norm"]:
         x = _norm(kind, x, model["final_norm_gamma"], model["final_norm_beta"], c["final_norm_eps"])
     head = model["lm_head"].T if c["lm_head_transposed"] else model["lm_head"]
-    return _dense(x, head, model["lm_head_bias"]), caches
+    return _dense(x, head, model["lm_head_bias"]), caches, crosses
+
+
+# ---- graph ops ----
+
+def layer_norm_op(x, gamma, beta, eps):
+    """The op LayerNorm over the last dimension (biased variance; gamma/beta None: ones/zeros)."""
+    return _norm("layer", x, gamma, beta, eps)
+
+
+def embedding_sum(tables, row_ids, norm=False, gamma=None, beta=None, eps=0.0):
+    """sum_k tables[k][row_ids[k]] in term order (row_ids [num_terms, rows]), then LayerNorm when norm."""
+    y = sum(t[row_ids[k].long().to(t.device)] for k, t in enumerate(tables))
+    return layer_norm_op(y, gamma, beta, eps) if norm else y
+
+
+def reorder_cache(cache, lengths, sources):
+    """Beam search's reorder of a cache [L, B, Hkv, C, D]: row b takes row sources[b]'s first
+    lengths[sources[b]] positions, keeps the rest of its own; returns (new cache, new lengths)."""
+    out = cache.clone()
+    for b, r in enumerate(sources):
+        n = lengths[r]
+        out[:, b, :, :n] = cache[:, r, :, :n]
+    return out, [lengths[r] for r in sources]
 
 
 def rel_error(actual, expected):
@@ -336,8 +404,8 @@ def decoding_self_check(seed=0):
                  final_norm_gamma=1 + rnd(e), final_norm_beta=None, lm_head_bias=rnd(vocab), layers=[layer, layer])
     model["lm_head"] = model["word_embeddings"]
     ids = torch.randint(0, vocab, (9,), generator=gen).tolist()
-    full, caches = decoder_forward(model, ids)
-    prefix, prefix_caches = decoder_forward(model, ids[:5])
+    full, caches, _ = decoder_forward(model, ids)
+    prefix, prefix_caches, _ = decoder_forward(model, ids[:5])
     res["decoder prefix logits unchanged"] = rel_error(full[:5], prefix)
     res["decoder prefix cache unchanged"] = max(rel_error(a[0][:, :5], b[0]) + rel_error(a[1][:, :5], b[1])
                                                 for a, b in zip(caches, prefix_caches))
