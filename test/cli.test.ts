@@ -78,9 +78,11 @@ describe('tfjs-better-transformer CLI', () => {
   test('bench reports timings and parity as JSON', () => {
     const json = path.join(tmpdir(), 'bench.json');
     const r = cli('bench', path.join(FIXTURES_DIR, 'bert'), '--batch', '2', '--seq', '8', '--padding', '0.4', '--runs', '2',
-        '--backend', 'cpu', '--json', json);
+        '--backend', 'cpu', '--gpu-precision', 'medium', '--json', json);
     expect(r.code).toBe(0);
     const result = JSON.parse(fs.readFileSync(json, 'utf8'));
+    // On the CPU the precision changes nothing but is reported (it is process-wide on tfjs-node-gpu).
+    expect(result.gpuPrecision).toBe('medium');
     expect(result.originalMs).toBeGreaterThan(0);
     expect(result.transformedMs).toBeGreaterThan(0);
     expect(result.maxRelativeDifference).toBeLessThan(1e-4);
@@ -93,6 +95,8 @@ describe('tfjs-better-transformer CLI', () => {
     ['weights that do not match the manifest', ['convert', 'TRUNCATED', 'OUT'], /weights do not match the manifest/],
     ['an unknown command', ['frobnicate'], /unknown command/],
     ['a bad option value', ['bench', path.join(FIXTURES_DIR, 'bert'), '--batch', 'zero'], /--batch must be a positive integer/],
+    ['a GPU precision that does not exist', ['bench', path.join(FIXTURES_DIR, 'bert'), '--gpu-precision', 'low'],
+      /option '--gpu-precision <precision>' argument 'low' is invalid/],
   ])('%s is one clear line and a non-zero exit', (_, args, message) => {
     const dir = tmpdir();
     fs.writeFileSync(path.join(dir, 'bad.json'), '{"modelTopology": ');
@@ -140,10 +144,11 @@ describe('tfjs-better-transformer generate', () => {
     const g = loadGenerationFixture(id);
 
     test('one prompt gives the Python greedy tokens, with the JSON contract', () => {
-      const out = generateJson(dir, '--prompt-ids', ids(g.prompts[0]), '--max-new-tokens', String(NEW), '--backend', 'cpu');
-      expect(Object.keys(out).sort()).toEqual(['backend', 'mode', 'msPerToken', 'newTokens', 'promptTokens', 'reason', 'sequences',
-        'timing', 'tokens', 'tokensPerSecond', 'weightPrecision']);
-      expect(out).toMatchObject({mode: 'cached', reason: null, backend: 'cpu', weightPrecision: 'float32'});
+      const out = generateJson(dir, '--prompt-ids', ids(g.prompts[0]), '--max-new-tokens', String(NEW), '--backend', 'cpu',
+          '--gpu-precision', 'highest');
+      expect(Object.keys(out).sort()).toEqual(['backend', 'gpuPrecision', 'mode', 'msPerToken', 'newTokens', 'promptTokens', 'reason',
+        'sequences', 'timing', 'tokens', 'tokensPerSecond', 'weightPrecision']);
+      expect(out).toMatchObject({mode: 'cached', reason: null, backend: 'cpu', gpuPrecision: 'highest', weightPrecision: 'float32'});
       expect(out).toMatchObject({tokens: [g.greedySingle[0].slice(0, NEW)], promptTokens: g.prompts[0].length, newTokens: NEW});
       expect(out.msPerToken).toBeGreaterThan(0);
       expect(out.tokensPerSecond).toBeGreaterThan(0);

@@ -11,7 +11,8 @@
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs-core';
 import {SingleBar, Presets} from 'cli-progress';
-import {prepareBackend} from './backend';
+import {applyGpuPrecision, prepareBackend} from './backend';
+import {getGpuPrecision} from '../config';
 import {loadBenchModels} from './bench_models';
 import {benchShape} from './bench_shape';
 import {randomInputs} from '../transform/verify/probe_inputs';
@@ -48,6 +49,7 @@ export async function benchCommand(modelDir: string, opts: Record<string, string
   const runs = positiveInt('runs', opts['runs']) ?? 10;
   const padding = Number(opts['padding'] ?? '0');
   if (!(padding >= 0 && padding <= 0.9)) throw new Error(`--padding must be between 0 and 0.9, got '${opts['padding']}'`);
+  applyGpuPrecision(opts['gpuPrecision']);
   const backend = await prepareBackend(opts['backend']);
   const models = await loadBenchModels(modelDir);
   try {
@@ -97,7 +99,7 @@ export async function benchCommand(modelDir: string, opts: Record<string, string
     tf.dispose(Object.values(inputs));
 
     const result = {
-      model: modelDir, format: models.kind, backend, batch, seq, padding, runs,
+      model: modelDir, format: models.kind, backend, gpuPrecision: getGpuPrecision(), batch, seq, padding, runs,
       positions: models.positionLimit?.positions ?? null,
       originalMs: median(times.original), transformedMs: median(times.transformed),
       speedup: median(times.original) / median(times.transformed),

@@ -22,7 +22,8 @@ import type {FinishReason, GenerateOptions, AnyGenerator, GenerationResult, Gene
 import type {Seq2SeqGenerateOptions} from '../generation/seq2seq_options';
 import {BetterTransformerArgumentError} from '../errors';
 import {readModelArtifacts} from '../io/model_files';
-import {prepareBackend} from './backend';
+import {applyGpuPrecision, GPU_PRECISION_CHOICES, GPU_PRECISION_HELP, prepareBackend} from './backend';
+import {getGpuPrecision} from '../config';
 
 export interface GenerateCommandOptions {
   promptIds?: number[][];
@@ -38,6 +39,7 @@ export interface GenerateCommandOptions {
   stopTokens?: number[];
   weightPrecision: 'float32' | 'bfloat16';
   backend?: 'cpu' | 'tensorflow';
+  gpuPrecision?: string;
   json?: boolean;
   stream?: boolean;
   numBeams?: number;
@@ -61,6 +63,8 @@ export interface GenerateCommandResult {
   /** Why the generator recomputes (null in cached mode). */
   reason: string | null;
   backend: string;
+  /** The GPU precision in effect (it matters on tfjs-node-gpu only). */
+  gpuPrecision: string;
   weightPrecision: 'float32' | 'bfloat16';
   sequences: Array<{prompt: number[]; tokens: number[]; finishReason: FinishReason; text?: string}>;
   timing: {steps: number; newTokens: number; ms: number; firstTokenMs: number | null; tokensPerSecond: number};
@@ -165,6 +169,7 @@ export function registerGenerateCommand(program: Command): void {
       .addOption(new Option('--weight-precision <precision>', 'weights the fused step reads').choices(['float32', 'bfloat16']).default('float32'))
       .addOption(new Option('--backend <name>', "tfjs backend (default: 'tensorflow' when tfjs-node is installed, else 'cpu')")
           .choices(['cpu', 'tensorflow']))
+      .addOption(new Option('--gpu-precision <precision>', GPU_PRECISION_HELP).choices(GPU_PRECISION_CHOICES))
       .addOption(new Option('--json', 'print the result as one JSON object').conflicts('stream'))
       .option('--stream', 'print the tokens as they come')
       .addHelpText('after', HELP_AFTER)
@@ -282,6 +287,7 @@ export async function generateCommand(model: string, opts: GenerateCommandOption
   if (!Array.isArray((artifacts.modelTopology as {node?: unknown} | undefined)?.node)) {
     throw new Error('generate works on converted graph models (tfjs-converter output); this is a layers model');
   }
+  applyGpuPrecision(opts.gpuPrecision);
   const backend = await prepareBackend(opts.backend);
   const graph = loadGraphModelSync(artifacts) as unknown as GraphModel;
   let generator: AnyGenerator | null = null;
@@ -356,7 +362,7 @@ export async function generateCommand(model: string, opts: GenerateCommandOption
     const output: GenerateCommandResult = {
       tokens: result.tokens, promptTokens: result.promptTokens, newTokens: result.newTokens,
       msPerToken: steps > 0 ? ms / steps : 0, tokensPerSecond,
-      mode: report.mode, reason, backend, weightPrecision: report.weightPrecision,
+      mode: report.mode, reason, backend, gpuPrecision: getGpuPrecision(), weightPrecision: report.weightPrecision,
       sequences: prompts.map((prompt, b) => ({
         prompt, tokens: result.tokens[b], finishReason: result.finishReasons[b],
         ...(tokenizer ? {text: tokenizer.decode(result.tokens[b])} : {}),

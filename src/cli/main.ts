@@ -6,7 +6,8 @@
  */
 // First: sets TF_CPP_MIN_LOG_LEVEL before anything can load tfjs-node's libtensorflow.
 import './quiet_tensorflow_logs';
-import {Command, CommanderError} from 'commander';
+import {Command, CommanderError, Option} from 'commander';
+import {GPU_PRECISION_CHOICES, GPU_PRECISION_HELP} from './backend';
 import {benchCommand} from './bench_command';
 import {convertCommand} from './convert_command';
 import {registerGenerateCommand} from './generate_command';
@@ -44,6 +45,7 @@ export async function main(argv: string[]): Promise<void> {
       .option('--padding <p>', 'fraction of padded tokens, spread over the batch (0..0.9)', '0')
       .option('--runs <n>', 'timed runs per model', '10')
       .option('--backend <name>', "tfjs backend: 'cpu' or 'tensorflow' (tfjs-node or tfjs-node-gpu; the default when one is installed)")
+      .addOption(new Option('--gpu-precision <precision>', GPU_PRECISION_HELP).choices(GPU_PRECISION_CHOICES))
       .option('--json <file>', 'write the results as JSON')
       .action(async (model: string, opts: Record<string, string>) => benchCommand(model, opts));
   registerGenerateCommand(program);
