@@ -85,7 +85,8 @@ FLAGS=(-std=c++17 -O3 -Xcompiler -fPIC,-Wall,-Wextra "${WERROR[@]}" -I"$CUDA_HOM
 mkdir -p "$OUT/obj"
 echo "build-cuda: $("$NVCC" --version | tail -1); archs: $ARCHS"
 
-SOURCES=(attention_fwd_fp32 attention_fwd_tf32 attention_fwd_bf16 attention_bwd attention_bwd_bf16 layer_norm pack activation gemm_lt encoder_layer
+SOURCES=(attention_fwd_fp32 attention_fwd_tf32 attention_fwd_bf16 attention_bwd attention_bwd_bf16
+         layer_norm pack activation convert_bf16 gemm_lt encoder_layer
          decoder_kernels decode_attention decoder_stack bt_cuda_api)
 SOURCES+=(graph_ops bt_cuda_api_graph_ops)
 compile() {

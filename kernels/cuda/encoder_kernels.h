@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 namespace btc {
@@ -16,6 +17,9 @@ cudaError_t LaunchPackRows(const float* x, const int* row_of_token, float* packe
 cudaError_t LaunchUnpackRows(const float* packed, const int* token_of_row, float* y, int64_t rows, int width,
                              cudaStream_t stream);
 cudaError_t LaunchGeluErf(float* x, int64_t n, cudaStream_t stream);
+// dst[rows, cols] (contiguous) = bf16(src[rows, cols] with row stride ld), round to nearest even.
+cudaError_t LaunchToBf16Rows(const float* src, int64_t rows, int64_t cols, int64_t ld, __nv_bfloat16* dst,
+                             cudaStream_t stream);
 
 }  // namespace btc
 

@@ -4,6 +4,11 @@
 // ride in the GEMM epilogues (beta = 1), LayerNorm is a separate row kernel.
 #include "encoder_layer.h"
 
+#include <cstdlib>
+#include <cstring>
+
+#include <cuda_bf16.h>
+
 #include "attention_fwd_bf16.h"
 #include "attention_params.h"
 #include "encoder_kernels.h"
@@ -20,7 +25,18 @@ struct EncoderBuffers {
   float *xp, *qkv, *attn, *h, *hn, *ffn, *outp;
   int *seq_offsets, *row_of_token, *token_of_row;
   void* attention_bf16;  // 'medium': the attention's bfloat16 copies of q, k and v
+  __nv_bfloat16 *x_bf16, *w_bf16;  // 'medium' with BT_CUDA_MEDIUM_GEMM=convert: a GEMM's operands
 };
+
+// 'medium' GEMMs run cuBLASLt's BF16 compute type on the fp32 operands. BT_CUDA_MEDIUM_GEMM=convert
+// converts each GEMM's activations and weight to bfloat16 first and runs a bf16 GEMM with FP32
+// compute instead (more scratch, two extra passes, a GEMM on half the bytes): the device check
+// times both ways. Read when the workspace is sized and when the layer runs, which must agree.
+bool ConvertMediumGemms(const bt_cuda_encoder& e) {
+  if (e.precision != BT_CUDA_PRECISION_MEDIUM) return false;
+  const char* v = std::getenv("BT_CUDA_MEDIUM_GEMM");
+  return v != nullptr && std::strcmp(v, "convert") == 0;
+}
 
 // The attention over the packed [T, 3E] QKV buffer (q | k | v column blocks, heads inside each),
 // variable lengths through seq_offsets; pointers and offsets are filled in by the caller.
@@ -65,6 +81,10 @@ size_t Carve(const bt_cuda_encoder& e, const EncoderPlan& plan, char* base, Enco
   b.row_of_token = reinterpret_cast<int*>(take(plan.row_of_token.size() * sizeof(int)));
   b.token_of_row = reinterpret_cast<int*>(take(plan.token_of_row.size() * sizeof(int)));
   b.attention_bf16 = take(AttentionBf16Bytes(e, plan));
+  const bool convert = ConvertMediumGemms(e) && T > 0;
+  const size_t widest = E > F ? E : F, largest_weight = 3 * E * E > E * F ? 3 * E * E : E * F;
+  b.x_bf16 = reinterpret_cast<__nv_bfloat16*>(take(convert ? T * widest * sizeof(__nv_bfloat16) : 0));
+  b.w_bf16 = reinterpret_cast<__nv_bfloat16*>(take(convert ? largest_weight * sizeof(__nv_bfloat16) : 0));
   if (out) *out = b;
   return at;
 }
@@ -115,6 +135,25 @@ int RunEncoderLayer(const GemmLt& lt, const bt_cuda_encoder& e, const EncoderPla
     *error = "cuBLASLt: " + *error + " (status " + std::to_string(static_cast<int>(st)) + ")";
     return false;
   };
+  // y[T, n] = epilogue(x[T, k]·w[k, n] + bias) (+ residual), the way the precision asks for; returns a
+  // bt_cuda_status (BT_CUDA_OK is 0).
+  const bool convert = ConvertMediumGemms(e);
+  auto gemm = [&](int64_t n, int64_t k, const float* x, int64_t ldx, const float* w, const float* bias,
+                  const float* residual, float* y, int64_t ldy, GemmEpilogue ep) -> int {
+    if (!convert) {
+      return gemm_ok(GemmRowMajor(lt, T, n, k, x, ldx, w, bias, residual, y, ldy, ep, math, stream, error))
+                 ? BT_CUDA_OK
+                 : BT_CUDA_CUBLAS_ERROR;
+    }
+    if (!cuda_ok(LaunchToBf16Rows(x, T, k, ldx, buf.x_bf16, stream), "bf16 activations") ||
+        !cuda_ok(LaunchToBf16Rows(w, k, n, n, buf.w_bf16, stream), "bf16 weights")) {
+      return BT_CUDA_RUNTIME_ERROR;
+    }
+    return gemm_ok(GemmRowMajorBf16Operands(lt, T, n, k, buf.x_bf16, k, buf.w_bf16, bias, residual, y, ldy, ep, stream,
+                                            error))
+               ? BT_CUDA_OK
+               : BT_CUDA_CUBLAS_ERROR;
+  };
   // Token tables first (pageable copies are staged before cudaMemcpyAsync returns).
   ce = cudaMemcpyAsync(buf.seq_offsets, plan.seq_offsets.data(), plan.seq_offsets.size() * sizeof(int),
                        cudaMemcpyHostToDevice, stream);
@@ -149,18 +188,14 @@ int RunEncoderLayer(const GemmLt& lt, const bt_cuda_encoder& e, const EncoderPla
       attn_in = buf.hn;
     }
     if (e.qkv_weight) {
-      if (!gemm_ok(GemmRowMajor(lt, T, 3 * E, E, attn_in, E, e.qkv_weight, e.qkv_bias, nullptr, buf.qkv, 3 * E,
-                                GemmEpilogue::kBias, math, stream, error))) {
-        return BT_CUDA_CUBLAS_ERROR;
-      }
+      const int st = gemm(3 * E, E, attn_in, E, e.qkv_weight, e.qkv_bias, nullptr, buf.qkv, 3 * E, GemmEpilogue::kBias);
+      if (st) return st;
     } else {
       const float* ws[3] = {e.q_weight, e.k_weight, e.v_weight};
       const float* bs[3] = {e.q_bias, e.k_bias, e.v_bias};
       for (int i = 0; i < 3; ++i) {
-        if (!gemm_ok(GemmRowMajor(lt, T, E, E, attn_in, E, ws[i], bs[i], nullptr, buf.qkv + i * E, 3 * E,
-                                  GemmEpilogue::kBias, math, stream, error))) {
-          return BT_CUDA_CUBLAS_ERROR;
-        }
+        const int st = gemm(E, E, attn_in, E, ws[i], bs[i], nullptr, buf.qkv + i * E, 3 * E, GemmEpilogue::kBias);
+        if (st) return st;
       }
     }
     AttentionParams p = PackedAttention(e, plan);
@@ -178,10 +213,7 @@ int RunEncoderLayer(const GemmLt& lt, const bt_cuda_encoder& e, const EncoderPla
     }
     if (!cuda_ok(ce, "attention")) return BT_CUDA_RUNTIME_ERROR;
     // h = x + attn·Wo + bo (both norms); post-norm then normalises it in place of hn.
-    if (!gemm_ok(GemmRowMajor(lt, T, E, E, buf.attn, E, e.out_weight, e.out_bias, xp, buf.h, E, GemmEpilogue::kBias,
-                              math, stream, error))) {
-      return BT_CUDA_CUBLAS_ERROR;
-    }
+    if (const int st = gemm(E, E, buf.attn, E, e.out_weight, e.out_bias, xp, buf.h, E, GemmEpilogue::kBias)) return st;
     const float* ffn_in = buf.hn;
     const float* ffn_residual = e.norm_first ? buf.h : buf.hn;
     const float* ln_gamma = e.norm_first ? e.ln2_gamma : e.ln1_gamma;
@@ -193,25 +225,20 @@ int RunEncoderLayer(const GemmLt& lt, const bt_cuda_encoder& e, const EncoderPla
     const GemmEpilogue act = e.activation == BT_CUDA_RELU        ? GemmEpilogue::kBiasRelu
                              : e.activation == BT_CUDA_GELU_TANH ? GemmEpilogue::kBiasGeluTanh
                                                                  : GemmEpilogue::kBias;
-    if (!gemm_ok(GemmRowMajor(lt, T, F, E, ffn_in, E, e.ffn_in_weight, e.ffn_in_bias, nullptr, buf.ffn, F, act, math,
-                              stream, error))) {
-      return BT_CUDA_CUBLAS_ERROR;
-    }
+    if (const int st = gemm(F, E, ffn_in, E, e.ffn_in_weight, e.ffn_in_bias, nullptr, buf.ffn, F, act)) return st;
     if (e.activation == BT_CUDA_GELU && !cuda_ok(LaunchGeluErf(buf.ffn, T * F, stream), "gelu")) {
       return BT_CUDA_RUNTIME_ERROR;
     }
     if (e.norm_first) {
       // y = h + f·W2 + b2, straight into the output.
-      if (!gemm_ok(GemmRowMajor(lt, T, E, F, buf.ffn, F, e.ffn_out_weight, e.ffn_out_bias, ffn_residual, out, E,
-                                GemmEpilogue::kBias, math, stream, error))) {
-        return BT_CUDA_CUBLAS_ERROR;
-      }
+      const int st =
+          gemm(E, F, buf.ffn, F, e.ffn_out_weight, e.ffn_out_bias, ffn_residual, out, E, GemmEpilogue::kBias);
+      if (st) return st;
     } else {
       // o = hn + f·W2 + b2 (into h, dead by now), y = LN2(o).
-      if (!gemm_ok(GemmRowMajor(lt, T, E, F, buf.ffn, F, e.ffn_out_weight, e.ffn_out_bias, ffn_residual, buf.h, E,
-                                GemmEpilogue::kBias, math, stream, error))) {
-        return BT_CUDA_CUBLAS_ERROR;
-      }
+      const int st =
+          gemm(E, F, buf.ffn, F, e.ffn_out_weight, e.ffn_out_bias, ffn_residual, buf.h, E, GemmEpilogue::kBias);
+      if (st) return st;
       if (!cuda_ok(LaunchLayerNorm(buf.h, nullptr, nullptr, e.ln2_gamma, e.ln2_beta, e.eps2, out, T,
                                    static_cast<int>(E), stream), "layer norm 2")) {
         return BT_CUDA_RUNTIME_ERROR;

@@ -81,12 +81,13 @@ uint32_t Alignment(const void* p) {
   return align;
 }
 
-}  // namespace
-
-cublasStatus_t GemmRowMajor(const GemmLt& lt, int64_t rows, int64_t n, int64_t k, const float* x, int64_t ldx,
-                            const float* w, const float* bias, const float* residual, float* y, int64_t ldy,
-                            GemmEpilogue epilogue, GemmMath math, cudaStream_t stream, std::string* error,
-                            bool w_transposed) {
+// One GEMM: x and w of element type `operands` (fp32, or bf16 copies), bias / residual / y fp32.
+// `key_math` tells the algorithm cache the arithmetic (fp32 operands at three precisions, or bf16
+// operands at FP32 compute).
+cublasStatus_t Gemm(const GemmLt& lt, int64_t rows, int64_t n, int64_t k, const void* x, int64_t ldx, const void* w,
+                    const float* bias, const float* residual, float* y, int64_t ldy, GemmEpilogue epilogue,
+                    cudaDataType_t operands, cublasComputeType_t compute, int32_t key_math, cudaStream_t stream,
+                    std::string* error, bool w_transposed) {
   if (rows == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
   LtCall call;
   cublasStatus_t st;
@@ -98,9 +99,6 @@ cublasStatus_t GemmRowMajor(const GemmLt& lt, int64_t rows, int64_t n, int64_t k
       return st;                                      \
     }                                                 \
   } while (0)
-  const cublasComputeType_t compute = math == GemmMath::kBf16   ? CUBLAS_COMPUTE_32F_FAST_16BF
-                                      : math == GemmMath::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
-                                                                : CUBLAS_COMPUTE_32F;
   BT_LT(cublasLtMatmulDescCreate(&call.op, compute, CUDA_R_32F));
   const bool has_bias = bias != nullptr;
   const cublasLtEpilogue_t ep =
@@ -108,15 +106,19 @@ cublasStatus_t GemmRowMajor(const GemmLt& lt, int64_t rows, int64_t n, int64_t k
       : epilogue == GemmEpilogue::kBiasGeluTanh ? (has_bias ? CUBLASLT_EPILOGUE_GELU_BIAS : CUBLASLT_EPILOGUE_GELU)
                                                 : (has_bias ? CUBLASLT_EPILOGUE_BIAS : CUBLASLT_EPILOGUE_DEFAULT);
   BT_LT(cublasLtMatmulDescSetAttribute(call.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &ep, sizeof(ep)));
-  if (has_bias) BT_LT(cublasLtMatmulDescSetAttribute(call.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+  if (has_bias) {
+    BT_LT(cublasLtMatmulDescSetAttribute(call.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof(bias)));
+    const cudaDataType_t bias_type = CUDA_R_32F;  // fp32 whatever the operands' type
+    BT_LT(cublasLtMatmulDescSetAttribute(call.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_type, sizeof(bias_type)));
+  }
   if (w_transposed) {
     const cublasOperation_t transa = CUBLAS_OP_T;
     BT_LT(cublasLtMatmulDescSetAttribute(call.op, CUBLASLT_MATMUL_DESC_TRANSA, &transa, sizeof(transa)));
-    BT_LT(cublasLtMatrixLayoutCreate(&call.a, CUDA_R_32F, static_cast<uint64_t>(k), static_cast<uint64_t>(n), k));
+    BT_LT(cublasLtMatrixLayoutCreate(&call.a, operands, static_cast<uint64_t>(k), static_cast<uint64_t>(n), k));
   } else {
-    BT_LT(cublasLtMatrixLayoutCreate(&call.a, CUDA_R_32F, static_cast<uint64_t>(n), static_cast<uint64_t>(k), n));
+    BT_LT(cublasLtMatrixLayoutCreate(&call.a, operands, static_cast<uint64_t>(n), static_cast<uint64_t>(k), n));
   }
-  BT_LT(cublasLtMatrixLayoutCreate(&call.b, CUDA_R_32F, static_cast<uint64_t>(k), static_cast<uint64_t>(rows), ldx));
+  BT_LT(cublasLtMatrixLayoutCreate(&call.b, operands, static_cast<uint64_t>(k), static_cast<uint64_t>(rows), ldx));
   BT_LT(cublasLtMatrixLayoutCreate(&call.c, CUDA_R_32F, static_cast<uint64_t>(n), static_cast<uint64_t>(rows), ldy));
   BT_LT(cublasLtMatmulPreferenceCreate(&call.pref));
   const uint64_t ws = lt.workspace_bytes;
@@ -136,7 +138,7 @@ cublasStatus_t GemmRowMajor(const GemmLt& lt, int64_t rows, int64_t n, int64_t k
   GemmAlgoCache::Key key;
   std::memset(&key, 0, sizeof key);
   key.rows = rows; key.n = n; key.k = k; key.ldx = ldx; key.ldy = ldy;
-  key.epilogue = static_cast<int32_t>(epilogue); key.math = static_cast<int32_t>(math);
+  key.epilogue = static_cast<int32_t>(epilogue); key.math = key_math;
   key.align_a = align_a; key.align_b = align_b; key.align_c = align_c; key.align_d = align_d;
   key.has_bias = has_bias; key.has_residual = residual != nullptr; key.w_transposed = w_transposed;
   cublasLtMatmulAlgo_t algo;
@@ -157,6 +159,27 @@ cublasStatus_t GemmRowMajor(const GemmLt& lt, int64_t rows, int64_t n, int64_t k
                        call.c, &algo, lt.workspace, lt.workspace_bytes, stream));
 #undef BT_LT
   return CUBLAS_STATUS_SUCCESS;
+}
+
+}  // namespace
+
+cublasStatus_t GemmRowMajor(const GemmLt& lt, int64_t rows, int64_t n, int64_t k, const float* x, int64_t ldx,
+                            const float* w, const float* bias, const float* residual, float* y, int64_t ldy,
+                            GemmEpilogue epilogue, GemmMath math, cudaStream_t stream, std::string* error,
+                            bool w_transposed) {
+  const cublasComputeType_t compute = math == GemmMath::kBf16   ? CUBLAS_COMPUTE_32F_FAST_16BF
+                                      : math == GemmMath::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
+                                                                : CUBLAS_COMPUTE_32F;
+  return Gemm(lt, rows, n, k, x, ldx, w, bias, residual, y, ldy, epilogue, CUDA_R_32F, compute,
+              static_cast<int32_t>(math), stream, error, w_transposed);
+}
+
+cublasStatus_t GemmRowMajorBf16Operands(const GemmLt& lt, int64_t rows, int64_t n, int64_t k, const __nv_bfloat16* x,
+                                        int64_t ldx, const __nv_bfloat16* w, const float* bias, const float* residual,
+                                        float* y, int64_t ldy, GemmEpilogue epilogue, cudaStream_t stream,
+                                        std::string* error) {
+  return Gemm(lt, rows, n, k, x, ldx, w, bias, residual, y, ldy, epilogue, CUDA_R_16BF, CUBLAS_COMPUTE_32F,
+              /*key_math=*/100, stream, error, false);
 }
 
 }  // namespace btc

@@ -8,6 +8,7 @@
 #include <string>
 
 #include <cublasLt.h>
+#include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
 #include "bt_cuda.h"
@@ -51,6 +52,13 @@ cublasStatus_t GemmRowMajor(const GemmLt& lt, int64_t rows, int64_t n, int64_t k
                             const float* w, const float* bias, const float* residual, float* y, int64_t ldy,
                             GemmEpilogue epilogue, GemmMath math, cudaStream_t stream, std::string* error,
                             bool w_transposed = false);
+// 'medium' GEMMs computed the other way: x and w already converted to bfloat16 (w [k, n]
+// contiguous), FP32 compute; bias, residual and y stay fp32 (encoder_layer.cu,
+// BT_CUDA_MEDIUM_GEMM=convert).
+cublasStatus_t GemmRowMajorBf16Operands(const GemmLt& lt, int64_t rows, int64_t n, int64_t k, const __nv_bfloat16* x,
+                                        int64_t ldx, const __nv_bfloat16* w, const float* bias, const float* residual,
+                                        float* y, int64_t ldy, GemmEpilogue epilogue, cudaStream_t stream,
+                                        std::string* error);
 
 }  // namespace btc
 

@@ -3,7 +3,9 @@
  * never a crash; valid calls give BT_CUDA_NO_DEVICE where there is no driver or
  * device. On a GPU machine the device-dependent checks switch to asserting that
  * host pointers are refused. Built and run by tools/build-cuda.sh. */
+#define _POSIX_C_SOURCE 200112L /* setenv */
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -154,6 +156,20 @@ static void encoder_checks(size_t* padded_bytes) {
   expect("encoder with a small workspace", bt_cuda_transformer_encoder_layer(NULL, &e, w, 16, NULL),
          BT_CUDA_INVALID_ARGUMENT);
   *padded_bytes = padded;
+
+  /* 'medium': the attention's bf16 copies; converted GEMM operands only with BT_CUDA_MEDIUM_GEMM=convert,
+   * and a workspace sized without it is refused when the variable is set for the call. */
+  size_t medium = 0, converted = 0;
+  e = valid_encoder(); e.precision = BT_CUDA_PRECISION_MEDIUM;
+  expect("medium encoder workspace query", bt_cuda_transformer_encoder_layer_workspace_bytes(&e, &medium), BT_CUDA_OK);
+  check("medium adds the attention's bf16 copies", medium > full);
+  setenv("BT_CUDA_MEDIUM_GEMM", "convert", 1);
+  expect("converted-GEMM workspace query", bt_cuda_transformer_encoder_layer_workspace_bytes(&e, &converted),
+         BT_CUDA_OK);
+  check("converted GEMMs add their bf16 operands", converted > medium);
+  expect("converted GEMMs with the workspace sized without them",
+         bt_cuda_transformer_encoder_layer(NULL, &e, w, medium, NULL), BT_CUDA_INVALID_ARGUMENT);
+  unsetenv("BT_CUDA_MEDIUM_GEMM");
 }
 
 static size_t round256(size_t n) { return (n + 255) / 256 * 256; }

@@ -25,9 +25,21 @@ for _bounds in TOLERANCE.values():
 TF32_V1 = "high/v1"
 TF32_V1_KINDS = ("attention", "encoder", "kv_cache")
 
+# 'medium' GEMMs of the encoder layer run two ways (kernels/cuda/encoder_layer.cu): by default cuBLASLt's
+# BF16 compute type on the fp32 operands; with BT_CUDA_MEDIUM_GEMM=convert, each GEMM's activations and
+# weight converted to bfloat16 first and a bf16 GEMM with FP32 compute (more workspace). The library reads
+# the variable when the workspace is sized and when the layer runs (the two must agree), so it is set
+# around both. Every 'medium' encoder-layer and encoder-stack case runs again that way, recorded as
+# 'medium/convert' and held to 'medium''s bounds; the BERT-base stack timings time both ways.
+MEDIUM_CONVERT = "medium/convert"
+MEDIUM_CONVERT_KINDS = ("encoder", "encoder_stack")
+
+# The environment each repeated pass runs under: label -> (variable, value).
+PASS_ENV = {TF32_V1: ("BT_CUDA_TF32_KERNEL", "v1"), MEDIUM_CONVERT: ("BT_CUDA_MEDIUM_GEMM", "convert")}
+
 
 def base_precision(label):
-    """The library's precision of a record's label ('high/v1' -> 'high')."""
+    """The library's precision of a record's label ('high/v1' -> 'high', 'medium/convert' -> 'medium')."""
     return label.split("/")[0]
 # The decoding bounds: RMSNorm and rotary are FP32 elementwise/row kernels whatever the precision
 # (run once, recorded as precision 'fp32'). Attention over a cache is the FP32 decode kernel for
@@ -336,7 +348,8 @@ def describe():
                 layer_norm=[c["name"] for c in LAYER_NORM_CASES],
                 embedding_sum=[c["name"] for c in EMBEDDING_SUM_CASES],
                 reorder_cache=[c["name"] for c in REORDER_CACHE_CASES],
-                tf32_v1=dict(label=TF32_V1, kinds=list(TF32_V1_KINDS)), estimate_s=estimate_s(),
+                tf32_v1=dict(label=TF32_V1, kinds=list(TF32_V1_KINDS)),
+                medium_convert=dict(label=MEDIUM_CONVERT, kinds=list(MEDIUM_CONVERT_KINDS)), estimate_s=estimate_s(),
                 timing=dict(attention_forward=attention_configs(), attention_backward=backward_configs(),
                             encoder_stack=encoder_configs()),
                 tolerance=TOLERANCE, parity_target=PARITY_TARGET)
@@ -394,10 +407,12 @@ def _check_decoding():
 # sizes; decoders by their steps (the reference recomputes every sequence per step), cross-attention by
 # its source length. With these costs the plan before the TF32 v1 pass, the new attention/encoder cases,
 # the encoder-decoder cases and the graph ops came to ~130 s (about 3 minutes with the build).
+# timing_encoder_convert: the 'medium/convert' run of one BERT-base configuration (its own workspace,
+# warm-up and up to 15 timed stack calls of a few to ~20 ms).
 COST_S = dict(attention=0.35, attention_grad=0.6, encoder=0.5, encoder_stack_layer=0.35, rms_norm=0.1, rotary=0.1,
               kv_cache_step=0.15, decoder_step=0.35, decoder_step_source=0.1, layer_norm=0.1, embedding_sum=0.1,
               reorder_cache=0.1, startup=15.0, ordering=3.0, timing_forward=10.0, timing_forward_v1=1.5,
-              timing_backward=10.0, timing_encoder=15.0)
+              timing_backward=10.0, timing_encoder=15.0, timing_encoder_convert=0.5)
 
 
 def estimate_s(precisions=PRECISIONS):
@@ -418,8 +433,10 @@ def estimate_s(precisions=PRECISIONS):
                                            c["reorder_cache"] * len(REORDER_CACHE_CASES), 1),
                parity_tf32_v1=round((len(ATTENTION_CASES) * c["attention"] + encoder + kv)
                                     if "high" in precisions else 0.0, 1),
+               parity_medium_convert=round(encoder + stacks if "medium" in precisions else 0.0, 1),
                ordering=c["ordering"],
-               timing=c["timing_forward"] + c["timing_forward_v1"] * len(attention_configs()) +
-               c["timing_backward"] + c["timing_encoder"])
+               timing=round(c["timing_forward"] + c["timing_forward_v1"] * len(attention_configs()) +
+                            c["timing_backward"] + c["timing_encoder"] +
+                            c["timing_encoder_convert"] * len(encoder_configs()), 1))
     out["total"] = round(sum(out.values()), 1)
     return out

@@ -7,10 +7,11 @@
 # (BT_CUDA_ARCHS overrides; "80 90" builds both) and runs the ABI test, then
 # test/device/check_cuda.py: parity against float64 PyTorch at 'highest', 'high'
 # and 'medium' (and 'high/v1': the 'high' attention, encoder-layer and kv-cache
-# cases again under the previous TF32 kernel, BT_CUDA_TF32_KERNEL=v1), the graph
-# ops once, stream ordering, timings against PyTorch on the same GPU (attention
+# cases again under the previous TF32 kernel, BT_CUDA_TF32_KERNEL=v1; 'medium/convert':
+# the 'medium' encoder-layer and encoder-stack cases again with BT_CUDA_MEDIUM_GEMM=convert),
+# the graph ops once, stream ordering, timings against PyTorch on the same GPU (attention
 # forward, v2 and v1 at 'high', and backward, the 12-layer BERT-base encoder stack
-# against nn.TransformerEncoder's fast path) and the targets table (printed
+# against nn.TransformerEncoder's fast path, 'medium' both ways) and the targets table (printed
 # last). About 4 minutes in all as planned (build ~1, the Python part ~3).
 # Results: $OUT/check.json, $OUT/check.md, $OUT/build.log, $OUT/ptxas.log,
 # $OUT/check.log (OUT defaults to /tmp/bt_cuda_check). BT_CHECK_BUDGET_S bounds

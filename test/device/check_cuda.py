@@ -7,10 +7,12 @@ backward, encoder layer and stack, and the decoding ops: RMSNorm, rotary,
 attention with a kv cache, the decoder stack with encoder-decoder cases; the
 graph ops LayerNorm, EmbeddingSum and ReorderCache once; the 'high' attention,
 encoder-layer and kv-cache cases again under the previous TF32 kernel as
-'high/v1'; failures printed compactly, the run goes on), the stream-ordering
-test, timings against PyTorch on the same GPU (attention forward, 'high' with
-both TF32 kernels, and backward, the 12-layer BERT-base encoder stack against
-nn.TransformerEncoder's fast path), the issue's targets judged from them, and
+'high/v1'; the 'medium' encoder-layer and encoder-stack cases again with the
+GEMM operands converted to bfloat16 first as 'medium/convert'; failures printed
+compactly, the run goes on), the stream-ordering test, timings against PyTorch
+on the same GPU (attention forward, 'high' with both TF32 kernels, and backward,
+the 12-layer BERT-base encoder stack against nn.TransformerEncoder's fast path,
+'medium' both ways), the issue's targets judged from them, and
 $OUT/check.json + $OUT/check.md (rewritten after every section). The targets
 table is printed last. --dry-run exercises the argument handling, the case plan,
 the binding against the library and (when torch is importable) the references
@@ -103,6 +105,18 @@ def _x(r, ours, theirs):
     return "—" if x is None else f"{x:.2f}×"
 
 
+def _faster_medium(r):
+    """Which 'medium' way of the encoder's GEMMs was faster: 'default' or 'convert' with the slower one's
+    time over the faster one's ('—' when neither ran; the one that ran, so marked, when only one did)."""
+    way, _ = targets.medium_way(r)
+    a, b = r.get("ours_medium"), r.get("ours_medium_convert")
+    if way is None:
+        return "—"
+    if a is None or b is None:
+        return f"{way} ({'convert' if way == 'default' else 'default'} not timed)"
+    return f"{way} ({max(a, b) / min(a, b):.2f}×)" if min(a, b) > 0 else way
+
+
 def markdown(d):
     import cases
     lines = [f"# libbt_cuda device check ({d.get('started')})", ""]
@@ -113,12 +127,16 @@ def markdown(d):
     npass = sum(1 for r in par if r.get("passed"))
     if par:
         by_kind = targets.parity_by_kind(par)
-        precs = [p for p in cases.PRECISIONS + (cases.TF32_V1, "fp32") if any(r["precision"] == p for r in par)]
+        precs = [p for p in cases.PRECISIONS + (cases.TF32_V1, cases.MEDIUM_CONVERT, "fp32")
+                 if any(r["precision"] == p for r in par)]
         lines += ["", "## Parity: worst relative Frobenius error against float64 per op and precision", "",
                   "Each case must meet its op's bound (in brackets). RMSNorm, rotary and the graph ops (LayerNorm, "
                   "EmbeddingSum, ReorderCache) are precision-free (fp32). 'high/v1': the 'high' cases of the "
                   "attention forward, encoder layer and kv cache again under the previous TF32 forward kernel "
-                  "(BT_CUDA_TF32_KERNEL=v1), held to 'high''s bounds.",
+                  "(BT_CUDA_TF32_KERNEL=v1), held to 'high''s bounds. 'medium/convert': the 'medium' cases of the "
+                  "encoder layer and stack again with each GEMM's operands converted to bfloat16 first "
+                  "(BT_CUDA_MEDIUM_GEMM=convert, set around the workspace query and the call), held to "
+                  "'medium''s bounds.",
                   "",
                   "| op | " + " | ".join(precs) + " |", "| --- |" + " ---: |" * len(precs)]
         for kind, worst in by_kind.items():
@@ -174,19 +192,26 @@ def markdown(d):
                   "inference_mode with `src_key_padding_mask` (its fast path); bf16: the model in bf16, the fp32 "
                   "input cast in and the output cast back, counted. Padding 50%: lengths spread evenly over "
                   "[0.5, 1.5] × S/2 (B=1: S/2), real tokens first. Errors: each output against the fp32 fast "
-                  "path on the real tokens.", "",
-                  "| B | S | pad | ours highest | ours high | ours medium | torch fp32 | torch TF32 | torch bf16 | "
-                  "highest vs fp32 | high vs TF32 | medium vs bf16 | error highest / high / medium / TF32 / bf16 |",
-                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+                  "path on the real tokens. 'ours medium' runs cuBLASLt's BF16 compute type on the fp32 GEMM "
+                  "operands (the default), 'ours medium (convert)' converts each GEMM's operands to bfloat16 "
+                  "first (BT_CUDA_MEDIUM_GEMM=convert); 'medium: faster way' names the faster of the two and "
+                  "the slower one's time over its; 'medium vs bf16' takes the faster way.", "",
+                  "| B | S | pad | ours highest | ours high | ours medium | ours medium (convert) | "
+                  "medium: faster way | torch fp32 | torch TF32 | torch bf16 | highest vs fp32 | high vs TF32 | "
+                  "medium vs bf16 | error highest / high / medium / medium (convert) / TF32 / bf16 |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: "
+                  "| --- |"]
         for r in enc:
             e = r.get("rel_error_vs_torch_fp32") or {}
-            errs = " / ".join(fmt(e.get(k), 2) for k in ("ours_highest", "ours_high", "ours_medium", "torch_tf32",
-                                                          "torch_bf16"))
+            errs = " / ".join(fmt(e.get(k), 2) for k in ("ours_highest", "ours_high", "ours_medium",
+                                                          "ours_medium_convert", "torch_tf32", "torch_bf16"))
+            way, best = targets.medium_way(r)
             lines.append(f"| {r['B']} | {r['S']} | {int(r['pad'] * 100)}% | {fmt(r.get('ours_highest'))} | "
-                         f"{fmt(r.get('ours_high'))} | {fmt(r.get('ours_medium'))} | {fmt(r.get('torch_fp32'))} | "
+                         f"{fmt(r.get('ours_high'))} | {fmt(r.get('ours_medium'))} | "
+                         f"{fmt(r.get('ours_medium_convert'))} | {_faster_medium(r)} | {fmt(r.get('torch_fp32'))} | "
                          f"{fmt(r.get('torch_tf32'))} | {fmt(r.get('torch_bf16'))} | "
                          f"{_x(r, 'ours_highest', 'torch_fp32')} | {_x(r, 'ours_high', 'torch_tf32')} | "
-                         f"{_x(r, 'ours_medium', 'torch_bf16')} | {errs} |")
+                         f"{_x(dict(best=best, bf16=r.get('torch_bf16')), 'best', 'bf16')} | {errs} |")
     problems = [f"{r['kind']} {dict((k, r[k]) for k in ('B', 'S', 'D', 'pad') if k in r)}: "
                 f"skipped {r.get('skipped', [])}, errors {r.get('errors', {})}"
                 for r in d["timing"] + d["encoder_timing"] if r.get("skipped") or r.get("errors")]
@@ -237,6 +262,26 @@ def abi_checks(lib, report, have_gpu):
     print(f"precision ABI checks: {len(medium) - len(bad)}/{len(medium)} ok" + ("; " + "; ".join(bad) if bad else ""))
 
 
+class _env:
+    """Sets (value None: unsets) one environment variable for a with-block, restoring it after."""
+
+    def __init__(self, name, value):
+        self.name, self.value = name, value
+
+    def __enter__(self):
+        self.saved = os.environ.get(self.name)
+        if self.value is None:
+            os.environ.pop(self.name, None)
+        else:
+            os.environ[self.name] = self.value
+
+    def __exit__(self, *exc):
+        if self.saved is None:
+            os.environ.pop(self.name, None)
+        else:
+            os.environ[self.name] = self.saved
+
+
 def medium_abi_checks(lib, have_gpu):
     """ABI 4: precision 2 ('medium') accepted by every op that takes a precision (their workspace queries,
     which need no device and read no pointer), 3 refused; the forward's workspace empty except at
@@ -280,6 +325,26 @@ def medium_abi_checks(lib, have_gpu):
         s = bc.EncoderStack(batch=2, seq=8, embed=32, num_layers=2, x=1, y=1, layers=layers)
         st, msg = lib.status_of(lib.lib.bt_cuda_transformer_encoder_stack_workspace_bytes, C.byref(s), C.byref(size))
         record(f"encoder stack precision {p}", st, msg, st == (bc.OK if p == 2 else bc.INVALID_ARGUMENT))
+    # BT_CUDA_MEDIUM_GEMM=convert is read by the workspace queries: more workspace at 'medium' (the bf16
+    # copies of a GEMM's operands), the same at 'high'.
+    for p in ("high", "medium"):
+        e = bc.Encoder(batch=2, seq=8, embed=32, ffn=64, num_heads=2, eps1=1e-5, eps2=1e-5, scale=0.25,
+                       precision=bc.PRECISION[p], **weights)
+        one = bc.Encoder.from_buffer_copy(e)
+        one.x, one.y = 1, 1
+        s = bc.EncoderStack(batch=2, seq=8, embed=32, num_layers=2, x=1, y=1, layers=(bc.Encoder * 2)(e, e))
+        for what, fn, arg in (("layer", lib.lib.bt_cuda_transformer_encoder_layer_workspace_bytes, one),
+                              ("stack", lib.lib.bt_cuda_transformer_encoder_stack_workspace_bytes, s)):
+            got = {}
+            for env in (None, "convert"):
+                with _env("BT_CUDA_MEDIUM_GEMM", env):
+                    st, msg = lib.status_of(fn, C.byref(arg), C.byref(size))
+                got[env or "default"] = (st, msg, size.value)
+            (st0, msg0, n0), (st1, msg1, n1) = got["default"], got["convert"]
+            grows = n1 > n0 if p == "medium" else n1 == n0
+            record(f"encoder {what} workspace at {p} {'larger' if p == 'medium' else 'unchanged'} under "
+                   f"BT_CUDA_MEDIUM_GEMM=convert", st1 if st0 == bc.OK else st0, msg1 or msg0,
+                   st0 == bc.OK and st1 == bc.OK and grows, bytes_default=n0, bytes_convert=n1)
     i32 = lambda *v: (C.c_int32 * len(v))(*v)  # noqa: E731
     past, new, lengths = i32(3, 10), i32(2, 1), i32(0, 0)
     kv = dict(batch=2, heads=4, kv_heads=2, new_len=2, capacity=12, head_dim=16, value_dim=16, scale=0.25,
@@ -536,9 +601,11 @@ def dry_run(args, report):
           f"kv_cache + {len(plan['decoder_stack'])} decoder_stack cases x{len(precisions)} "
           f"({len(cases.SEQ2SEQ_DECODER_CASES)} encoder-decoder); graph ops (once): {len(plan['layer_norm'])} "
           f"layer_norm + {len(plan['embedding_sum'])} embedding_sum + {len(plan['reorder_cache'])} reorder_cache; "
-          f"'high' again under the TF32 v1 kernel ({cases.TF32_V1}): {', '.join(cases.TF32_V1_KINDS)}; timings: "
-          f"{len(t['attention_forward'])} attention forward (v1 too), {len(t['attention_backward'])} backward, "
-          f"{len(t['encoder_stack'])} 12-layer encoder configurations")
+          f"'high' again under the TF32 v1 kernel ({cases.TF32_V1}): {', '.join(cases.TF32_V1_KINDS)}; 'medium' "
+          f"again with the GEMM operands converted first ({cases.MEDIUM_CONVERT}): "
+          f"{', '.join(cases.MEDIUM_CONVERT_KINDS)}; timings: {len(t['attention_forward'])} attention forward "
+          f"(v1 too), {len(t['attention_backward'])} backward, {len(t['encoder_stack'])} 12-layer encoder "
+          f"configurations ('medium' both ways)")
     est = cases.estimate_s(precisions)
     print(f"time estimate of the device run's Python part (s, rough; the build adds ~60): {est}")
     lib = None
@@ -600,6 +667,11 @@ def dry_run(args, report):
           f"term dropped, reorder lengths ignored): {emu['broken']['passed']}/{emu['broken']['total']} "
           f"passed; failing: {len(emu['broken']['failed'])}, in kinds {emu['broken']['failed_kinds']}; causal "
           f"attention and encoder-decoder cases passing (must be none): {emu['broken_causal_passing']}")
+    conv = [e for e in emu["errors"] if e["precision"] == cases.MEDIUM_CONVERT]
+    broken_conv = [f for f in emu["broken"]["failed"] if f"[{cases.MEDIUM_CONVERT}]" in f]
+    print(f"{cases.MEDIUM_CONVERT} (emulated as 'medium'): {len(conv)} records, all passing the correct library: "
+          f"{not any(f'[{cases.MEDIUM_CONVERT}]' in f for f in emu['correct']['failed'])}; failing the broken one: "
+          f"{len(broken_conv)}; cases where it and 'medium' disagree (must be none): {emu['convert_unlike_medium']}")
     if not emu["harness_ok"]:
         raise AssertionError("the parity harness does not separate a correct from a broken library, or the "
                              "emulated precisions do not round")
@@ -610,18 +682,32 @@ def dry_run(args, report):
                                    ours_high=1.0, torch_fp32=1.3, tflop=1.0))
     for cfg in cases.backward_configs():
         fake["timing"].append(dict(kind="attention_backward", **cfg, ours_medium=1.0, torch_bf16=0.6))
+    # 'medium' encoder: the default way too slow with padding, the converted way fast enough (the targets
+    # must judge the faster of the two, and name it).
     for cfg in cases.encoder_configs():
-        fake["encoder_timing"].append(dict(kind="encoder_stack", **cfg, ours_medium=1.0, ours_high=1.0,
+        fake["encoder_timing"].append(dict(kind="encoder_stack", **cfg, ours_medium=1.0 if cfg["pad"] == 0 else 1.5,
+                                           ours_medium_convert=1.2 if cfg["pad"] == 0 else 1.0, ours_high=1.0,
                                            torch_bf16=1.1 if cfg["pad"] == 0 else 2.1, torch_tf32=1.05))
     fake["parity"] = [dict(kind="attention", case="x", precision=p, passed=True, errors=dict(out=0.5 * b))
                       for p, b in cases.PARITY_TARGET.items()]
+    fake["parity"].append(dict(kind="encoder", case="x", precision=cases.MEDIUM_CONVERT, passed=True,
+                               errors=dict(y=0.5 * cases.PARITY_TARGET["medium"])))
     rows = targets.evaluate(fake)
-    if [r["status"] for r in rows] != ["PASS"] * len(rows):
+    if [r["status"] for r in rows] != ["PASS"] * len(rows) or \
+            not any("BT_CUDA_MEDIUM_GEMM=convert" in r["target"] for r in rows if r["target"].startswith("parity")):
         raise AssertionError(f"targets table of made-up passing numbers: {rows}")
+    medium_rows = [r for r in rows if r["target"].startswith("12-layer encoder 'medium'")]
+    if len(medium_rows) != 2 or "(default)" not in medium_rows[0]["detail"] or \
+            "(convert)" not in medium_rows[1]["detail"] or medium_rows[1]["measured"] != 2.1:
+        raise AssertionError(f"the 'medium' encoder targets do not judge the faster way: {medium_rows}")
+    table = markdown(dict(fake, started="-"))
+    if "| convert (1.50×) |" not in table or "| default (1.20×) |" not in table:
+        raise AssertionError("the encoder table does not name the faster 'medium' way")
     fake["timing"][0]["ours_medium"] = None
     if targets.evaluate(fake)[0]["status"] != "FAIL":
         raise AssertionError("a target with a configuration not measured must not pass")
-    print(f"targets table: {len(rows)} targets, code path checked on made-up numbers")
+    print(f"targets table: {len(rows)} targets, code path checked on made-up numbers (the 'medium' encoder "
+          f"targets on the faster way: {medium_rows[0]['detail']}; {medium_rows[1]['detail']})")
 
 
 def parse_precisions(text):
@@ -694,15 +780,18 @@ def run_on_device(args, report, t_start, deadline):
     t0 = time.time()
     done = None
     # Each precision's kinds in order (precision-free kinds once, as 'fp32'), then the 'high' cases of
-    # cases.TF32_V1_KINDS again with BT_CUDA_TF32_KERNEL=v1 (the library reads it at every launch).
+    # cases.TF32_V1_KINDS again with BT_CUDA_TF32_KERNEL=v1 (the library reads it at every launch) and the
+    # 'medium' cases of cases.MEDIUM_CONVERT_KINDS with BT_CUDA_MEDIUM_GEMM=convert (read by the workspace
+    # query and the call, both inside the runner): cases.PASS_ENV, set around the whole pass.
     for kind, kind_cases, runner, label in parity.parity_plan(precisions):
         if label != "fp32":
             if done not in (None, label):
                 print(f"parity {done}: done ({time.time() - t_start:.0f} s)")
             done = label
         picked = [c for c in kind_cases if cases.selected(args.only, kind, c["name"])]
-        if label == cases.TF32_V1:
-            os.environ["BT_CUDA_TF32_KERNEL"] = "v1"
+        env = cases.PASS_ENV.get(label)
+        if env:
+            os.environ[env[0]] = env[1]
         try:
             for case in picked:
                 if time.time() > deadline:
@@ -715,7 +804,8 @@ def run_on_device(args, report, t_start, deadline):
                     print(f"FAIL {kind} {case['name']} [{label}] {rec.get('errors')} {rec.get('notes')} "
                           f"{rec.get('error', '')}")
         finally:
-            os.environ.pop("BT_CUDA_TF32_KERNEL", None)
+            if env:
+                os.environ.pop(env[0], None)
         report.save()
     print(f"parity {done}: done ({time.time() - t_start:.0f} s)")
     sections["parity"] = round(time.time() - t0, 1)

@@ -14,8 +14,9 @@ import calls
 import reference as ref
 
 from cases import (ATTENTION_CASES, DECODER_CASES, EMBEDDING_SUM_CASES, ENCODER_CASES,  # noqa: F401
-                   ENCODER_STACK_CASES, KV_CACHE_CASES, LAYER_NORM_CASES, REORDER_CACHE_CASES, RMS_NORM_CASES,
-                   ROTARY_CASES, TF32_V1, TF32_V1_KINDS, TOLERANCE, base_precision)
+                   ENCODER_STACK_CASES, KV_CACHE_CASES, LAYER_NORM_CASES, MEDIUM_CONVERT, MEDIUM_CONVERT_KINDS,
+                   REORDER_CACHE_CASES, RMS_NORM_CASES, ROTARY_CASES, TF32_V1, TF32_V1_KINDS, TOLERANCE,
+                   base_precision)
 
 
 def _sync():
@@ -230,11 +231,12 @@ def run_encoder_stack_case(lib, ctx, c, precision, device, gen, stream):
         x = torch.randn(c["B"], c["S"], c["E"], generator=gen).to(device)
         layers = _stack_layers(c, device, gen)
         valid = key_padding(c["B"], c["S"], device, gen) if c["padding"] else None
-        run = [(w, dict(o, precision=precision)) for w, o in layers]
+        run = [(w, dict(o, precision=base_precision(precision))) for w, o in layers]
         y = calls.encoder_stack(lib, ctx, x, run, key_valid=valid, stream=stream)
         _sync()
         rec["errors"]["y"] = ref.rel_error(y, _stack_reference(x, layers, valid))
-        ok = rec["errors"]["y"] <= TOLERANCE[precision]["encoder_stack"]
+        tol = TOLERANCE[base_precision(precision)]
+        ok = rec["errors"]["y"] <= tol["encoder_stack"]
         if valid is not None:
             pad_zero = bool((y[~valid] == 0).all())
             rec["notes"].append(f"padding rows exactly zero: {pad_zero}")
@@ -244,7 +246,7 @@ def run_encoder_stack_case(lib, ctx, c, precision, device, gen, stream):
             _sync()
             rec["errors"]["y vs layer"] = ref.rel_error(y, y_layer)
             rec["notes"].append(f"bit-equal to the layer entry point: {bool(torch.equal(y, y_layer))}")
-            ok &= rec["errors"]["y vs layer"] <= TOLERANCE[precision]["encoder"]
+            ok &= rec["errors"]["y vs layer"] <= tol["encoder"]
         rec["passed"] = bool(ok)
     except Exception as exc:
         rec["error"] = f"{type(exc).__name__}: {exc}"
@@ -713,7 +715,9 @@ def run_reorder_cache_case(lib, ctx, c, precision, device, gen, stream):
 
 # (kind, cases, runner, depends on the precision): the order of the device run. A precision-free kind
 # runs under the first precision only and is recorded as 'fp32'. After the precisions, the kinds of
-# cases.TF32_V1_KINDS run their 'high' cases again under the previous TF32 forward kernel ('high/v1').
+# cases.TF32_V1_KINDS run their 'high' cases again under the previous TF32 forward kernel ('high/v1'), and
+# those of cases.MEDIUM_CONVERT_KINDS their 'medium' cases with the GEMM operands converted to bfloat16
+# first ('medium/convert'); the caller sets cases.PASS_ENV[label] around each of these passes.
 PARITY_KINDS = [
     ("attention", ATTENTION_CASES, run_attention_case, True),
     ("encoder", ENCODER_CASES, run_encoder_case, True),
@@ -728,9 +732,10 @@ PARITY_KINDS = [
 ]
 
 
-def parity_plan(precisions, include_v1=True):
+def parity_plan(precisions, include_v1=True, include_convert=True):
     """The device run's (kind, cases, runner, precision label) passes in order: every kind at each precision
-    (a precision-free kind once, as 'fp32'), then, when 'high' is among them, the TF32 v1 pass."""
+    (a precision-free kind once, as 'fp32'), then, when 'high' is among them, the TF32 v1 pass, and when
+    'medium' is, the 'medium/convert' pass."""
     plan = []
     for i, precision in enumerate(precisions):
         for kind, kind_cases, runner, by_precision in PARITY_KINDS:
@@ -739,6 +744,9 @@ def parity_plan(precisions, include_v1=True):
     if include_v1 and "high" in precisions:
         plan += [(kind, kind_cases, runner, TF32_V1) for kind, kind_cases, runner, _ in PARITY_KINDS
                  if kind in TF32_V1_KINDS]
+    if include_convert and "medium" in precisions:
+        plan += [(kind, kind_cases, runner, MEDIUM_CONVERT) for kind, kind_cases, runner, _ in PARITY_KINDS
+                 if kind in MEDIUM_CONVERT_KINDS]
     return plan
 
 

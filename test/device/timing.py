@@ -2,8 +2,9 @@
 the same GPU and stream: the attention forward against scaled_dot_product_attention in float32 (the
 backend PyTorch picks), bfloat16 with the fp32->bf16->fp32 casts counted, and bfloat16 alone; the
 attention backward against autograd through SDPA; the 12-layer BERT-base encoder through one
-bt_cuda_transformer_encoder_stack call against nn.TransformerEncoder's fast path (eval,
-inference_mode, src_key_padding_mask) in float32, TF32 and bfloat16. Every run stops at the time
+bt_cuda_transformer_encoder_stack call ('medium' both ways: the default and BT_CUDA_MEDIUM_GEMM=convert)
+against nn.TransformerEncoder's fast path (eval, inference_mode, src_key_padding_mask) in float32, TF32
+and bfloat16. Every run stops at the time
 guard: what it skips is listed in the record ("skipped")."""
 import math
 import os
@@ -185,7 +186,9 @@ def bert_base(cfg, gen_seed=1234, device="cuda"):
 
 
 def time_encoder_stack(lib, ctx, cfg, stream, deadline):
-    """The 12-layer encoder: one stack call per precision against nn.TransformerEncoder (eval,
+    """The 12-layer encoder: one stack call per precision, and 'medium' again with each GEMM's operands
+    converted to bfloat16 first (ours_medium_convert, BT_CUDA_MEDIUM_GEMM=convert: set around the workspace
+    query and every call, since the library reads it at both), against nn.TransformerEncoder (eval,
     inference_mode, src_key_padding_mask: its fast path, nested tensors) in fp32 (allow_tf32 off), TF32
     (allow_tf32 on) and bf16 (the model in bf16; the fp32 input cast in and the output cast back, counted).
     Also records each output's relative error against the fp32 fast path on the real tokens."""
@@ -204,6 +207,27 @@ def time_encoder_stack(lib, ctx, cfg, stream, deadline):
         run, y = calls.encoder_stack_runner(lib, ctx, x, [(w, dict(o, precision=p)) for w, o in layers],
                                             key_valid=kv, stream=stream)
         runs[f"ours_{p}"], outputs[f"ours_{p}"] = run, y
+    medium = [(w, dict(o, precision="medium")) for w, o in layers]
+    os.environ["BT_CUDA_MEDIUM_GEMM"] = "convert"
+    try:  # the workspace sized with the bf16 copies of the GEMM operands
+        convert, outputs["ours_medium_convert"] = calls.encoder_stack_runner(lib, ctx, x, medium, key_valid=kv,
+                                                                              stream=stream)
+    except Exception as exc:  # the other runs still go
+        convert = None
+        rec["ours_medium_convert"] = None
+        rec.setdefault("errors", {})["ours_medium_convert"] = f"{type(exc).__name__}: {exc}"[:300]
+    finally:
+        os.environ.pop("BT_CUDA_MEDIUM_GEMM", None)
+
+    def medium_convert():
+        os.environ["BT_CUDA_MEDIUM_GEMM"] = "convert"
+        try:
+            return convert()
+        finally:
+            os.environ.pop("BT_CUDA_MEDIUM_GEMM", None)
+
+    if convert is not None:
+        runs["ours_medium_convert"] = medium_convert
 
     def torch_fp32():
         with torch.inference_mode():
