@@ -335,15 +335,19 @@ __global__ void __launch_bounds__(kThreads, Tf32Config<DP>::kMinBlocks) Attentio
   }
 }
 
-template <int DP>
-cudaError_t Launch(const AttentionParams& p, cudaStream_t stream) {
-  const size_t bytes = Tf32Config<DP>::kBytes;
-  cudaError_t err = cudaFuncSetAttribute(AttentionForwardTf32Kernel<DP>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+// Either kernel: one block per (batch·head, 64 query rows), `bytes` of dynamic shared memory.
+cudaError_t LaunchKernel(void (*kernel)(AttentionParams), size_t bytes, const AttentionParams& p,
+                         cudaStream_t stream) {
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
   if (err != cudaSuccess) return err;
   const dim3 grid(p.batch * p.heads, (p.q_seq + kRows - 1) / kRows);
-  AttentionForwardTf32Kernel<DP><<<grid, kThreads, bytes, stream>>>(p);
+  kernel<<<grid, kThreads, bytes, stream>>>(p);
   return cudaGetLastError();
+}
+
+template <int DP>
+cudaError_t Launch(const AttentionParams& p, cudaStream_t stream) {
+  return LaunchKernel(AttentionForwardTf32Kernel<DP>, Tf32Config<DP>::kBytes, p, stream);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -520,13 +524,7 @@ __global__ void __launch_bounds__(kThreads) AttentionForwardTf32KernelV1(Attenti
 
 template <int DP>
 cudaError_t LaunchV1(const AttentionParams& p, cudaStream_t stream) {
-  const size_t bytes = Tf32SmemV1<DP>::kBytes;
-  cudaError_t err = cudaFuncSetAttribute(AttentionForwardTf32KernelV1<DP>,
-                                         cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
-  if (err != cudaSuccess) return err;
-  const dim3 grid(p.batch * p.heads, (p.q_seq + kRows - 1) / kRows);
-  AttentionForwardTf32KernelV1<DP><<<grid, kThreads, bytes, stream>>>(p);
-  return cudaGetLastError();
+  return LaunchKernel(AttentionForwardTf32KernelV1<DP>, Tf32SmemV1<DP>::kBytes, p, stream);
 }
 
 // BT_CUDA_TF32_KERNEL=v1 selects the previous kernel. Read at every launch (a getenv, far below a

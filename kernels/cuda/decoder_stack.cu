@@ -457,6 +457,23 @@ int RunDecoder(const GemmLt& lt, const bt_cuda_decoder& m, const bt_cuda_decoder
     return BT_CUDA_RUNTIME_ERROR;
   }
   const int64_t layer_stride = B * Hkv * C * D;
+  // The step's new queries (packed rows from buf.first_row, H heads of D, row stride q_ss) attending
+  // over `rows` cached keys and values per sequence ([B, Hkv, rows, D]); the context goes to ctx.
+  const auto over_cache = [&](const float* q, int64_t q_ss, const float* k, const float* v, int64_t rows,
+                              const int* k_lens, int splits) {
+    CachedAttention c{};
+    c.batch = static_cast<int>(B); c.heads = static_cast<int>(H); c.kv_heads = static_cast<int>(Hkv);
+    c.head_dim = c.value_dim = static_cast<int>(D);
+    c.max_q = plan.max_q; c.capacity = rows; c.scale = m.attention_scale; c.tf32 = tf32;
+    c.q = q; c.q_ss = q_ss; c.q_sh = D; c.q_sb = 0;
+    c.out = buf.ctx; c.o_ss = q_width; c.o_sh = D; c.o_sb = 0;
+    c.q_row0 = buf.first_row;
+    c.k = k; c.k_ss = D; c.k_sh = rows * D; c.k_sb = Hkv * rows * D;
+    c.v = v; c.v_ss = D; c.v_sh = rows * D; c.v_sb = Hkv * rows * D;
+    c.q_lens = buf.q_lens; c.k_lens = k_lens;
+    c.splits = splits; c.partial = buf.partial;
+    return c;
+  };
   for (int64_t l = 0; l < m.num_layers; ++l) {
     const bt_cuda_decoder_layer& L = m.layers[l];
     // Attention input: x (post-norm) or n1(x).
@@ -483,17 +500,7 @@ int RunDecoder(const GemmLt& lt, const bt_cuda_decoder& m, const bt_cuda_decoder
                  "rotary and cache append")) {
       return BT_CUDA_RUNTIME_ERROR;
     }
-    CachedAttention c{};
-    c.batch = static_cast<int>(B); c.heads = static_cast<int>(H); c.kv_heads = static_cast<int>(Hkv);
-    c.head_dim = c.value_dim = static_cast<int>(D);
-    c.max_q = plan.max_q; c.capacity = C; c.scale = m.attention_scale; c.tf32 = tf32;
-    c.q = buf.qkv; c.q_ss = qkv_width; c.q_sh = D; c.q_sb = 0;
-    c.out = buf.ctx; c.o_ss = q_width; c.o_sh = D; c.o_sb = 0;
-    c.q_row0 = buf.first_row;
-    c.k = key_cache; c.k_ss = D; c.k_sh = C * D; c.k_sb = Hkv * C * D;
-    c.v = value_cache; c.v_ss = D; c.v_sh = C * D; c.v_sb = Hkv * C * D;
-    c.q_lens = buf.q_lens; c.k_lens = buf.k_lens;
-    c.splits = plan.splits; c.partial = buf.partial;
+    CachedAttention c = over_cache(buf.qkv, qkv_width, key_cache, value_cache, C, buf.k_lens, plan.splits);
     c.position_bias = m.position_bias; c.bias_rows = m.position_bias ? m.position_bias_rows : 0;
     c.bias_table = plan.bias_table ? buf.bias_table : nullptr; c.bias_width = C + plan.max_q;
     if (!cuda_ok(RunCachedAttention(c, stream), "attention")) return BT_CUDA_RUNTIME_ERROR;
@@ -515,17 +522,9 @@ int RunDecoder(const GemmLt& lt, const bt_cuda_decoder& m, const bt_cuda_decoder
       if (!gemm(q_width, E, cross_in, E, L.cross_q_weight, L.cross_q_bias, nullptr, buf.qkv, q_width,
                 GemmEpilogue::kBias))
         return BT_CUDA_CUBLAS_ERROR;
-      CachedAttention ca{};
-      ca.batch = static_cast<int>(B); ca.heads = static_cast<int>(H); ca.kv_heads = static_cast<int>(Hkv);
-      ca.head_dim = ca.value_dim = static_cast<int>(D);
-      ca.max_q = plan.max_q; ca.capacity = source; ca.scale = m.attention_scale; ca.tf32 = tf32;
-      ca.q = buf.qkv; ca.q_ss = q_width; ca.q_sh = D; ca.q_sb = 0;
-      ca.out = buf.ctx; ca.o_ss = q_width; ca.o_sh = D; ca.o_sb = 0;
-      ca.q_row0 = buf.first_row;
-      ca.k = s.cross_key_cache + l * cross_stride; ca.k_ss = D; ca.k_sh = source * D; ca.k_sb = Hkv * source * D;
-      ca.v = s.cross_value_cache + l * cross_stride; ca.v_ss = D; ca.v_sh = source * D; ca.v_sb = Hkv * source * D;
-      ca.q_lens = buf.q_lens; ca.k_lens = buf.cross_k_lens;
-      ca.splits = plan.cross_splits; ca.partial = buf.partial;
+      CachedAttention ca = over_cache(buf.qkv, q_width, s.cross_key_cache + l * cross_stride,
+                                      s.cross_value_cache + l * cross_stride, source, buf.cross_k_lens,
+                                      plan.cross_splits);
       ca.non_causal = true;
       ca.key_valid = plan.key_valid.empty() ? nullptr : buf.key_valid;
       if (!cuda_ok(RunCachedAttention(ca, stream), "cross-attention")) return BT_CUDA_RUNTIME_ERROR;

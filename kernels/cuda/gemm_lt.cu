@@ -17,7 +17,7 @@ class GemmAlgoCache {
  public:
   struct Key {
     int64_t rows, n, k, ldx, ldy;
-    int32_t epilogue, math;
+    int32_t epilogue, operands, compute;
     uint32_t align_a, align_b, align_c, align_d;
     uint8_t has_bias, has_residual, w_transposed, reserved;
     bool operator==(const Key& o) const { return std::memcmp(this, &o, sizeof(Key)) == 0; }
@@ -82,11 +82,9 @@ uint32_t Alignment(const void* p) {
 }
 
 // One GEMM: x and w of element type `operands` (fp32, or bf16 copies), bias / residual / y fp32.
-// `key_math` tells the algorithm cache the arithmetic (fp32 operands at three precisions, or bf16
-// operands at FP32 compute).
 cublasStatus_t Gemm(const GemmLt& lt, int64_t rows, int64_t n, int64_t k, const void* x, int64_t ldx, const void* w,
                     const float* bias, const float* residual, float* y, int64_t ldy, GemmEpilogue epilogue,
-                    cudaDataType_t operands, cublasComputeType_t compute, int32_t key_math, cudaStream_t stream,
+                    cudaDataType_t operands, cublasComputeType_t compute, cudaStream_t stream,
                     std::string* error, bool w_transposed) {
   if (rows == 0 || n == 0) return CUBLAS_STATUS_SUCCESS;
   LtCall call;
@@ -138,7 +136,8 @@ cublasStatus_t Gemm(const GemmLt& lt, int64_t rows, int64_t n, int64_t k, const 
   GemmAlgoCache::Key key;
   std::memset(&key, 0, sizeof key);
   key.rows = rows; key.n = n; key.k = k; key.ldx = ldx; key.ldy = ldy;
-  key.epilogue = static_cast<int32_t>(epilogue); key.math = key_math;
+  key.epilogue = static_cast<int32_t>(epilogue);
+  key.operands = static_cast<int32_t>(operands); key.compute = static_cast<int32_t>(compute);
   key.align_a = align_a; key.align_b = align_b; key.align_c = align_c; key.align_d = align_d;
   key.has_bias = has_bias; key.has_residual = residual != nullptr; key.w_transposed = w_transposed;
   cublasLtMatmulAlgo_t algo;
@@ -170,16 +169,16 @@ cublasStatus_t GemmRowMajor(const GemmLt& lt, int64_t rows, int64_t n, int64_t k
   const cublasComputeType_t compute = math == GemmMath::kBf16   ? CUBLAS_COMPUTE_32F_FAST_16BF
                                       : math == GemmMath::kTf32 ? CUBLAS_COMPUTE_32F_FAST_TF32
                                                                 : CUBLAS_COMPUTE_32F;
-  return Gemm(lt, rows, n, k, x, ldx, w, bias, residual, y, ldy, epilogue, CUDA_R_32F, compute,
-              static_cast<int32_t>(math), stream, error, w_transposed);
+  return Gemm(lt, rows, n, k, x, ldx, w, bias, residual, y, ldy, epilogue, CUDA_R_32F, compute, stream, error,
+              w_transposed);
 }
 
 cublasStatus_t GemmRowMajorBf16Operands(const GemmLt& lt, int64_t rows, int64_t n, int64_t k, const __nv_bfloat16* x,
                                         int64_t ldx, const __nv_bfloat16* w, const float* bias, const float* residual,
                                         float* y, int64_t ldy, GemmEpilogue epilogue, cudaStream_t stream,
                                         std::string* error) {
-  return Gemm(lt, rows, n, k, x, ldx, w, bias, residual, y, ldy, epilogue, CUDA_R_16BF, CUBLAS_COMPUTE_32F,
-              /*key_math=*/100, stream, error, false);
+  return Gemm(lt, rows, n, k, x, ldx, w, bias, residual, y, ldy, epilogue, CUDA_R_16BF, CUBLAS_COMPUTE_32F, stream,
+              error, false);
 }
 
 }  // namespace btc
